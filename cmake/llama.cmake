@@ -1,0 +1,44 @@
+# Brings llama.cpp release v0.4.0 into the build from the npm package node-llama-cpp@3.21.1
+# (deps/node_modules, installed by scripts/setup.sh with `npm ci`). The package carries the release
+# source as a git bundle; we clone it once into the build folder and add it as a subproject whose
+# targets are only built when something of ours links them (EXCLUDE_FROM_ALL).
+set(MYCANDY_LLAMA_PKG ${CMAKE_SOURCE_DIR}/deps/node_modules/node-llama-cpp/llama)
+set(MYCANDY_LLAMA_BUNDLE ${MYCANDY_LLAMA_PKG}/gitRelease.bundle)
+set(MYCANDY_LLAMA_SRC ${CMAKE_BINARY_DIR}/_deps/llama.cpp)
+
+if(NOT EXISTS ${MYCANDY_LLAMA_BUNDLE})
+  message(FATAL_ERROR "llama.cpp bundle not found at ${MYCANDY_LLAMA_BUNDLE}: run scripts/setup.sh (npm ci in deps/) first")
+endif()
+
+file(READ ${MYCANDY_LLAMA_PKG}/llama.cpp.info.json _llama_info)
+string(JSON MYCANDY_LLAMA_RELEASE GET "${_llama_info}" tag)
+
+if(NOT EXISTS ${MYCANDY_LLAMA_SRC}/CMakeLists.txt)
+  message(STATUS "Cloning llama.cpp ${MYCANDY_LLAMA_RELEASE} from ${MYCANDY_LLAMA_BUNDLE}")
+  execute_process(
+    COMMAND git -c advice.detachedHead=false clone --quiet ${MYCANDY_LLAMA_BUNDLE} ${MYCANDY_LLAMA_SRC}
+    RESULT_VARIABLE _clone_rc)
+  if(NOT _clone_rc EQUAL 0)
+    message(FATAL_ERROR "git clone of the llama.cpp bundle failed (${_clone_rc})")
+  endif()
+endif()
+
+# A static, CPU-only llama.cpp: the libraries and nothing that would reach the network at build time.
+set(BUILD_SHARED_LIBS OFF CACHE BOOL "" FORCE)
+set(LLAMA_BUILD_TESTS OFF CACHE BOOL "" FORCE)
+set(LLAMA_BUILD_EXAMPLES OFF CACHE BOOL "" FORCE)
+set(LLAMA_BUILD_SERVER OFF CACHE BOOL "" FORCE)
+set(LLAMA_BUILD_TOOLS OFF CACHE BOOL "" FORCE)
+set(LLAMA_BUILD_APP OFF CACHE BOOL "" FORCE)
+set(LLAMA_BUILD_COMMON OFF CACHE BOOL "" FORCE)
+set(LLAMA_BUILD_MTMD ON CACHE BOOL "" FORCE)
+set(LLAMA_BUILD_UI OFF CACHE BOOL "" FORCE)
+set(LLAMA_USE_PREBUILT_UI OFF CACHE BOOL "" FORCE)
+set(LLAMA_OPENSSL OFF CACHE BOOL "" FORCE)
+set(LLAMA_SUBPROCESS OFF CACHE BOOL "" FORCE)
+set(LLAMA_ALL_WARNINGS OFF CACHE BOOL "" FORCE)
+set(GGML_BACKEND_DL OFF CACHE BOOL "" FORCE)
+set(LLAMA_BUILD_NUMBER 0)
+set(LLAMA_BUILD_COMMIT ${MYCANDY_LLAMA_RELEASE})
+
+add_subdirectory(${MYCANDY_LLAMA_SRC} ${CMAKE_BINARY_DIR}/_deps/llama.cpp-build EXCLUDE_FROM_ALL SYSTEM)

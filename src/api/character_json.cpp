@@ -1,0 +1,114 @@
+#include "api/character_json.hpp"
+
+#include <set>
+
+#include "core/text.hpp"
+
+namespace mc::api {
+namespace {
+
+const std::set<std::string> kReadOnly = {"id", "avatar_url", "voice_sample_url", "voice_status", "voice_error",
+                                         "created_at", "updated_at"};
+
+Result<std::string> text_field(const Json& body, const std::string& key) {
+    const Json& v = body.at(key);
+    if (!v.is_string()) return fail(ErrorCode::InvalidInput, "'" + key + "' must be a string", key);
+    std::string s = v.get<std::string>();
+    if (s.size() > kMaxTextBytes) {
+        return fail(ErrorCode::TooLarge, "'" + key + "' is longer than " + std::to_string(kMaxTextBytes) + " bytes", key);
+    }
+    return s;
+}
+
+Result<std::vector<std::string>> list_field(const Json& body, const std::string& key) {
+    const Json& v = body.at(key);
+    if (!v.is_array()) return fail(ErrorCode::InvalidInput, "'" + key + "' must be an array of strings", key);
+    if (v.size() > kMaxListItems) {
+        return fail(ErrorCode::TooLarge, "'" + key + "' has more than " + std::to_string(kMaxListItems) + " items", key);
+    }
+    std::vector<std::string> out;
+    size_t bytes = 0;
+    for (const auto& item : v) {
+        if (!item.is_string()) return fail(ErrorCode::InvalidInput, "'" + key + "' must be an array of strings", key);
+        out.push_back(item.get<std::string>());
+        bytes += out.back().size();
+    }
+    if (bytes > kMaxTextBytes) {
+        return fail(ErrorCode::TooLarge, "'" + key + "' is longer than " + std::to_string(kMaxTextBytes) + " bytes", key);
+    }
+    return out;
+}
+
+}  // namespace
+
+Json character_to_json(const Character& c) {
+    const std::string base = "/api/characters/" + c.id;
+    return Json{
+        {"id", c.id},
+        {"name", c.name},
+        {"description", c.description},
+        {"personality", c.personality},
+        {"scenario", c.scenario},
+        {"first_mes", c.first_mes},
+        {"alternate_greetings", c.alternate_greetings},
+        {"mes_example", c.mes_example},
+        {"system_prompt", c.system_prompt},
+        {"post_history_instructions", c.post_history_instructions},
+        {"creator_notes", c.creator_notes},
+        {"tags", c.tags},
+        {"appearance", c.appearance},
+        {"voice", c.voice},
+        {"avatar_url", c.avatar_file ? Json(base + "/avatar") : Json(nullptr)},
+        {"voice_sample_url", c.voice_sample_file ? Json(base + "/voice_sample") : Json(nullptr)},
+        {"voice_status", c.voice_status},
+        {"voice_error", c.voice_error},
+        {"created_at", c.created_at},
+        {"updated_at", c.updated_at},
+        {"extensions", c.extensions},
+    };
+}
+
+Result<void> apply_character_fields(Character& c, const Json& body, bool creating) {
+    if (creating && !body.contains("name")) return fail(ErrorCode::InvalidInput, "'name' is required", "name");
+    std::string* text_targets[] = {&c.name, &c.description, &c.personality, &c.scenario, &c.first_mes,
+                                   &c.mes_example, &c.system_prompt, &c.post_history_instructions,
+                                   &c.creator_notes, &c.appearance};
+    const char* text_keys[] = {"name", "description", "personality", "scenario", "first_mes", "mes_example",
+                               "system_prompt", "post_history_instructions", "creator_notes", "appearance"};
+    for (auto it = body.begin(); it != body.end(); ++it) {
+        const std::string& key = it.key();
+        bool handled = kReadOnly.contains(key);
+        for (size_t i = 0; !handled && i < std::size(text_keys); ++i) {
+            if (key != text_keys[i]) continue;
+            auto s = text_field(body, key);
+            if (!s) return std::unexpected(s.error());
+            *text_targets[i] = std::move(*s);
+            handled = true;
+        }
+        if (handled) continue;
+        if (key == "alternate_greetings" || key == "tags") {
+            auto list = list_field(body, key);
+            if (!list) return std::unexpected(list.error());
+            (key == "tags" ? c.tags : c.alternate_greetings) = std::move(*list);
+        } else if (key == "voice" || key == "extensions") {
+            if (!it->is_object()) return fail(ErrorCode::InvalidInput, "'" + key + "' must be an object", key);
+            if (it->dump().size() > kMaxTextBytes) return fail(ErrorCode::TooLarge, "'" + key + "' is too large", key);
+            (key == "voice" ? c.voice : c.extensions) = *it;
+        } else {
+            return fail(ErrorCode::InvalidInput, "unknown field '" + key + "'", key);
+        }
+    }
+    // Names: 1-100 characters, not only whitespace.
+    const size_t len = utf8_length(c.name);
+    if (c.name.find_first_not_of(" \t\r\n") == std::string::npos) {
+        return fail(ErrorCode::InvalidInput, "'name' must not be empty", "name");
+    }
+    if (len > kMaxNameChars) {
+        return fail(ErrorCode::InvalidInput,
+                    "'name' must be at most " + std::to_string(kMaxNameChars) + " characters (got " + std::to_string(len) + ")",
+                    "name");
+    }
+    return {};
+}
+
+}  // namespace mc::api

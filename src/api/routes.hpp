@@ -1,0 +1,15 @@
+// api/routes: one registration function per group of routes; context.hpp's register_routes calls all.
+#pragma once
+
+namespace mc::http {
+class Server;
+}
+
+namespace mc::api {
+
+struct Context;
+
+void register_service_routes(http::Server& server, Context& ctx);
+void register_character_routes(http::Server& server, Context& ctx);
+
+}  // namespace mc::api

@@ -1,0 +1,99 @@
+// api/routes_service: /api/health and /api/settings.
+#include <filesystem>
+#include <fstream>
+
+#include "api/context.hpp"
+#include "api/json_io.hpp"
+#include "api/routes.hpp"
+#include "llm/llama_engine.hpp"
+#include "store/db.hpp"
+
+namespace mc::api {
+namespace {
+
+using http::Method;
+using http::Request;
+
+Json component(const char* state, const std::string& detail) { return Json{{"state", state}, {"detail", detail}}; }
+
+// Relative model paths are relative to the data folder (data/models/...).
+std::string resolve(const std::string& data_dir, const std::string& path) {
+    if (path.empty() || path[0] == '/') return path;
+    return data_dir + "/" + path;
+}
+
+Json db_component(Context& ctx) {
+    try {
+        auto guard = ctx.db.lock();
+        store::Stmt s(ctx.db, "SELECT count(*) FROM characters");
+        s.step();
+        return component("ready", "SQLite at " + ctx.db.path() + ", schema version " +
+                                      std::to_string(store::schema_version()));
+    } catch (const std::exception& e) {
+        return component("error", std::string("database error: ") + e.what());
+    }
+}
+
+Json llm_component(Context& ctx) {
+    const auto settings = ctx.settings.current();
+    const auto& rt = llm::runtime_info();
+    const std::string backend = settings->str("llm.backend");
+    Json c;
+    if (backend == "remote") {
+        c = component("not_configured", "remote engine at " + settings->str("llm.llama_cpp_url") +
+                                            " is not built yet; set llm.backend to \"embedded\"");
+        c["model"] = nullptr;
+    } else {
+        const std::string path = resolve(ctx.data_dir, settings->str("llm.model_path"));
+        std::ifstream in(path, std::ios::binary);
+        char magic[4] = {};
+        if (!in) {
+            c = component("not_configured", "no model file at " + path +
+                                                "; put a GGUF model there or set llm.model_path in the settings");
+        } else if (!in.read(magic, 4) || std::string_view(magic, 4) != "GGUF") {
+            c = component("error", path + " is not a GGUF file; choose a .gguf model in llm.model_path");
+        } else {
+            c = component("not_configured", "found " + path + "; loading models in-process is not built yet");
+        }
+        c["model"] = std::filesystem::path(path).filename().string();
+    }
+    c["backend"] = backend;
+    c["llama_cpp"] = {{"release", rt.release}, {"device", rt.backend}, {"device_detail", rt.backend_detail},
+                      {"system_info", rt.system_info}};
+    return c;
+}
+
+}  // namespace
+
+void register_service_routes(http::Server& server, Context& ctx) {
+    server.route(Method::Get, "/api/health", [&ctx](const Request&) {
+        Json components = {
+            {"db", db_component(ctx)},
+            {"llm", llm_component(ctx)},
+            {"tts", component("not_configured", "text-to-speech is not built yet")},
+            {"stt", component("not_configured", "speech-to-text is not built yet")},
+            {"image", component("not_configured", "image generation through ComfyUI is not built yet")},
+        };
+        const bool db_ok = components["db"]["state"].get<std::string>() == "ready";
+        return json_response(200, {{"status", db_ok ? "ok" : "degraded"}, {"version", ctx.version},
+                                   {"components", components}});
+    });
+
+    server.route(Method::Get, "/api/settings",
+                 [&ctx](const Request&) { return json_response(200, ctx.settings.current()->redacted()); });
+
+    server.route(Method::Patch, "/api/settings", [&ctx](const Request& req) {
+        auto body = parse_object(req);
+        if (!body) return error_response(body.error());
+        auto updated = ctx.settings.patch(*body);
+        if (!updated) return error_response(updated.error());
+        return json_response(200, (*updated)->redacted());
+    });
+}
+
+void register_routes(http::Server& server, Context& ctx) {
+    register_service_routes(server, ctx);
+    register_character_routes(server, ctx);
+}
+
+}  // namespace mc::api

@@ -1,0 +1,236 @@
+#include "app/app.hpp"
+
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "api/context.hpp"
+#include "api/json_io.hpp"
+#include "core/log.hpp"
+#include "core/settings.hpp"
+#include "core/text.hpp"
+#include "http/server.hpp"
+#include "llm/llama_engine.hpp"
+#include "store/blob_store.hpp"
+#include "store/character_store.hpp"
+#include "store/chat_store.hpp"
+#include "store/db.hpp"
+
+#ifndef MYCANDY_VERSION
+#define MYCANDY_VERSION "0.0.0"
+#endif
+
+namespace mc::app {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kUsage =
+    "usage: mycandy [serve] [options]\n"
+    "       mycandy --help | --version\n"
+    "\n"
+    "Your private AI companion: serves the web UI at http://HOST:PORT/ui and the API at /api.\n"
+    "\n"
+    "options for serve:\n"
+    "  --host HOST       address to listen on (default 127.0.0.1)\n"
+    "  --port PORT       port to listen on (default 8000)\n"
+    "  --data-dir DIR    characters.db, outputs/, logs/, models/ (default ./data)\n"
+    "  --config FILE     settings file (default config/settings.json)\n";
+
+struct Options {
+    std::string command = "serve";
+    std::string host = "127.0.0.1";
+    int port = 8000;
+    std::string data_dir = "data";
+    std::string config = "config/settings.json";
+};
+
+int die(const std::string& message, int code = 1) {
+    std::fprintf(stderr, "mycandy: %s\n", message.c_str());
+    return code;
+}
+
+// Returns an error message, or "" when the options parsed.
+std::string parse_options(int argc, char** argv, Options& o) {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    size_t i = 0;
+    if (i < args.size() && !args[i].starts_with("-")) o.command = args[i++];
+    for (; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        if (a == "--help" || a == "-h") { o.command = "help"; return ""; }
+        if (a == "--version") { o.command = "version"; return ""; }
+        auto value = [&](std::string& out) -> bool {
+            if (i + 1 >= args.size()) return false;
+            out = args[++i];
+            return true;
+        };
+        std::string v;
+        if (a == "--host") { if (!value(o.host)) return "--host needs a value"; }
+        else if (a == "--data-dir") { if (!value(o.data_dir)) return "--data-dir needs a value"; }
+        else if (a == "--config") { if (!value(o.config)) return "--config needs a value"; }
+        else if (a == "--port") {
+            if (!value(v)) return "--port needs a value";
+            char* end = nullptr;
+            const long p = std::strtol(v.c_str(), &end, 10);
+            if (v.empty() || *end || p < 0 || p > 65535) return "--port must be a number from 0 to 65535 (got '" + v + "')";
+            o.port = static_cast<int>(p);
+        } else {
+            return "unknown option '" + a + "' (see mycandy --help)";
+        }
+    }
+    if (o.command != "serve") return "unknown command '" + o.command + "' (see mycandy --help)";
+    return "";
+}
+
+// Creates the data folder layout and proves it is writable.
+std::string prepare_data_dir(const std::string& dir) {
+    std::error_code ec;
+    for (const char* sub : {"", "/logs", "/outputs", "/models"}) {
+        fs::create_directories(dir + sub, ec);
+        if (ec) return "data dir " + dir + " cannot be created: " + ec.message();
+    }
+    const std::string probe = dir + "/.write-test-" + random_hex(4);
+    FILE* f = std::fopen(probe.c_str(), "w");
+    if (!f) return "data dir " + dir + " is not writable: " + std::strerror(errno);
+    std::fclose(f);
+    std::remove(probe.c_str());
+    return "";
+}
+
+std::string exe_dir() {
+    std::error_code ec;
+    const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+    return ec ? std::string(".") : exe.parent_path().string();
+}
+
+std::string find_ui_dir(const Settings& settings) {
+    std::vector<std::string> candidates;
+    if (!settings.str("server.ui_dir").empty()) candidates.push_back(settings.str("server.ui_dir"));
+    candidates.push_back(exe_dir() + "/../ui/dist");
+    candidates.push_back("ui/dist");
+    for (const auto& c : candidates) {
+        if (fs::is_regular_file(c + "/index.html")) return fs::weakly_canonical(c).string();
+    }
+    return "";
+}
+
+// Blocks SIGINT/SIGTERM in every thread; a dedicated thread waits for them and stops the server.
+class SignalWaiter {
+public:
+    SignalWaiter() {
+        sigemptyset(&m_set);
+        sigaddset(&m_set, SIGINT);
+        sigaddset(&m_set, SIGTERM);
+        pthread_sigmask(SIG_BLOCK, &m_set, nullptr);
+        signal(SIGPIPE, SIG_IGN);
+    }
+    void start(http::Server& server) {
+        m_thread = std::thread([this, &server] {
+            int sig = 0;
+            sigwait(&m_set, &sig);
+            if (!m_quit) log::info("received ", sig == SIGINT ? "SIGINT" : "SIGTERM", ", shutting down");
+            server.stop();
+        });
+    }
+    ~SignalWaiter() {
+        if (m_thread.joinable()) {
+            m_quit = true;
+            pthread_kill(m_thread.native_handle(), SIGTERM);
+            m_thread.join();
+        }
+    }
+
+private:
+    sigset_t m_set{};
+    std::thread m_thread;
+    std::atomic<bool> m_quit{false};
+};
+
+int serve(const Options& o) {
+    const auto started = std::chrono::steady_clock::now();
+    SignalWaiter signals;  // Before any thread exists, so all inherit the mask.
+
+    auto loaded = load_settings_file(o.config);
+    if (!loaded) return die(loaded.error().message);
+    if (auto err = prepare_data_dir(o.data_dir); !err.empty()) return die(err);
+    const std::string data_dir = fs::weakly_canonical(o.data_dir).string();
+    std::string log_error;
+    if (!log::open_file(data_dir + "/logs/mycandy.log", log_error)) return die(log_error);
+    log::Level level = log::Level::Info;
+    log::parse_level(loaded->settings.str("logging.level"), level);
+    log::set_level(level);
+    for (const auto& w : loaded->warnings) log::warn(o.config, ": ", w);
+
+    auto db = store::Db::open(data_dir + "/characters.db");
+    if (!db) return die(db.error().message);
+    store::CharacterStore characters(**db);
+    store::ChatStore chats(**db);
+    store::BlobStore blobs(data_dir + "/outputs");
+    SettingsStore settings(o.config, loaded->settings);
+
+    http::ServerOptions server_options;
+    server_options.error_response = [](int status, const std::string& message) {
+        ErrorCode code = ErrorCode::Internal;
+        if (status == 404) code = ErrorCode::NotFound;
+        else if (status == 413) code = ErrorCode::TooLarge;
+        else if (status >= 400 && status < 500) code = ErrorCode::InvalidInput;
+        return api::json_response(status, api::error_json({code, message, status == 413 ? "body" : ""}));
+    };
+    http::Server server(server_options);
+    api::Context ctx{MYCANDY_VERSION, data_dir, settings, **db, characters, chats, blobs};
+    api::register_routes(server, ctx);
+
+    const std::string ui_dir = find_ui_dir(loaded->settings);
+    if (!ui_dir.empty()) {
+        server.serve_static("/ui", ui_dir);
+    } else {
+        server.route(http::Method::Get, "/ui", [](const http::Request&) {
+            http::Response r;
+            r.status = 503;
+            r.content_type = "text/html; charset=utf-8";
+            r.body = "<!doctype html><title>MyCandyLocal</title><p>The web UI is not built. Run <code>make run</code> "
+                     "(it builds ui/dist) or set <code>server.ui_dir</code>. The API is at <a href=\"/api/health\">/api/health</a>.</p>";
+            return r;
+        });
+    }
+    server.redirect("/", "/ui/");
+
+    if (auto bound = server.bind(o.host, o.port); !bound) return die(bound.error().message);
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+    log::info("mycandy ", MYCANDY_VERSION, " serving http://", o.host, ":", server.port(), "/ui (data ", data_dir,
+              ", config ", o.config, ", ui ", ui_dir.empty() ? "not built" : ui_dir, ") started in ", ms, " ms");
+    if (o.host != "127.0.0.1" && o.host != "localhost" && o.host != "::1") {
+        log::warn("listening on ", o.host, ": anyone on your network can reach this server");
+    }
+    signals.start(server);
+    server.run();
+    log::info("stopped");
+    llm::shutdown();
+    return 0;
+}
+
+}  // namespace
+
+int run_main(int argc, char** argv) {
+    Options o;
+    if (auto err = parse_options(argc, argv, o); !err.empty()) return die(err, 2);
+    if (o.command == "help") {
+        std::fputs(kUsage, stdout);
+        return 0;
+    }
+    if (o.command == "version") {
+        std::printf("mycandy %s (llama.cpp %s)\n", MYCANDY_VERSION, llm::runtime_info().release.c_str());
+        return 0;
+    }
+    return serve(o);
+}
+
+}  // namespace mc::app

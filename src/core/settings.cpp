@@ -1,0 +1,284 @@
+#include "core/settings.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace mc {
+namespace {
+
+enum class Type { String, Integer, Number, Boolean };
+
+struct Spec {
+    const char* path;
+    Type type;
+    Json fallback;
+    double min = 0;
+    double max = 0;  // min == max == 0: no range check.
+    std::vector<std::string> choices = {};
+    bool secret = false;
+};
+
+// The schema. The seed's keys first (llm.llama_cpp_url ... media.snac_model_id), then ours.
+const std::vector<Spec>& schema() {
+    static const std::vector<Spec> specs = {
+        {"llm.llama_cpp_url", Type::String, "http://127.0.0.1:8080"},
+        {"llm.model_path", Type::String, "models/llm/L3-8B-Stheno-v3.2-Q5_K_M.gguf"},
+        {"media.tts_enabled", Type::Boolean, true},
+        {"media.tts_port", Type::Integer, 8020, 1, 65535},
+        {"media.comfyui_url", Type::String, "http://127.0.0.1:8188"},
+        {"media.rvc_cli_path", Type::String, ""},
+        {"media.rvc_webui_dir", Type::String, ""},
+        {"media.vc_train_script", Type::String, "vc_train_tool.py"},
+        {"media.vc_script", Type::String, "rvc_infer.py"},
+        {"media.snac_model_id", Type::String, "hubertsiuzdak/snac_24khz"},
+        // Ours.
+        {"server.api_token", Type::String, "", 0, 0, {}, true},
+        {"server.ui_dir", Type::String, ""},
+        {"llm.backend", Type::String, "embedded", 0, 0, {"embedded", "remote"}},
+        {"llm.remote_mode", Type::String, "chat", 0, 0, {"chat", "completion"}},
+        {"llm.api_key", Type::String, "", 0, 0, {}, true},
+        {"llm.context_size", Type::Integer, 8192, 256, 1048576},
+        {"llm.threads", Type::Integer, 0, 0, 512},
+        {"llm.max_tokens", Type::Integer, 400, 1, 32768},
+        {"llm.max_message_chars", Type::Integer, 16000, 1, 1000000},
+        {"llm.temperature", Type::Number, 0.8, 0, 5},
+        {"llm.top_k", Type::Integer, 40, 0, 1000},
+        {"llm.top_p", Type::Number, 0.95, 0, 1},
+        {"llm.min_p", Type::Number, 0.05, 0, 1},
+        {"llm.repeat_penalty", Type::Number, 1.1, 0, 5},
+        {"ui.language", Type::String, "auto", 0, 0, {"auto", "en", "de"}},
+        {"logging.level", Type::String, "info", 0, 0, {"debug", "info", "warn", "error"}},
+    };
+    return specs;
+}
+
+const char* type_name(Type type) {
+    switch (type) {
+        case Type::String: return "a string";
+        case Type::Integer: return "an integer";
+        case Type::Number: return "a number";
+        case Type::Boolean: return "true or false";
+    }
+    return "?";
+}
+
+std::string json_kind(const Json& v) {
+    if (v.is_string()) return "a string";
+    if (v.is_boolean()) return "a boolean";
+    if (v.is_number_integer() || v.is_number_unsigned()) return "an integer";
+    if (v.is_number()) return "a number";
+    if (v.is_object()) return "an object";
+    if (v.is_array()) return "an array";
+    return "null";
+}
+
+bool type_ok(Type type, const Json& v) {
+    switch (type) {
+        case Type::String: return v.is_string();
+        case Type::Integer: return v.is_number_integer() || v.is_number_unsigned();
+        case Type::Number: return v.is_number();
+        case Type::Boolean: return v.is_boolean();
+    }
+    return false;
+}
+
+Json::json_pointer pointer(const char* dotted) {
+    std::string p = "/";
+    for (const char* c = dotted; *c; ++c) p += (*c == '.') ? '/' : *c;
+    return Json::json_pointer(p);
+}
+
+const Spec* find_spec(const std::string& dotted) {
+    for (const auto& s : schema()) {
+        if (dotted == s.path) return &s;
+    }
+    return nullptr;
+}
+
+bool is_known_prefix(const std::string& dotted) {
+    for (const auto& s : schema()) {
+        std::string p = s.path;
+        if (p.size() > dotted.size() && p.compare(0, dotted.size(), dotted) == 0 && p[dotted.size()] == '.') {
+            return true;
+        }
+    }
+    return false;
+}
+
+// Walks a document; every leaf must be a known key, every object a known section.
+void collect_unknown(const Json& node, const std::string& prefix, std::vector<std::string>& unknown) {
+    for (auto it = node.begin(); it != node.end(); ++it) {
+        const std::string key = prefix.empty() ? it.key() : prefix + "." + it.key();
+        if (find_spec(key)) continue;
+        if (it->is_object() && is_known_prefix(key)) {
+            collect_unknown(*it, key, unknown);
+        } else {
+            unknown.push_back(key);
+        }
+    }
+}
+
+}  // namespace
+
+Settings::Settings() {
+    for (const auto& s : schema()) m_doc[pointer(s.path)] = s.fallback;
+}
+
+Json Settings::redacted() const {
+    Json out = m_doc;
+    for (const auto& s : schema()) {
+        if (s.secret && !out[pointer(s.path)].get<std::string>().empty()) out[pointer(s.path)] = kRedacted;
+    }
+    return out;
+}
+
+std::string Settings::str(const char* path) const { return m_doc.at(pointer(path)).get<std::string>(); }
+long long Settings::integer(const char* path) const { return m_doc.at(pointer(path)).get<long long>(); }
+double Settings::number(const char* path) const { return m_doc.at(pointer(path)).get<double>(); }
+bool Settings::boolean(const char* path) const { return m_doc.at(pointer(path)).get<bool>(); }
+
+Result<SettingsLoad> validate_settings(const Json& doc) {
+    if (!doc.is_object()) return fail(ErrorCode::InvalidInput, "settings must be a JSON object");
+    SettingsLoad out;
+    Json result = Settings().json();
+    for (const auto& s : schema()) {
+        const auto ptr = pointer(s.path);
+        // A section that is present but not an object ("llm": 5) is a type error on the section.
+        std::string section = s.path;
+        section = section.substr(0, section.find('.'));
+        if (doc.contains(section) && !doc[section].is_object()) {
+            return fail(ErrorCode::InvalidInput, "settings key '" + section + "' must be an object (got " +
+                                                     json_kind(doc[section]) + ")", section);
+        }
+        if (!doc.contains(ptr)) continue;
+        const Json& v = doc.at(ptr);
+        if (!type_ok(s.type, v)) {
+            return fail(ErrorCode::InvalidInput, std::string("settings key '") + s.path + "' must be " +
+                                                     type_name(s.type) + " (got " + json_kind(v) + ")", s.path);
+        }
+        if ((s.min != 0 || s.max != 0) && (v.get<double>() < s.min || v.get<double>() > s.max)) {
+            std::ostringstream msg;
+            msg << "settings key '" << s.path << "' must be between " << s.min << " and " << s.max;
+            return fail(ErrorCode::InvalidInput, msg.str(), s.path);
+        }
+        if (!s.choices.empty()) {
+            bool found = false;
+            for (const auto& c : s.choices) found = found || v.get<std::string>() == c;
+            if (!found) {
+                std::string list;
+                for (const auto& c : s.choices) list += (list.empty() ? "" : ", ") + c;
+                return fail(ErrorCode::InvalidInput,
+                            std::string("settings key '") + s.path + "' must be one of: " + list, s.path);
+            }
+        }
+        result[ptr] = v;
+    }
+    std::vector<std::string> unknown;
+    collect_unknown(doc, "", unknown);
+    for (const auto& k : unknown) out.warnings.push_back("unknown settings key '" + k + "' is ignored");
+    out.settings = Settings(std::move(result));
+    return out;
+}
+
+Result<SettingsLoad> load_settings_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        if (!std::filesystem::exists(path)) return validate_settings(Json::object());
+        return fail(ErrorCode::Io, "cannot read settings file " + path);
+    }
+    std::stringstream buf;
+    buf << in.rdbuf();
+    const std::string text = buf.str();
+    if (text.find_first_not_of(" \t\r\n") == std::string::npos) return validate_settings(Json::object());
+    Json doc = Json::parse(text, nullptr, false);
+    if (doc.is_discarded()) {
+        // Parse again with exceptions to get the position nlohmann reports.
+        try {
+            const Json again = Json::parse(text);
+            (void)again;
+        } catch (const Json::parse_error& e) {
+            return fail(ErrorCode::InvalidInput, "settings file " + path + " is not valid JSON: " + e.what());
+        }
+    }
+    auto loaded = validate_settings(doc);
+    if (!loaded) {
+        loaded.error().message = "settings file " + path + ": " + loaded.error().message;
+    }
+    return loaded;
+}
+
+SettingsStore::SettingsStore(std::string path, Settings initial)
+    : m_path(std::move(path)), m_current(std::make_shared<const Settings>(std::move(initial))) {}
+
+std::shared_ptr<const Settings> SettingsStore::current() const {
+    std::lock_guard lock(m_mutex);
+    return m_current;
+}
+
+Result<std::shared_ptr<const Settings>> SettingsStore::patch(const Json& patch) {
+    if (!patch.is_object()) return fail(ErrorCode::InvalidInput, "settings patch must be a JSON object");
+    std::vector<std::string> unknown;
+    collect_unknown(patch, "", unknown);
+    if (!unknown.empty()) {
+        return fail(ErrorCode::InvalidInput, "unknown settings key '" + unknown.front() + "'", unknown.front());
+    }
+    std::lock_guard lock(m_mutex);
+    Json doc = m_current->json();
+    Json p = patch;
+    // A secret sent back redacted means "unchanged"; null means "back to the default".
+    for (const auto& s : schema()) {
+        const auto ptr = pointer(s.path);
+        if (!p.contains(ptr)) continue;
+        if (s.secret && p.at(ptr).is_string() && p.at(ptr).get<std::string>() == kRedacted) {
+            p[ptr] = doc.at(ptr);
+        } else if (p.at(ptr).is_null()) {
+            p[ptr] = s.fallback;
+        }
+    }
+    doc.merge_patch(p);
+    auto loaded = validate_settings(doc);
+    if (!loaded) return std::unexpected(loaded.error());
+    if (auto w = write_file_atomic(m_path, loaded->settings.json().dump(2) + "\n"); !w) {
+        return std::unexpected(w.error());
+    }
+    m_current = std::make_shared<const Settings>(std::move(loaded->settings));
+    return m_current;
+}
+
+Result<void> write_file_atomic(const std::string& path, const std::string& content) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    const fs::path target(path);
+    if (target.has_parent_path()) fs::create_directories(target.parent_path(), ec);
+    const std::string tmp = path + ".tmp";
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return fail(ErrorCode::Io, "cannot write " + tmp + ": " + std::strerror(errno));
+    size_t done = 0;
+    while (done < content.size()) {
+        const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            const std::string why = std::strerror(errno);
+            ::close(fd);
+            ::unlink(tmp.c_str());
+            return fail(ErrorCode::Io, "cannot write " + tmp + ": " + why);
+        }
+        done += static_cast<size_t>(n);
+    }
+    ::fsync(fd);
+    ::close(fd);
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+        const std::string why = std::strerror(errno);
+        ::unlink(tmp.c_str());
+        return fail(ErrorCode::Io, "cannot replace " + path + ": " + why);
+    }
+    return {};
+}
+
+}  // namespace mc

@@ -1,0 +1,20 @@
+// core/text: small helpers shared by every module — UTF-8 checks, ids, clock.
+// Thread safety: all functions are reentrant (random_hex uses a thread-local generator).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace mc {
+
+// True when `s` is well-formed UTF-8 (no overlongs, no surrogates).
+bool utf8_valid(std::string_view s);
+// Number of code points in well-formed UTF-8.
+size_t utf8_length(std::string_view s);
+// `bytes` random bytes as lowercase hex (ids, file names).
+std::string random_hex(size_t bytes);
+// Milliseconds since the unix epoch.
+int64_t now_ms();
+
+}  // namespace mc

@@ -1,0 +1,309 @@
+#include "http/server.hpp"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <httplib.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "core/log.hpp"
+
+namespace mc::http {
+namespace {
+
+const std::string kEmpty;
+
+std::string to_regex(const std::string& pattern, std::vector<std::string>& names) {
+    std::string out;
+    for (size_t i = 0; i < pattern.size();) {
+        if (pattern[i] == '{') {
+            const size_t end = pattern.find('}', i);
+            names.push_back(pattern.substr(i + 1, end - i - 1));
+            out += "([^/]+)";
+            i = end + 1;
+        } else {
+            const char c = pattern[i++];
+            if (std::strchr(".+*?^$()[]|\\", c)) out += '\\';
+            out += c;
+        }
+    }
+    return out;
+}
+
+class HttplibSink : public StreamSink {
+public:
+    explicit HttplibSink(httplib::DataSink& sink) : m_sink(sink) {}
+    bool write(std::string_view data) override {
+        if (!m_ok) return false;
+        if (!m_sink.is_writable()) return m_ok = false;
+        m_ok = m_sink.write(data.data(), data.size());
+        return m_ok;
+    }
+    bool connected() const override { return m_ok && m_sink.is_writable(); }
+
+private:
+    httplib::DataSink& m_sink;
+    bool m_ok = true;
+};
+
+std::string content_type_for(const std::string& path) {
+    static const std::map<std::string, std::string> types = {
+        {".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"},
+        {".mjs", "text/javascript; charset=utf-8"}, {".css", "text/css; charset=utf-8"},
+        {".json", "application/json"}, {".svg", "image/svg+xml"}, {".png", "image/png"},
+        {".jpg", "image/jpeg"}, {".webp", "image/webp"}, {".ico", "image/x-icon"},
+        {".woff2", "font/woff2"}, {".woff", "font/woff"}, {".txt", "text/plain; charset=utf-8"},
+        {".map", "application/json"}, {".webmanifest", "application/manifest+json"},
+    };
+    const auto ext = std::filesystem::path(path).extension().string();
+    const auto it = types.find(ext);
+    return it == types.end() ? "application/octet-stream" : it->second;
+}
+
+// Only plain relative paths of [A-Za-z0-9._-/] whose segments do not start with '.'.
+bool safe_relative(const std::string& rel) {
+    if (rel.size() > 512) return false;
+    for (char c : rel) {
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' || c == '/')) return false;
+    }
+    std::stringstream ss(rel);
+    std::string seg;
+    while (std::getline(ss, seg, '/')) {
+        if (!seg.empty() && seg[0] == '.') return false;
+    }
+    return true;
+}
+
+bool read_file(const std::string& path, std::string& out) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return false;
+    std::ostringstream buf;
+    buf << in.rdbuf();
+    out = buf.str();
+    return true;
+}
+
+}  // namespace
+
+const std::string& Request::param(const std::string& name) const {
+    const auto it = params.find(name);
+    return it == params.end() ? kEmpty : it->second;
+}
+
+std::optional<std::string> Request::query_param(const std::string& name) const {
+    const auto it = query.find(name);
+    if (it == query.end()) return std::nullopt;
+    return it->second;
+}
+
+std::string Request::header(const std::string& name) const {
+    for (const auto& [k, v] : headers) {
+        if (strcasecmp(k.c_str(), name.c_str()) == 0) return v;
+    }
+    return {};
+}
+
+struct Server::Impl {
+    httplib::Server server;
+    ServerOptions options;
+};
+
+Server::Server(ServerOptions options) : m_impl(std::make_unique<Impl>()) {
+    m_impl->options = std::move(options);
+    auto& svr = m_impl->server;
+    const int threads = m_impl->options.worker_threads;
+    svr.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+    svr.set_payload_max_length(m_impl->options.max_body_bytes);
+    svr.set_keep_alive_max_count(1000);
+    // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, which would let two servers share
+    // a port silently instead of the second one failing with "address in use".
+    svr.set_socket_options([](int sock) {
+        int yes = 1;
+        setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    });
+    auto make_error = [this](int status, const std::string& message) {
+        if (m_impl->options.error_response) return m_impl->options.error_response(status, message);
+        Response r;
+        r.status = status;
+        r.body = message;
+        r.content_type = "text/plain";
+        return r;
+    };
+    svr.set_error_handler(httplib::Server::HandlerWithResponse([make_error](const httplib::Request& req,
+                                                                           httplib::Response& res) {
+        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+        std::string message;
+        if (res.status == 404) message = "no route for " + req.method + " " + req.path;
+        else if (res.status == 413) message = "request body too large";
+        else if (res.status == 405) message = "method not allowed";
+        else message = "request failed";
+        const Response r = make_error(res.status, message);
+        res.set_content(r.body, r.content_type);
+        return httplib::Server::HandlerResponse::Handled;
+    }));
+    svr.set_exception_handler([make_error](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "unknown exception";
+        try {
+            if (ep) std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+            what = e.what();
+        } catch (...) {
+        }
+        log::error("unhandled exception in ", req.method, " ", req.path, ": ", what);
+        const Response r = make_error(500, "internal error: " + what);
+        res.status = 500;
+        res.set_content(r.body, r.content_type);
+    });
+}
+
+Server::~Server() = default;
+
+void Server::route(Method method, const std::string& pattern, Handler handler) {
+    std::vector<std::string> names;
+    const std::string regex = to_regex(pattern, names);
+    auto adapter = [names, handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
+        Request r;
+        r.method = req.method;
+        r.path = req.path;
+        r.body = req.body;
+        r.remote_addr = req.remote_addr;
+        for (size_t i = 0; i < names.size() && i + 1 < req.matches.size(); ++i) r.params[names[i]] = req.matches[i + 1];
+        for (const auto& [k, v] : req.params) r.query.emplace(k, v);
+        for (const auto& [k, v] : req.headers) r.headers.emplace(k, v);
+        Response out = handler(r);
+        res.status = out.status;
+        for (const auto& [k, v] : out.headers) res.set_header(k, v);
+        if (out.stream) {
+            auto fn = std::make_shared<std::function<void(StreamSink&)>>(std::move(out.stream));
+            res.set_chunked_content_provider(out.content_type, [fn](size_t, httplib::DataSink& sink) {
+                HttplibSink s(sink);
+                (*fn)(s);
+                sink.done();
+                return true;
+            });
+        } else {
+            res.set_content(out.body, out.content_type);
+        }
+    };
+    auto& svr = m_impl->server;
+    switch (method) {
+        case Method::Get: svr.Get(regex, adapter); break;
+        case Method::Post: svr.Post(regex, adapter); break;
+        case Method::Put: svr.Put(regex, adapter); break;
+        case Method::Patch: svr.Patch(regex, adapter); break;
+        case Method::Delete: svr.Delete(regex, adapter); break;
+    }
+}
+
+void Server::serve_static(const std::string& prefix, const std::string& dir) {
+    auto handler = [prefix, dir, this](const Request& req) {
+        std::string rel = req.path.size() > prefix.size() ? req.path.substr(prefix.size()) : "";
+        while (!rel.empty() && rel[0] == '/') rel.erase(0, 1);
+        if (rel.empty()) rel = "index.html";
+        Response res;
+        if (!safe_relative(rel)) {
+            res = m_impl->options.error_response ? m_impl->options.error_response(404, "no such file")
+                                                 : Response{404, "text/plain", "no such file", {}, {}};
+            return res;
+        }
+        std::string body;
+        std::string path = dir + "/" + rel;
+        bool is_index = false;
+        if (!std::filesystem::is_regular_file(path) && std::filesystem::path(rel).extension().empty()) {
+            path = dir + "/index.html";  // Client-side route.
+            is_index = true;
+        }
+        if (!read_file(path, body)) {
+            return m_impl->options.error_response ? m_impl->options.error_response(404, "no such file: " + rel)
+                                                  : Response{404, "text/plain", "no such file", {}, {}};
+        }
+        res.body = std::move(body);
+        res.content_type = content_type_for(path);
+        // Vite puts a content hash in asset names, so those can be cached for good.
+        const bool hashed = rel.rfind("assets/", 0) == 0;
+        res.headers.emplace_back("Cache-Control", hashed && !is_index ? "public, max-age=31536000, immutable" : "no-cache");
+        return res;
+    };
+    route(Method::Get, prefix, handler);
+    // httplib matches the whole path, so a second route takes everything below the prefix.
+    m_impl->server.Get(prefix + "/(.*)", [handler](const httplib::Request& req, httplib::Response& res) {
+        Request r;
+        r.method = req.method;
+        r.path = req.path;
+        const Response out = handler(r);
+        res.status = out.status;
+        for (const auto& [k, v] : out.headers) res.set_header(k, v);
+        res.set_content(out.body, out.content_type);
+    });
+}
+
+void Server::redirect(const std::string& from, const std::string& to) {
+    m_impl->server.Get(from, [to](const httplib::Request&, httplib::Response& res) { res.set_redirect(to, 302); });
+}
+
+Result<void> Server::bind(const std::string& host, int port) {
+    // Probe first with the same options httplib will use, so the error can say why.
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    addrinfo* info = nullptr;
+    const std::string where = host + ":" + std::to_string(port);
+    if (const int rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &info); rc != 0) {
+        return fail(ErrorCode::InvalidInput, "cannot listen on " + where + ": " + gai_strerror(rc), "host");
+    }
+    const int fd = ::socket(info->ai_family, info->ai_socktype, info->ai_protocol);
+    int yes = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    const int rc = ::bind(fd, info->ai_addr, info->ai_addrlen);
+    const int err = errno;
+    ::close(fd);
+    freeaddrinfo(info);
+    if (rc != 0) {
+        return fail(ErrorCode::Unavailable, "cannot listen on " + where + ": " + std::strerror(err) +
+                                                (err == EADDRINUSE ? " (another program uses this port; try --port)" : ""));
+    }
+    if (port == 0) {
+        m_port = m_impl->server.bind_to_any_port(host);
+        if (m_port <= 0) return fail(ErrorCode::Unavailable, "cannot listen on " + where);
+    } else {
+        if (!m_impl->server.bind_to_port(host, port)) {
+            return fail(ErrorCode::Unavailable, "cannot listen on " + where + ": " + std::strerror(errno));
+        }
+        m_port = port;
+    }
+    return {};
+}
+
+void Server::run() { m_impl->server.listen_after_bind(); }
+
+void Server::stop() {
+    m_stopping = true;
+    m_impl->server.stop();
+}
+
+std::string sse_event(std::string_view event, std::string_view data) {
+    std::string out;
+    out.reserve(event.size() + data.size() + 16);
+    out += "event: ";
+    out += event;
+    out += "\ndata: ";
+    // A newline inside data would end the field; JSON we send has none, but be safe.
+    for (char c : data) {
+        if (c == '\n') out += "\ndata: ";
+        else out += c;
+    }
+    out += "\n\n";
+    return out;
+}
+
+}  // namespace mc::http

@@ -1,0 +1,93 @@
+// http/server: our HTTP layer — routes with {param} segments, plain and streamed (SSE) responses,
+// static files for the UI. The only place in src/ that includes cpp-httplib.
+// Thread safety: register routes before listen(); handlers run on a pool of worker threads and
+// must be safe to call concurrently; stop() may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/result.hpp"
+
+namespace mc::http {
+
+enum class Method { Get, Post, Put, Patch, Delete };
+
+struct Request {
+    std::string method;
+    std::string path;
+    std::string body;
+    std::map<std::string, std::string> params;             // From {name} segments of the route.
+    std::multimap<std::string, std::string> query;         // Decoded query string.
+    std::multimap<std::string, std::string> headers;       // As received (httplib compares case-insensitively).
+    std::string remote_addr;
+
+    const std::string& param(const std::string& name) const;
+    std::optional<std::string> query_param(const std::string& name) const;
+    std::string header(const std::string& name) const;
+};
+
+// Where a streamed response writes. write() returns false once the client has gone.
+class StreamSink {
+public:
+    virtual ~StreamSink() = default;
+    virtual bool write(std::string_view data) = 0;
+    virtual bool connected() const = 0;
+};
+
+struct Response {
+    int status = 200;
+    std::string content_type = "application/json";
+    std::string body;
+    std::vector<std::pair<std::string, std::string>> headers;
+    // When set, the body is produced by this function writing to the sink (chunked transfer);
+    // it runs on the worker thread and returns when the stream is over.
+    std::function<void(StreamSink&)> stream;
+};
+
+using Handler = std::function<Response(const Request&)>;
+
+struct ServerOptions {
+    size_t max_body_bytes = 64u << 20;
+    int worker_threads = 64;  // Open SSE streams each hold one.
+    // Builds the response for errors the layer itself detects (no route, body too large, exception).
+    std::function<Response(int status, const std::string& message)> error_response;
+};
+
+class Server {
+public:
+    explicit Server(ServerOptions options);
+    ~Server();
+
+    // Pattern segments like "{id}" match one non-empty path segment without '/'.
+    void route(Method method, const std::string& pattern, Handler handler);
+    // Serves files under `dir` at `prefix`; unknown paths without an extension get index.html
+    // (single-page app). Paths with "..", hidden segments or odd characters are refused.
+    void serve_static(const std::string& prefix, const std::string& dir);
+    void redirect(const std::string& from, const std::string& to);
+
+    // Binds the socket. Fails with a message naming the address and the reason (e.g. in use).
+    Result<void> bind(const std::string& host, int port);
+    int port() const { return m_port; }
+    // Serves until stop(). Returns after in-flight requests are done.
+    void run();
+    void stop();
+    bool stopping() const { return m_stopping.load(); }
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> m_impl;
+    int m_port = 0;
+    std::atomic<bool> m_stopping{false};
+};
+
+// The SSE wire form of one event.
+std::string sse_event(std::string_view event, std::string_view data);
+
+}  // namespace mc::http

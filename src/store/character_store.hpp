@@ -1,0 +1,32 @@
+// store/character_store: characters in SQLite. Deleting a character cascades to its chats,
+// messages and jobs (foreign keys) and reports the blob files the caller must remove.
+// Thread safety: safe from any thread (serialized through Db).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/result.hpp"
+#include "store/db.hpp"
+#include "store/types.hpp"
+
+namespace mc::store {
+
+class CharacterStore {
+public:
+    explicit CharacterStore(Db& db) : m_db(db) {}
+
+    Result<std::vector<Character>> list();
+    Result<Character> get(const std::string& id);
+    // Assigns id and timestamps.
+    Result<Character> create(Character c);
+    // Writes every field of `c` (id must exist); bumps updated_at.
+    Result<Character> update(Character c);
+    // Returns the blob names the character owned, for the caller to delete.
+    Result<std::vector<std::string>> remove(const std::string& id);
+
+private:
+    Db& m_db;
+};
+
+}  // namespace mc::store

@@ -1,0 +1,185 @@
+#include "store/chat_store.hpp"
+
+#include <algorithm>
+#include <cstdint>
+
+#include "core/text.hpp"
+
+namespace mc::store {
+namespace {
+
+constexpr const char* kMessageColumns = "id, chat_id, role, content, swipes, swipe_id, status, media, created_at";
+
+Message read_message(const Stmt& s) {
+    Message m;
+    m.id = s.integer(0);
+    m.chat_id = s.text(1);
+    m.role = s.text(2);
+    m.content = s.text(3);
+    Json swipes = Json::parse(s.text(4), nullptr, false);
+    if (swipes.is_array()) m.swipes = swipes.get<std::vector<std::string>>();
+    m.swipe_id = static_cast<int>(s.integer(5));
+    m.status = s.text(6);
+    Json media = Json::parse(s.text(7), nullptr, false);
+    m.media = media.is_array() ? media : Json::array();
+    m.created_at = s.integer(8);
+    return m;
+}
+
+Chat read_chat(const Stmt& s) {
+    return Chat{s.text(0), s.text(1), s.text(2), s.integer(3), s.integer(4)};
+}
+
+// The content column mirrors the selected swipe so listing and search need not parse JSON.
+void normalize(Message& m) {
+    if (m.swipes.empty()) m.swipes.push_back(m.content);
+    if (m.swipe_id < 0 || m.swipe_id >= static_cast<int>(m.swipes.size())) m.swipe_id = 0;
+    m.content = m.swipes[static_cast<size_t>(m.swipe_id)];
+}
+
+}  // namespace
+
+Result<std::pair<Chat, std::vector<Message>>> ChatStore::create(const std::string& character_id,
+                                                                const std::vector<std::string>& greetings) {
+    Chat chat{random_hex(8), character_id, "", now_ms(), now_ms()};
+    return m_db.transaction([&] {
+        Stmt c(m_db, "INSERT INTO chats (id, character_id, title, created_at, updated_at) VALUES (?1,?2,?3,?4,?5)");
+        c.bind(1, chat.id).bind(2, chat.character_id).bind(3, chat.title).bind(4, chat.created_at).bind(5, chat.updated_at);
+        c.run();
+        std::vector<Message> messages;
+        if (!greetings.empty()) {
+            Message m;
+            m.chat_id = chat.id;
+            m.role = "assistant";
+            m.swipes = greetings;
+            m.created_at = chat.created_at;
+            normalize(m);
+            Stmt s(m_db, "INSERT INTO messages (chat_id, role, content, swipes, swipe_id, status, media, created_at) "
+                         "VALUES (?1,?2,?3,?4,?5,?6,?7,?8)");
+            s.bind(1, m.chat_id).bind(2, m.role).bind(3, m.content).bind(4, Json(m.swipes).dump());
+            s.bind(5, m.swipe_id).bind(6, m.status).bind(7, m.media.dump()).bind(8, m.created_at);
+            s.run();
+            m.id = m_db.last_insert_id();
+            messages.push_back(std::move(m));
+        }
+        return std::make_pair(chat, messages);
+    });
+}
+
+Result<Chat> ChatStore::get(const std::string& id) {
+    auto found = m_db.transaction([&]() -> std::optional<Chat> {
+        Stmt s(m_db, "SELECT id, character_id, title, created_at, updated_at FROM chats WHERE id = ?1");
+        s.bind(1, id);
+        if (!s.step()) return std::nullopt;
+        return read_chat(s);
+    });
+    if (!found) return std::unexpected(found.error());
+    if (!*found) return fail(ErrorCode::NotFound, "no chat with id '" + id + "'", "id");
+    return std::move(**found);
+}
+
+Result<std::vector<Chat>> ChatStore::list_for_character(const std::string& character_id) {
+    return m_db.transaction([&] {
+        std::vector<Chat> out;
+        Stmt s(m_db, "SELECT id, character_id, title, created_at, updated_at FROM chats WHERE character_id = ?1 "
+                     "ORDER BY updated_at DESC, id");
+        s.bind(1, character_id);
+        while (s.step()) out.push_back(read_chat(s));
+        return out;
+    });
+}
+
+Result<Chat> ChatStore::rename(const std::string& id, const std::string& title) {
+    auto changed = m_db.transaction([&] {
+        Stmt s(m_db, "UPDATE chats SET title = ?2, updated_at = ?3 WHERE id = ?1");
+        s.bind(1, id).bind(2, title).bind(3, now_ms());
+        s.run();
+        return m_db.changes();
+    });
+    if (!changed) return std::unexpected(changed.error());
+    if (*changed == 0) return fail(ErrorCode::NotFound, "no chat with id '" + id + "'", "id");
+    return get(id);
+}
+
+Result<void> ChatStore::remove(const std::string& id) {
+    auto changed = m_db.transaction([&] {
+        Stmt s(m_db, "DELETE FROM chats WHERE id = ?1");
+        s.bind(1, id);
+        s.run();
+        return m_db.changes();
+    });
+    if (!changed) return std::unexpected(changed.error());
+    if (*changed == 0) return fail(ErrorCode::NotFound, "no chat with id '" + id + "'", "id");
+    return {};
+}
+
+Result<std::vector<Message>> ChatStore::messages(const std::string& chat_id, std::optional<int64_t> before, int limit) {
+    return m_db.transaction([&] {
+        // Newest `limit` below `before`, then reversed to oldest first.
+        Stmt s(m_db, std::string("SELECT ") + kMessageColumns +
+                         " FROM messages WHERE chat_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3");
+        s.bind(1, chat_id).bind(2, before.value_or(INT64_MAX)).bind(3, limit);
+        std::vector<Message> out;
+        while (s.step()) out.push_back(read_message(s));
+        std::reverse(out.begin(), out.end());
+        return out;
+    });
+}
+
+Result<Message> ChatStore::add_message(Message m) {
+    normalize(m);
+    if (m.created_at == 0) m.created_at = now_ms();
+    return m_db.transaction([&] {
+        Stmt s(m_db, "INSERT INTO messages (chat_id, role, content, swipes, swipe_id, status, media, created_at) "
+                     "VALUES (?1,?2,?3,?4,?5,?6,?7,?8)");
+        s.bind(1, m.chat_id).bind(2, m.role).bind(3, m.content).bind(4, Json(m.swipes).dump());
+        s.bind(5, m.swipe_id).bind(6, m.status).bind(7, m.media.dump()).bind(8, m.created_at);
+        s.run();
+        m.id = m_db.last_insert_id();
+        Stmt t(m_db, "UPDATE chats SET updated_at = ?2 WHERE id = ?1");
+        t.bind(1, m.chat_id).bind(2, m.created_at);
+        t.run();
+        return m;
+    });
+}
+
+Result<Message> ChatStore::get_message(int64_t id) {
+    auto found = m_db.transaction([&]() -> std::optional<Message> {
+        Stmt s(m_db, std::string("SELECT ") + kMessageColumns + " FROM messages WHERE id = ?1");
+        s.bind(1, id);
+        if (!s.step()) return std::nullopt;
+        return read_message(s);
+    });
+    if (!found) return std::unexpected(found.error());
+    if (!*found) return fail(ErrorCode::NotFound, "no message with id '" + std::to_string(id) + "'", "id");
+    return std::move(**found);
+}
+
+Result<Message> ChatStore::update_message(const Message& in) {
+    Message m = in;
+    normalize(m);
+    auto changed = m_db.transaction([&] {
+        Stmt s(m_db, "UPDATE messages SET content=?2, swipes=?3, swipe_id=?4, status=?5, media=?6 WHERE id=?1");
+        s.bind(1, m.id).bind(2, m.content).bind(3, Json(m.swipes).dump()).bind(4, m.swipe_id);
+        s.bind(5, m.status).bind(6, m.media.dump());
+        s.run();
+        return m_db.changes();
+    });
+    if (!changed) return std::unexpected(changed.error());
+    if (*changed == 0) return fail(ErrorCode::NotFound, "no message with id '" + std::to_string(m.id) + "'", "id");
+    return m;
+}
+
+Result<void> ChatStore::remove_message(int64_t id) {
+    auto changed = m_db.transaction([&] {
+        Stmt s(m_db, "DELETE FROM messages WHERE id = ?1");
+        s.bind(1, id);
+        s.run();
+        return m_db.changes();
+    });
+    if (!changed) return std::unexpected(changed.error());
+    if (*changed == 0) return fail(ErrorCode::NotFound, "no message with id '" + std::to_string(id) + "'", "id");
+    return {};
+}
+
+}  // namespace mc::store

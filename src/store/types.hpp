@@ -1,0 +1,74 @@
+// store/types: the domain records the store persists and the other modules pass around.
+// Thread safety: plain values.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace mc {
+
+using Json = nlohmann::json;
+
+struct Character {
+    std::string id;
+    std::string name;
+    std::string description;
+    std::string personality;
+    std::string scenario;
+    std::string first_mes;
+    std::vector<std::string> alternate_greetings;
+    std::string mes_example;
+    std::string system_prompt;
+    std::string post_history_instructions;
+    std::string creator_notes;
+    std::vector<std::string> tags;
+    std::string appearance;
+    Json voice = Json::object();
+    std::optional<std::string> avatar_file;        // Generated blob name, never a client's path.
+    std::optional<std::string> voice_sample_file;  // Generated blob name.
+    std::string voice_status = "none";
+    std::string voice_error;
+    Json extensions = Json::object();
+    int64_t created_at = 0;
+    int64_t updated_at = 0;
+};
+
+struct Chat {
+    std::string id;
+    std::string character_id;
+    std::string title;
+    int64_t created_at = 0;
+    int64_t updated_at = 0;
+};
+
+struct Message {
+    int64_t id = 0;
+    std::string chat_id;
+    std::string role;  // user | assistant | system
+    std::string content;  // == swipes[swipe_id]
+    std::vector<std::string> swipes;
+    int swipe_id = 0;
+    std::string status = "complete";  // complete | partial | error
+    Json media = Json::array();
+    int64_t created_at = 0;
+};
+
+struct Job {
+    std::string id;
+    std::string kind;
+    std::string status = "queued";
+    double progress = 0;
+    std::string error;
+    Json payload = Json::object();
+    Json result = Json::object();
+    std::optional<std::string> character_id;
+    std::optional<std::string> chat_id;
+    int64_t created_at = 0;
+    int64_t updated_at = 0;
+};
+
+}  // namespace mc

@@ -1,0 +1,192 @@
+// Black-box tests of /api/characters against the real server.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "server_process.hpp"
+
+namespace mc::test {
+namespace {
+
+const std::string kPng = std::string("\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16) + std::string(64, '\x01');
+const std::string kWav = std::string("RIFF\x24\0\0\0WAVEfmt ", 16) + std::string(64, '\0');
+
+class CharactersApi : public ::testing::Test {
+protected:
+    ServerProcess server;
+    httplib::Client c = server.client();
+
+    Json create(const Json& body, int expect = 201) {
+        auto r = c.Post("/api/characters", body.dump(), "application/json");
+        EXPECT_TRUE(r);
+        EXPECT_EQ(r->status, expect) << r->body;
+        return body_json(r);
+    }
+    size_t count() { return body_json(c.Get("/api/characters"))["characters"].size(); }
+    size_t files_in(const std::string& sub) {
+        const auto dir = server.data_dir() + "/outputs/" + sub;
+        if (!std::filesystem::exists(dir)) return 0;
+        return static_cast<size_t>(std::distance(std::filesystem::directory_iterator(dir), {}));
+    }
+    void expect_error(const httplib::Result& r, int status, const std::string& code, const std::string& field) {
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, status) << r->body;
+        const Json e = body_json(r)["error"];
+        EXPECT_EQ(e["code"], code) << r->body;
+        if (!field.empty()) {
+            EXPECT_EQ(e["field"], field) << r->body;
+        }
+        EXPECT_FALSE(e["message"].get<std::string>().empty());
+    }
+};
+
+TEST_F(CharactersApi, CreateListGetPatchDeleteRoundTrip) {
+    const Json mia = create({{"name", "Mia"},
+                             {"description", "Eine Künstlerin aus Hamburg."},
+                             {"personality", "warm, neugierig"},
+                             {"scenario", "Ein Café am Hafen"},
+                             {"first_mes", "*winkt* Hallo {{user}}!"},
+                             {"alternate_greetings", {"Moin!", "Na du?"}},
+                             {"mes_example", "<START>\n{{user}}: Hi\n{{char}}: Hallo!"},
+                             {"system_prompt", ""},
+                             {"post_history_instructions", "Bleib in der Rolle."},
+                             {"creator_notes", "test"},
+                             {"tags", {"artist", "german"}},
+                             {"appearance", "1girl, red hair, green eyes"},
+                             {"voice", {{"engine", "espeak"}, {"language", "de"}}},
+                             {"extensions", {{"talkativeness", "0.5"}}}});
+    const std::string id = mia["id"];
+    EXPECT_EQ(mia["name"], "Mia");
+    EXPECT_EQ(mia["alternate_greetings"].size(), 2u);
+    EXPECT_EQ(mia["voice_status"], "none");
+    EXPECT_TRUE(mia["avatar_url"].is_null());
+    EXPECT_GT(mia["created_at"].get<int64_t>(), 0);
+
+    EXPECT_EQ(count(), 1u);
+    EXPECT_EQ(body_json(c.Get(("/api/characters/" + id).c_str())), mia);
+
+    auto r = c.Patch(("/api/characters/" + id).c_str(), R"({"personality":"verspielt","tags":["x"]})", "application/json");
+    ASSERT_EQ(r->status, 200) << r->body;
+    const Json patched = body_json(r);
+    EXPECT_EQ(patched["personality"], "verspielt");
+    EXPECT_EQ(patched["description"], mia["description"]);  // Untouched fields stay.
+    EXPECT_EQ(patched["tags"], Json::array({"x"}));
+
+    // A client may send back the whole object it received, read-only fields included.
+    r = c.Patch(("/api/characters/" + id).c_str(), patched.dump(), "application/json");
+    EXPECT_EQ(r->status, 200) << r->body;
+
+    EXPECT_EQ(c.Delete(("/api/characters/" + id).c_str())->status, 200);
+    EXPECT_EQ(count(), 0u);
+    expect_error(c.Get(("/api/characters/" + id).c_str()), 404, "not_found", "");
+}
+
+TEST_F(CharactersApi, BadInputIsA4xxNamingTheFieldAndChangesNothing) {
+    const Json mia = create({{"name", "Mia"}, {"description", "original"}});
+    const std::string path = "/api/characters/" + mia["id"].get<std::string>();
+
+    expect_error(c.Post("/api/characters", "{\"name\": ", "application/json"), 400, "invalid_input", "body");
+    expect_error(c.Post("/api/characters", "[1,2]", "application/json"), 400, "invalid_input", "body");
+    expect_error(c.Post("/api/characters", "{}", "application/json"), 400, "invalid_input", "name");
+    expect_error(c.Post("/api/characters", R"({"name":"   "})", "application/json"), 400, "invalid_input", "name");
+    expect_error(c.Post("/api/characters", Json{{"name", std::string(101, 'a')}}.dump(), "application/json"), 400,
+                 "invalid_input", "name");
+    expect_error(c.Post("/api/characters", R"({"name":42})", "application/json"), 400, "invalid_input", "name");
+    expect_error(c.Post("/api/characters", R"({"name":"A","tags":"x"})", "application/json"), 400, "invalid_input", "tags");
+    expect_error(c.Post("/api/characters", R"({"name":"A","tags":[1]})", "application/json"), 400, "invalid_input", "tags");
+    expect_error(c.Post("/api/characters", R"({"name":"A","voice":"x"})", "application/json"), 400, "invalid_input", "voice");
+    expect_error(c.Post("/api/characters", R"({"name":"A","colour":"red"})", "application/json"), 400, "invalid_input",
+                 "colour");
+    expect_error(c.Post("/api/characters", Json{{"name", "A"}, {"description", std::string(300000, 'x')}}.dump(),
+                        "application/json"),
+                 413, "too_large", "description");
+    // Invalid UTF-8 inside a JSON string.
+    expect_error(c.Post("/api/characters", "{\"name\":\"\xC3\x28\"}", "application/json"), 400, "invalid_input", "body");
+
+    expect_error(c.Patch(path.c_str(), Json{{"name", std::string(101, 'b')}, {"description", "changed"}}.dump(),
+                         "application/json"),
+                 400, "invalid_input", "name");
+    expect_error(c.Patch(path.c_str(), R"({"alternate_greetings":{}})", "application/json"), 400, "invalid_input",
+                 "alternate_greetings");
+    expect_error(c.Patch("/api/characters/unknown-id", R"({"name":"x"})", "application/json"), 404, "not_found", "id");
+    expect_error(c.Delete("/api/characters/unknown-id"), 404, "not_found", "id");
+
+    // 100 characters (umlauts count as one each) is fine.
+    std::string hundred;
+    for (int i = 0; i < 100; ++i) hundred += "ü";
+    EXPECT_EQ(create({{"name", hundred}})["name"], hundred);
+
+    // The first character is exactly as it was, and the server still serves.
+    const Json now = body_json(c.Get(path.c_str()));
+    EXPECT_EQ(now, mia);
+    EXPECT_EQ(count(), 2u);
+    EXPECT_EQ(c.Get("/api/health")->status, 200);
+}
+
+TEST_F(CharactersApi, AvatarUploadIsTypeCheckedCappedAndReplacesTheOldFile) {
+    const std::string id = create({{"name", "Mia"}})["id"];
+    const std::string path = "/api/characters/" + id + "/avatar";
+    expect_error(c.Get(path.c_str()), 404, "not_found", "avatar");
+
+    auto r = c.Put(path.c_str(), kPng, "image/png");
+    ASSERT_EQ(r->status, 200) << r->body;
+    EXPECT_EQ(body_json(r)["avatar_url"], path);
+    auto got = c.Get(path.c_str());
+    EXPECT_EQ(got->status, 200);
+    EXPECT_EQ(got->body, kPng);
+    EXPECT_EQ(got->get_header_value("Content-Type"), "image/png");
+
+    // The content decides, not the declared type or a file name.
+    httplib::Headers named = {{"Content-Disposition", "attachment; filename=\"../../evil.png\""}};
+    expect_error(c.Put(path.c_str(), named, "<svg onload=alert(1)>", "image/png"), 415, "unsupported_media", "avatar");
+    expect_error(c.Put(path.c_str(), "", "image/png"), 400, "invalid_input", "avatar");
+    std::string big = kPng + std::string((10u << 20), '\0');
+    expect_error(c.Put(path.c_str(), big, "image/png"), 413, "too_large", "avatar");
+    EXPECT_EQ(c.Get(path.c_str())->body, kPng);  // Still the first avatar.
+
+    const std::string jpeg = std::string("\xFF\xD8\xFF\xE0", 4) + std::string(32, '\x02');
+    r = c.Put(path.c_str(), named, jpeg, "application/octet-stream");
+    ASSERT_EQ(r->status, 200);
+    EXPECT_EQ(c.Get(path.c_str())->get_header_value("Content-Type"), "image/jpeg");
+    EXPECT_EQ(files_in("avatars"), 1u);  // The PNG was removed when the JPEG replaced it.
+    EXPECT_FALSE(std::filesystem::exists(server.data_dir() + "/../evil.png"));
+    for (const auto& f : std::filesystem::recursive_directory_iterator(server.data_dir())) {
+        EXPECT_EQ(f.path().filename().string().find("evil"), std::string::npos);
+    }
+    expect_error(c.Put("/api/characters/nope/avatar", kPng, "image/png"), 404, "not_found", "id");
+}
+
+TEST_F(CharactersApi, VoiceSampleUploadAndPlayback) {
+    const std::string id = create({{"name", "Mia"}})["id"];
+    const std::string path = "/api/characters/" + id + "/voice_sample";
+    expect_error(c.Put(path.c_str(), kPng, "audio/wav"), 415, "unsupported_media", "voice_sample");
+    auto r = c.Put(path.c_str(), kWav, "audio/wav");
+    ASSERT_EQ(r->status, 200) << r->body;
+    EXPECT_EQ(body_json(r)["voice_sample_url"], path);
+    auto got = c.Get(path.c_str());
+    EXPECT_EQ(got->body, kWav);
+    EXPECT_EQ(got->get_header_value("Content-Type"), "audio/wav");
+    std::string big = kWav + std::string(50u << 20, '\0');
+    expect_error(c.Put(path.c_str(), big, "audio/wav"), 413, "too_large", "voice_sample");
+}
+
+TEST_F(CharactersApi, DeletingACharacterDeletesItsFiles) {
+    const std::string id = create({{"name", "Mia"}})["id"];
+    ASSERT_EQ(c.Put(("/api/characters/" + id + "/avatar").c_str(), kPng, "image/png")->status, 200);
+    ASSERT_EQ(c.Put(("/api/characters/" + id + "/voice_sample").c_str(), kWav, "audio/wav")->status, 200);
+    EXPECT_EQ(files_in("avatars"), 1u);
+    EXPECT_EQ(files_in("voices"), 1u);
+    EXPECT_EQ(c.Delete(("/api/characters/" + id).c_str())->status, 200);
+    EXPECT_EQ(files_in("avatars"), 0u);
+    EXPECT_EQ(files_in("voices"), 0u);
+}
+
+TEST_F(CharactersApi, PathTraversalInIdsFindsNothing) {
+    create({{"name", "Mia"}});
+    EXPECT_EQ(c.Get("/api/characters/../../etc/passwd/avatar")->status, 404);
+    EXPECT_EQ(c.Get("/api/characters/..%2F..%2Fetc%2Fpasswd/avatar")->status, 404);
+    EXPECT_EQ(c.Get("/api/health")->status, 200);
+}
+
+}  // namespace
+}  // namespace mc::test

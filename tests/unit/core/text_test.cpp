@@ -1,0 +1,43 @@
+#include "core/text.hpp"
+
+#include <gtest/gtest.h>
+
+#include "core/media_type.hpp"
+
+namespace mc {
+namespace {
+
+TEST(Utf8, ValidatesWellFormedText) {
+    EXPECT_TRUE(utf8_valid("Grüße aus Hamburg 😊"));
+    EXPECT_FALSE(utf8_valid("\xC3"));              // Truncated.
+    EXPECT_FALSE(utf8_valid("\xC0\xAF"));          // Overlong '/'.
+    EXPECT_FALSE(utf8_valid("\xED\xA0\x80"));      // Surrogate.
+    EXPECT_FALSE(utf8_valid("a\xFF" "b"));
+}
+
+TEST(Utf8, CountsCodePointsNotBytes) {
+    EXPECT_EQ(utf8_length("Jörg"), 4u);
+    EXPECT_EQ(utf8_length("😊"), 1u);
+}
+
+TEST(RandomHex, HasTheRequestedLengthAndDiffers) {
+    const auto a = random_hex(8), b = random_hex(8);
+    EXPECT_EQ(a.size(), 16u);
+    EXPECT_NE(a, b);
+}
+
+TEST(MediaType, DecidesByContent) {
+    EXPECT_EQ(sniff_image(std::string("\x89PNG\r\n\x1a\n....", 12))->ext, "png");
+    EXPECT_EQ(sniff_image("\xFF\xD8\xFF\xE0")->ext, "jpg");
+    EXPECT_EQ(sniff_image(std::string("RIFF\0\0\0\0WEBPVP8 ", 16))->ext, "webp");
+    EXPECT_FALSE(sniff_image("GIF89a"));
+    EXPECT_FALSE(sniff_image("<svg onload=alert(1)>"));
+    EXPECT_EQ(sniff_audio(std::string("RIFF\0\0\0\0WAVEfmt ", 16))->ext, "wav");
+    EXPECT_EQ(sniff_audio("ID3\x03")->ext, "mp3");
+    EXPECT_EQ(sniff_audio("fLaC")->ext, "flac");
+    EXPECT_EQ(sniff_audio("OggS")->ext, "ogg");
+    EXPECT_FALSE(sniff_audio(std::string("RIFF\0\0\0\0WEBP", 12)));
+}
+
+}  // namespace
+}  // namespace mc
