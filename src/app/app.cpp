@@ -19,6 +19,7 @@
 #include "core/text.hpp"
 #include "http/server.hpp"
 #include "llm/llama_engine.hpp"
+#include "llm/test_model.hpp"
 #include "store/blob_store.hpp"
 #include "store/character_store.hpp"
 #include "store/chat_store.hpp"
@@ -35,6 +36,7 @@ namespace fs = std::filesystem;
 
 constexpr const char* kUsage =
     "usage: mycandy [serve] [options]\n"
+    "       mycandy make-test-model --out FILE [--size tiny|1b] [--type q8_0|f16] [--seed N] [--vocab GGUF]\n"
     "       mycandy --help | --version\n"
     "\n"
     "Your private AI companion: serves the web UI at http://HOST:PORT/ui and the API at /api.\n"
@@ -43,7 +45,10 @@ constexpr const char* kUsage =
     "  --host HOST       address to listen on (default 127.0.0.1)\n"
     "  --port PORT       port to listen on (default 8000)\n"
     "  --data-dir DIR    characters.db, outputs/, logs/, models/ (default ./data)\n"
-    "  --config FILE     settings file (default config/settings.json)\n";
+    "  --config FILE     settings file (default config/settings.json)\n"
+    "\n"
+    "make-test-model writes a llama-architecture GGUF with random weights, the Llama-3 tokenizer and\n"
+    "chat template: tiny (loads instantly, for tests) or 1b (Llama-3.2-1B's shape, for benchmarks).\n";
 
 struct Options {
     std::string command = "serve";
@@ -213,13 +218,34 @@ int serve(const Options& o) {
     signals.start(server);
     server.run();
     log::info("stopped");
-    llm::shutdown();
+    return 0;
+}
+
+int make_test_model(int argc, char** argv) {
+    llm::TestModelOptions t;
+    for (int i = 2; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (i + 1 >= argc) return die(a + " needs a value (see mycandy --help)", 2);
+        const std::string v = argv[++i];
+        if (a == "--out") t.out = v;
+        else if (a == "--size") t.size = v;
+        else if (a == "--type") t.type = v;
+        else if (a == "--vocab") t.vocab = v;
+        else if (a == "--seed") t.seed = std::strtoull(v.c_str(), nullptr, 10);
+        else return die("unknown option '" + a + "' for make-test-model", 2);
+    }
+    const auto started = std::chrono::steady_clock::now();
+    if (auto done = llm::write_test_model(t); !done) return die(done.error().message, 2);
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+    std::printf("wrote %s (%s, %s, %.1f MB) in %lld ms\n", t.out.c_str(), t.size.c_str(), t.type.c_str(),
+                static_cast<double>(fs::file_size(t.out)) / 1e6, static_cast<long long>(ms));
     return 0;
 }
 
 }  // namespace
 
 int run_main(int argc, char** argv) {
+    if (argc > 1 && std::string(argv[1]) == "make-test-model") return make_test_model(argc, argv);
     Options o;
     if (auto err = parse_options(argc, argv, o); !err.empty()) return die(err, 2);
     if (o.command == "help") {

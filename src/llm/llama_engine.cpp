@@ -1,9 +1,18 @@
 #include "llm/llama_engine.hpp"
 
-#include <llama.h>
 #include <ggml-backend.h>
+#include <llama.h>
 
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <future>
+#include <list>
 #include <mutex>
+#include <thread>
+#include <unordered_map>
 
 #include "core/log.hpp"
 
@@ -14,6 +23,12 @@
 namespace mc::llm {
 namespace {
 
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
 void forward_log(ggml_log_level level, const char* text, void*) {
     std::string_view t(text ? text : "");
     while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.remove_suffix(1);
@@ -22,6 +37,46 @@ void forward_log(ggml_log_level level, const char* text, void*) {
     if (level == GGML_LOG_LEVEL_ERROR) log::error("llama.cpp: ", t);
     else if (level == GGML_LOG_LEVEL_WARN) log::warn("llama.cpp: ", t);
     else log::debug("llama.cpp: ", t);
+}
+
+// Length of the longest prefix of `s` that is complete UTF-8 (a piece may end mid-character).
+size_t complete_utf8_prefix(std::string_view s) {
+    size_t i = s.size();
+    size_t back = 0;
+    while (i > 0 && back < 4) {
+        const auto c = static_cast<unsigned char>(s[i - 1]);
+        if ((c & 0xC0) == 0x80) { --i; ++back; continue; }
+        if (c < 0x80) return s.size();
+        const size_t need = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 1;
+        return back + 1 >= need ? s.size() : i - 1;
+    }
+    return s.size();
+}
+
+// Alpaca has no built-in template in llama.cpp; it is simple enough to write out.
+std::string format_alpaca(const std::vector<ChatMessage>& messages, bool add_assistant) {
+    std::string out;
+    for (const auto& m : messages) {
+        if (m.role == "system") out += m.content + "\n\n";
+        else if (m.role == "user") out += "### Instruction:\n" + m.content + "\n\n";
+        else out += "### Response:\n" + m.content + "\n\n";
+    }
+    if (add_assistant) out += "### Response:\n";
+    return out;
+}
+
+std::string safe_file_name(const std::string& key) {
+    std::string out;
+    for (unsigned char c : key) {
+        if (std::isalnum(c) || c == '-' || c == '_') out += static_cast<char>(c);
+        else {
+            static const char* hex = "0123456789abcdef";
+            out += '%';
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        }
+    }
+    return out;
 }
 
 }  // namespace
@@ -34,7 +89,6 @@ const RuntimeInfo& runtime_info() {
         llama_backend_init();
         info.release = MYCANDY_LLAMA_RELEASE;
         info.system_info = llama_print_system_info();
-        // The first device llama.cpp would offload to; on this build that is the CPU backend.
         for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
             ggml_backend_dev_t dev = ggml_backend_dev_get(i);
             if (i == 0 || ggml_backend_dev_type(dev) == GGML_BACKEND_DEVICE_TYPE_GPU) {
@@ -49,6 +103,574 @@ const RuntimeInfo& runtime_info() {
     return info;
 }
 
-void shutdown() { llama_backend_free(); }
+Result<std::string> apply_template(const std::string& tmpl, const std::vector<ChatMessage>& messages, bool add_assistant) {
+    if (tmpl == "alpaca") return format_alpaca(messages, add_assistant);
+    const std::string name = tmpl == "mistral" ? "mistral-v7" : tmpl;
+    std::vector<llama_chat_message> chat;
+    size_t total = 0;
+    for (const auto& m : messages) {
+        chat.push_back({m.role.c_str(), m.content.c_str()});
+        total += m.content.size() + m.role.size();
+    }
+    std::string buf(total * 2 + 256, '\0');
+    int32_t n = llama_chat_apply_template(name.c_str(), chat.data(), chat.size(), add_assistant, buf.data(),
+                                          static_cast<int32_t>(buf.size()));
+    if (n > static_cast<int32_t>(buf.size())) {
+        buf.resize(static_cast<size_t>(n));
+        n = llama_chat_apply_template(name.c_str(), chat.data(), chat.size(), add_assistant, buf.data(), n);
+    }
+    if (n < 0) return fail(ErrorCode::InvalidInput, "unsupported chat template '" + tmpl.substr(0, 40) + "'");
+    buf.resize(static_cast<size_t>(n));
+    return buf;
+}
+
+struct LlamaEngine::Impl {
+    LlamaEngineOptions opt;
+    llama_model* model = nullptr;
+    llama_context* ctx = nullptr;
+    const llama_vocab* vocab = nullptr;
+    std::string tmpl;  // The model's template text, or a fallback name.
+    std::string model_name;
+    std::string state_dir;
+
+    mutable std::mutex mu;
+    mutable std::condition_variable cv;
+    struct Job {
+        const GenerateRequest* request;
+        std::promise<Result<GenerateResult>> done;
+    };
+    std::deque<Job*> queue;
+    std::vector<std::string> to_forget;  // Chats deleted: drop their states on the inference thread.
+    bool quit = false;
+    bool loaded = false;
+    std::string state = "loading";
+    std::string detail;
+    std::thread worker;
+
+    // The chat whose state is in the context (sequence 0), and what it holds.
+    std::string active_key;
+    std::vector<llama_token> active_tokens;
+    std::vector<uint32_t> active_lens;  // Bytes of text each token stands for.
+    std::string active_text;
+    bool active_dirty = false;
+
+    // Recently used chats' states, in memory (most recent first).
+    struct Hot {
+        std::vector<llama_token> tokens;
+        std::vector<uint8_t> state;
+    };
+    std::list<std::string> lru;
+    std::unordered_map<std::string, Hot> hot;
+    size_t hot_bytes = 0;
+
+    // --- model ---
+
+    void load() {
+        runtime_info();
+        const auto started = Clock::now();
+        llama_model_params mp = llama_model_default_params();
+        model = llama_model_load_from_file(opt.model_path.c_str(), mp);
+        if (!model) return set_state("error", "cannot load " + opt.model_path + ": not a readable GGUF model (see the log)");
+        vocab = llama_model_get_vocab(model);
+        llama_context_params cp = llama_context_default_params();
+        cp.n_ctx = static_cast<uint32_t>(opt.context_size);
+        cp.n_batch = static_cast<uint32_t>(opt.batch_size);
+        cp.n_ubatch = static_cast<uint32_t>(opt.batch_size);
+        cp.n_seq_max = 1;
+        const int threads = opt.threads > 0 ? opt.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+        cp.n_threads = threads;
+        cp.n_threads_batch = threads;
+        cp.no_perf = true;
+        ctx = llama_init_from_model(model, cp);
+        if (!ctx) return set_state("error", "cannot create a context of " + std::to_string(opt.context_size) +
+                                                " tokens for " + opt.model_path + " (out of memory?)");
+        const char* t = llama_model_chat_template(model, nullptr);
+        tmpl = t ? t : "";
+        if (tmpl.empty() || !apply_template(tmpl, {{"user", "x"}}, true)) {
+            log::warn("model has no chat template llama.cpp supports; using '", opt.fallback_template, "'");
+            tmpl = opt.fallback_template;
+        }
+        char desc[256] = {};
+        llama_model_desc(model, desc, sizeof desc);
+        model_name = std::filesystem::path(opt.model_path).filename().string();
+        if (!opt.cache_dir.empty()) {
+            // States only fit the model and context they were made with.
+            std::error_code ec;
+            const auto size = std::filesystem::file_size(opt.model_path, ec);
+            state_dir = opt.cache_dir + "/" + safe_file_name(model_name) + "-" + std::to_string(size) + "-" +
+                        std::to_string(opt.context_size);
+            std::filesystem::create_directories(state_dir, ec);
+        }
+        log::info("model loaded: ", model_name, " (", desc, "), context ", opt.context_size, ", ", threads,
+                  " threads, in ", static_cast<int>(ms_since(started)), " ms");
+        set_state("ready", "model " + model_name + " (" + desc + ") loaded");
+    }
+
+    void set_state(const std::string& s, const std::string& d) {
+        std::lock_guard lock(mu);
+        state = s;
+        detail = d;
+        loaded = true;
+        if (s == "error") log::error(d);
+        cv.notify_all();
+    }
+
+    std::vector<llama_token> tokenize(std::string_view text, bool add_special) const {
+        std::vector<llama_token> out(text.size() + 8);
+        int n = llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), out.data(),
+                               static_cast<int32_t>(out.size()), add_special, true);
+        if (n < 0) {
+            out.resize(static_cast<size_t>(-n));
+            n = llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), out.data(),
+                               static_cast<int32_t>(out.size()), add_special, true);
+        }
+        out.resize(static_cast<size_t>(std::max(n, 0)));
+        return out;
+    }
+
+    std::string piece(llama_token t) const {
+        char buf[256];
+        int n = llama_token_to_piece(vocab, t, buf, sizeof buf, 0, true);
+        if (n < 0) {
+            std::string big(static_cast<size_t>(-n), '\0');
+            llama_token_to_piece(vocab, t, big.data(), -n, 0, true);
+            return big;
+        }
+        return std::string(buf, static_cast<size_t>(n));
+    }
+
+    // The text each token stands for; a BOS token added by the tokenizer stands for nothing.
+    std::vector<uint32_t> lens_of(const std::vector<llama_token>& tokens, size_t from, bool leading_bos_is_empty) const {
+        std::vector<uint32_t> lens;
+        for (size_t i = from; i < tokens.size(); ++i) {
+            if (i == 0 && leading_bos_is_empty && tokens[0] == llama_vocab_bos(vocab)) lens.push_back(0);
+            else lens.push_back(static_cast<uint32_t>(piece(tokens[i]).size()));
+        }
+        return lens;
+    }
+
+    // --- cache of chats' states ---
+
+    std::string state_path(const std::string& key) const {
+        return state_dir.empty() ? "" : state_dir + "/" + safe_file_name(key) + ".state";
+    }
+
+    void clear_active() {
+        llama_memory_clear(llama_get_memory(ctx), true);
+        active_tokens.clear();
+        active_lens.clear();
+        active_text.clear();
+    }
+
+    void rebuild_text() {
+        active_lens = lens_of(active_tokens, 0, true);
+        active_text.clear();
+        for (size_t i = 0; i < active_tokens.size(); ++i) {
+            if (active_lens[i]) active_text += piece(active_tokens[i]);
+        }
+    }
+
+    void save_active_to_disk() {
+        if (!active_dirty || active_key.empty() || state_dir.empty() || active_tokens.empty()) return;
+        const auto started = Clock::now();
+        const std::string path = state_path(active_key);
+        const std::string tmp = path + ".tmp";
+        if (llama_state_seq_save_file(ctx, tmp.c_str(), 0, active_tokens.data(), active_tokens.size()) == 0) {
+            log::warn("could not save the KV state of chat ", active_key);
+            return;
+        }
+        std::error_code ec;
+        std::filesystem::rename(tmp, path, ec);
+        active_dirty = false;
+        log::debug("saved KV state of chat ", active_key, " (", active_tokens.size(), " tokens) in ",
+                   static_cast<int>(ms_since(started)), " ms");
+    }
+
+    void stash_active() {
+        if (active_key.empty()) return;
+        save_active_to_disk();
+        if (active_tokens.empty()) return;
+        Hot h;
+        h.tokens = active_tokens;
+        h.state.resize(llama_state_seq_get_size(ctx, 0));
+        h.state.resize(llama_state_seq_get_data(ctx, h.state.data(), h.state.size(), 0));
+        hot_bytes += h.state.size();
+        lru.remove(active_key);
+        lru.push_front(active_key);
+        if (auto it = hot.find(active_key); it != hot.end()) hot_bytes -= it->second.state.size();
+        hot[active_key] = std::move(h);
+        while (hot_bytes > opt.hot_cache_bytes && !lru.empty()) {
+            const std::string victim = lru.back();
+            lru.pop_back();
+            hot_bytes -= hot[victim].state.size();
+            hot.erase(victim);
+        }
+    }
+
+    void switch_to(const std::string& key) {
+        if (key == active_key && !key.empty()) return;
+        stash_active();
+        clear_active();
+        active_key = key;
+        active_dirty = false;
+        if (key.empty()) return;
+        if (auto it = hot.find(key); it != hot.end()) {
+            if (llama_state_seq_set_data(ctx, it->second.state.data(), it->second.state.size(), 0) > 0) {
+                active_tokens = it->second.tokens;
+                rebuild_text();
+                return;
+            }
+            clear_active();
+        }
+        const std::string path = state_path(key);
+        if (path.empty() || !std::filesystem::exists(path)) return;
+        std::vector<llama_token> tokens(static_cast<size_t>(opt.context_size));
+        size_t n = 0;
+        const auto started = Clock::now();
+        if (llama_state_seq_load_file(ctx, path.c_str(), 0, tokens.data(), tokens.size(), &n) > 0) {
+            tokens.resize(n);
+            active_tokens = std::move(tokens);
+            rebuild_text();
+            log::debug("restored KV state of chat ", key, " (", n, " tokens) in ", static_cast<int>(ms_since(started)), " ms");
+        } else {
+            clear_active();
+        }
+    }
+
+    void forget(const std::string& key) {
+        if (key == active_key) {
+            clear_active();
+            active_key.clear();
+        }
+        if (auto it = hot.find(key); it != hot.end()) {
+            hot_bytes -= it->second.state.size();
+            hot.erase(it);
+            lru.remove(key);
+        }
+        std::error_code ec;
+        if (!state_dir.empty()) std::filesystem::remove(state_path(key), ec);
+    }
+
+    // --- one request ---
+
+    llama_sampler* make_sampler(const Sampling& s) const {
+        llama_sampler* chain = llama_sampler_chain_init(llama_sampler_chain_default_params());
+        const int n_vocab = llama_vocab_n_tokens(vocab);
+        if (s.repeat_penalty != 1.0 || s.frequency_penalty != 0.0 || s.presence_penalty != 0.0) {
+            llama_sampler_chain_add(chain, llama_sampler_init_penalties(n_vocab, s.repeat_last_n == -1 ? opt.context_size : s.repeat_last_n,
+                                                                        static_cast<float>(s.repeat_penalty),
+                                                                        static_cast<float>(s.frequency_penalty),
+                                                                        static_cast<float>(s.presence_penalty)));
+        }
+        if (s.dry_multiplier > 0) {
+            static const char* breakers[] = {"\n", ":", "\"", "*"};
+            llama_sampler_chain_add(chain, llama_sampler_init_dry(vocab, static_cast<float>(s.dry_multiplier),
+                                                                  static_cast<float>(s.dry_base), s.dry_allowed_length,
+                                                                  s.dry_last_n == -1 ? opt.context_size : s.dry_last_n,
+                                                                  breakers, 4));
+        }
+        if (s.temperature <= 0) {
+            llama_sampler_chain_add(chain, llama_sampler_init_greedy());
+            return chain;
+        }
+        if (s.top_k > 0) llama_sampler_chain_add(chain, llama_sampler_init_top_k(s.top_k));
+        llama_sampler_chain_add(chain, llama_sampler_init_top_p(static_cast<float>(s.top_p), 1));
+        llama_sampler_chain_add(chain, llama_sampler_init_min_p(static_cast<float>(s.min_p), 1));
+        llama_sampler_chain_add(chain, llama_sampler_init_temp(static_cast<float>(s.temperature)));
+        const uint32_t seed = s.seed < 0 ? LLAMA_DEFAULT_SEED : static_cast<uint32_t>(s.seed);
+        llama_sampler_chain_add(chain, llama_sampler_init_dist(seed));
+        return chain;
+    }
+
+    // Reuses what the context holds for this prompt: the common prefix, then chunks of the cache
+    // that reappear later in the prompt (older turns dropped) by shifting their positions.
+    // Leaves active_tokens == tokens[0, n_past) and returns n_past.
+    size_t reuse_cache(const std::vector<llama_token>& tokens, const std::vector<uint32_t>& lens,
+                       const std::string& token_text) {
+        llama_memory_t mem = llama_get_memory(ctx);
+        size_t n_past = 0;
+        while (n_past < active_tokens.size() && n_past < tokens.size() && active_tokens[n_past] == tokens[n_past]) ++n_past;
+        constexpr size_t kMinChunk = 16;
+        if (n_past < active_tokens.size() && n_past < tokens.size() && llama_memory_can_shift(mem)) {
+            size_t head_c = n_past, head_p = n_past;
+            while (head_c < active_tokens.size() && head_p < tokens.size()) {
+                size_t n = 0;
+                while (head_c + n < active_tokens.size() && head_p + n < tokens.size() &&
+                       active_tokens[head_c + n] == tokens[head_p + n]) ++n;
+                if (n >= kMinChunk) {
+                    const auto shift = static_cast<llama_pos>(head_p) - static_cast<llama_pos>(head_c);
+                    llama_memory_seq_rm(mem, 0, static_cast<llama_pos>(head_p), static_cast<llama_pos>(head_c));
+                    llama_memory_seq_add(mem, 0, static_cast<llama_pos>(head_c), static_cast<llama_pos>(head_c + n), shift);
+                    head_c += n;
+                    head_p += n;
+                    n_past = head_p;
+                } else {
+                    ++head_c;
+                }
+            }
+        }
+        if (n_past == tokens.size() && n_past > 0) --n_past;  // The last token must be evaluated for logits.
+        if (!llama_memory_seq_rm(mem, 0, static_cast<llama_pos>(n_past), -1)) {
+            llama_memory_clear(mem, true);
+            n_past = 0;
+        }
+        active_tokens.assign(tokens.begin(), tokens.begin() + static_cast<std::ptrdiff_t>(n_past));
+        active_lens.assign(lens.begin(), lens.begin() + static_cast<std::ptrdiff_t>(n_past));
+        size_t bytes = 0;
+        for (auto l : active_lens) bytes += l;
+        active_text = token_text.substr(0, bytes);
+        return n_past;
+    }
+
+    bool decode(llama_token* tokens, size_t n, const std::vector<uint32_t>& lens, size_t lens_from,
+                const std::string& text_source, size_t& text_pos) {
+        if (llama_decode(ctx, llama_batch_get_one(tokens, static_cast<int32_t>(n))) != 0) return false;
+        for (size_t i = 0; i < n; ++i) {
+            active_tokens.push_back(tokens[i]);
+            const uint32_t len = lens[lens_from + i];
+            active_lens.push_back(len);
+            active_text.append(text_source, text_pos, len);
+            text_pos += len;
+        }
+        active_dirty = true;
+        return true;
+    }
+
+    Result<GenerateResult> run(const GenerateRequest& req) {
+        if (!ctx) return fail(ErrorCode::Unavailable, detail.empty() ? "no model loaded" : detail);
+        auto prompt_text = apply_template(tmpl, req.messages, true);
+        if (!prompt_text) return std::unexpected(prompt_text.error());
+        const std::string text = *prompt_text + req.assistant_prefix;
+        switch_to(req.cache_key);
+
+        // Tokens for the prompt: when the cached text is a prefix, keep its tokens as they are
+        // (re-tokenizing a reply can split it differently), and tokenize only the rest.
+        std::vector<llama_token> tokens;
+        std::vector<uint32_t> lens;
+        if (!active_tokens.empty() && text.starts_with(active_text)) {
+            tokens = active_tokens;
+            lens = active_lens;
+            auto rest = tokenize(std::string_view(text).substr(active_text.size()), false);
+            auto rest_lens = lens_of(rest, 0, false);
+            tokens.insert(tokens.end(), rest.begin(), rest.end());
+            lens.insert(lens.end(), rest_lens.begin(), rest_lens.end());
+        } else {
+            tokens = tokenize(text, true);
+            lens = lens_of(tokens, 0, true);
+        }
+        const int n_ctx = opt.context_size;
+        if (static_cast<int>(tokens.size()) >= n_ctx) {
+            return fail(ErrorCode::InvalidInput, "the prompt has " + std::to_string(tokens.size()) +
+                                                     " tokens; the context holds " + std::to_string(n_ctx));
+        }
+        // The text the tokens stand for, to keep active_text in step with active_tokens.
+        std::string token_text;
+        for (size_t i = 0; i < tokens.size(); ++i) {
+            if (lens[i]) token_text += piece(tokens[i]);
+        }
+
+        GenerateResult result;
+        const auto t_prompt = Clock::now();
+        const size_t n_past = reuse_cache(tokens, lens, token_text);
+        size_t text_pos = active_text.size();
+        result.cached_tokens = static_cast<int>(n_past);
+        for (size_t i = n_past; i < tokens.size(); i += static_cast<size_t>(opt.batch_size)) {
+            if (req.cancel && req.cancel->load()) {
+                result.finish = FinishReason::Cancelled;
+                result.prompt_ms = ms_since(t_prompt);
+                return result;
+            }
+            const size_t n = std::min(tokens.size() - i, static_cast<size_t>(opt.batch_size));
+            if (!decode(tokens.data() + i, n, lens, i, token_text, text_pos)) {
+                clear_active();
+                return fail(ErrorCode::Internal, "llama_decode failed while reading the prompt");
+            }
+        }
+        result.prompt_tokens = static_cast<int>(tokens.size() - n_past);
+        result.prompt_ms = ms_since(t_prompt);
+
+        const auto t_gen = Clock::now();
+        llama_sampler* smpl = make_sampler(req.sampling);
+        std::string pending;  // Generated text not yet handed out (stop-string lookahead, split UTF-8).
+        size_t max_stop = 0;
+        for (const auto& s : req.sampling.stop) max_stop = std::max(max_stop, s.size());
+        result.finish = FinishReason::Length;
+        auto emit = [&](std::string_view s) {
+            result.text += s;
+            return !req.on_text || req.on_text(s);
+        };
+        for (int i = 0; i < req.sampling.max_tokens; ++i) {
+            if (req.cancel && req.cancel->load()) {
+                result.finish = FinishReason::Cancelled;
+                break;
+            }
+            if (static_cast<int>(active_tokens.size()) >= n_ctx) break;  // Context full: "length".
+            llama_token tok = llama_sampler_sample(smpl, ctx, -1);
+            if (llama_vocab_is_eog(vocab, tok)) {
+                result.finish = FinishReason::Stop;
+                break;
+            }
+            ++result.predicted_tokens;
+            const std::string p = piece(tok);
+            const std::vector<uint32_t> one_len = {static_cast<uint32_t>(p.size())};
+            size_t pos = 0;
+            if (!decode(&tok, 1, one_len, 0, p, pos)) {
+                llama_sampler_free(smpl);
+                clear_active();
+                return fail(ErrorCode::Internal, "llama_decode failed while generating");
+            }
+            if (!llama_vocab_is_control(vocab, tok)) pending += p;
+            // A stop string ends the reply before it.
+            bool stopped = false;
+            for (const auto& s : req.sampling.stop) {
+                if (const size_t at = pending.find(s); at != std::string::npos) {
+                    pending.resize(at);
+                    stopped = true;
+                }
+            }
+            // Hand out what can no longer be part of a stop string or a split character.
+            size_t safe = stopped ? pending.size() : complete_utf8_prefix(pending);
+            if (!stopped && max_stop > 0) {
+                size_t hold = 0;
+                for (const auto& s : req.sampling.stop) {
+                    for (size_t k = std::min(s.size() - 1, pending.size()); k > hold; --k) {
+                        if (pending.compare(pending.size() - k, k, s, 0, k) == 0) {
+                            hold = k;
+                            break;
+                        }
+                    }
+                }
+                safe = std::min(safe, pending.size() - hold);
+            }
+            if (safe > 0) {
+                const bool go_on = emit(std::string_view(pending).substr(0, safe));
+                pending.erase(0, safe);
+                if (!go_on) {
+                    result.finish = FinishReason::Cancelled;
+                    break;
+                }
+            }
+            if (stopped) {
+                result.finish = FinishReason::Stop;
+                break;
+            }
+        }
+        if (!pending.empty() && result.finish != FinishReason::Cancelled) emit(pending);
+        llama_sampler_free(smpl);
+        result.predicted_ms = ms_since(t_gen);
+        return result;
+    }
+
+    void loop() {
+        load();
+        std::unique_lock lock(mu);
+        while (true) {
+            // Idle for a while with unsaved state: write it to disk off the hot path.
+            cv.wait_for(lock, std::chrono::seconds(2), [&] { return quit || !queue.empty() || !to_forget.empty(); });
+            if (!to_forget.empty()) {
+                auto keys = std::move(to_forget);
+                to_forget.clear();
+                lock.unlock();
+                if (ctx) for (const auto& k : keys) forget(k);
+                lock.lock();
+                continue;
+            }
+            if (queue.empty()) {
+                if (quit) break;
+                if (active_dirty && ctx) {
+                    lock.unlock();
+                    save_active_to_disk();
+                    lock.lock();
+                }
+                continue;
+            }
+            Job* job = queue.front();
+            queue.pop_front();
+            lock.unlock();
+            Result<GenerateResult> r = fail(ErrorCode::Internal, "generation failed");
+            try {
+                r = run(*job->request);
+            } catch (const std::exception& e) {
+                r = fail(ErrorCode::Internal, std::string("generation failed: ") + e.what());
+            }
+            job->done.set_value(std::move(r));
+            lock.lock();
+        }
+        lock.unlock();
+        if (ctx) save_active_to_disk();
+        if (ctx) llama_free(ctx);
+        if (model) llama_model_free(model);
+        ctx = nullptr;
+        model = nullptr;
+    }
+};
+
+LlamaEngine::LlamaEngine(LlamaEngineOptions options) : m_impl(std::make_unique<Impl>()) {
+    m_impl->opt = std::move(options);
+    m_impl->worker = std::thread([this] { m_impl->loop(); });
+}
+
+LlamaEngine::~LlamaEngine() { shutdown(); }
+
+void LlamaEngine::shutdown() {
+    {
+        std::lock_guard lock(m_impl->mu);
+        if (m_impl->quit) return;
+        m_impl->quit = true;
+        m_impl->cv.notify_all();
+    }
+    if (m_impl->worker.joinable()) m_impl->worker.join();
+}
+
+void LlamaEngine::wait_loaded() const {
+    std::unique_lock lock(m_impl->mu);
+    m_impl->cv.wait(lock, [&] { return m_impl->loaded; });
+}
+
+Result<GenerateResult> LlamaEngine::generate(const GenerateRequest& request) {
+    if (auto ok = validate(request.sampling); !ok) return std::unexpected(ok.error());
+    Impl::Job job{&request, {}};
+    auto future = job.done.get_future();
+    {
+        std::lock_guard lock(m_impl->mu);
+        if (m_impl->quit) return fail(ErrorCode::Unavailable, "the server is shutting down");
+        if (m_impl->loaded && m_impl->state != "ready") return fail(ErrorCode::Unavailable, m_impl->detail);
+        m_impl->queue.push_back(&job);
+        m_impl->cv.notify_all();
+    }
+    return future.get();
+}
+
+void LlamaEngine::forget(const std::string& key) {
+    std::lock_guard lock(m_impl->mu);
+    m_impl->to_forget.push_back(key);
+    m_impl->cv.notify_all();
+}
+
+EngineStatus LlamaEngine::status() const {
+    std::lock_guard lock(m_impl->mu);
+    return EngineStatus{m_impl->state, m_impl->detail, std::filesystem::path(m_impl->opt.model_path).filename().string(),
+                        "embedded"};
+}
+
+int LlamaEngine::count_tokens(std::string_view text) const {
+    {
+        std::lock_guard lock(m_impl->mu);
+        if (!m_impl->vocab) return static_cast<int>(text.size() / 3 + 1);
+    }
+    return static_cast<int>(m_impl->tokenize(text, false).size());
+}
+
+std::string LlamaEngine::format_prompt(const std::vector<ChatMessage>& messages, bool add_assistant) const {
+    std::string tmpl;
+    {
+        std::lock_guard lock(m_impl->mu);
+        tmpl = m_impl->tmpl.empty() ? m_impl->opt.fallback_template : m_impl->tmpl;
+    }
+    auto r = apply_template(tmpl, messages, add_assistant);
+    return r ? *r : std::string();
+}
+
+int LlamaEngine::context_size() const { return m_impl->opt.context_size; }
 
 }  // namespace mc::llm

@@ -1,23 +1,62 @@
 // llm/llama_engine: the in-process llama.cpp engine. The only file that includes llama.h.
-// For now it owns the process-wide llama.cpp backend and reports what it runs on; model loading
-// and generation arrive with the chat issue.
-// Thread safety: runtime_info() is safe from any thread (the backend is initialized once).
+// One inference thread owns the llama context; requests queue FIFO (fair across chats). Each chat
+// (cache key) keeps its KV state: the active one in the context, recent ones in memory, all of them
+// on disk under the cache folder, so a chat resumes after a restart without re-evaluating history.
+// A turn evaluates only the tokens after the longest prefix it shares with the chat's cache; when
+// older turns were dropped from the prompt, the cache is shifted instead of re-evaluated.
+// Thread safety: all public members may be called from any thread.
 #pragma once
 
+#include <memory>
 #include <string>
+
+#include "llm/engine.hpp"
 
 namespace mc::llm {
 
 struct RuntimeInfo {
-    std::string release;       // llama.cpp release we built, e.g. "v0.4.0".
-    std::string backend;       // The ggml device llama.cpp chose, e.g. "CPU".
+    std::string release;         // llama.cpp release we built, e.g. "v0.4.0".
+    std::string backend;         // The ggml device llama.cpp chose, e.g. "CPU".
     std::string backend_detail;  // Its description (the CPU model).
-    std::string system_info;   // llama_print_system_info(): the CPU features compiled in.
+    std::string system_info;     // llama_print_system_info(): the CPU features compiled in.
 };
 
 // Initializes llama.cpp's backend on first call and routes its log to ours.
 const RuntimeInfo& runtime_info();
-// Releases the backend at shutdown.
-void shutdown();
+
+struct LlamaEngineOptions {
+    std::string model_path;
+    int context_size = 8192;
+    int threads = 0;  // 0 = all cores.
+    int batch_size = 512;
+    std::string cache_dir;  // Where chats' KV states are saved ("" = not saved).
+    size_t hot_cache_bytes = size_t(1) << 30;  // In-memory states of recently used chats.
+    std::string fallback_template = "llama3";  // When the model has no usable template.
+};
+
+// Formats `messages` with a named or Jinja template (llama3, chatml, mistral, alpaca, or a
+// model's template text). Fails for a template llama.cpp does not know.
+Result<std::string> apply_template(const std::string& tmpl, const std::vector<ChatMessage>& messages, bool add_assistant);
+
+class LlamaEngine : public Engine {
+public:
+    // Returns at once; the model loads on the inference thread (status "loading" until done).
+    explicit LlamaEngine(LlamaEngineOptions options);
+    ~LlamaEngine() override;
+
+    Result<GenerateResult> generate(const GenerateRequest& request) override;
+    EngineStatus status() const override;
+    int count_tokens(std::string_view text) const override;
+    std::string format_prompt(const std::vector<ChatMessage>& messages, bool add_assistant) const override;
+    int context_size() const override;
+    void shutdown() override;
+    void forget(const std::string& key) override;
+    // Blocks until the model finished loading (or failed). For tests and benchmarks.
+    void wait_loaded() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> m_impl;
+};
 
 }  // namespace mc::llm

@@ -1,0 +1,60 @@
+// chat/text_stream: turns the model's raw text stream into what the user sees and what is spoken.
+//   DisplayFilter: removes template markers (<|eot_id|>, <|start_header_id|>...), <think> blocks and
+//     [GENERATE_IMAGE] tags (their prompts are collected), keeps *emotes* and markdown.
+//   SpeechSplitter: from display text, emits one sentence at a time for TTS with *emotes*,
+//     markdown, code, emoji and tags removed; unclosed '*' while streaming is held back; very short
+//     fragments are merged with the next sentence.
+// Both accept text split anywhere (mid-tag, mid-UTF-8-character) and hold back only what is
+// still ambiguous. Thread safety: one instance per turn, used from one thread at a time.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mc::chat {
+
+class DisplayFilter {
+public:
+    // Returns the display text that became final with this piece.
+    std::string push(std::string_view piece);
+    // End of stream: returns the rest (an unfinished marker is dropped, plain text kept).
+    std::string finish();
+    // Prompts of [GENERATE_IMAGE] tags seen so far (complete ones only).
+    const std::vector<std::string>& image_prompts() const { return m_images; }
+
+private:
+    std::string process(bool final);
+    std::string m_buf;
+    std::vector<std::string> m_images;
+    bool m_in_think = false;
+    bool m_in_image = false;
+    std::string m_image;
+};
+
+class SpeechSplitter {
+public:
+    explicit SpeechSplitter(size_t min_chars = 24) : m_min_chars(min_chars) {}
+    // Returns the sentences completed by this piece of display text.
+    std::vector<std::string> push(std::string_view display_text);
+    // End of stream: the last sentence, if any text is left.
+    std::vector<std::string> finish();
+
+private:
+    void consume(bool final);
+    void end_sentence(std::vector<std::string>& out, bool final);
+    std::string m_raw;       // Display text not yet cleaned.
+    std::string m_sentence;  // Cleaned text of the sentence being built.
+    std::string m_carry;     // A short sentence waiting to be merged with the next.
+    bool m_in_emote = false;
+    bool m_in_code_block = false;
+    bool m_in_inline_code = false;
+    bool m_line_start = true;
+    size_t m_min_chars;
+    std::vector<std::string> m_ready;
+};
+
+// Removes emotes, markup, tags and emoji from a whole text (what SpeechSplitter speaks, in one go).
+std::string speakable(std::string_view display_text);
+
+}  // namespace mc::chat

@@ -1,0 +1,94 @@
+// llm/engine: the interface every text engine implements — in-process llama.cpp (llama_engine)
+// and remote OpenAI-compatible servers (openai_engine) — plus sampler settings and their checks.
+// Thread safety: Engine implementations are safe to call from any thread; generate() blocks the
+// caller until the request is done and calls the request's callbacks on the engine's own thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/result.hpp"
+
+namespace mc::llm {
+
+struct ChatMessage {
+    std::string role;  // system | user | assistant
+    std::string content;
+};
+
+struct Sampling {
+    double temperature = 0.8;
+    int top_k = 40;
+    double top_p = 0.95;
+    double min_p = 0.05;
+    double repeat_penalty = 1.1;
+    int repeat_last_n = 64;
+    double presence_penalty = 0.0;
+    double frequency_penalty = 0.0;
+    double dry_multiplier = 0.0;  // 0 = DRY off.
+    double dry_base = 1.75;
+    int dry_allowed_length = 2;
+    int dry_last_n = -1;  // -1 = whole context.
+    int64_t seed = -1;    // -1 = random.
+    int max_tokens = 400;
+    std::vector<std::string> stop;
+};
+
+// Checks every value's range; the error names the field ("temperature", "top_p", ...).
+Result<void> validate(const Sampling& s);
+
+enum class FinishReason { Stop, Length, Cancelled };
+const char* finish_reason_name(FinishReason r);
+
+struct GenerateRequest {
+    // Identifies whose KV state this is (a chat id); turns with the same key reuse the cache.
+    std::string cache_key;
+    std::vector<ChatMessage> messages;
+    // Text the reply continues from (for "continue"): appended after the assistant header.
+    std::string assistant_prefix;
+    Sampling sampling;
+    // Called with each piece of generated text (control tokens already removed). Return false to stop.
+    std::function<bool(std::string_view)> on_text;
+    // Set by another thread to stop the generation within one token.
+    std::shared_ptr<std::atomic<bool>> cancel;
+};
+
+struct GenerateResult {
+    std::string text;
+    FinishReason finish = FinishReason::Stop;
+    int prompt_tokens = 0;  // Evaluated this turn.
+    int cached_tokens = 0;  // Reused from the cache.
+    int predicted_tokens = 0;
+    double prompt_ms = 0;
+    double predicted_ms = 0;
+};
+
+struct EngineStatus {
+    std::string state;  // ready | loading | unavailable | not_configured | error
+    std::string detail;
+    std::string model;
+    std::string backend;  // embedded | remote
+};
+
+class Engine {
+public:
+    virtual ~Engine() = default;
+    virtual Result<GenerateResult> generate(const GenerateRequest& request) = 0;
+    virtual EngineStatus status() const = 0;
+    // Tokens `text` takes (exact for the embedded engine, an estimate for remote ones).
+    virtual int count_tokens(std::string_view text) const = 0;
+    // The formatted prompt for `messages` (what the model sees), for budgeting and debugging.
+    virtual std::string format_prompt(const std::vector<ChatMessage>& messages, bool add_assistant) const = 0;
+    virtual int context_size() const = 0;
+    // Drops what is cached for `key` (a deleted chat).
+    virtual void forget(const std::string& key) { (void)key; }
+    // Persists caches before shutdown.
+    virtual void shutdown() {}
+};
+
+}  // namespace mc::llm

@@ -1,0 +1,29 @@
+// llm/test_model: writes llama-architecture GGUF files with random weights (tests and benchmarks
+// cannot download real models). Tokenizer: the Llama-3 BPE vocabulary from llama.cpp's
+// models/ggml-vocab-llama-bpe.gguf; chat template: Llama-3's (as L3-8B-Stheno uses).
+// Thread safety: a pure function of its options (writes one file).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/result.hpp"
+
+namespace mc::llm {
+
+struct TestModelOptions {
+    std::string out;
+    std::string size = "tiny";  // tiny | 1b (Llama-3.2-1B's shape)
+    std::string type = "q8_0";  // q8_0 | f16 (matrices; norms are f32)
+    std::string vocab;          // Defaults to the bundle's ggml-vocab-llama-bpe.gguf.
+    uint64_t seed = 42;
+};
+
+// The Llama-3 instruct chat template written into the file's tokenizer.chat_template.
+extern const char* const kLlama3Template;
+// The vocabulary file found at build time.
+std::string default_vocab_path();
+
+Result<void> write_test_model(const TestModelOptions& options);
+
+}  // namespace mc::llm

@@ -1,0 +1,124 @@
+#include "chat/text_stream.hpp"
+
+#include <gtest/gtest.h>
+
+namespace mc::chat {
+namespace {
+
+// Feeds `text` split into pieces of `step` bytes (1 = the worst case: every byte alone).
+std::string display(std::string_view text, size_t step, std::vector<std::string>* images = nullptr) {
+    DisplayFilter f;
+    std::string out;
+    for (size_t i = 0; i < text.size(); i += step) out += f.push(text.substr(i, step));
+    out += f.finish();
+    if (images) *images = f.image_prompts();
+    return out;
+}
+
+std::vector<std::string> speech(std::string_view text, size_t step, size_t min_chars = 24) {
+    SpeechSplitter s(min_chars);
+    std::vector<std::string> out;
+    for (size_t i = 0; i < text.size(); i += step) {
+        for (auto& x : s.push(text.substr(i, step))) out.push_back(x);
+    }
+    for (auto& x : s.finish()) out.push_back(x);
+    return out;
+}
+
+TEST(DisplayFilter, RemovesTemplateMarkersSplitAnywhere) {
+    const std::string raw = "Hallo<|eot_id|><|start_header_id|>assistant<|end_header_id|> Jonas!";
+    for (size_t step : {1, 2, 3, 7, 100}) {
+        EXPECT_EQ(display(raw, step), "Halloassistant Jonas!") << step;
+    }
+}
+
+TEST(DisplayFilter, KeepsEmotesComparisonsAndBrackets) {
+    const std::string raw = "*lächelt* 3 < 5 and [OOC: hi] <b>";
+    for (size_t step : {1, 4, 100}) EXPECT_EQ(display(raw, step), raw) << step;
+}
+
+TEST(DisplayFilter, ExtractsImagePromptsAndHidesThem) {
+    std::vector<std::string> images;
+    const std::string raw = "Here you go! *takes a selfie*\n[GENERATE_IMAGE] smiling, red dress, beach\nLike it?";
+    for (size_t step : {1, 5, 1000}) {
+        EXPECT_EQ(display(raw, step, &images), "Here you go! *takes a selfie*\n\nLike it?") << step;
+        ASSERT_EQ(images.size(), 1u);
+        EXPECT_EQ(images[0], "smiling, red dress, beach");
+    }
+    EXPECT_EQ(display("Look [generate_image] at the end", 3, &images), "Look ");
+    ASSERT_EQ(images.size(), 1u);
+    EXPECT_EQ(images[0], "at the end");
+}
+
+TEST(DisplayFilter, DropsThinkBlocks) {
+    for (size_t step : {1, 6, 100}) {
+        EXPECT_EQ(display("<think>plan: be nice</think>Hi there", step), "Hi there") << step;
+    }
+    EXPECT_EQ(display("<think>never closed", 2), "");
+}
+
+TEST(DisplayFilter, UnfinishedMarkerAtTheEndIsKeptAsText) {
+    EXPECT_EQ(display("a <|b", 1), "a <|b");
+    EXPECT_EQ(display("a [GENER", 1), "a [GENER");
+}
+
+TEST(Speech, EmotesAreNeverSpoken) {
+    const std::string raw = "*stöhnt leise* Das ist ein Test. *lächelt* Und noch ein Satz, der lang genug ist!";
+    for (size_t step : {1, 2, 5, 1000}) {
+        const auto s = speech(raw, step, 12);
+        ASSERT_EQ(s.size(), 2u) << step;
+        EXPECT_EQ(s[0], "Das ist ein Test.");
+        EXPECT_EQ(s[1], "Und noch ein Satz, der lang genug ist!");
+        for (const auto& x : s) EXPECT_EQ(x.find('*'), std::string::npos);
+    }
+}
+
+TEST(Speech, UnclosedEmoteIsHeldWhileStreamingAndDroppedAtTheEnd) {
+    SpeechSplitter s(0);
+    auto out = s.push("Okay then. *walks away slowly. Still walking. ");
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0], "Okay then.");
+    EXPECT_TRUE(s.push("and more.").empty());
+    EXPECT_TRUE(s.finish().empty());
+}
+
+TEST(Speech, BoldKeepsWordsAndCodeEmojiMarkdownGo) {
+    const auto s = speech("# Title\n**Wirklich** schön hier 😊!\n```\ncode();\n```\nUse `x` now, please do it.", 1, 0);
+    ASSERT_EQ(s.size(), 3u);
+    EXPECT_EQ(s[0], "Title");
+    EXPECT_EQ(s[1], "Wirklich schön hier !");
+    EXPECT_EQ(s[2], "Use now, please do it.");
+}
+
+TEST(Speech, UmlautsSplitAcrossPiecesSurvive) {
+    const std::string raw = "Grüße aus Köln, schön dich zu sehen. Bis später, mein Schatz!";
+    for (size_t step : {1, 2, 3}) {
+        const auto s = speech(raw, step);
+        ASSERT_EQ(s.size(), 2u);
+        EXPECT_EQ(s[0], "Grüße aus Köln, schön dich zu sehen.");
+        EXPECT_EQ(s[1], "Bis später, mein Schatz!");
+    }
+}
+
+TEST(Speech, ShortFragmentsAreMergedAndNumbersAreNotSentenceEnds) {
+    const auto s = speech("Oh. Hi! The price is 3.50 euros, which is fine. Yes.", 1);
+    ASSERT_EQ(s.size(), 2u);
+    EXPECT_EQ(s[0], "Oh. Hi! The price is 3.50 euros, which is fine.");
+    EXPECT_EQ(s[1], "Yes.");  // The last one is spoken even when short.
+}
+
+TEST(Speech, NestedAndPunctuatedRuns) {
+    const auto s = speech("\"Really?!\" she asks... *grins **widely*** Then: nothing…", 1, 0);
+    ASSERT_EQ(s.size(), 3u);
+    EXPECT_EQ(s[0], "\"Really?!\"");
+    EXPECT_EQ(s[1], "she asks...");
+    EXPECT_EQ(s[2], "Then: nothing…");
+}
+
+TEST(Speech, SpeakableOfAWholeText) {
+    EXPECT_EQ(speakable("*winkt* Hallo Jonas! *zwinkert*"), "Hallo Jonas!");
+    EXPECT_EQ(speakable("*only an emote*"), "");
+}
+
+}  // namespace
+}  // namespace mc::chat

@@ -1,0 +1,201 @@
+// The embedded engine with a generated tiny random-weight model: real load, template, tokenize,
+// decode, sample, stream, cache reuse, stop, persist.
+#include "llm/llama_engine.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "core/text.hpp"
+#include "llm/test_model.hpp"
+
+namespace mc::llm {
+namespace {
+
+class LlamaEngineTest : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        s_dir = (std::filesystem::temp_directory_path() / ("mc-llm-" + random_hex(6))).string();
+        std::filesystem::create_directories(s_dir);
+        TestModelOptions o;
+        o.out = s_dir + "/tiny.gguf";
+        ASSERT_TRUE(write_test_model(o));
+    }
+    static void TearDownTestSuite() { std::filesystem::remove_all(s_dir); }
+
+    static LlamaEngineOptions options(int n_ctx = 2048) {
+        LlamaEngineOptions o;
+        o.model_path = s_dir + "/tiny.gguf";
+        o.context_size = n_ctx;
+        o.threads = 2;
+        o.cache_dir = s_dir + "/cache";
+        return o;
+    }
+    static GenerateRequest request(const std::string& key, std::vector<ChatMessage> messages, int max_tokens = 16) {
+        GenerateRequest r;
+        r.cache_key = key;
+        r.messages = std::move(messages);
+        r.sampling.max_tokens = max_tokens;
+        r.sampling.seed = 7;
+        return r;
+    }
+    static inline std::string s_dir;
+};
+
+TEST_F(LlamaEngineTest, LoadsAndReportsReady) {
+    LlamaEngine e(options());
+    e.wait_loaded();
+    EXPECT_EQ(e.status().state, "ready");
+    EXPECT_EQ(e.status().model, "tiny.gguf");
+    EXPECT_GT(e.count_tokens("Hallo, wie geht es dir?"), 3);
+    // The model's own template (Llama-3) is applied.
+    const auto p = e.format_prompt({{"system", "S"}, {"user", "U"}}, true);
+    EXPECT_EQ(p, "<|start_header_id|>system<|end_header_id|>\n\nS<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nU"
+                 "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
+}
+
+TEST_F(LlamaEngineTest, MissingOrBrokenModelIsAnErrorStateNotACrash) {
+    LlamaEngineOptions o = options();
+    o.model_path = s_dir + "/nope.gguf";
+    LlamaEngine e(o);
+    e.wait_loaded();
+    EXPECT_EQ(e.status().state, "error");
+    auto r = e.generate(request("x", {{"user", "hi"}}));
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, ErrorCode::Unavailable);
+    EXPECT_NE(r.error().message.find("nope.gguf"), std::string::npos);
+}
+
+TEST_F(LlamaEngineTest, StreamsTextAndStopsAtTheTokenLimit) {
+    LlamaEngine e(options());
+    std::string streamed;
+    auto req = request("a", {{"user", "Erzähl mir was."}}, 12);
+    req.on_text = [&](std::string_view s) {
+        streamed += s;
+        return true;
+    };
+    auto r = e.generate(req);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->text, streamed);
+    EXPECT_LE(r->predicted_tokens, 12);
+    EXPECT_GT(r->prompt_tokens, 5);
+    EXPECT_EQ(r->cached_tokens, 0);
+    EXPECT_TRUE(utf8_valid(r->text));
+    EXPECT_EQ(r->text.find("<|"), std::string::npos);
+}
+
+TEST_F(LlamaEngineTest, SecondTurnEvaluatesOnlyItsNewTokens) {
+    LlamaEngine e(options());
+    std::vector<ChatMessage> chat = {{"system", "You are Mia, a friendly artist from Hamburg."}, {"user", "Hi Mia!"}};
+    auto t1 = e.generate(request("chat1", chat));
+    ASSERT_TRUE(t1);
+    chat.push_back({"assistant", t1->text});
+    chat.push_back({"user", "How are you today?"});
+    auto t2 = e.generate(request("chat1", chat));
+    ASSERT_TRUE(t2);
+    const int new_tokens = e.count_tokens("How are you today?") + 12;  // Plus template markers.
+    EXPECT_GE(t2->cached_tokens, t1->cached_tokens + t1->prompt_tokens);
+    EXPECT_LE(t2->prompt_tokens, new_tokens);
+    // Another chat in between does not lose the first one's cache.
+    ASSERT_TRUE(e.generate(request("chat2", {{"user", "Unrelated"}})));
+    chat.push_back({"assistant", t2->text});
+    chat.push_back({"user", "Nice."});
+    auto t3 = e.generate(request("chat1", chat));
+    ASSERT_TRUE(t3);
+    EXPECT_LE(t3->prompt_tokens, e.count_tokens("Nice.") + 12);
+}
+
+TEST_F(LlamaEngineTest, StateSurvivesARestartOfTheEngine) {
+    std::vector<ChatMessage> chat = {{"system", "You are Lena."}, {"user", "Guten Morgen!"}};
+    std::string reply;
+    {
+        LlamaEngine e(options());
+        auto t1 = e.generate(request("persist", chat));
+        ASSERT_TRUE(t1);
+        reply = t1->text;
+    }  // Destruction saves the state.
+    LlamaEngine e(options());
+    chat.push_back({"assistant", reply});
+    chat.push_back({"user", "Wie geht's?"});
+    auto t2 = e.generate(request("persist", chat));
+    ASSERT_TRUE(t2);
+    EXPECT_GT(t2->cached_tokens, 10);
+    EXPECT_LE(t2->prompt_tokens, e.count_tokens("Wie geht's?") + 12);
+}
+
+TEST_F(LlamaEngineTest, DroppedOldTurnsAreShiftedNotReevaluated) {
+    LlamaEngine e(options());
+    const std::string sys = "You are Mia. This system prompt is the stable part that must stay at the start of the context.";
+    std::vector<ChatMessage> history;
+    for (int i = 0; i < 6; ++i) {
+        history.push_back({"user", "This is user message number " + std::to_string(i) + " with some padding words in it."});
+        history.push_back({"assistant", "And this is reply number " + std::to_string(i) + ", also padded with a few words."});
+    }
+    std::vector<ChatMessage> all = {{"system", sys}};
+    all.insert(all.end(), history.begin(), history.end());
+    all.push_back({"user", "Latest question?"});
+    auto full = e.generate(request("shift", all, 1));
+    ASSERT_TRUE(full);
+    // Next turn: the two oldest messages fell out of the window.
+    std::vector<ChatMessage> trimmed = {{"system", sys}};
+    trimmed.insert(trimmed.end(), history.begin() + 2, history.end());
+    trimmed.push_back({"user", "Latest question?"});
+    auto r = e.generate(request("shift", trimmed, 1));
+    ASSERT_TRUE(r);
+    EXPECT_LT(r->prompt_tokens, 30);  // Only the tail after the last reused chunk.
+    EXPECT_GT(r->cached_tokens, full->prompt_tokens / 2);
+}
+
+TEST_F(LlamaEngineTest, StopStringsEndTheReplyBeforeThem) {
+    LlamaEngine e(options());
+    // Learn what the model says with a fixed seed, then stop on a piece of it.
+    auto first = e.generate(request("s", {{"user", "Say something."}}, 24));
+    ASSERT_TRUE(first);
+    ASSERT_GT(first->text.size(), 6u);
+    const std::string stop = first->text.substr(first->text.size() / 2, 3);
+    auto req = request("s2", {{"user", "Say something."}}, 24);
+    req.sampling.stop = {stop};
+    auto second = e.generate(req);
+    ASSERT_TRUE(second);
+    EXPECT_EQ(second->finish, FinishReason::Stop);
+    EXPECT_EQ(second->text, first->text.substr(0, first->text.find(stop)));
+}
+
+TEST_F(LlamaEngineTest, CancelStopsWithinOneToken) {
+    LlamaEngine e(options());
+    auto req = request("c", {{"user", "Talk."}}, 200);
+    req.cancel = std::make_shared<std::atomic<bool>>(false);
+    int pieces = 0;
+    req.on_text = [&](std::string_view) {
+        if (++pieces == 3) req.cancel->store(true);
+        return true;
+    };
+    auto r = e.generate(req);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->finish, FinishReason::Cancelled);
+    EXPECT_LE(r->predicted_tokens, 4 + 3);  // Pieces can hold back a split character.
+}
+
+TEST_F(LlamaEngineTest, SamplerValuesAreCheckedBeforeReachingLlamaCpp) {
+    LlamaEngine e(options());
+    auto req = request("v", {{"user", "x"}});
+    req.sampling.top_p = 1.5;
+    auto r = e.generate(req);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().field, "top_p");
+    req.sampling.top_p = 0.9;
+    req.sampling.temperature = -1;
+    EXPECT_EQ(e.generate(req).error().field, "temperature");
+}
+
+TEST(Templates, FallbacksFormatAsTheirFamiliesDo) {
+    const std::vector<ChatMessage> m = {{"system", "S"}, {"user", "U"}};
+    EXPECT_NE(apply_template("chatml", m, true)->find("<|im_start|>assistant\n"), std::string::npos);
+    EXPECT_NE(apply_template("llama3", m, true)->find("<|start_header_id|>assistant"), std::string::npos);
+    EXPECT_NE(apply_template("mistral", m, true)->find("[INST]"), std::string::npos);
+    EXPECT_EQ(*apply_template("alpaca", m, true), "S\n\n### Instruction:\nU\n\n### Response:\n");
+    EXPECT_FALSE(apply_template("no-such-template", m, true));
+}
+
+}  // namespace
+}  // namespace mc::llm
