@@ -4,7 +4,9 @@
 
 #include <string>
 
+#include "chat/chat_service.hpp"
 #include "core/settings.hpp"
+#include "llm/engine.hpp"
 #include "store/blob_store.hpp"
 #include "store/character_store.hpp"
 #include "store/chat_store.hpp"
@@ -24,6 +26,14 @@ struct Context {
     store::CharacterStore& characters;
     store::ChatStore& chats;
     store::BlobStore& blobs;
+    chat::ChatService& chat;
+    // The active text engine (null when none is configured) and its state for /api/health.
+    std::function<std::shared_ptr<llm::Engine>()> engine;
+    std::function<llm::EngineStatus()> engine_status;
+    // Called after settings changed through the API (the app rebuilds the engine when needed).
+    std::function<void()> settings_changed;
+    // True once shutdown began: streams end.
+    std::function<bool()> stopping;
 };
 
 // Registers every /api route on `server`.

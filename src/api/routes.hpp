@@ -11,5 +11,7 @@ struct Context;
 
 void register_service_routes(http::Server& server, Context& ctx);
 void register_character_routes(http::Server& server, Context& ctx);
+void register_chat_routes(http::Server& server, Context& ctx);
+void register_openai_routes(http::Server& server, Context& ctx);
 
 }  // namespace mc::api

@@ -1,11 +1,8 @@
 // api/routes_service: /api/health and /api/settings.
-#include <filesystem>
-#include <fstream>
-
 #include "api/context.hpp"
 #include "api/json_io.hpp"
 #include "api/routes.hpp"
-#include "llm/llama_engine.hpp"
+#include "llm/llama_engine.hpp"  // runtime_info() only.
 #include "store/db.hpp"
 
 namespace mc::api {
@@ -15,12 +12,6 @@ using http::Method;
 using http::Request;
 
 Json component(const char* state, const std::string& detail) { return Json{{"state", state}, {"detail", detail}}; }
-
-// Relative model paths are relative to the data folder (data/models/...).
-std::string resolve(const std::string& data_dir, const std::string& path) {
-    if (path.empty() || path[0] == '/') return path;
-    return data_dir + "/" + path;
-}
 
 Json db_component(Context& ctx) {
     try {
@@ -35,29 +26,11 @@ Json db_component(Context& ctx) {
 }
 
 Json llm_component(Context& ctx) {
-    const auto settings = ctx.settings.current();
     const auto& rt = llm::runtime_info();
-    const std::string backend = settings->str("llm.backend");
-    Json c;
-    if (backend == "remote") {
-        c = component("not_configured", "remote engine at " + settings->str("llm.llama_cpp_url") +
-                                            " is not built yet; set llm.backend to \"embedded\"");
-        c["model"] = nullptr;
-    } else {
-        const std::string path = resolve(ctx.data_dir, settings->str("llm.model_path"));
-        std::ifstream in(path, std::ios::binary);
-        char magic[4] = {};
-        if (!in) {
-            c = component("not_configured", "no model file at " + path +
-                                                "; put a GGUF model there or set llm.model_path in the settings");
-        } else if (!in.read(magic, 4) || std::string_view(magic, 4) != "GGUF") {
-            c = component("error", path + " is not a GGUF file; choose a .gguf model in llm.model_path");
-        } else {
-            c = component("not_configured", "found " + path + "; loading models in-process is not built yet");
-        }
-        c["model"] = std::filesystem::path(path).filename().string();
-    }
-    c["backend"] = backend;
+    const llm::EngineStatus st = ctx.engine_status();
+    Json c = component(st.state.c_str(), st.detail);
+    c["model"] = st.model.empty() ? Json(nullptr) : Json(st.model);
+    c["backend"] = st.backend;
     c["llama_cpp"] = {{"release", rt.release}, {"device", rt.backend}, {"device_detail", rt.backend_detail},
                       {"system_info", rt.system_info}};
     return c;
@@ -87,6 +60,7 @@ void register_service_routes(http::Server& server, Context& ctx) {
         if (!body) return error_response(body.error());
         auto updated = ctx.settings.patch(*body);
         if (!updated) return error_response(updated.error());
+        if (ctx.settings_changed) ctx.settings_changed();
         return json_response(200, (*updated)->redacted());
     });
 }
@@ -94,6 +68,8 @@ void register_service_routes(http::Server& server, Context& ctx) {
 void register_routes(http::Server& server, Context& ctx) {
     register_service_routes(server, ctx);
     register_character_routes(server, ctx);
+    register_chat_routes(server, ctx);
+    register_openai_routes(server, ctx);
 }
 
 }  // namespace mc::api

@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -18,7 +20,9 @@
 #include "core/settings.hpp"
 #include "core/text.hpp"
 #include "http/server.hpp"
+#include "chat/chat_service.hpp"
 #include "llm/llama_engine.hpp"
+#include "llm/openai_engine.hpp"
 #include "llm/test_model.hpp"
 #include "store/blob_store.hpp"
 #include "store/character_store.hpp"
@@ -137,11 +141,14 @@ public:
         pthread_sigmask(SIG_BLOCK, &m_set, nullptr);
         signal(SIGPIPE, SIG_IGN);
     }
-    void start(http::Server& server) {
-        m_thread = std::thread([this, &server] {
+    void start(http::Server& server, std::function<void()> before_stop) {
+        m_thread = std::thread([this, &server, before_stop = std::move(before_stop)] {
             int sig = 0;
             sigwait(&m_set, &sig);
-            if (!m_quit) log::info("received ", sig == SIGINT ? "SIGINT" : "SIGTERM", ", shutting down");
+            if (!m_quit) {
+                log::info("received ", sig == SIGINT ? "SIGINT" : "SIGTERM", ", shutting down");
+                before_stop();
+            }
             server.stop();
         });
     }
@@ -157,6 +164,77 @@ private:
     sigset_t m_set{};
     std::thread m_thread;
     std::atomic<bool> m_quit{false};
+};
+
+// The active text engine, built from the llm.* settings and rebuilt when they change.
+class EngineHolder {
+public:
+    EngineHolder(std::string data_dir) : m_data_dir(std::move(data_dir)) {}
+
+    std::shared_ptr<llm::Engine> get() {
+        std::lock_guard lock(m_mu);
+        return m_engine;
+    }
+
+    llm::EngineStatus status() {
+        std::shared_ptr<llm::Engine> e;
+        {
+            std::lock_guard lock(m_mu);
+            if (!m_engine) return m_missing;
+            e = m_engine;
+        }
+        return e->status();
+    }
+
+    // (Re)builds the engine when the settings it depends on changed.
+    void configure(const Settings& s) {
+        Json key = s.json()["llm"];
+        std::lock_guard lock(m_mu);
+        if (key == m_key) return;
+        m_key = key;
+        if (m_engine) m_engine->shutdown();
+        m_engine.reset();
+        const std::string backend = s.str("llm.backend");
+        if (backend == "remote") {
+            llm::OpenAiEngineOptions o;
+            o.base_url = s.str("llm.llama_cpp_url");
+            o.api_key = s.str("llm.api_key");
+            o.mode = s.str("llm.remote_mode");
+            o.context_size = static_cast<int>(s.integer("llm.context_size"));
+            m_engine = std::make_shared<llm::OpenAiEngine>(o);
+            log::info("text engine: remote ", o.base_url, " (", o.mode, " mode)");
+            return;
+        }
+        std::string path = s.str("llm.model_path");
+        if (!path.empty() && path[0] != '/') path = m_data_dir + "/" + path;
+        m_missing = {"not_configured",
+                     "no model file at " + path + "; put a GGUF model there or set llm.model_path in the settings",
+                     fs::path(path).filename().string(), "embedded"};
+        std::error_code ec;
+        if (!fs::is_regular_file(path, ec)) {
+            log::warn(m_missing.detail);
+            return;
+        }
+        llm::LlamaEngineOptions o;
+        o.model_path = path;
+        o.context_size = static_cast<int>(s.integer("llm.context_size"));
+        o.threads = static_cast<int>(s.integer("llm.threads"));
+        o.cache_dir = m_data_dir + "/cache/kv";
+        m_engine = std::make_shared<llm::LlamaEngine>(o);
+        log::info("text engine: embedded llama.cpp, loading ", path);
+    }
+
+    void shutdown() {
+        std::lock_guard lock(m_mu);
+        if (m_engine) m_engine->shutdown();
+    }
+
+private:
+    std::string m_data_dir;
+    std::mutex m_mu;
+    std::shared_ptr<llm::Engine> m_engine;
+    llm::EngineStatus m_missing;
+    Json m_key;
 };
 
 int serve(const Options& o) {
@@ -180,6 +258,10 @@ int serve(const Options& o) {
     store::ChatStore chats(**db);
     store::BlobStore blobs(data_dir + "/outputs");
     SettingsStore settings(o.config, loaded->settings);
+    EngineHolder engines(data_dir);
+    engines.configure(loaded->settings);
+    chat::ChatService chat(chats, characters, settings, [&engines] { return engines.get(); });
+    std::atomic<bool> stopping{false};
 
     http::ServerOptions server_options;
     server_options.error_response = [](int status, const std::string& message) {
@@ -190,7 +272,10 @@ int serve(const Options& o) {
         return api::json_response(status, api::error_json({code, message, status == 413 ? "body" : ""}));
     };
     http::Server server(server_options);
-    api::Context ctx{MYCANDY_VERSION, data_dir, settings, **db, characters, chats, blobs};
+    api::Context ctx{MYCANDY_VERSION, data_dir, settings, **db, characters, chats, blobs, chat,
+                     [&engines] { return engines.get(); }, [&engines] { return engines.status(); },
+                     [&engines, &settings] { engines.configure(*settings.current()); },
+                     [&stopping] { return stopping.load(); }};
     api::register_routes(server, ctx);
 
     const std::string ui_dir = find_ui_dir(loaded->settings);
@@ -215,8 +300,14 @@ int serve(const Options& o) {
     if (o.host != "127.0.0.1" && o.host != "localhost" && o.host != "::1") {
         log::warn("listening on ", o.host, ": anyone on your network can reach this server");
     }
-    signals.start(server);
+    signals.start(server, [&] {
+        // Open streams end: their turns stop and store what they have.
+        stopping = true;
+        chat.cancel_all();
+    });
     server.run();
+    chat.cancel_all();
+    engines.shutdown();
     log::info("stopped");
     return 0;
 }

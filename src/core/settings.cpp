@@ -52,6 +52,7 @@ const std::vector<Spec>& schema() {
         {"llm.top_p", Type::Number, 0.95, 0, 1},
         {"llm.min_p", Type::Number, 0.05, 0, 1},
         {"llm.repeat_penalty", Type::Number, 1.1, 0, 5},
+        {"chat.user_name", Type::String, "User"},
         {"ui.language", Type::String, "auto", 0, 0, {"auto", "en", "de"}},
         {"logging.level", Type::String, "info", 0, 0, {"debug", "info", "warn", "error"}},
     };

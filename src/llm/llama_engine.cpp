@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "core/log.hpp"
+#include "core/text.hpp"
 
 #ifndef MYCANDY_LLAMA_RELEASE
 #define MYCANDY_LLAMA_RELEASE "unknown"
@@ -496,8 +497,10 @@ struct LlamaEngine::Impl {
         for (const auto& s : req.sampling.stop) max_stop = std::max(max_stop, s.size());
         result.finish = FinishReason::Length;
         auto emit = [&](std::string_view s) {
-            result.text += s;
-            return !req.on_text || req.on_text(s);
+            // Random or confused models can produce bytes that are not UTF-8; clients get valid text.
+            const std::string clean = sanitize_utf8(s);
+            result.text += clean;
+            return !req.on_text || req.on_text(clean);
         };
         for (int i = 0; i < req.sampling.max_tokens; ++i) {
             if (req.cancel && req.cancel->load()) {

@@ -142,7 +142,8 @@ Result<void> write_test_model(const TestModelOptions& o) {
     const int64_t n_embd_kv = head_dim * shape.n_head_kv;
     const float s_embd = 1.0f / std::sqrt(static_cast<float>(shape.n_embd));
     const float s_ff = 1.0f / std::sqrt(static_cast<float>(shape.n_ff));
-    add("token_embd.weight", wtype, shape.n_embd, n_vocab, 'w', 1.0f);  // Tied: also the output matrix.
+    // Small embeddings keep the logits close together, so sampling gives varied (random) text.
+    add("token_embd.weight", wtype, shape.n_embd, n_vocab, 'w', 0.05f);  // Tied: also the output matrix.
     add("output_norm.weight", GGML_TYPE_F32, shape.n_embd, 0, 'n', 1.0f);
     for (int64_t l = 0; l < shape.n_layer; ++l) {
         const std::string b = "blk." + std::to_string(l) + ".";

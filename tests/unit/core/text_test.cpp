@@ -15,6 +15,13 @@ TEST(Utf8, ValidatesWellFormedText) {
     EXPECT_FALSE(utf8_valid("a\xFF" "b"));
 }
 
+TEST(Utf8, SanitizeReplacesOnlyInvalidBytes) {
+    EXPECT_EQ(sanitize_utf8("Grüße"), "Grüße");
+    EXPECT_EQ(sanitize_utf8("a\xFF" "b"), "a\xEF\xBF\xBD" "b");
+    EXPECT_EQ(sanitize_utf8("\xC3"), "\xEF\xBF\xBD");
+    EXPECT_TRUE(utf8_valid(sanitize_utf8("\xED\xA0\x80x\xC0\xAF")));
+}
+
 TEST(Utf8, CountsCodePointsNotBytes) {
     EXPECT_EQ(utf8_length("Jörg"), 4u);
     EXPECT_EQ(utf8_length("😊"), 1u);

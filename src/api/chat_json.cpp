@@ -1,0 +1,96 @@
+#include "api/chat_json.hpp"
+
+#include <set>
+
+#include "http/server.hpp"
+
+namespace mc::api {
+
+Json message_to_json(const Message& m) {
+    return Json{{"id", std::to_string(m.id)}, {"chat_id", m.chat_id}, {"role", m.role},        {"content", m.content},
+                {"swipes", m.swipes},        {"swipe_id", m.swipe_id}, {"status", m.status},  {"created_at", m.created_at},
+                {"media", m.media}};
+}
+
+Json chat_to_json(const Chat& c) {
+    return Json{{"id", c.id}, {"character_id", c.character_id}, {"title", c.title}, {"created_at", c.created_at},
+                {"updated_at", c.updated_at}};
+}
+
+Result<llm::Sampling> sampling_from_json(const Json& j, llm::Sampling s) {
+    if (!j.is_object()) return fail(ErrorCode::InvalidInput, "'sampling' must be an object", "sampling");
+    auto number = [&](const std::string& key, double& out) -> Result<void> {
+        if (!j.contains(key) || j[key].is_null()) return {};
+        if (!j[key].is_number()) return fail(ErrorCode::InvalidInput, "'" + key + "' must be a number", key);
+        out = j[key].get<double>();
+        return {};
+    };
+    auto integer = [&](const std::string& key, auto& out) -> Result<void> {
+        if (!j.contains(key) || j[key].is_null()) return {};
+        if (!j[key].is_number_integer()) return fail(ErrorCode::InvalidInput, "'" + key + "' must be an integer", key);
+        const auto v = j[key].get<int64_t>();
+        if (v < -1 || v > 4294967295LL) return fail(ErrorCode::InvalidInput, "'" + key + "' is out of range", key);
+        out = static_cast<std::remove_reference_t<decltype(out)>>(v);
+        return {};
+    };
+    static const std::set<std::string> known = {"temperature", "top_k", "top_p", "min_p", "repeat_penalty",
+                                                "repeat_last_n", "presence_penalty", "frequency_penalty",
+                                                "dry_multiplier", "dry_base", "dry_allowed_length",
+                                                "dry_penalty_last_n", "seed", "max_tokens", "stop"};
+    for (auto it = j.begin(); it != j.end(); ++it) {
+        if (!known.contains(it.key())) return fail(ErrorCode::InvalidInput, "unknown sampler '" + it.key() + "'", it.key());
+    }
+    for (auto r : {number("temperature", s.temperature), number("top_p", s.top_p), number("min_p", s.min_p),
+                   number("repeat_penalty", s.repeat_penalty), number("presence_penalty", s.presence_penalty),
+                   number("frequency_penalty", s.frequency_penalty), number("dry_multiplier", s.dry_multiplier),
+                   number("dry_base", s.dry_base), integer("top_k", s.top_k), integer("repeat_last_n", s.repeat_last_n),
+                   integer("dry_allowed_length", s.dry_allowed_length), integer("dry_penalty_last_n", s.dry_last_n),
+                   integer("seed", s.seed), integer("max_tokens", s.max_tokens)}) {
+        if (!r) return std::unexpected(r.error());
+    }
+    if (j.contains("stop") && !j["stop"].is_null()) {
+        s.stop.clear();
+        if (j["stop"].is_string()) {
+            s.stop.push_back(j["stop"].get<std::string>());
+        } else if (j["stop"].is_array()) {
+            for (const auto& x : j["stop"]) {
+                if (!x.is_string()) return fail(ErrorCode::InvalidInput, "'stop' must be a string or an array of strings", "stop");
+                s.stop.push_back(x.get<std::string>());
+            }
+        } else {
+            return fail(ErrorCode::InvalidInput, "'stop' must be a string or an array of strings", "stop");
+        }
+    }
+    if (auto ok = llm::validate(s); !ok) return std::unexpected(ok.error());
+    return s;
+}
+
+Json timings_json(const llm::GenerateResult& r) {
+    return Json{{"prompt_tokens", r.prompt_tokens},       {"cached_tokens", r.cached_tokens},
+                {"prompt_ms", r.prompt_ms},               {"predicted_tokens", r.predicted_tokens},
+                {"predicted_ms", r.predicted_ms}};
+}
+
+std::string turn_event_sse(const chat::TurnEvent& e) {
+    auto dump = [](const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); };
+    return std::visit(
+        [&](const auto& ev) -> std::string {
+            using T = std::decay_t<decltype(ev)>;
+            if constexpr (std::is_same_v<T, chat::UserEvent>) {
+                return http::sse_event("user", dump({{"message", message_to_json(ev.message)}}));
+            } else if constexpr (std::is_same_v<T, chat::TokenEvent>) {
+                return http::sse_event("token", dump({{"text", ev.text}}));
+            } else if constexpr (std::is_same_v<T, chat::SpeechEvent>) {
+                return http::sse_event("speech", dump({{"index", ev.index}, {"text", ev.text}}));
+            } else if constexpr (std::is_same_v<T, chat::DoneEvent>) {
+                return http::sse_event("done", dump({{"message", message_to_json(ev.message)},
+                                                     {"finish_reason", llm::finish_reason_name(ev.finish)},
+                                                     {"timings", timings_json(ev.timings)}}));
+            } else {
+                return http::sse_event("error", dump(error_json(ev.error)));
+            }
+        },
+        e);
+}
+
+}  // namespace mc::api

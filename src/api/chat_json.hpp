@@ -1,0 +1,20 @@
+// api/chat_json: chats, messages, samplers and turn events <-> JSON.
+// Thread safety: pure functions.
+#pragma once
+
+#include "api/json_io.hpp"
+#include "chat/chat_service.hpp"
+#include "llm/engine.hpp"
+#include "store/types.hpp"
+
+namespace mc::api {
+
+Json message_to_json(const Message& m);
+Json chat_to_json(const Chat& c);
+// Reads sampler fields from `j` on top of `base`. Unknown keys and wrong types name the field.
+Result<llm::Sampling> sampling_from_json(const Json& j, llm::Sampling base);
+// One turn event as SSE bytes ("event: token\ndata: {...}\n\n").
+std::string turn_event_sse(const chat::TurnEvent& e);
+Json timings_json(const llm::GenerateResult& r);
+
+}  // namespace mc::api

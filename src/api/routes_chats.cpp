@@ -1,0 +1,233 @@
+// api/routes_chats: chats, messages, and turns streamed as Server-Sent Events.
+#include "api/chat_json.hpp"
+#include "api/context.hpp"
+#include "api/json_io.hpp"
+#include "api/routes.hpp"
+#include "chat/prompt.hpp"
+#include "core/log.hpp"
+
+namespace mc::api {
+namespace {
+
+using http::Method;
+using http::Request;
+using http::Response;
+
+Result<int64_t> parse_message_id(const std::string& s) {
+    if (s.empty() || s.size() > 18 || s.find_first_not_of("0123456789") != std::string::npos) {
+        return fail(ErrorCode::NotFound, "no message with id '" + s.substr(0, 40) + "'", "id");
+    }
+    return std::stoll(s);
+}
+
+// Streams a turn's events; a client that goes away cancels the turn, which then stores its
+// partial reply. The stream always drains to the turn's end so nothing is left running.
+Response stream_turn(Context& ctx, std::shared_ptr<chat::Turn> turn) {
+    Response r;
+    r.content_type = "text/event-stream";
+    r.headers = {{"Cache-Control", "no-cache"}, {"X-Accel-Buffering", "no"}};
+    r.stream = [turn, &ctx](http::StreamSink& sink) {
+        bool connected = true;
+        auto idle_since = std::chrono::steady_clock::now();
+        while (true) {
+            bool ended = false;
+            auto e = turn->next(std::chrono::milliseconds(200), ended);
+            if (e) {
+                if (connected && !sink.write(turn_event_sse(*e))) {
+                    connected = false;
+                    turn->cancel();
+                }
+                idle_since = std::chrono::steady_clock::now();
+                continue;
+            }
+            if (ended) break;
+            if (ctx.stopping && ctx.stopping()) turn->cancel();
+            if (connected && std::chrono::steady_clock::now() - idle_since > std::chrono::seconds(10)) {
+                // A comment line keeps proxies and browsers from timing out during a long prompt.
+                connected = sink.write(": keep-alive\n\n");
+                idle_since = std::chrono::steady_clock::now();
+            }
+            if (connected && !sink.connected()) connected = false;
+            if (!connected) turn->cancel();
+        }
+    };
+    return r;
+}
+
+Response start_turn(Context& ctx, const Request& req, chat::TurnKind kind) {
+    chat::TurnRequest t;
+    t.kind = kind;
+    Json body = Json::object();
+    if (!req.body.empty() || kind == chat::TurnKind::Send) {
+        auto parsed = parse_object(req);
+        if (!parsed) return error_response(parsed.error());
+        body = std::move(*parsed);
+    }
+    if (kind == chat::TurnKind::Send) {
+        if (!body.contains("content")) return error_response({ErrorCode::InvalidInput, "'content' is required", "content"});
+        if (!body["content"].is_string()) {
+            return error_response({ErrorCode::InvalidInput, "'content' must be a string", "content"});
+        }
+        t.content = body["content"].get<std::string>();
+    }
+    if (body.contains("sampling")) {
+        auto s = sampling_from_json(body["sampling"], ctx.chat.default_sampling());
+        if (!s) return error_response(s.error());
+        t.sampling = *s;
+    }
+    auto turn = ctx.chat.start(req.param("id"), std::move(t));
+    if (!turn) return error_response(turn.error());
+    return stream_turn(ctx, *turn);
+}
+
+}  // namespace
+
+void register_chat_routes(http::Server& server, Context& ctx) {
+    server.route(Method::Post, "/api/chats", [&ctx](const Request& req) {
+        auto body = parse_object(req);
+        if (!body) return error_response(body.error());
+        if (!body->contains("character_id") || !(*body)["character_id"].is_string()) {
+            return error_response({ErrorCode::InvalidInput, "'character_id' (a string) is required", "character_id"});
+        }
+        auto c = ctx.characters.get((*body)["character_id"].get<std::string>());
+        if (!c) {
+            Error e = c.error();
+            e.field = "character_id";
+            return error_response(e);
+        }
+        const std::string user = ctx.settings.current()->str("chat.user_name");
+        std::vector<std::string> greetings;
+        for (const auto& g : std::vector<std::string>{c->first_mes}) {
+            if (!g.empty()) greetings.push_back(chat::substitute_macros(g, c->name, user));
+        }
+        for (const auto& g : c->alternate_greetings) {
+            if (!g.empty()) greetings.push_back(chat::substitute_macros(g, c->name, user));
+        }
+        auto created = ctx.chats.create(c->id, greetings);
+        if (!created) return error_response(created.error());
+        Json messages = Json::array();
+        for (const auto& m : created->second) messages.push_back(message_to_json(m));
+        return json_response(201, {{"chat", chat_to_json(created->first)}, {"messages", messages}});
+    });
+
+    server.route(Method::Get, "/api/characters/{id}/chats", [&ctx](const Request& req) {
+        if (auto c = ctx.characters.get(req.param("id")); !c) return error_response(c.error());
+        auto list = ctx.chats.list_for_character(req.param("id"));
+        if (!list) return error_response(list.error());
+        Json out = Json::array();
+        for (const auto& c : *list) out.push_back(chat_to_json(c));
+        return json_response(200, {{"chats", out}});
+    });
+
+    server.route(Method::Get, "/api/chats/{id}", [&ctx](const Request& req) {
+        auto c = ctx.chats.get(req.param("id"));
+        if (!c) return error_response(c.error());
+        Json j = chat_to_json(*c);
+        j["generating"] = ctx.chat.running(c->id);
+        return json_response(200, j);
+    });
+
+    server.route(Method::Patch, "/api/chats/{id}", [&ctx](const Request& req) {
+        auto body = parse_object(req);
+        if (!body) return error_response(body.error());
+        if (!body->contains("title") || !(*body)["title"].is_string() || (*body)["title"].get<std::string>().size() > 200) {
+            return error_response({ErrorCode::InvalidInput, "'title' must be a string of at most 200 bytes", "title"});
+        }
+        auto c = ctx.chats.rename(req.param("id"), (*body)["title"].get<std::string>());
+        if (!c) return error_response(c.error());
+        return json_response(200, chat_to_json(*c));
+    });
+
+    server.route(Method::Delete, "/api/chats/{id}", [&ctx](const Request& req) {
+        if (ctx.chat.running(req.param("id"))) {
+            return error_response({ErrorCode::Conflict, "a reply is being generated in this chat; stop it first", "id"});
+        }
+        if (auto r = ctx.chats.remove(req.param("id")); !r) return error_response(r.error());
+        if (auto engine = ctx.engine ? ctx.engine() : nullptr) engine->forget(req.param("id"));
+        return json_response(200, {{"deleted", req.param("id")}});
+    });
+
+    server.route(Method::Get, "/api/chats/{id}/messages", [&ctx](const Request& req) {
+        if (auto c = ctx.chats.get(req.param("id")); !c) return error_response(c.error());
+        std::optional<int64_t> before;
+        int limit = 50;
+        if (auto b = req.query_param("before")) {
+            auto id = parse_message_id(*b);
+            if (!id) return error_response({ErrorCode::InvalidInput, "'before' must be a message id", "before"});
+            before = *id;
+        }
+        if (auto l = req.query_param("limit")) {
+            if (l->empty() || l->size() > 4 || l->find_first_not_of("0123456789") != std::string::npos ||
+                std::stoi(*l) < 1 || std::stoi(*l) > 500) {
+                return error_response({ErrorCode::InvalidInput, "'limit' must be a number from 1 to 500", "limit"});
+            }
+            limit = std::stoi(*l);
+        }
+        auto list = ctx.chats.messages(req.param("id"), before, limit);
+        if (!list) return error_response(list.error());
+        Json out = Json::array();
+        for (const auto& m : *list) out.push_back(message_to_json(m));
+        return json_response(200, {{"messages", out}});
+    });
+
+    server.route(Method::Post, "/api/chats/{id}/messages",
+                 [&ctx](const Request& req) { return start_turn(ctx, req, chat::TurnKind::Send); });
+    server.route(Method::Post, "/api/chats/{id}/regenerate",
+                 [&ctx](const Request& req) { return start_turn(ctx, req, chat::TurnKind::Regenerate); });
+    server.route(Method::Post, "/api/chats/{id}/continue",
+                 [&ctx](const Request& req) { return start_turn(ctx, req, chat::TurnKind::Continue); });
+    server.route(Method::Post, "/api/chats/{id}/stop", [&ctx](const Request& req) {
+        if (auto c = ctx.chats.get(req.param("id")); !c) return error_response(c.error());
+        if (auto r = ctx.chat.stop(req.param("id")); !r) return error_response(r.error());
+        return json_response(200, {{"stopped", req.param("id")}});
+    });
+
+    server.route(Method::Patch, "/api/messages/{id}", [&ctx](const Request& req) {
+        auto id = parse_message_id(req.param("id"));
+        if (!id) return error_response(id.error());
+        auto body = parse_object(req);
+        if (!body) return error_response(body.error());
+        auto m = ctx.chats.get_message(*id);
+        if (!m) return error_response(m.error());
+        if (ctx.chat.running(m->chat_id)) {
+            return error_response({ErrorCode::Conflict, "a reply is being generated in this chat; stop it first", "id"});
+        }
+        for (auto it = body->begin(); it != body->end(); ++it) {
+            if (it.key() == "content") {
+                if (!it->is_string()) return error_response({ErrorCode::InvalidInput, "'content' must be a string", "content"});
+                const auto limit = static_cast<size_t>(ctx.settings.current()->integer("llm.max_message_chars")) * 4;
+                if (it->get<std::string>().size() > limit) {
+                    return error_response({ErrorCode::TooLarge, "'content' is too long", "content"});
+                }
+                m->swipes[static_cast<size_t>(m->swipe_id)] = it->get<std::string>();
+                m->status = "complete";
+            } else if (it.key() == "swipe_id") {
+                if (!it->is_number_integer() || it->get<int64_t>() < 0 ||
+                    it->get<int64_t>() >= static_cast<int64_t>(m->swipes.size())) {
+                    return error_response({ErrorCode::InvalidInput,
+                                           "'swipe_id' must be from 0 to " + std::to_string(m->swipes.size() - 1), "swipe_id"});
+                }
+                m->swipe_id = it->get<int>();
+            } else {
+                return error_response({ErrorCode::InvalidInput, "unknown field '" + it.key() + "'", it.key()});
+            }
+        }
+        auto saved = ctx.chats.update_message(*m);
+        if (!saved) return error_response(saved.error());
+        return json_response(200, message_to_json(*saved));
+    });
+
+    server.route(Method::Delete, "/api/messages/{id}", [&ctx](const Request& req) {
+        auto id = parse_message_id(req.param("id"));
+        if (!id) return error_response(id.error());
+        auto m = ctx.chats.get_message(*id);
+        if (!m) return error_response(m.error());
+        if (ctx.chat.running(m->chat_id)) {
+            return error_response({ErrorCode::Conflict, "a reply is being generated in this chat; stop it first", "id"});
+        }
+        if (auto r = ctx.chats.remove_message(*id); !r) return error_response(r.error());
+        return json_response(200, {{"deleted", req.param("id")}});
+    });
+}
+
+}  // namespace mc::api

@@ -1,0 +1,257 @@
+#include "chat/chat_service.hpp"
+
+#include <thread>
+
+#include "chat/prompt.hpp"
+#include "chat/text_stream.hpp"
+#include "core/log.hpp"
+
+namespace mc::chat {
+namespace {
+
+std::string trim(const std::string& s) {
+    const size_t b = s.find_first_not_of(" \t\r\n");
+    if (b == std::string::npos) return "";
+    return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
+}
+
+// Enough recent history to fill `context_tokens` (about 3 bytes a token), newest pages first.
+Result<std::vector<Message>> recent_history(store::ChatStore& chats, const std::string& chat_id, int context_tokens) {
+    std::vector<Message> out;
+    std::optional<int64_t> before;
+    size_t bytes = 0;
+    const size_t want = static_cast<size_t>(context_tokens) * 4;
+    while (bytes < want) {
+        auto page = chats.messages(chat_id, before, 256);
+        if (!page) return std::unexpected(page.error());
+        if (page->empty()) break;
+        for (const auto& m : *page) bytes += m.content.size() + 16;
+        before = page->front().id;
+        const bool last_page = page->size() < 256;
+        page->insert(page->end(), std::make_move_iterator(out.begin()), std::make_move_iterator(out.end()));
+        out = std::move(*page);
+        if (last_page) break;
+    }
+    return out;
+}
+
+}  // namespace
+
+std::optional<TurnEvent> Turn::next(std::chrono::milliseconds wait, bool& ended) {
+    std::unique_lock lock(m_mu);
+    m_cv.wait_for(lock, wait, [&] { return !m_events.empty() || m_ended; });
+    ended = false;
+    if (!m_events.empty()) {
+        TurnEvent e = std::move(m_events.front());
+        m_events.pop_front();
+        return e;
+    }
+    ended = m_ended;
+    return std::nullopt;
+}
+
+void Turn::push(TurnEvent e) {
+    std::lock_guard lock(m_mu);
+    m_events.push_back(std::move(e));
+    m_cv.notify_all();
+}
+
+void Turn::end() {
+    std::lock_guard lock(m_mu);
+    m_ended = true;
+    m_cv.notify_all();
+}
+
+ChatService::ChatService(store::ChatStore& chats, store::CharacterStore& characters, SettingsStore& settings,
+                         EngineGetter engine)
+    : m_chats(chats), m_characters(characters), m_settings(settings), m_engine(std::move(engine)) {}
+
+ChatService::~ChatService() { cancel_all(); }
+
+llm::Sampling ChatService::default_sampling() const {
+    const auto s = m_settings.current();
+    llm::Sampling out;
+    out.temperature = s->number("llm.temperature");
+    out.top_k = static_cast<int>(s->integer("llm.top_k"));
+    out.top_p = s->number("llm.top_p");
+    out.min_p = s->number("llm.min_p");
+    out.repeat_penalty = s->number("llm.repeat_penalty");
+    out.max_tokens = static_cast<int>(s->integer("llm.max_tokens"));
+    return out;
+}
+
+bool ChatService::running(const std::string& chat_id) {
+    std::lock_guard lock(m_mu);
+    return m_active.contains(chat_id);
+}
+
+Result<std::shared_ptr<Turn>> ChatService::start(const std::string& chat_id, TurnRequest request) {
+    auto chat = m_chats.get(chat_id);
+    if (!chat) return std::unexpected(chat.error());
+    auto character = m_characters.get(chat->character_id);
+    if (!character) return std::unexpected(character.error());
+    if (request.sampling) {
+        if (auto ok = llm::validate(*request.sampling); !ok) return std::unexpected(ok.error());
+    }
+    if (request.kind == TurnKind::Send) {
+        if (trim(request.content).empty()) return fail(ErrorCode::InvalidInput, "'content' must not be empty", "content");
+        const auto limit = static_cast<size_t>(m_settings.current()->integer("llm.max_message_chars"));
+        if (request.content.size() > limit) {
+            return fail(ErrorCode::TooLarge, "'content' is longer than " + std::to_string(limit) +
+                                                 " bytes (llm.max_message_chars)", "content");
+        }
+    }
+    auto turn = std::make_shared<Turn>();
+    {
+        std::lock_guard lock(m_mu);
+        if (m_active.contains(chat_id)) {
+            return fail(ErrorCode::Conflict, "a reply is already being generated in this chat; stop it first", "chat_id");
+        }
+        m_active[chat_id] = turn;
+    }
+    auto release = [&] {
+        std::lock_guard lock(m_mu);
+        m_active.erase(chat_id);
+        m_idle.notify_all();
+    };
+    const auto settings = m_settings.current();
+    auto history = recent_history(m_chats, chat_id, static_cast<int>(settings->integer("llm.context_size")));
+    if (!history) {
+        release();
+        return std::unexpected(history.error());
+    }
+    std::optional<Message> target;
+    if (request.kind == TurnKind::Send) {
+        Message m;
+        m.chat_id = chat_id;
+        m.role = "user";
+        m.content = request.content;
+        auto stored = m_chats.add_message(m);
+        if (!stored) {
+            release();
+            return std::unexpected(stored.error());
+        }
+        history->push_back(*stored);
+        turn->push(UserEvent{*stored});
+    } else if (!history->empty() && history->back().role == "assistant") {
+        target = history->back();
+        history->pop_back();
+    } else if (history->empty()) {
+        release();
+        return fail(ErrorCode::Conflict, "the chat has no message to reply to", "chat_id");
+    }
+    std::thread([this, turn, chat_id, request = std::move(request), c = std::move(*character),
+                 h = std::move(*history), target]() mutable {
+        run(turn, chat_id, std::move(request), std::move(c), std::move(h), std::move(target));
+    }).detach();
+    return turn;
+}
+
+void ChatService::run(std::shared_ptr<Turn> turn, std::string chat_id, TurnRequest request, Character character,
+                      std::vector<Message> history, std::optional<Message> target) {
+    const auto settings = m_settings.current();
+    const std::string user_name = settings->str("chat.user_name");
+    llm::Sampling sampling = request.sampling ? *request.sampling : default_sampling();
+    // The model must not write the user's lines: stop when it starts a turn for them.
+    sampling.stop.push_back("\n" + user_name + ":");
+
+    DisplayFilter display;
+    SpeechSplitter speech;
+    std::string shown;
+    int speech_index = 0;
+    auto emit_display = [&](const std::string& text) {
+        if (text.empty()) return;
+        shown += text;
+        turn->push(TokenEvent{text});
+        for (auto& sentence : speech.push(text)) turn->push(SpeechEvent{speech_index++, std::move(sentence)});
+    };
+
+    Result<llm::GenerateResult> result = fail(ErrorCode::Unavailable, "no language model is configured");
+    if (auto engine = m_engine()) {
+        PromptBudget budget{engine->context_size(), sampling.max_tokens};
+        const bool continuing = request.kind == TurnKind::Continue && target;
+        if (continuing) {
+            history.push_back(*target);  // Budgeted with the rest, then sent as the reply's start.
+        }
+        BuiltPrompt prompt = build_prompt(character, history, user_name, *engine, budget);
+        llm::GenerateRequest req;
+        req.cache_key = chat_id;
+        req.messages = std::move(prompt.messages);
+        if (continuing) {
+            // The partial reply is the assistant prefix, not a finished message.
+            for (auto it = req.messages.rbegin(); it != req.messages.rend(); ++it) {
+                if (it->role == "assistant") {
+                    req.messages.erase(std::next(it).base());
+                    break;
+                }
+            }
+            req.assistant_prefix = target->content;
+        }
+        req.sampling = sampling;
+        req.cancel = turn->m_cancel;
+        req.on_text = [&](std::string_view piece) {
+            emit_display(display.push(piece));
+            return true;
+        };
+        result = engine->generate(req);
+    }
+    emit_display(display.finish());
+    for (auto& sentence : speech.finish()) turn->push(SpeechEvent{speech_index++, std::move(sentence)});
+
+    // Store what was generated: complete, or partial after a stop, a disconnect or an error.
+    const bool failed = !result.has_value();
+    const bool cancelled = !failed && result->finish == llm::FinishReason::Cancelled;
+    const std::string status = (failed || cancelled) ? "partial" : "complete";
+    std::string text = shown;
+    if (request.kind != TurnKind::Continue || !target) text = trim(text);
+    Result<Message> stored = fail(ErrorCode::Internal, "nothing stored");
+    if (target && request.kind == TurnKind::Continue) {
+        Message m = *target;
+        m.swipes[static_cast<size_t>(m.swipe_id)] += text;
+        m.status = status;
+        stored = m_chats.update_message(m);
+    } else if (target) {
+        Message m = *target;
+        m.swipes.push_back(text);
+        m.swipe_id = static_cast<int>(m.swipes.size()) - 1;
+        m.status = status;
+        stored = m_chats.update_message(m);
+    } else if (!failed || !text.empty()) {
+        Message m;
+        m.chat_id = chat_id;
+        m.role = "assistant";
+        m.content = text;
+        m.status = status;
+        stored = m_chats.add_message(m);
+    }
+    if (failed) {
+        log::warn("turn in chat ", chat_id, " failed: ", result.error().message);
+        turn->push(ErrorEvent{result.error()});
+    } else if (!stored) {
+        turn->push(ErrorEvent{stored.error()});
+    } else {
+        turn->push(DoneEvent{*stored, result->finish, *result});
+    }
+    {
+        std::lock_guard lock(m_mu);
+        m_active.erase(chat_id);
+        m_idle.notify_all();
+    }
+    turn->end();
+}
+
+Result<void> ChatService::stop(const std::string& chat_id) {
+    std::lock_guard lock(m_mu);
+    auto it = m_active.find(chat_id);
+    if (it == m_active.end()) return fail(ErrorCode::NotFound, "no reply is being generated in this chat", "chat_id");
+    it->second->cancel();
+    return {};
+}
+
+void ChatService::cancel_all() {
+    std::unique_lock lock(m_mu);
+    for (auto& [id, turn] : m_active) turn->cancel();
+    m_idle.wait(lock, [&] { return m_active.empty(); });
+}
+
+}  // namespace mc::chat

@@ -1,0 +1,98 @@
+// chat/chat_service: the turn pipeline. A turn stores the user's message, builds the prompt, runs
+// the engine on its own thread, turns the token stream into display and speech events, and stores
+// the reply when done — or as `partial` on stop, error or a client that went away.
+// One turn per chat at a time (a second one is a Conflict); turns in different chats queue in the
+// engine in arrival order.
+// Thread safety: all public members may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+#include "core/result.hpp"
+#include "core/settings.hpp"
+#include "llm/engine.hpp"
+#include "store/character_store.hpp"
+#include "store/chat_store.hpp"
+
+namespace mc::chat {
+
+struct UserEvent { Message message; };
+struct TokenEvent { std::string text; };
+struct SpeechEvent { int index; std::string text; };
+struct DoneEvent {
+    Message message;
+    llm::FinishReason finish;
+    llm::GenerateResult timings;
+};
+struct ErrorEvent { Error error; };
+using TurnEvent = std::variant<UserEvent, TokenEvent, SpeechEvent, DoneEvent, ErrorEvent>;
+
+// The events of one running turn, handed from the turn's thread to whoever streams them.
+class Turn {
+public:
+    // Waits up to `wait` for the next event. nullopt with `ended` set: the turn is over and drained.
+    std::optional<TurnEvent> next(std::chrono::milliseconds wait, bool& ended);
+    void cancel() { m_cancel->store(true); }
+    bool cancelled() const { return m_cancel->load(); }
+
+private:
+    friend class ChatService;
+    void push(TurnEvent e);
+    void end();
+    std::mutex m_mu;
+    std::condition_variable m_cv;
+    std::deque<TurnEvent> m_events;
+    bool m_ended = false;
+    std::shared_ptr<std::atomic<bool>> m_cancel = std::make_shared<std::atomic<bool>>(false);
+};
+
+enum class TurnKind { Send, Regenerate, Continue };
+
+struct TurnRequest {
+    TurnKind kind = TurnKind::Send;
+    std::string content;                 // Send only.
+    std::optional<llm::Sampling> sampling;  // Overrides the settings' samplers.
+};
+
+using EngineGetter = std::function<std::shared_ptr<llm::Engine>()>;
+
+class ChatService {
+public:
+    ChatService(store::ChatStore& chats, store::CharacterStore& characters, SettingsStore& settings, EngineGetter engine);
+    ~ChatService();
+
+    // Validates, stores the user's message (Send), and starts the turn. Errors: NotFound (chat),
+    // Conflict (a turn is running in this chat), InvalidInput/TooLarge (content, samplers).
+    Result<std::shared_ptr<Turn>> start(const std::string& chat_id, TurnRequest request);
+    // Stops the running turn of a chat; NotFound when none runs.
+    Result<void> stop(const std::string& chat_id);
+    bool running(const std::string& chat_id);
+    // Cancels every turn and waits until all have stored what they had (shutdown).
+    void cancel_all();
+    // The samplers from the settings.
+    llm::Sampling default_sampling() const;
+
+private:
+    void run(std::shared_ptr<Turn> turn, std::string chat_id, TurnRequest request, Character character,
+             std::vector<Message> history, std::optional<Message> target);
+    store::ChatStore& m_chats;
+    store::CharacterStore& m_characters;
+    SettingsStore& m_settings;
+    EngineGetter m_engine;
+    std::mutex m_mu;
+    std::condition_variable m_idle;
+    std::unordered_map<std::string, std::shared_ptr<Turn>> m_active;
+};
+
+}  // namespace mc::chat

@@ -1,0 +1,95 @@
+#include "chat/prompt.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+namespace mc::chat {
+namespace {
+
+// Case-insensitive replace of every `from` in `text`.
+void replace_all_ci(std::string& text, const std::string& from, const std::string& to) {
+    if (from.empty()) return;
+    std::string lower = text;
+    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::string from_lower = from;
+    std::transform(from_lower.begin(), from_lower.end(), from_lower.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::string out;
+    size_t pos = 0;
+    while (true) {
+        const size_t at = lower.find(from_lower, pos);
+        if (at == std::string::npos) break;
+        out.append(text, pos, at - pos);
+        out += to;
+        pos = at + from.size();
+    }
+    out.append(text, pos, std::string::npos);
+    text = std::move(out);
+}
+
+std::string trim(const std::string& s) {
+    const size_t b = s.find_first_not_of(" \t\r\n");
+    if (b == std::string::npos) return "";
+    const size_t e = s.find_last_not_of(" \t\r\n");
+    return s.substr(b, e - b + 1);
+}
+
+// Tokens the template adds around one message (header and end-of-turn markers).
+constexpr int kMessageOverhead = 6;
+
+}  // namespace
+
+std::string substitute_macros(std::string text, const std::string& char_name, const std::string& user_name) {
+    replace_all_ci(text, "{{char}}", char_name);
+    replace_all_ci(text, "<BOT>", char_name);
+    replace_all_ci(text, "{{user}}", user_name);
+    replace_all_ci(text, "<USER>", user_name);
+    return text;
+}
+
+BuiltPrompt build_prompt(const Character& c, const std::vector<Message>& history, const std::string& user_name,
+                         const llm::Engine& engine, PromptBudget budget) {
+    auto macro = [&](const std::string& s) { return substitute_macros(s, c.name, user_name); };
+    std::string system = macro(trim(c.system_prompt).empty() ? kDefaultSystemPrompt : c.system_prompt);
+    if (!trim(c.description).empty()) system += "\n\n" + macro(trim(c.description));
+    if (!trim(c.personality).empty()) system += "\n\n" + macro("{{char}}'s personality: " + trim(c.personality));
+    if (!trim(c.scenario).empty()) system += "\n\n" + macro("Scenario: " + trim(c.scenario));
+    // Example dialogues: blocks separated by <START>.
+    std::string examples;
+    std::string rest = c.mes_example;
+    while (!rest.empty()) {
+        size_t at = rest.find("<START>");
+        std::string block = trim(rest.substr(0, at));
+        if (!block.empty()) examples += "\n\n" + macro(block);
+        if (at == std::string::npos) break;
+        rest = rest.substr(at + 7);
+    }
+    if (!examples.empty()) system += "\n\nExample dialogues:" + examples;
+
+    BuiltPrompt out;
+    out.system_tokens = engine.count_tokens(system) + kMessageOverhead;
+    std::string post = trim(macro(c.post_history_instructions));
+    const int post_tokens = post.empty() ? 0 : engine.count_tokens(post) + kMessageOverhead;
+    int room = budget.context_size - budget.reply_tokens - out.system_tokens - post_tokens - 8;
+
+    // Newest first until the room is used up; the last message always goes in.
+    size_t first = history.size();
+    while (first > 0) {
+        const Message& m = history[first - 1];
+        const int t = engine.count_tokens(m.content) + kMessageOverhead;
+        if (t > room && first != history.size()) break;
+        room -= t;
+        out.history_tokens += t;
+        --first;
+    }
+    out.history_used = history.size() - first;
+    out.history_dropped = first;
+    out.messages.push_back({"system", system});
+    for (size_t i = first; i < history.size(); ++i) {
+        const Message& m = history[i];
+        out.messages.push_back({m.role, m.content});
+    }
+    if (!post.empty()) out.messages.push_back({"system", post});
+    return out;
+}
+
+}  // namespace mc::chat

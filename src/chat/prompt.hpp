@@ -1,0 +1,40 @@
+// chat/prompt: builds the messages a turn sends to the engine from a character card and the chat
+// history, within the context budget: system part first (system prompt, description, personality,
+// scenario, example dialogues), then as many recent messages as fit, then post-history
+// instructions. {{char}}/{{user}} (and <BOT>/<USER>) macros are substituted.
+// Thread safety: pure functions (the engine's count_tokens is thread-safe).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "llm/engine.hpp"
+#include "store/types.hpp"
+
+namespace mc::chat {
+
+inline constexpr const char* kDefaultSystemPrompt =
+    "Write {{char}}'s next reply in a fictional chat between {{char}} and {{user}}. Stay in character, "
+    "write {{char}}'s actions and feelings between *asterisks*, keep replies vivid and personal, and never "
+    "write {{user}}'s lines.";
+
+std::string substitute_macros(std::string text, const std::string& char_name, const std::string& user_name);
+
+struct PromptBudget {
+    int context_size = 8192;
+    int reply_tokens = 400;  // Kept free for the reply.
+};
+
+struct BuiltPrompt {
+    std::vector<llm::ChatMessage> messages;
+    int system_tokens = 0;
+    int history_tokens = 0;
+    size_t history_used = 0;     // Messages of the history in the prompt.
+    size_t history_dropped = 0;  // Older messages left out for lack of room.
+};
+
+// `history` is oldest first and ends with the message the reply answers.
+BuiltPrompt build_prompt(const Character& character, const std::vector<Message>& history, const std::string& user_name,
+                         const llm::Engine& engine, PromptBudget budget);
+
+}  // namespace mc::chat

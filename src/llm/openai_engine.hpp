@@ -1,0 +1,42 @@
+// llm/openai_engine: the remote engine — streams a turn from an OpenAI-compatible server (the
+// seed's llama.cpp server on :8080, Ollama, LM Studio, KoboldCpp). Two modes: "chat" posts
+// /v1/chat/completions; "completion" posts llama.cpp's raw /completion with a prompt we template
+// ourselves (llama-server parses chat output and may refuse text it cannot parse).
+// Thread safety: all members may be called from any thread; requests run on the caller's thread.
+#pragma once
+
+#include <chrono>
+#include <mutex>
+#include <string>
+
+#include "llm/engine.hpp"
+
+namespace mc::llm {
+
+struct OpenAiEngineOptions {
+    std::string base_url = "http://127.0.0.1:8080";
+    std::string api_key;
+    std::string mode = "chat";  // chat | completion
+    std::string model;          // Sent as "model"; empty = the server's default.
+    std::string chat_template = "llama3";  // For completion mode.
+    int context_size = 8192;
+    int connect_timeout_ms = 2000;
+};
+
+class OpenAiEngine : public Engine {
+public:
+    explicit OpenAiEngine(OpenAiEngineOptions options);
+    Result<GenerateResult> generate(const GenerateRequest& request) override;
+    EngineStatus status() const override;
+    int count_tokens(std::string_view text) const override;
+    std::string format_prompt(const std::vector<ChatMessage>& messages, bool add_assistant) const override;
+    int context_size() const override { return m_opt.context_size; }
+
+private:
+    OpenAiEngineOptions m_opt;
+    mutable std::mutex m_mu;
+    mutable EngineStatus m_status;
+    mutable std::chrono::steady_clock::time_point m_checked{};
+};
+
+}  // namespace mc::llm
