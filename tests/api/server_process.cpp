@@ -155,4 +155,15 @@ Json body_json(const httplib::Result& r) {
     return j.is_discarded() ? Json(nullptr) : j;
 }
 
+Json settled_health(const ServerProcess& server) {
+    auto c = server.client();
+    Json h;
+    for (int i = 0; i < 1000; ++i) {
+        h = body_json(c.Get("/api/health"));
+        if (h["components"]["llm"]["state"] != "loading") break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return h;
+}
+
 }  // namespace mc::test

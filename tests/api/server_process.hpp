@@ -54,5 +54,7 @@ private:
 
 // Convenience: parse a response body as JSON (null when absent or not JSON).
 Json body_json(const httplib::Result& r);
+// /api/health once the text engine is no longer "loading" (polls; gives up after 10 s).
+Json settled_health(const ServerProcess& server);
 
 }  // namespace mc::test

@@ -50,9 +50,10 @@ TEST(Health, AModelPathThatIsNotGgufIsReported) {
     const std::string dir = make_temp_dir("mc-model");
     write_file(dir + "/fake.gguf", "this is not a model");
     ServerProcess server(Json{{"llm", {{"model_path", dir + "/fake.gguf"}}}});
-    const Json h = body_json(server.client().Get("/api/health"));
+    const Json h = settled_health(server);
     EXPECT_EQ(h["components"]["llm"]["state"], "error");
-    EXPECT_NE(h["components"]["llm"]["detail"].get<std::string>().find("not a GGUF"), std::string::npos);
+    EXPECT_NE(h["components"]["llm"]["detail"].get<std::string>().find("fake.gguf: not a readable GGUF model"),
+              std::string::npos) << h.dump();
 }
 
 TEST(Lifecycle, SigtermAndSigintStopCleanlyAndLogToTheDataDir) {

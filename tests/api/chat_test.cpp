@@ -1,0 +1,306 @@
+// Black-box tests of chats and streamed turns: the real server, the real embedded llama.cpp and a
+// generated tiny random-weight model.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "server_process.hpp"
+#include "sse_client.hpp"
+
+namespace mc::test {
+namespace {
+
+class ChatApi : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() { s_model_dir = make_temp_dir("mc-chat-model"); }
+    static void TearDownTestSuite() { std::filesystem::remove_all(s_model_dir); }
+
+    static Json settings(int max_tokens = 24) {
+        return Json{{"llm",
+                     {{"model_path", MYCANDY_TINY_MODEL}, {"context_size", 2048}, {"max_tokens", max_tokens},
+                      {"threads", 2}}}};
+    }
+
+    void start(Json s = settings()) {
+        server = std::make_unique<ServerProcess>(s);
+        wait_ready();
+    }
+    void wait_ready() { settled_health(*server); }
+    std::string new_character(const Json& extra = Json::object()) {
+        Json body = {{"name", "Mia"}, {"description", "A painter from Hamburg."}, {"first_mes", "*winkt* Hallo {{user}}!"}};
+        body.update(extra);
+        return body_json(server->client().Post("/api/characters", body.dump(), "application/json"))["id"];
+    }
+    Json new_chat(const std::string& character) {
+        auto r = server->client().Post("/api/chats", Json{{"character_id", character}}.dump(), "application/json");
+        EXPECT_EQ(r->status, 201) << r->body;
+        return body_json(r);
+    }
+    SseResult send(const std::string& chat, const std::string& text, const std::function<bool(const SseEvent&)>& stop = {}) {
+        return post_sse(server->port(), "/api/chats/" + chat + "/messages", Json{{"content", text}}.dump(), stop);
+    }
+    Json messages(const std::string& chat) {
+        return body_json(server->client().Get(("/api/chats/" + chat + "/messages").c_str()))["messages"];
+    }
+    // Waits (by polling the API) until the chat has no running turn.
+    void wait_idle(const std::string& chat) {
+        for (int i = 0; i < 1000; ++i) {
+            if (!body_json(server->client().Get(("/api/chats/" + chat).c_str()))["generating"].get<bool>()) return;
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        FAIL() << "the turn did not end";
+    }
+
+    static inline std::string s_model_dir;
+    std::unique_ptr<ServerProcess> server;
+};
+
+TEST_F(ChatApi, NewChatStartsWithTheGreetingAndAlternatesAsSwipes) {
+    start();
+    const Json chat = new_chat(new_character({{"alternate_greetings", {"Moin {{user}}!", "Na?"}}}));
+    ASSERT_EQ(chat["messages"].size(), 1u);
+    const Json& greeting = chat["messages"][0];
+    EXPECT_EQ(greeting["role"], "assistant");
+    EXPECT_EQ(greeting["content"], "*winkt* Hallo User!");
+    EXPECT_EQ(greeting["swipes"], Json::array({"*winkt* Hallo User!", "Moin User!", "Na?"}));
+    // Choosing another greeting is a swipe.
+    auto r = server->client().Patch(("/api/messages/" + greeting["id"].get<std::string>()).c_str(), R"({"swipe_id":1})",
+                                    "application/json");
+    ASSERT_EQ(r->status, 200) << r->body;
+    EXPECT_EQ(body_json(r)["content"], "Moin User!");
+}
+
+TEST_F(ChatApi, AStreamedTurnYieldsEventsInOrderAndStoresTheReply) {
+    start();
+    const std::string chat = new_chat(new_character())["chat"]["id"];
+    const SseResult turn = send(chat, "Hallo Mia, wie geht's dir heute?");
+    ASSERT_EQ(turn.status, 200) << turn.body;
+    ASSERT_GE(turn.events.size(), 3u);
+    EXPECT_EQ(turn.events.front().event, "user");
+    EXPECT_EQ(turn.events.front().data["message"]["content"], "Hallo Mia, wie geht's dir heute?");
+    EXPECT_EQ(turn.events.back().event, "done");
+    EXPECT_GT(turn.count("token"), 0u);
+    const Json done = turn.events.back().data;
+    EXPECT_EQ(done["finish_reason"], "length");
+    EXPECT_EQ(done["message"]["status"], "complete");
+    EXPECT_GT(done["timings"]["prompt_tokens"].get<int>(), 20);
+    EXPECT_EQ(done["timings"]["predicted_tokens"], 24);
+    // The stored reply is the streamed display text.
+    std::string streamed = turn.text_of("token");
+    const auto b = streamed.find_first_not_of(" \n\t"), e = streamed.find_last_not_of(" \n\t");
+    EXPECT_EQ(done["message"]["content"], b == std::string::npos ? "" : streamed.substr(b, e - b + 1));
+    const Json stored = messages(chat);
+    ASSERT_EQ(stored.size(), 3u);  // Greeting, user, reply.
+    EXPECT_EQ(stored[1]["role"], "user");
+    EXPECT_EQ(stored[2], done["message"]);
+    // Speech events never carry emotes or template markers.
+    for (const auto& ev : turn.events) {
+        if (ev.event == "speech" || ev.event == "token") {
+            EXPECT_EQ(ev.data["text"].get<std::string>().find("<|"), std::string::npos);
+        }
+        if (ev.event == "speech") {
+            EXPECT_EQ(ev.data["text"].get<std::string>().find('*'), std::string::npos);
+        }
+    }
+}
+
+TEST_F(ChatApi, TheSecondTurnEvaluatesOnlyItsNewTokens) {
+    start(settings(12));
+    const std::string chat = new_chat(new_character())["chat"]["id"];
+    const Json t1 = send(chat, "Erzähl mir von Hamburg.").last("done")->data["timings"];
+    const Json t2 = send(chat, "Und dann?").last("done")->data["timings"];
+    // All of turn 1's prompt is reused, and what is evaluated is the short new message with its
+    // template markers (plus the previous reply when the template reformats it).
+    EXPECT_GE(t2["cached_tokens"].get<int>(), t1["prompt_tokens"].get<int>() + t1["cached_tokens"].get<int>());
+    EXPECT_LT(t2["prompt_tokens"].get<int>(), 20);
+    EXPECT_LT(t2["prompt_tokens"].get<int>(), t1["prompt_tokens"].get<int>());
+}
+
+TEST_F(ChatApi, AfterARestartTheNextTurnReusesTheSavedCache) {
+    start(settings(12));
+    const std::string chat = new_chat(new_character())["chat"]["id"];
+    const Json t1 = send(chat, "Guten Morgen!").last("done")->data["timings"];
+    ASSERT_EQ(server->stop(), 0);
+    server->restart();
+    wait_ready();
+    const Json t2 = send(chat, "Wie war die Nacht?").last("done")->data["timings"];
+    EXPECT_GE(t2["cached_tokens"].get<int>(), t1["prompt_tokens"].get<int>());
+    EXPECT_LT(t2["prompt_tokens"].get<int>(), 20);
+}
+
+TEST_F(ChatApi, StopStoresThePartialReply) {
+    start(settings(4000));
+    const std::string chat = new_chat(new_character())["chat"]["id"];
+    int port = server->port();
+    std::string chat_id = chat;
+    const SseResult turn = send(chat, "Erzähl eine lange Geschichte.", [&](const SseEvent& e) {
+        if (e.event == "token") {
+            // Ask the server to stop while the reply streams; keep reading to the end.
+            static bool sent = false;
+            if (!sent) {
+                sent = true;
+                httplib::Client c("127.0.0.1", port);
+                EXPECT_EQ(c.Post(("/api/chats/" + chat_id + "/stop").c_str(), "", "application/json")->status, 200);
+            }
+        }
+        return false;
+    });
+    const SseEvent* done = turn.last("done");
+    ASSERT_NE(done, nullptr);
+    EXPECT_EQ(done->data["finish_reason"], "cancelled");
+    EXPECT_EQ(done->data["message"]["status"], "partial");
+    EXPECT_LT(done->data["timings"]["predicted_tokens"].get<int>(), 4000);
+    EXPECT_EQ(messages(chat).back()["status"], "partial");
+    // Nothing runs any more: stopping again is a 404.
+    EXPECT_EQ(server->client().Post(("/api/chats/" + chat + "/stop").c_str(), "", "application/json")->status, 404);
+}
+
+TEST_F(ChatApi, AClientThatDisconnectsLosesNothingAndGenerationStops) {
+    start(settings(4000));
+    const std::string chat = new_chat(new_character())["chat"]["id"];
+    int tokens = 0;
+    const SseResult turn = send(chat, "Erzähl eine lange Geschichte.", [&](const SseEvent& e) {
+        return e.event == "token" && ++tokens == 3;  // Hang up after three tokens.
+    });
+    EXPECT_EQ(turn.last("done"), nullptr);
+    wait_idle(chat);
+    const Json stored = messages(chat);
+    ASSERT_EQ(stored.size(), 3u);
+    EXPECT_EQ(stored[1]["content"], "Erzähl eine lange Geschichte.");
+    EXPECT_EQ(stored[2]["role"], "assistant");
+    EXPECT_EQ(stored[2]["status"], "partial");
+}
+
+TEST_F(ChatApi, ASecondTurnInARunningChatIsAConflict) {
+    start(settings(4000));
+    const std::string chat = new_chat(new_character())["chat"]["id"];
+    int port = server->port();
+    const SseResult turn = send(chat, "Erzähl eine lange Geschichte.", [&](const SseEvent& e) {
+        if (e.event != "token") return false;
+        static bool tried = false;
+        if (!tried) {
+            tried = true;
+            httplib::Client c("127.0.0.1", port);
+            auto r = c.Post(("/api/chats/" + chat + "/messages").c_str(), R"({"content":"noch was"})", "application/json");
+            EXPECT_EQ(r->status, 409);
+            EXPECT_EQ(body_json(r)["error"]["code"], "conflict");
+            c.Post(("/api/chats/" + chat + "/stop").c_str(), "", "application/json");
+        }
+        return false;
+    });
+    ASSERT_NE(turn.last("done"), nullptr);
+    EXPECT_EQ(messages(chat).size(), 3u);  // The refused message was not stored.
+}
+
+TEST_F(ChatApi, RegenerateAddsASwipeAndContinueExtendsTheReply) {
+    start(settings(8));
+    const std::string chat = new_chat(new_character())["chat"]["id"];
+    const Json first = send(chat, "Hi!").last("done")->data["message"];
+    const SseResult regen = post_sse(server->port(), "/api/chats/" + chat + "/regenerate", "");
+    ASSERT_EQ(regen.status, 200) << regen.body;
+    EXPECT_EQ(regen.count("user"), 0u);
+    const Json swiped = regen.last("done")->data["message"];
+    EXPECT_EQ(swiped["id"], first["id"]);
+    ASSERT_EQ(swiped["swipes"].size(), 2u);
+    EXPECT_EQ(swiped["swipes"][0], first["content"]);
+    EXPECT_EQ(swiped["swipe_id"], 1);
+    EXPECT_EQ(swiped["content"], swiped["swipes"][1]);
+
+    const SseResult cont = post_sse(server->port(), "/api/chats/" + chat + "/continue", "{}");
+    const Json longer = cont.last("done")->data["message"];
+    EXPECT_EQ(longer["id"], first["id"]);
+    EXPECT_TRUE(longer["content"].get<std::string>().starts_with(swiped["content"].get<std::string>()));
+    EXPECT_GT(longer["content"].get<std::string>().size(), swiped["content"].get<std::string>().size());
+    EXPECT_EQ(messages(chat).size(), 3u);  // Still one reply, with two swipes.
+}
+
+TEST_F(ChatApi, EditAndDeleteMessages) {
+    start();
+    const std::string chat = new_chat(new_character())["chat"]["id"];
+    const Json reply = send(chat, "Hi!").last("done")->data["message"];
+    const std::string path = "/api/messages/" + reply["id"].get<std::string>();
+    auto r = server->client().Patch(path.c_str(), R"({"content":"*lächelt* Schön, dich zu sehen."})", "application/json");
+    ASSERT_EQ(r->status, 200);
+    EXPECT_EQ(messages(chat).back()["content"], "*lächelt* Schön, dich zu sehen.");
+    EXPECT_EQ(server->client().Patch(path.c_str(), R"({"swipe_id":5})", "application/json")->status, 400);
+    EXPECT_EQ(server->client().Patch(path.c_str(), R"({"colour":1})", "application/json")->status, 400);
+    EXPECT_EQ(server->client().Delete(path.c_str())->status, 200);
+    EXPECT_EQ(messages(chat).size(), 2u);
+    EXPECT_EQ(server->client().Delete(path.c_str())->status, 404);
+    EXPECT_EQ(server->client().Delete("/api/messages/../../x")->status, 404);
+}
+
+TEST_F(ChatApi, BadTurnsAreRefusedClearlyAndStoreNothing) {
+    Json s = settings();
+    s["llm"]["max_message_chars"] = 100;
+    start(s);
+    const std::string chat = new_chat(new_character())["chat"]["id"];
+    auto c = server->client();
+    auto post = [&](const std::string& body) {
+        return c.Post(("/api/chats/" + chat + "/messages").c_str(), body, "application/json");
+    };
+    auto expect = [&](const httplib::Result& r, int status, const std::string& field) {
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, status) << r->body;
+        EXPECT_EQ(body_json(r)["error"]["field"], field) << r->body;
+    };
+    expect(post(R"({"content":""})"), 400, "content");
+    expect(post(R"({"content":"   "})"), 400, "content");
+    expect(post(R"({"content":42})"), 400, "content");
+    expect(post(R"({})"), 400, "content");
+    expect(post("not json"), 400, "body");
+    expect(post(Json{{"content", std::string(101, 'x')}}.dump()), 413, "content");
+    expect(post(R"({"content":"hi","sampling":{"top_p":1.5}})"), 400, "top_p");
+    expect(post(R"({"content":"hi","sampling":{"temperature":"hot"}})"), 400, "temperature");
+    expect(post(R"({"content":"hi","sampling":{"max_tokens":0}})"), 400, "max_tokens");
+    expect(post(R"({"content":"hi","sampling":{"mirostat":2}})"), 400, "mirostat");
+    expect(c.Post("/api/chats/nope/messages", R"({"content":"hi"})", "application/json"), 404, "id");
+    expect(c.Post("/api/chats", R"({"character_id":"nope"})", "application/json"), 404, "character_id");
+    EXPECT_EQ(messages(chat).size(), 1u);  // Only the greeting.
+    // Valid samplers are accepted.
+    const SseResult ok = post_sse(server->port(), "/api/chats/" + chat + "/messages",
+                                  R"({"content":"hi","sampling":{"temperature":0,"max_tokens":3,"seed":1}})");
+    EXPECT_EQ(ok.last("done")->data["timings"]["predicted_tokens"].get<int>(), 3);
+}
+
+TEST_F(ChatApi, AMissingModelIsAnErrorEventAndTheServerKeepsServing) {
+    start(Json{{"llm", {{"model_path", "/nonexistent/model.gguf"}}}});
+    const Json h = body_json(server->client().Get("/api/health"));
+    EXPECT_EQ(h["components"]["llm"]["state"], "not_configured");
+    EXPECT_NE(h["components"]["llm"]["detail"].get<std::string>().find("/nonexistent/model.gguf"), std::string::npos);
+    const std::string chat = new_chat(new_character())["chat"]["id"];
+    const SseResult turn = send(chat, "Hallo?");
+    ASSERT_EQ(turn.status, 200);
+    EXPECT_EQ(turn.events.front().event, "user");
+    ASSERT_EQ(turn.events.back().event, "error");
+    EXPECT_EQ(turn.events.back().data["error"]["code"], "unavailable");
+    EXPECT_EQ(messages(chat).size(), 2u);  // The user's message is kept for a retry.
+    EXPECT_EQ(server->client().Get("/api/health")->status, 200);
+}
+
+TEST_F(ChatApi, AFileThatIsNotAModelIsReportedAndTurnsSaySo) {
+    write_file(s_model_dir + "/broken.gguf", "GGUF but not really a model");
+    start(Json{{"llm", {{"model_path", s_model_dir + "/broken.gguf"}}}});
+    const Json h = settled_health(*server);
+    EXPECT_EQ(h["components"]["llm"]["state"], "error");
+    const std::string chat = new_chat(new_character())["chat"]["id"];
+    const SseResult turn = send(chat, "Hallo?");
+    ASSERT_EQ(turn.events.back().event, "error");
+    EXPECT_NE(turn.events.back().data["error"]["message"].get<std::string>().find("broken.gguf"), std::string::npos);
+}
+
+TEST_F(ChatApi, DeletingACharacterDeletesItsChats) {
+    start();
+    const std::string character = new_character();
+    const std::string chat = new_chat(character)["chat"]["id"];
+    send(chat, "Hi!");
+    EXPECT_EQ(body_json(server->client().Get(("/api/characters/" + character + "/chats").c_str()))["chats"].size(), 1u);
+    EXPECT_EQ(server->client().Delete(("/api/characters/" + character).c_str())->status, 200);
+    EXPECT_EQ(server->client().Get(("/api/chats/" + chat).c_str())->status, 404);
+    EXPECT_EQ(server->client().Get(("/api/chats/" + chat + "/messages").c_str())->status, 404);
+}
+
+}  // namespace
+}  // namespace mc::test

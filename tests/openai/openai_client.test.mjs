@@ -1,0 +1,123 @@
+// Drives mycandy's OpenAI-compatible endpoints with the official `openai` npm client.
+// Usage: node openai_client.test.mjs <path to mycandy> <path to a GGUF model>
+// Starts the server on a free port with a temporary data folder, runs the checks, stops it.
+// Prints "N passed, M failed" and exits non-zero when anything failed.
+import OpenAI from 'openai';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const [binary, model] = process.argv.slice(2);
+if (!binary || !model) {
+  console.error('usage: node openai_client.test.mjs <mycandy> <model.gguf>');
+  process.exit(2);
+}
+
+const freePort = () =>
+  new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+
+const dir = mkdtempSync(join(tmpdir(), 'mc-openai-'));
+writeFileSync(join(dir, 'settings.json'),
+  JSON.stringify({ llm: { model_path: model, context_size: 2048, max_tokens: 16, threads: 2 } }));
+const port = await freePort();
+const server = spawn(binary, ['serve', '--port', String(port), '--data-dir', join(dir, 'data'),
+  '--config', join(dir, 'settings.json')], { stdio: ['ignore', 'ignore', 'inherit'] });
+
+const base = `http://127.0.0.1:${port}`;
+for (let i = 0; i < 300; i++) {
+  try {
+    const h = await (await fetch(`${base}/api/health`)).json();
+    if (h.components.llm.state !== 'loading') break;
+  } catch { /* not up yet */ }
+  await new Promise((r) => setTimeout(r, 20));
+}
+
+let passed = 0;
+let failed = 0;
+async function check(name, fn) {
+  try {
+    await fn();
+    passed++;
+    console.log(`ok   ${name}`);
+  } catch (e) {
+    failed++;
+    console.log(`FAIL ${name}: ${e.stack || e}`);
+  }
+}
+function assert(cond, msg) {
+  if (!cond) throw new Error(msg);
+}
+
+const client = new OpenAI({ baseURL: `${base}/v1`, apiKey: 'not-needed' });
+const messages = [
+  { role: 'system', content: 'You are Mia.' },
+  { role: 'user', content: 'Hallo Mia!' },
+];
+
+await check('models.list names the loaded model', async () => {
+  const list = await client.models.list();
+  const ids = list.data.map((m) => m.id);
+  assert(ids.length === 1 && ids[0].endsWith('.gguf'), `ids: ${JSON.stringify(ids)}`);
+});
+
+await check('chat.completions.create without streaming', async () => {
+  const r = await client.chat.completions.create({ model: 'any', messages, max_tokens: 8, seed: 3 });
+  assert(r.object === 'chat.completion', `object ${r.object}`);
+  assert(r.choices[0].message.role === 'assistant', 'role');
+  assert(typeof r.choices[0].message.content === 'string', 'content');
+  assert(r.choices[0].finish_reason === 'length', `finish ${r.choices[0].finish_reason}`);
+  assert(r.usage.completion_tokens === 8, `usage ${JSON.stringify(r.usage)}`);
+  assert(r.usage.total_tokens === r.usage.prompt_tokens + 8, 'total');
+});
+
+await check('chat.completions.create with streaming and usage', async () => {
+  const stream = await client.chat.completions.create({
+    model: 'any', messages, max_tokens: 6, seed: 3, stream: true, stream_options: { include_usage: true },
+  });
+  let text = '';
+  let finish = null;
+  let usage = null;
+  let chunks = 0;
+  for await (const chunk of stream) {
+    chunks++;
+    if (chunk.usage) usage = chunk.usage;
+    if (chunk.choices.length) {
+      text += chunk.choices[0].delta.content ?? '';
+      finish = chunk.choices[0].finish_reason ?? finish;
+    }
+  }
+  assert(chunks >= 3, `chunks ${chunks}`);
+  assert(finish === 'length', `finish ${finish}`);
+  assert(usage && usage.completion_tokens === 6, `usage ${JSON.stringify(usage)}`);
+  assert(!text.includes('<|'), 'control tokens in text');
+});
+
+await check('bad parameters are a 400 the client reports', async () => {
+  try {
+    await client.chat.completions.create({ model: 'x', messages, top_p: 3 });
+    throw new Error('no error');
+  } catch (e) {
+    assert(e.status === 400, `status ${e.status}`);
+    assert(String(e.message).includes('top_p'), e.message);
+  }
+  try {
+    await client.chat.completions.create({ model: 'x', messages: [] });
+    throw new Error('no error');
+  } catch (e) {
+    assert(e.status === 400, `status ${e.status}`);
+  }
+});
+
+server.kill('SIGTERM');
+await new Promise((r) => server.on('exit', r));
+rmSync(dir, { recursive: true, force: true });
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
