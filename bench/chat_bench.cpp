@@ -118,12 +118,19 @@ Turn turn(int port, const std::string& chat, const std::string& content, int max
                     last = now;
                 } else if (event == "done") {
                     out.timings = Json::parse(line.substr(6))["timings"];
+                } else if (event == "error") {
+                    std::fprintf(stderr, "chat_bench: the turn failed: %s\n", line.c_str());
+                    std::exit(1);
                 }
             }
         }
         return true;
     };
-    c.send(req);
+    auto res = c.send(req);
+    if (!res || res->status != 200 || out.timings.is_null()) {
+        std::fprintf(stderr, "chat_bench: turn failed (HTTP %d)\n", res ? res->status : 0);
+        std::exit(1);
+    }
     out.ttft = std::chrono::duration<double>(first - start).count();
     out.tokens = out.timings.value("predicted_tokens", 0);
     // The first token event carries the first token; the rate counts the ones after it.
@@ -139,7 +146,8 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "usage: chat_bench <mycandy> <model.gguf> [threads]\n");
         return 2;
     }
-    const std::string binary = argv[1], model = argv[2];
+    const std::string binary = argv[1];
+    const std::string model = std::filesystem::absolute(argv[2]).string();
     const int threads = argc > 3 ? std::atoi(argv[3]) : static_cast<int>(std::thread::hardware_concurrency());
 
     std::vector<double> raw;
