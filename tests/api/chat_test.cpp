@@ -291,6 +291,47 @@ TEST_F(ChatApi, AFileThatIsNotAModelIsReportedAndTurnsSaySo) {
     EXPECT_NE(turn.events.back().data["error"]["message"].get<std::string>().find("broken.gguf"), std::string::npos);
 }
 
+TEST_F(ChatApi, AChatLongerThanTheContextKeepsAnsweringByShiftingTheCache) {
+    Json s = settings(16);
+    s["llm"]["context_size"] = 512;
+    start(s);
+    const std::string chat = new_chat(new_character())["chat"]["id"];
+    const std::string message = "Tell me more about the harbour, the ships, the gulls and the old lighthouse keeper.";
+    Json last;
+    int evaluated_late = 0;
+    for (int turn = 0; turn < 14; ++turn) {
+        const SseResult t = send(chat, message + " (" + std::to_string(turn) + ")");
+        ASSERT_NE(t.last("done"), nullptr) << "turn " << turn << ": " << (t.last("error") ? t.last("error")->data.dump() : "");
+        last = t.last("done")->data["timings"];
+        EXPECT_LE(last["cached_tokens"].get<int>() + last["prompt_tokens"].get<int>() + 16, 512) << "turn " << turn;
+        if (turn >= 10) evaluated_late += last["prompt_tokens"].get<int>();
+    }
+    // The history (14 turns of ~40 tokens) no longer fits, yet each late turn still reuses most of
+    // its prompt from the cache instead of reading it again.
+    std::printf("overflow: last cached %d evaluated %d, late mean evaluated %d\n", last["cached_tokens"].get<int>(), last["prompt_tokens"].get<int>(), evaluated_late / 4);
+    EXPECT_GT(last["cached_tokens"].get<int>(), 250);
+    EXPECT_LT(evaluated_late / 4, 120);
+    EXPECT_EQ(messages(chat).size(), 1u + 2 * 14);  // Nothing was deleted.
+}
+
+TEST_F(ChatApi, TurnsInDifferentChatsRunSideBySide) {
+    start(settings(16));
+    const std::string character = new_character();
+    std::vector<std::string> chats;
+    for (int i = 0; i < 3; ++i) chats.push_back(new_chat(character)["chat"]["id"]);
+    std::vector<SseResult> results(chats.size());
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < chats.size(); ++i) {
+        threads.emplace_back([&, i] { results[i] = send(chats[i], "Hallo aus Chat " + std::to_string(i)); });
+    }
+    for (auto& t : threads) t.join();
+    for (size_t i = 0; i < chats.size(); ++i) {
+        ASSERT_NE(results[i].last("done"), nullptr) << i;
+        EXPECT_EQ(results[i].last("done")->data["message"]["chat_id"], chats[i]);
+        EXPECT_EQ(messages(chats[i]).size(), 3u);
+    }
+}
+
 TEST_F(ChatApi, DeletingACharacterDeletesItsChats) {
     start();
     const std::string character = new_character();
