@@ -33,14 +33,17 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # npm packages, each folder reinstalled only when its lockfile changed:
-#   deps/          the llama.cpp release bundle (build dependency)
+#   deps/          the llama.cpp release bundle (build dependency; its GPU prebuilts are optional: skipped)
 #   tests/openai/  the official openai client (test dependency)
-for dir in deps tests/openai; do
+#   ui/            React, Vite, Tailwind, Vitest, playwright-core (their native parts are optional: kept)
+for entry in "deps:--omit=optional" "tests/openai:" "ui:"; do
+  dir="${entry%%:*}"
+  extra="${entry#*:}"
   stamp="$dir/node_modules/.mycandy-lock-sha256"
   want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "setup: npm ci in $dir/"
-    (cd "$dir" && npm ci --ignore-scripts --omit=optional --no-audit --no-fund)
+    (cd "$dir" && npm ci --ignore-scripts $extra --no-audit --no-fund)
     echo "$want" > "$stamp"
   fi
 done

@@ -1,0 +1,236 @@
+// End-to-end tests of the web UI: playwright-core drives Debian's Chromium against the real
+// mycandy server (embedded llama.cpp, a tiny random-weight model). Screenshots at 1440x900 and
+// 390x844 are written to the artifacts folder.
+// Usage: node e2e/run.mjs <mycandy> <model.gguf> <ui dist folder> <artifacts folder>
+import { chromium } from 'playwright-core';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { deflateSync } from 'node:zlib';
+import { join, resolve } from 'node:path';
+
+const [binary, model, dist, artifacts] = process.argv.slice(2).map((p) => resolve(p));
+mkdirSync(artifacts, { recursive: true });
+
+const freePort = () =>
+  new Promise((res) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => res(port));
+    });
+  });
+
+const dir = mkdtempSync(join(tmpdir(), 'mc-e2e-'));
+writeFileSync(join(dir, 'settings.json'), JSON.stringify({
+  server: { ui_dir: dist },
+  llm: { model_path: model, context_size: 2048, max_tokens: 24, threads: 2 },
+}));
+// A real 64x64 PNG (a pink square) for the avatar.
+function makePng(w, h, [r, g, b]) {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (buf) => {
+    let c = 0xffffffff;
+    for (const x of buf) c = crcTable[(c ^ x) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const td = Buffer.concat([Buffer.from(type), data]);
+    const c = Buffer.alloc(4);
+    c.writeUInt32BE(crc(td));
+    return Buffer.concat([len, td, c]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr[8] = 8;
+  ihdr[9] = 2;
+  const rows = Buffer.alloc((w * 3 + 1) * h);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) rows.set([r, g, b], y * (w * 3 + 1) + 1 + x * 3);
+  }
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(rows)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+const png = makePng(64, 64, [236, 72, 153]);
+writeFileSync(join(dir, 'avatar.png'), png);
+
+const port = await freePort();
+const server = spawn(binary, ['serve', '--port', String(port), '--data-dir', join(dir, 'data'),
+  '--config', join(dir, 'settings.json')], { stdio: ['ignore', 'ignore', 'inherit'] });
+const base = `http://127.0.0.1:${port}`;
+for (let i = 0; i < 500; i++) {
+  try {
+    const h = await (await fetch(`${base}/api/health`)).json();
+    if (h.components.llm.state !== 'loading') break;
+  } catch { /* starting */ }
+  await new Promise((r) => setTimeout(r, 20));
+}
+
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+
+let passed = 0;
+let failed = 0;
+async function step(name, fn) {
+  try {
+    await fn();
+    passed++;
+    console.log(`ok   ${name}`);
+  } catch (e) {
+    failed++;
+    console.log(`FAIL ${name}: ${e.stack || e}`);
+  }
+}
+function assert(cond, msg) {
+  if (!cond) throw new Error(msg);
+}
+
+const desktop = await browser.newPage({ viewport: { width: 1440, height: 900 }, locale: 'en-US' });
+const errors = [];
+desktop.on('pageerror', (e) => errors.push(String(e)));
+desktop.setDefaultTimeout(15000);
+
+await step('the UI loads at /ui and / redirects there', async () => {
+  await desktop.goto(`${base}/`);
+  assert(desktop.url() === `${base}/ui/`, desktop.url());
+  await desktop.getByText('No characters yet').waitFor();
+});
+
+await step('create a character with an avatar', async () => {
+  await desktop.getByTestId('new-character').click();
+  await desktop.getByTestId('field-name').fill('Mia');
+  await desktop.getByTestId('field-description').fill('A painter from Hamburg.');
+  await desktop.getByTestId('field-first_mes').fill('*winkt* Hallo {{user}}! Schön, dass du da bist.');
+  await desktop.getByTestId('avatar-input').setInputFiles(join(dir, 'avatar.png'));
+  await desktop.getByTestId('avatar-preview').waitFor();
+  await desktop.getByTestId('save-character').click();
+  await desktop.getByTestId('chat-character-name').getByText('Mia').waitFor();
+  // The greeting opens the chat, with the emote styled apart.
+  const emote = desktop.locator('[data-testid=message-assistant] .emote').first();
+  assert((await emote.textContent()) === '*winkt*', await emote.textContent());
+  const img = desktop.locator('[data-testid=character-item] img');
+  await img.waitFor();
+  assert(await img.evaluate((el) => el.naturalWidth === 64), 'avatar not shown');
+});
+
+await step('the server\'s validation error is shown at the field', async () => {
+  await desktop.getByTestId('new-character').click();
+  await desktop.getByTestId('field-name').fill('x'.repeat(101));
+  await desktop.getByTestId('save-character').click();
+  const err = desktop.getByTestId('field-error');
+  await err.waitFor();
+  assert((await err.textContent()).includes('at most 100'), await err.textContent());
+  await desktop.getByText('Cancel').click();
+});
+
+await step('send a message and watch the reply stream in', async () => {
+  await desktop.getByTestId('composer').fill('Hallo Mia, wie geht es dir?');
+  await desktop.getByTestId('composer').press('Enter');
+  await desktop.getByTestId('streaming').waitFor();
+  await desktop.getByTestId('stop').waitFor();
+  await desktop.getByTestId('streaming').waitFor({ state: 'detached' });
+  await desktop.getByTestId('send').waitFor();
+  assert((await desktop.getByTestId('message-user').count()) === 1, 'user message missing');
+  assert((await desktop.getByTestId('message-assistant').count()) === 2, 'reply missing');
+  const text = await desktop.getByTestId('message-assistant').last().getByTestId('message-text').textContent();
+  assert(!text.includes('<|'), 'control tokens shown');
+});
+
+await step('Shift+Enter makes a new line instead of sending', async () => {
+  await desktop.getByTestId('composer').fill('line one');
+  await desktop.getByTestId('composer').press('Shift+Enter');
+  await desktop.getByTestId('composer').type('line two');
+  assert((await desktop.getByTestId('composer').inputValue()) === 'line one\nline two', 'no newline');
+  await desktop.getByTestId('composer').fill('');
+});
+
+await step('regenerate adds a swipe; ‹ goes back to the first', async () => {
+  await desktop.getByTestId('regenerate').click();
+  await desktop.getByTestId('swipe-counter').getByText('2/2').waitFor();
+  await desktop.getByLabel('previous').click();
+  await desktop.getByTestId('swipe-counter').getByText('1/2').waitFor();
+});
+
+await step('markup from the model or the user never executes', async () => {
+  const payload = '<img src=x onerror="window.__xss=1"> <script>window.__xss=2</script>';
+  await desktop.getByTestId('composer').fill(payload);
+  await desktop.getByTestId('composer').press('Enter');
+  await desktop.getByTestId('message-user').nth(1).waitFor();
+  await desktop.getByTestId('streaming').waitFor({ state: 'detached' });
+  const shown = await desktop.getByTestId('message-user').nth(1).getByTestId('message-text').textContent();
+  assert(shown === payload, `shown as ${shown}`);
+  assert((await desktop.evaluate(() => window.__xss)) === undefined, 'script ran');
+});
+
+await desktop.screenshot({ path: join(artifacts, 'desktop-1440x900.png') });
+
+await step('after a reload the history is still there', async () => {
+  await desktop.reload();
+  await desktop.getByTestId('character-item').first().click();
+  await desktop.getByText('Hallo Mia, wie geht es dir?').waitFor();
+  assert((await desktop.getByTestId('message-user').count()) === 2, 'messages lost');
+});
+
+await step('health is visible in the settings', async () => {
+  await desktop.getByTestId('open-settings').click();
+  await desktop.getByTestId('health-llm').getByText('ready').waitFor();
+  const tts = await desktop.getByTestId('health-tts').textContent();
+  assert(tts.includes('not set up'), tts);
+  await desktop.screenshot({ path: join(artifacts, 'desktop-settings.png') });
+});
+
+await step('switch to German', async () => {
+  await desktop.getByTestId('setting-ui.language').selectOption('de');
+  await desktop.getByTestId('save-settings').click();
+  await desktop.getByText('Einstellungen').first().waitFor();
+  await desktop.getByTestId('close-settings').click();
+  await desktop.getByText('Senden').waitFor();
+  await desktop.screenshot({ path: join(artifacts, 'desktop-de.png') });
+});
+
+await step('usable on a phone (390x844)', async () => {
+  const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  phone.setDefaultTimeout(15000);
+  await phone.goto(`${base}/ui/`);
+  await phone.getByTestId('tabbar').waitFor();
+  await phone.getByTestId('character-item').first().click();
+  await phone.getByTestId('composer').waitFor();
+  await phone.getByTestId('message-user').first().waitFor();
+  const box = await phone.getByTestId('composer').boundingBox();
+  assert(box && box.x >= 0 && box.x + box.width <= 390, `composer off screen: ${JSON.stringify(box)}`);
+  const overflow = await phone.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
+  assert(!overflow, 'page scrolls sideways');
+  await phone.screenshot({ path: join(artifacts, 'phone-390x844-chat.png') });
+  await phone.getByTestId('tab-characters').click();
+  await phone.screenshot({ path: join(artifacts, 'phone-390x844-characters.png') });
+  await phone.getByTestId('tab-media').click();
+  await phone.getByTestId('media-avatar').waitFor();
+  await phone.screenshot({ path: join(artifacts, 'phone-390x844-media.png') });
+});
+
+await step('no errors in the page', async () => {
+  assert(errors.length === 0, errors.join('\n'));
+});
+
+await browser.close();
+server.kill('SIGTERM');
+await new Promise((r) => server.on('exit', r));
+rmSync(dir, { recursive: true, force: true });
+console.log(`screenshots in ${artifacts}`);
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);

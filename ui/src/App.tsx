@@ -1,0 +1,145 @@
+// The four panels of the prototype — CharacterPanel | ChatPanel | MediaPanel, with CharacterEditor
+// and Settings as overlays. On a phone one panel shows at a time, chosen in a bottom bar.
+import { useCallback, useEffect, useState } from 'react';
+import { api, type Character, type Health } from './api/client';
+import { LangContext, resolveLang, strings, type Lang } from './i18n';
+import { CharacterPanel } from './components/CharacterPanel';
+import { ChatPanel } from './components/ChatPanel';
+import { MediaPanel } from './components/MediaPanel';
+import { CharacterEditor } from './components/CharacterEditor';
+import { SettingsPanel } from './components/SettingsPanel';
+
+type Tab = 'characters' | 'chat' | 'media';
+
+export function App() {
+  const [lang, setLang] = useState<Lang>(resolveLang('auto'));
+  const [characters, setCharacters] = useState<Character[]>([]);
+  const [selectedId, setSelectedId] = useState<string | null>(null);
+  const [editing, setEditing] = useState<Character | 'new' | null>(null);
+  const [showSettings, setShowSettings] = useState(false);
+  const [health, setHealth] = useState<Health | null>(null);
+  const [tab, setTab] = useState<Tab>('characters');
+  const [mediaVersion, setMediaVersion] = useState(0);
+  const t = strings[lang];
+
+  const reload = useCallback(async () => setCharacters(await api.characters()), []);
+  const refreshHealth = useCallback(async () => {
+    try {
+      setHealth(await api.health());
+    } catch {
+      setHealth(null);
+    }
+  }, []);
+
+  useEffect(() => {
+    reload();
+    refreshHealth();
+    api.settings().then((s) => setLang(resolveLang(s.ui?.language))).catch(() => {});
+    const timer = setInterval(refreshHealth, 15000);
+    return () => clearInterval(timer);
+  }, [reload, refreshHealth]);
+
+  useEffect(() => {
+    document.documentElement.lang = lang;
+  }, [lang]);
+
+  const selected = characters.find((c) => c.id === selectedId) ?? null;
+  const llm = health?.components.llm;
+
+  const select = (id: string) => {
+    setSelectedId(id);
+    setTab('chat');
+  };
+
+  return (
+    <LangContext.Provider value={t}>
+      <div className="flex h-full flex-col">
+        <header className="flex items-center gap-3 border-b border-zinc-800 px-4 py-2">
+          <span className="text-lg font-semibold text-pink-400">MyCandyLocal</span>
+          {llm && llm.state !== 'ready' && (
+            <button
+              className="truncate rounded-full bg-amber-500/15 px-3 py-1 text-xs text-amber-300"
+              onClick={() => setShowSettings(true)}
+              data-testid="llm-warning"
+              title={llm.detail}
+            >
+              {t.components.llm}: {t.states[llm.state]}
+            </button>
+          )}
+          <div className="flex-1" />
+          <button
+            className="rounded-lg px-3 py-1.5 text-sm text-zinc-300 hover:bg-zinc-800"
+            onClick={() => setShowSettings(true)}
+            data-testid="open-settings"
+          >
+            ⚙ {t.settings}
+          </button>
+        </header>
+        <main className="flex min-h-0 flex-1">
+          <aside
+            className={`${tab === 'characters' ? 'flex' : 'hidden'} w-full flex-col border-r border-zinc-800 md:flex md:w-72 md:shrink-0`}
+          >
+            <CharacterPanel
+              characters={characters}
+              selectedId={selectedId}
+              onSelect={select}
+              onCreate={() => setEditing('new')}
+              onDeleted={async (id) => {
+                if (id === selectedId) setSelectedId(null);
+                await reload();
+              }}
+            />
+          </aside>
+          <section className={`${tab === 'chat' ? 'flex' : 'hidden'} min-w-0 flex-1 flex-col md:flex`}>
+            <ChatPanel
+              character={selected}
+              onEdit={() => selected && setEditing(selected)}
+              onActivity={() => {
+                reload();
+                setMediaVersion((v) => v + 1);
+              }}
+            />
+          </section>
+          <aside
+            className={`${tab === 'media' ? 'flex' : 'hidden'} w-full flex-col border-l border-zinc-800 lg:flex lg:w-80 lg:shrink-0`}
+          >
+            <MediaPanel character={selected} version={mediaVersion} />
+          </aside>
+        </main>
+        <nav className="grid grid-cols-3 border-t border-zinc-800 md:hidden" data-testid="tabbar">
+          {(['characters', 'chat', 'media'] as Tab[]).map((k) => (
+            <button
+              key={k}
+              className={`py-3 text-sm ${tab === k ? 'text-pink-400' : 'text-zinc-400'}`}
+              onClick={() => setTab(k)}
+              data-testid={`tab-${k}`}
+            >
+              {t[k]}
+            </button>
+          ))}
+        </nav>
+      </div>
+      {editing && (
+        <CharacterEditor
+          character={editing === 'new' ? null : editing}
+          onClose={() => setEditing(null)}
+          onSaved={async (c) => {
+            await reload();
+            setEditing(null);
+            select(c.id);
+          }}
+        />
+      )}
+      {showSettings && (
+        <SettingsPanel
+          health={health}
+          onClose={() => setShowSettings(false)}
+          onSaved={(s) => {
+            setLang(resolveLang(s.ui?.language));
+            refreshHealth();
+          }}
+        />
+      )}
+    </LangContext.Provider>
+  );
+}

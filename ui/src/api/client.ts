@@ -1,0 +1,167 @@
+// The mycandy HTTP API (docs/api.md), typed.
+import { readSse } from './sse';
+
+export interface ApiErrorBody {
+  code: string;
+  message: string;
+  field?: string;
+}
+
+export class ApiError extends Error {
+  constructor(public status: number, public body: ApiErrorBody) {
+    super(body.message);
+  }
+  get field(): string | undefined {
+    return this.body.field;
+  }
+}
+
+export interface Character {
+  id: string;
+  name: string;
+  description: string;
+  personality: string;
+  scenario: string;
+  first_mes: string;
+  alternate_greetings: string[];
+  mes_example: string;
+  system_prompt: string;
+  post_history_instructions: string;
+  creator_notes: string;
+  tags: string[];
+  appearance: string;
+  voice: Record<string, unknown>;
+  avatar_url: string | null;
+  voice_sample_url: string | null;
+  voice_status: 'none' | 'queued' | 'running' | 'done' | 'failed';
+  voice_error: string;
+  created_at: number;
+  updated_at: number;
+  extensions: Record<string, unknown>;
+}
+
+export interface Chat {
+  id: string;
+  character_id: string;
+  title: string;
+  created_at: number;
+  updated_at: number;
+  generating?: boolean;
+}
+
+export interface Message {
+  id: string;
+  chat_id: string;
+  role: 'user' | 'assistant' | 'system';
+  content: string;
+  swipes: string[];
+  swipe_id: number;
+  status: 'complete' | 'partial' | 'error';
+  created_at: number;
+  media: unknown[];
+}
+
+export interface Component {
+  state: 'ready' | 'loading' | 'unavailable' | 'not_configured' | 'error';
+  detail: string;
+  model?: string | null;
+  backend?: string;
+}
+
+export interface Health {
+  status: string;
+  version: string;
+  components: Record<'db' | 'llm' | 'tts' | 'stt' | 'image', Component>;
+}
+
+export interface Timings {
+  prompt_tokens: number;
+  cached_tokens: number;
+  prompt_ms: number;
+  predicted_tokens: number;
+  predicted_ms: number;
+}
+
+export type Settings = Record<string, Record<string, unknown>>;
+
+async function request<T>(method: string, path: string, body?: unknown, raw?: Blob | ArrayBuffer): Promise<T> {
+  const init: RequestInit = { method, headers: {} };
+  if (raw !== undefined) {
+    init.body = raw;
+    (init.headers as Record<string, string>)['Content-Type'] = 'application/octet-stream';
+  } else if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    (init.headers as Record<string, string>)['Content-Type'] = 'application/json';
+  }
+  const res = await fetch(path, init);
+  const text = await res.text();
+  const json = text ? JSON.parse(text) : null;
+  if (!res.ok) throw new ApiError(res.status, json?.error ?? { code: 'internal', message: `HTTP ${res.status}` });
+  return json as T;
+}
+
+export const api = {
+  health: () => request<Health>('GET', '/api/health'),
+  settings: () => request<Settings>('GET', '/api/settings'),
+  patchSettings: (patch: Settings) => request<Settings>('PATCH', '/api/settings', patch),
+
+  characters: async () => (await request<{ characters: Character[] }>('GET', '/api/characters')).characters,
+  createCharacter: (c: Partial<Character>) => request<Character>('POST', '/api/characters', c),
+  updateCharacter: (id: string, c: Partial<Character>) => request<Character>('PATCH', `/api/characters/${id}`, c),
+  deleteCharacter: (id: string) => request<unknown>('DELETE', `/api/characters/${id}`),
+  uploadAvatar: (id: string, file: Blob) => request<Character>('PUT', `/api/characters/${id}/avatar`, undefined, file),
+  uploadVoiceSample: (id: string, file: Blob) =>
+    request<Character>('PUT', `/api/characters/${id}/voice_sample`, undefined, file),
+
+  chats: async (characterId: string) =>
+    (await request<{ chats: Chat[] }>('GET', `/api/characters/${characterId}/chats`)).chats,
+  createChat: (characterId: string) =>
+    request<{ chat: Chat; messages: Message[] }>('POST', '/api/chats', { character_id: characterId }),
+  deleteChat: (id: string) => request<unknown>('DELETE', `/api/chats/${id}`),
+  messages: async (chatId: string, before?: string) =>
+    (
+      await request<{ messages: Message[] }>(
+        'GET',
+        `/api/chats/${chatId}/messages?limit=100${before ? `&before=${before}` : ''}`,
+      )
+    ).messages,
+  editMessage: (id: string, patch: { content?: string; swipe_id?: number }) =>
+    request<Message>('PATCH', `/api/messages/${id}`, patch),
+  deleteMessage: (id: string) => request<unknown>('DELETE', `/api/messages/${id}`),
+  stop: (chatId: string) => request<unknown>('POST', `/api/chats/${chatId}/stop`),
+};
+
+export interface TurnHandlers {
+  onUser?: (m: Message) => void;
+  onToken?: (text: string) => void;
+  onSpeech?: (index: number, text: string) => void;
+  onDone?: (m: Message, finish: string, timings: Timings) => void;
+  onError?: (e: ApiErrorBody) => void;
+}
+
+// Runs a turn: kind = messages (send), regenerate or continue. Resolves when the stream ends.
+export async function runTurn(
+  chatId: string,
+  kind: 'messages' | 'regenerate' | 'continue',
+  body: unknown,
+  h: TurnHandlers,
+  signal?: AbortSignal,
+): Promise<void> {
+  const res = await fetch(`/api/chats/${chatId}/${kind}`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(body ?? {}),
+    signal,
+  });
+  if (!res.ok) {
+    const json = await res.json().catch(() => null);
+    throw new ApiError(res.status, json?.error ?? { code: 'internal', message: `HTTP ${res.status}` });
+  }
+  await readSse(res, (event, data) => {
+    if (event === 'user') h.onUser?.(data.message);
+    else if (event === 'token') h.onToken?.(data.text);
+    else if (event === 'speech') h.onSpeech?.(data.index, data.text);
+    else if (event === 'done') h.onDone?.(data.message, data.finish_reason, data.timings);
+    else if (event === 'error') h.onError?.(data.error);
+  });
+}

@@ -1,0 +1,311 @@
+// ChatPanel: the character's chats; replies stream in token by token; swipes, regenerate,
+// continue, edit, delete, stop; errors inline with a retry.
+import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react';
+import { ApiError, api, runTurn, type Character, type Chat, type Message } from '../api/client';
+import { format, useT } from '../i18n';
+import { Markdown } from '../lib/markdown';
+import { Avatar } from './Avatar';
+
+interface Props {
+  character: Character | null;
+  onEdit: () => void;
+  onActivity: () => void;
+}
+
+type Kind = 'messages' | 'regenerate' | 'continue';
+
+interface Streaming {
+  kind: Kind;
+  targetId?: string;  // The reply being regenerated or continued.
+  base: string;       // Text the stream extends (continue).
+  text: string;
+}
+
+export function ChatPanel({ character, onEdit, onActivity }: Props) {
+  const t = useT();
+  const [chats, setChats] = useState<Chat[]>([]);
+  const [chatId, setChatId] = useState<string | null>(null);
+  const [messages, setMessages] = useState<Message[]>([]);
+  const [streaming, setStreaming] = useState<Streaming | null>(null);
+  const [error, setError] = useState<{ message: string; retry?: () => void } | null>(null);
+  const [draft, setDraft] = useState('');
+  const [editingId, setEditingId] = useState<string | null>(null);
+  const [editText, setEditText] = useState('');
+  const scroller = useRef<HTMLDivElement>(null);
+  const stickToBottom = useRef(true);
+
+  const loadChat = useCallback(async (id: string) => {
+    setChatId(id);
+    setError(null);
+    setMessages(await api.messages(id));
+    stickToBottom.current = true;
+  }, []);
+
+  useEffect(() => {
+    setChats([]);
+    setChatId(null);
+    setMessages([]);
+    setError(null);
+    if (!character) return;
+    (async () => {
+      let list = await api.chats(character.id);
+      if (list.length === 0) {
+        await api.createChat(character.id);
+        list = await api.chats(character.id);
+      }
+      setChats(list);
+      await loadChat(list[0].id);
+    })();
+  }, [character?.id, loadChat]);
+
+  // Follow new text while the reader is at the bottom; leave them be when they scrolled up.
+  useLayoutEffect(() => {
+    const el = scroller.current;
+    if (el && stickToBottom.current) el.scrollTop = el.scrollHeight;
+  }, [messages, streaming]);
+
+  const onScroll = () => {
+    const el = scroller.current;
+    if (el) stickToBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+  };
+
+  const turn = async (kind: Kind, body: unknown, target?: Message) => {
+    if (!chatId) return;
+    setError(null);
+    setStreaming({ kind, targetId: target?.id, base: kind === 'continue' && target ? target.content : '', text: '' });
+    stickToBottom.current = true;
+    const retry = () => turn(kind === 'messages' ? 'regenerate' : kind, kind === 'messages' ? {} : body, target);
+    try {
+      await runTurn(chatId, kind, body, {
+        onUser: (m) => setMessages((ms) => [...ms, m]),
+        onToken: (text) => setStreaming((s) => (s ? { ...s, text: s.text + text } : s)),
+        onDone: (m) =>
+          setMessages((ms) => (ms.some((x) => x.id === m.id) ? ms.map((x) => (x.id === m.id ? m : x)) : [...ms, m])),
+        onError: (e) => setError({ message: e.message, retry }),
+      });
+    } catch (e) {
+      setError({ message: e instanceof ApiError ? e.message : String(e), retry });
+    } finally {
+      setStreaming(null);
+      if (chatId) setMessages(await api.messages(chatId));
+      onActivity();
+    }
+  };
+
+  const send = () => {
+    const text = draft.trim();
+    if (!text || streaming) return;
+    setDraft('');
+    turn('messages', { content: text });
+  };
+
+  const lastAssistant = [...messages].reverse().find((m) => m.role === 'assistant');
+  const isLast = (m: Message) => messages.length > 0 && messages[messages.length - 1].id === m.id;
+
+  const swipe = async (m: Message, dir: -1 | 1) => {
+    const next = m.swipe_id + dir;
+    if (next < 0) return;
+    if (next >= m.swipes.length) return turn('regenerate', {}, m);
+    const updated = await api.editMessage(m.id, { swipe_id: next });
+    setMessages((ms) => ms.map((x) => (x.id === m.id ? updated : x)));
+  };
+
+  if (!character) {
+    return <div className="flex flex-1 items-center justify-center p-6 text-center text-zinc-500">{t.pickCharacter}</div>;
+  }
+
+  const shownText = (m: Message) => {
+    if (streaming?.targetId === m.id) return streaming.kind === 'continue' ? streaming.base + streaming.text : streaming.text;
+    return m.content;
+  };
+
+  return (
+    <div className="flex min-h-0 flex-1 flex-col">
+      <div className="flex items-center gap-3 border-b border-zinc-800 px-4 py-2">
+        <Avatar character={character} size={36} />
+        <div className="min-w-0 flex-1">
+          <div className="truncate font-medium" data-testid="chat-character-name">
+            {character.name}
+          </div>
+          <select
+            className="max-w-full truncate bg-transparent text-xs text-zinc-400 outline-none"
+            value={chatId ?? ''}
+            onChange={(e) => loadChat(e.target.value)}
+            data-testid="chat-select"
+          >
+            {chats.map((c) => (
+              <option key={c.id} value={c.id} className="bg-zinc-900">
+                {c.title || format(t.chatTitle, { date: new Date(c.created_at).toLocaleString() })}
+              </option>
+            ))}
+          </select>
+        </div>
+        <button
+          className="rounded-lg px-2 py-1 text-sm text-zinc-300 hover:bg-zinc-800"
+          data-testid="new-chat"
+          onClick={async () => {
+            const { chat } = await api.createChat(character.id);
+            setChats(await api.chats(character.id));
+            await loadChat(chat.id);
+          }}
+        >
+          + {t.newChat}
+        </button>
+        <button className="rounded-lg px-2 py-1 text-sm text-zinc-300 hover:bg-zinc-800" onClick={onEdit} data-testid="edit-character">
+          ✎ {t.edit}
+        </button>
+      </div>
+
+      <div ref={scroller} onScroll={onScroll} className="scroll-thin min-h-0 flex-1 overflow-y-auto px-3 py-4 md:px-6" data-testid="messages">
+        {messages.map((m) => {
+          const mine = m.role === 'user';
+          const text = shownText(m);
+          return (
+            <div key={m.id} className={`group mb-4 flex gap-3 ${mine ? 'flex-row-reverse' : ''}`} data-testid={`message-${m.role}`}>
+              {!mine && <Avatar character={character} size={32} />}
+              <div className={`min-w-0 max-w-[85%] ${mine ? 'items-end' : ''} flex flex-col`}>
+                <div
+                  className={`rounded-2xl px-4 py-2 leading-relaxed ${
+                    mine ? 'rounded-tr-sm bg-pink-700/70' : 'rounded-tl-sm bg-zinc-800/80'
+                  }`}
+                >
+                  {editingId === m.id ? (
+                    <div className="flex flex-col gap-2">
+                      <textarea
+                        className="min-h-24 w-[min(36rem,70vw)] rounded bg-zinc-900 p-2 text-sm outline-none"
+                        value={editText}
+                        onChange={(e) => setEditText(e.target.value)}
+                        data-testid="edit-text"
+                      />
+                      <div className="flex justify-end gap-2 text-sm">
+                        <button onClick={() => setEditingId(null)}>{t.cancel}</button>
+                        <button
+                          className="rounded bg-pink-600 px-2 py-0.5"
+                          data-testid="edit-save"
+                          onClick={async () => {
+                            const updated = await api.editMessage(m.id, { content: editText });
+                            setMessages((ms) => ms.map((x) => (x.id === m.id ? updated : x)));
+                            setEditingId(null);
+                          }}
+                        >
+                          {t.save}
+                        </button>
+                      </div>
+                    </div>
+                  ) : (
+                    <div data-testid="message-text">
+                      <Markdown text={text} />
+                    </div>
+                  )}
+                  {m.status === 'partial' && streaming?.targetId !== m.id && (
+                    <div className="mt-1 text-xs text-zinc-500">({t.stopped})</div>
+                  )}
+                </div>
+                <div className="mt-1 flex items-center gap-1 text-xs text-zinc-500">
+                  {m.role === 'assistant' && m.swipes.length > 1 && (
+                    <span className="flex items-center" data-testid="swipes">
+                      <button className="px-1 hover:text-zinc-200" onClick={() => swipe(m, -1)} disabled={!!streaming} aria-label="previous">
+                        ‹
+                      </button>
+                      <span data-testid="swipe-counter">
+                        {m.swipe_id + 1}/{m.swipes.length}
+                      </span>
+                      <button className="px-1 hover:text-zinc-200" onClick={() => swipe(m, 1)} disabled={!!streaming} aria-label="next">
+                        ›
+                      </button>
+                    </span>
+                  )}
+                  {m.id === lastAssistant?.id && isLast(m) && !streaming && (
+                    <>
+                      <button className="rounded px-1.5 hover:bg-zinc-800 hover:text-zinc-200" onClick={() => turn('regenerate', {}, m)} data-testid="regenerate">
+                        ↻ {t.regenerate}
+                      </button>
+                      <button className="rounded px-1.5 hover:bg-zinc-800 hover:text-zinc-200" onClick={() => turn('continue', {}, m)} data-testid="continue">
+                        » {t.continue}
+                      </button>
+                    </>
+                  )}
+                  {!streaming && editingId !== m.id && (
+                    <span className="opacity-100 md:opacity-0 md:group-hover:opacity-100">
+                      <button
+                        className="rounded px-1.5 hover:bg-zinc-800 hover:text-zinc-200"
+                        onClick={() => {
+                          setEditingId(m.id);
+                          setEditText(m.content);
+                        }}
+                        data-testid="edit-message"
+                      >
+                        ✎
+                      </button>
+                      <button
+                        className="rounded px-1.5 hover:bg-zinc-800 hover:text-red-400"
+                        aria-label={t.deleteMessage}
+                        onClick={async () => {
+                          if (!window.confirm(t.confirmDeleteMessage)) return;
+                          await api.deleteMessage(m.id);
+                          setMessages((ms) => ms.filter((x) => x.id !== m.id));
+                        }}
+                      >
+                        ✕
+                      </button>
+                    </span>
+                  )}
+                </div>
+              </div>
+            </div>
+          );
+        })}
+        {streaming?.kind === 'messages' && (
+          <div className="mb-4 flex gap-3" data-testid="streaming">
+            <Avatar character={character} size={32} />
+            <div className="max-w-[85%] rounded-2xl rounded-tl-sm bg-zinc-800/80 px-4 py-2 leading-relaxed">
+              {streaming.text ? <Markdown text={streaming.text} /> : <span className="text-zinc-500">{t.generating}</span>}
+            </div>
+          </div>
+        )}
+        {error && (
+          <div className="mx-auto mb-4 flex max-w-xl items-start gap-3 rounded-xl border border-red-900 bg-red-950/50 px-4 py-3 text-sm" data-testid="chat-error">
+            <div className="flex-1">
+              <span className="font-medium text-red-300">{t.errorPrefix}: </span>
+              {error.message}
+            </div>
+            {error.retry && (
+              <button className="rounded bg-red-800 px-2 py-1 hover:bg-red-700" onClick={error.retry} data-testid="retry">
+                {t.retry}
+              </button>
+            )}
+          </div>
+        )}
+      </div>
+
+      <div className="border-t border-zinc-800 p-3">
+        <div className="flex items-end gap-2">
+          <textarea
+            className="max-h-48 min-h-[2.75rem] flex-1 resize-none rounded-xl bg-zinc-900 px-3 py-2.5 outline-none ring-pink-500 focus:ring-1"
+            rows={1}
+            placeholder={format(t.typeMessage, { name: character.name })}
+            value={draft}
+            onChange={(e) => setDraft(e.target.value)}
+            onKeyDown={(e) => {
+              if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {
+                e.preventDefault();
+                send();
+              }
+            }}
+            data-testid="composer"
+          />
+          {streaming ? (
+            <button className="rounded-xl bg-zinc-700 px-4 py-2.5 font-medium hover:bg-zinc-600" onClick={() => chatId && api.stop(chatId)} data-testid="stop">
+              ■ {t.stop}
+            </button>
+          ) : (
+            <button className="rounded-xl bg-pink-600 px-4 py-2.5 font-medium hover:bg-pink-500 disabled:opacity-40" onClick={send} disabled={!draft.trim()} data-testid="send">
+              {t.send}
+            </button>
+          )}
+        </div>
+        <div className="mt-1 hidden text-xs text-zinc-600 md:block">{t.sendHint}</div>
+      </div>
+    </div>
+  );
+}

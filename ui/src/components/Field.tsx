@@ -1,0 +1,19 @@
+import type { ReactNode } from 'react';
+
+// A labelled form field that shows the server's validation error for it.
+export function Field({ label, error, children }: { label: string; error?: string; children: ReactNode }) {
+  return (
+    <label className="flex flex-col gap-1 text-sm">
+      <span className="text-zinc-400">{label}</span>
+      {children}
+      {error && (
+        <span className="text-xs text-red-400" role="alert" data-testid="field-error">
+          {error}
+        </span>
+      )}
+    </label>
+  );
+}
+
+export const inputClass =
+  'rounded-lg bg-zinc-900 px-3 py-2 outline-none ring-pink-500 focus:ring-1 aria-[invalid=true]:ring-1 aria-[invalid=true]:ring-red-500';

@@ -1,0 +1,150 @@
+// Settings: model file or remote URL, samplers, context size, language; the health of each
+// component with the fix it names (the prototype's "Kein Audio" / "Kein Bild" become visible states).
+import { useEffect, useState } from 'react';
+import { ApiError, api, type Health, type Settings } from '../api/client';
+import { useT } from '../i18n';
+import { Field, inputClass } from './Field';
+
+interface Props {
+  health: Health | null;
+  onClose: () => void;
+  onSaved: (s: Settings) => void;
+}
+
+const stateColor: Record<string, string> = {
+  ready: 'bg-emerald-500',
+  loading: 'bg-sky-500',
+  unavailable: 'bg-amber-500',
+  not_configured: 'bg-zinc-500',
+  error: 'bg-red-500',
+};
+
+export function SettingsPanel({ health, onClose, onSaved }: Props) {
+  const t = useT();
+  const [settings, setSettings] = useState<Settings | null>(null);
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  const [saved, setSaved] = useState(false);
+
+  useEffect(() => {
+    api.settings().then(setSettings);
+  }, []);
+
+  if (!settings) return null;
+  const get = (path: string) => {
+    const [a, b] = path.split('.');
+    return settings[a]?.[b] as string | number;
+  };
+  const set = (path: string, value: unknown) => {
+    const [a, b] = path.split('.');
+    setSettings({ ...settings, [a]: { ...settings[a], [b]: value } });
+    setSaved(false);
+  };
+  const input = (path: string, label: string, type: 'text' | 'number' = 'text', step?: string) => (
+    <Field label={label} error={errors[path]}>
+      <input
+        className={inputClass}
+        type={type}
+        step={step}
+        value={get(path) ?? ''}
+        aria-invalid={!!errors[path]}
+        onChange={(e) => set(path, type === 'number' ? (e.target.value === '' ? '' : Number(e.target.value)) : e.target.value)}
+        data-testid={`setting-${path}`}
+      />
+    </Field>
+  );
+
+  const save = async () => {
+    setErrors({});
+    try {
+      const next = await api.patchSettings({ llm: settings.llm, chat: settings.chat, ui: settings.ui });
+      setSettings(next);
+      setSaved(true);
+      onSaved(next);
+    } catch (e) {
+      if (e instanceof ApiError) setErrors({ [e.field ?? '_form']: e.message });
+    }
+  };
+
+  const remote = get('llm.backend') === 'remote';
+  return (
+    <div className="fixed inset-0 z-40 flex justify-end bg-black/60" role="dialog" data-testid="settings">
+      <div className="flex h-full w-full max-w-xl flex-col bg-zinc-950 shadow-2xl md:border-l md:border-zinc-800">
+        <div className="flex items-center border-b border-zinc-800 px-5 py-3">
+          <h2 className="flex-1 text-lg font-semibold">{t.settings}</h2>
+          <button className="rounded-lg px-3 py-1.5 text-sm hover:bg-zinc-800" onClick={onClose} data-testid="close-settings">
+            {t.close}
+          </button>
+        </div>
+        <div className="scroll-thin flex-1 space-y-5 overflow-y-auto px-5 py-4">
+          <section>
+            <h3 className="mb-2 text-xs font-semibold uppercase tracking-wide text-zinc-500">{t.status}</h3>
+            <ul className="space-y-2" data-testid="health">
+              {health &&
+                (Object.keys(t.components) as (keyof typeof t.components)[]).map((k) => {
+                  const c = health.components[k];
+                  return (
+                    <li key={k} className="rounded-lg bg-zinc-900 px-3 py-2 text-sm" data-testid={`health-${k}`}>
+                      <div className="flex items-center gap-2">
+                        <span className={`h-2 w-2 rounded-full ${stateColor[c.state]}`} />
+                        <span className="font-medium">{t.components[k]}</span>
+                        <span className="text-zinc-400">— {t.states[c.state]}</span>
+                      </div>
+                      <div className="mt-0.5 break-words text-xs text-zinc-500">{c.detail}</div>
+                    </li>
+                  );
+                })}
+            </ul>
+          </section>
+          <section className="space-y-3">
+            <h3 className="text-xs font-semibold uppercase tracking-wide text-zinc-500">{t.model}</h3>
+            <Field label={t.backend} error={errors['llm.backend']}>
+              <select className={inputClass} value={get('llm.backend')} onChange={(e) => set('llm.backend', e.target.value)} data-testid="setting-llm.backend">
+                <option value="embedded">{t.backendEmbedded}</option>
+                <option value="remote">{t.backendRemote}</option>
+              </select>
+            </Field>
+            {remote ? (
+              <>
+                {input('llm.llama_cpp_url', t.remoteUrl)}
+                <Field label={t.remoteMode} error={errors['llm.remote_mode']}>
+                  <select className={inputClass} value={get('llm.remote_mode')} onChange={(e) => set('llm.remote_mode', e.target.value)}>
+                    <option value="chat">/v1/chat/completions</option>
+                    <option value="completion">/completion (llama.cpp)</option>
+                  </select>
+                </Field>
+              </>
+            ) : (
+              input('llm.model_path', t.modelPath)
+            )}
+            <div className="grid grid-cols-2 gap-3">
+              {input('llm.context_size', t.contextSize, 'number')}
+              {input('llm.max_tokens', t.maxTokens, 'number')}
+              {input('llm.temperature', t.temperature, 'number', '0.05')}
+              {input('llm.top_k', t.topK, 'number')}
+              {input('llm.top_p', t.topP, 'number', '0.01')}
+              {input('llm.min_p', t.minP, 'number', '0.01')}
+              {input('llm.repeat_penalty', t.repeatPenalty, 'number', '0.01')}
+              {input('chat.user_name', t.userName)}
+            </div>
+          </section>
+          <section>
+            <Field label={t.language} error={errors['ui.language']}>
+              <select className={inputClass} value={get('ui.language')} onChange={(e) => set('ui.language', e.target.value)} data-testid="setting-ui.language">
+                <option value="auto">{t.languageAuto}</option>
+                <option value="en">English</option>
+                <option value="de">Deutsch</option>
+              </select>
+            </Field>
+          </section>
+          {errors._form && <p className="text-sm text-red-400">{errors._form}</p>}
+        </div>
+        <div className="flex items-center justify-end gap-3 border-t border-zinc-800 px-5 py-3">
+          {saved && <span className="text-sm text-emerald-400" data-testid="settings-saved">{t.saved}</span>}
+          <button className="rounded-lg bg-pink-600 px-4 py-2 text-sm font-medium hover:bg-pink-500" onClick={save} data-testid="save-settings">
+            {t.save}
+          </button>
+        </div>
+      </div>
+    </div>
+  );
+}

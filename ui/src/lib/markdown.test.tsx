@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { renderToStaticMarkup } from 'react-dom/server';
+import { Markdown, parseInline } from './markdown';
+
+const html = (text: string) => renderToStaticMarkup(<Markdown text={text} />);
+
+describe('emotes', () => {
+  it('styles *emotes* apart and keeps their text', () => {
+    expect(parseInline('Hallo *lächelt* du')).toEqual([
+      { t: 'text', v: 'Hallo ' },
+      { t: 'emote', c: [{ t: 'text', v: 'lächelt' }] },
+      { t: 'text', v: ' du' },
+    ]);
+    expect(html('*winkt*')).toBe('<p class="my-1 whitespace-pre-wrap break-words"><span><span class="emote">*winkt*</span></span></p>');
+  });
+
+  it('treats an unclosed * while streaming as an emote to the end', () => {
+    expect(parseInline('Hi *walks over')).toEqual([
+      { t: 'text', v: 'Hi ' },
+      { t: 'emote', c: [{ t: 'text', v: 'walks over' }] },
+    ]);
+  });
+
+  it('keeps **bold** inside an emote', () => {
+    expect(parseInline('*grins **widely***')).toEqual([
+      { t: 'emote', c: [{ t: 'text', v: 'grins ' }, { t: 'bold', c: [{ t: 'text', v: 'widely' }] }] },
+    ]);
+  });
+
+  it('does not take snake_case for italics', () => {
+    expect(parseInline('my_var_name')).toEqual([{ t: 'text', v: 'my_var_name' }]);
+    expect(parseInline('so _very_ nice')[1]).toEqual({ t: 'italic', c: [{ t: 'text', v: 'very' }] });
+    expect(parseInline('window.__xss = a._b')).toEqual([{ t: 'text', v: 'window.__xss = a._b' }]);
+    expect(parseInline('x.__a=1 y.__a=2')).toEqual([{ t: 'text', v: 'x.__a=1 y.__a=2' }]);
+  });
+});
+
+describe('sanitizing', () => {
+  const payloads = [
+    '<script>alert(1)</script>',
+    '<img src=x onerror=alert(1)>',
+    '<svg onload=alert(1)>',
+    '<a href="javascript:alert(1)">x</a>',
+    '"><iframe src=javascript:alert(1)>',
+    '<style>body{display:none}</style>',
+  ];
+  for (const p of payloads) {
+    it(`renders ${p} as text`, () => {
+      const out = html(`before ${p} after`);
+      expect(out).not.toMatch(/<(script|img|svg|iframe|style)\b/i);
+      expect(out).not.toMatch(/<a\b/i);
+      expect(out).toContain('&lt;');
+    });
+  }
+
+  it('links only http(s) URLs', () => {
+    expect(html('[x](javascript:alert(1))')).not.toContain('href');
+    expect(html('[x](data:text/html;base64,PHNjcmlwdD4=)')).not.toContain('href');
+    const ok = html('[Hamburg](https://de.wikipedia.org/wiki/Hamburg)');
+    expect(ok).toContain('href="https://de.wikipedia.org/wiki/Hamburg"');
+    expect(ok).toContain('rel="noopener noreferrer nofollow"');
+  });
+
+  it('escapes HTML inside code spans and blocks', () => {
+    expect(html('`<b>x</b>`')).toContain('&lt;b&gt;x&lt;/b&gt;');
+    expect(html('```html\n<script>x()</script>\n```')).toContain('&lt;script&gt;');
+  });
+});
+
+describe('blocks', () => {
+  it('splits paragraphs and keeps line breaks', () => {
+    const out = html('one\ntwo\n\nthree');
+    expect(out.match(/<p /g)?.length).toBe(2);
+    expect(out).toContain('<br/>');
+  });
+});

@@ -1,0 +1,159 @@
+// Safe markdown for chat messages: the text becomes React elements, never HTML, so nothing from a
+// model or a character card can execute. *emotes* are styled apart; **bold**, _italic_, `code`,
+// ``` blocks and http(s) links are supported; an unclosed * while streaming is an emote to the end.
+import type { ReactNode } from 'react';
+
+export type Inline =
+  | { t: 'text'; v: string }
+  | { t: 'code'; v: string }
+  | { t: 'bold'; c: Inline[] }
+  | { t: 'italic'; c: Inline[] }
+  | { t: 'emote'; c: Inline[] }
+  | { t: 'link'; href: string; c: Inline[] };
+
+export type Block = { t: 'code'; v: string } | { t: 'p'; lines: Inline[][] };
+
+const SAFE_URL = /^https?:\/\/[^\s<>"']+$/i;
+
+function isWord(ch: string | undefined): boolean {
+  return ch !== undefined && /[\p{L}\p{N}]/u.test(ch);
+}
+
+export function parseInline(s: string): Inline[] {
+  const out: Inline[] = [];
+  let text = '';
+  const flush = () => {
+    if (text) out.push({ t: 'text', v: text });
+    text = '';
+  };
+  let i = 0;
+  while (i < s.length) {
+    const ch = s[i];
+    if (ch === '`') {
+      const end = s.indexOf('`', i + 1);
+      if (end > i) {
+        flush();
+        out.push({ t: 'code', v: s.slice(i + 1, end) });
+        i = end + 1;
+        continue;
+      }
+    } else if (s.startsWith('**', i)) {
+      const end = s.indexOf('**', i + 2);
+      if (end > i + 2) {
+        flush();
+        out.push({ t: 'bold', c: parseInline(s.slice(i + 2, end)) });
+        i = end + 2;
+        continue;
+      }
+    } else if (ch === '*') {
+      // An emote runs to the next single '*' (or to the end while it is still being written).
+      let end = i + 1;
+      while (end < s.length) {
+        if (s[end] === '*' && s[end + 1] === '*') end += 2;
+        else if (s[end] === '*') break;
+        else end++;
+      }
+      flush();
+      out.push({ t: 'emote', c: parseInline(s.slice(i + 1, end)) });
+      i = end + 1;
+      continue;
+    } else if (ch === '_' && s[i + 1] === '_') {
+      // A run of underscores (__init__, ____) is text.
+      while (s[i] === '_') text += s[i++];
+      continue;
+    } else if (ch === '_' && !isWord(s[i - 1]) && s[i + 1] !== ' ' && s[i + 1] !== undefined) {
+      const end = s.indexOf('_', i + 1);
+      if (end > i + 1 && !isWord(s[end + 1]) && s[end + 1] !== '_' && s[end - 1] !== ' ') {
+        flush();
+        out.push({ t: 'italic', c: parseInline(s.slice(i + 1, end)) });
+        i = end + 1;
+        continue;
+      }
+    } else if (ch === '[') {
+      const m = /^\[([^\]\n]+)\]\(([^)\s]+)\)/.exec(s.slice(i));
+      if (m && SAFE_URL.test(m[2])) {
+        flush();
+        out.push({ t: 'link', href: m[2], c: parseInline(m[1]) });
+        i += m[0].length;
+        continue;
+      }
+    }
+    text += ch;
+    i++;
+  }
+  flush();
+  return out;
+}
+
+export function parseBlocks(s: string): Block[] {
+  const blocks: Block[] = [];
+  const parts = s.split('```');
+  parts.forEach((part, k) => {
+    if (k % 2 === 1) {
+      // Code block (the first line may name a language).
+      const nl = part.indexOf('\n');
+      blocks.push({ t: 'code', v: nl >= 0 && /^[\w+-]*$/.test(part.slice(0, nl)) ? part.slice(nl + 1) : part });
+      return;
+    }
+    for (const para of part.split(/\n{2,}/)) {
+      const trimmed = para.replace(/^\n+|\n+$/g, '');
+      if (trimmed) blocks.push({ t: 'p', lines: trimmed.split('\n').map(parseInline) });
+    }
+  });
+  return blocks;
+}
+
+function renderInline(nodes: Inline[], key = ''): ReactNode[] {
+  return nodes.map((n, i) => {
+    const k = `${key}${i}`;
+    switch (n.t) {
+      case 'text':
+        return n.v;
+      case 'code':
+        return (
+          <code key={k} className="rounded bg-zinc-800 px-1 py-0.5 text-[0.9em]">
+            {n.v}
+          </code>
+        );
+      case 'bold':
+        return <strong key={k}>{renderInline(n.c, k)}</strong>;
+      case 'italic':
+        return <em key={k}>{renderInline(n.c, k)}</em>;
+      case 'emote':
+        return (
+          <span key={k} className="emote">
+            *{renderInline(n.c, k)}*
+          </span>
+        );
+      case 'link':
+        return (
+          <a key={k} href={n.href} target="_blank" rel="noopener noreferrer nofollow" className="text-pink-300 underline">
+            {renderInline(n.c, k)}
+          </a>
+        );
+    }
+  });
+}
+
+export function Markdown({ text }: { text: string }) {
+  return (
+    <>
+      {parseBlocks(text).map((b, i) =>
+        b.t === 'code' ? (
+          <pre key={i} className="my-2 overflow-x-auto rounded-lg bg-zinc-900 p-3 text-sm">
+            <code>{b.v}</code>
+          </pre>
+        ) : (
+          <p key={i} className="my-1 whitespace-pre-wrap break-words">
+            {b.lines.map((line, j) => (
+              <span key={j}>
+                {j > 0 && <br />}
+                {renderInline(line, `${i}-${j}-`)}
+              </span>
+            ))}
+          </p>
+        ),
+      )}
+    </>
+  );
+}
