@@ -177,7 +177,10 @@ struct LlamaEngine::Impl {
         cp.n_ctx = static_cast<uint32_t>(opt.context_size);
         cp.n_batch = static_cast<uint32_t>(opt.batch_size);
         cp.n_ubatch = static_cast<uint32_t>(opt.batch_size);
-        cp.n_seq_max = 1;
+        // Sequence 0 holds the active chat; sequence 1 parks a run of it while the cache is
+        // rearranged (see reuse_cache). One unified cache: copying between them is free.
+        cp.n_seq_max = 2;
+        cp.kv_unified = true;
         const int threads = opt.threads > 0 ? opt.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
         cp.n_threads = threads;
         cp.n_threads_batch = threads;
@@ -383,31 +386,76 @@ struct LlamaEngine::Impl {
         return chain;
     }
 
-    // Reuses what the context holds for this prompt: the common prefix, then chunks of the cache
-    // that reappear later in the prompt (older turns dropped) by shifting their positions.
-    // Leaves active_tokens == tokens[0, n_past) and returns n_past.
-    size_t reuse_cache(const std::vector<llama_token>& tokens, const std::vector<uint32_t>& lens,
-                       const std::string& token_text) {
-        llama_memory_t mem = llama_get_memory(ctx);
+    // What of the context a prompt can keep: tokens [0, n_past) as they are, and one chunk of the
+    // cache moved to prompt positions [gap_end, chunk_end). Tokens [n_past, gap_end) and
+    // [chunk_end, end) must be evaluated.
+    struct ReusePlan {
         size_t n_past = 0;
+        size_t gap_end = 0;
+        size_t chunk_end = 0;
+    };
+
+    // Reuses what the context holds for this prompt: the longest common prefix, then the longest
+    // run of cached tokens that reappears later in the prompt (older turns dropped, a summary or
+    // memory note changed before the history, a message edited). That run is moved to its new
+    // positions (llama_memory_seq_add shifts RoPE positions); what lies before it in the prompt is
+    // evaluated into the gap at its own positions (the causal mask goes by position, so those
+    // tokens see only what precedes them). The moved run keeps the values computed with its old
+    // preceding text, the same approximation llama.cpp's context shift makes.
+    static constexpr llama_seq_id kParked = 1;
+
+    ReusePlan reuse_cache(const std::vector<llama_token>& tokens) {
+        llama_memory_t mem = llama_get_memory(ctx);
+        ReusePlan plan;
+        size_t& n_past = plan.n_past;
         while (n_past < active_tokens.size() && n_past < tokens.size() && active_tokens[n_past] == tokens[n_past]) ++n_past;
         constexpr size_t kMinChunk = 16;
-        if (n_past < active_tokens.size() && n_past < tokens.size() && llama_memory_can_shift(mem)) {
-            size_t head_c = n_past, head_p = n_past;
-            while (head_c < active_tokens.size() && head_p < tokens.size()) {
-                size_t n = 0;
-                while (head_c + n < active_tokens.size() && head_p + n < tokens.size() &&
-                       active_tokens[head_c + n] == tokens[head_p + n]) ++n;
-                if (n >= kMinChunk) {
-                    const auto shift = static_cast<llama_pos>(head_p) - static_cast<llama_pos>(head_c);
-                    llama_memory_seq_rm(mem, 0, static_cast<llama_pos>(head_p), static_cast<llama_pos>(head_c));
-                    llama_memory_seq_add(mem, 0, static_cast<llama_pos>(head_c), static_cast<llama_pos>(head_c + n), shift);
-                    head_c += n;
-                    head_p += n;
-                    n_past = head_p;
-                } else {
-                    ++head_c;
+        size_t best_len = 0, best_c = 0, best_q = 0;
+        if (n_past + kMinChunk <= active_tokens.size() && n_past + kMinChunk <= tokens.size() &&
+            llama_memory_can_shift(mem)) {
+            auto hash = [](const llama_token* t) {
+                uint64_t h = 1469598103934665603ull;
+                for (size_t k = 0; k < kMinChunk; ++k) h = (h ^ static_cast<uint32_t>(t[k])) * 1099511628211ull;
+                return h;
+            };
+            std::unordered_map<uint64_t, std::vector<size_t>> where;
+            for (size_t c = n_past; c + kMinChunk <= active_tokens.size(); ++c) {
+                auto& list = where[hash(&active_tokens[c])];
+                if (list.size() < 8) list.push_back(c);  // Repetitive text: a few candidates suffice.
+            }
+            for (size_t q = n_past; q + kMinChunk <= tokens.size(); ++q) {
+                auto it = where.find(hash(&tokens[q]));
+                if (it == where.end()) continue;
+                size_t longest_here = 0;
+                for (size_t c : it->second) {
+                    size_t len = 0;
+                    while (c + len < active_tokens.size() && q + len < tokens.size() && active_tokens[c + len] == tokens[q + len]) ++len;
+                    longest_here = std::max(longest_here, len);
+                    if (len > best_len) {
+                        best_len = len;
+                        best_c = c;
+                        best_q = q;
+                    }
                 }
+                // The suffixes of a match are shorter matches: skip them.
+                if (longest_here > 1) q += longest_here - 1;
+            }
+        }
+        if (best_len >= kMinChunk) {
+            // The last prompt token must be evaluated for logits: never let the chunk end the prompt.
+            if (best_q + best_len == tokens.size()) --best_len;
+            const auto P = [](size_t v) { return static_cast<llama_pos>(v); };
+            bool ok = llama_memory_seq_rm(mem, 0, P(n_past), P(best_c)) &&
+                      llama_memory_seq_rm(mem, 0, P(best_c + best_len), -1);
+            if (ok) {
+                // llama.cpp only accepts a batch that continues a sequence, so the run waits in
+                // sequence 1 (already at its new positions) while the gap is evaluated.
+                llama_memory_seq_cp(mem, 0, kParked, P(best_c), P(best_c + best_len));
+                llama_memory_seq_rm(mem, 0, P(best_c), P(best_c + best_len));
+                llama_memory_seq_add(mem, kParked, P(best_c), P(best_c + best_len), P(best_q) - P(best_c));
+                plan.gap_end = best_q;
+                plan.chunk_end = best_q + best_len;
+                return plan;
             }
         }
         if (n_past == tokens.size() && n_past > 0) --n_past;  // The last token must be evaluated for logits.
@@ -415,12 +463,35 @@ struct LlamaEngine::Impl {
             llama_memory_clear(mem, true);
             n_past = 0;
         }
-        active_tokens.assign(tokens.begin(), tokens.begin() + static_cast<std::ptrdiff_t>(n_past));
-        active_lens.assign(lens.begin(), lens.begin() + static_cast<std::ptrdiff_t>(n_past));
-        size_t bytes = 0;
-        for (auto l : active_lens) bytes += l;
-        active_text = token_text.substr(0, bytes);
-        return n_past;
+        plan.gap_end = plan.chunk_end = n_past;
+        return plan;
+    }
+
+    // Evaluates tokens [from, to) at their own positions; logits only for the prompt's last token.
+    bool decode_range(const std::vector<llama_token>& tokens, size_t from, size_t to, const GenerateRequest& req) {
+        const size_t step = static_cast<size_t>(opt.batch_size);
+        llama_batch batch = llama_batch_init(static_cast<int32_t>(step), 0, 1);
+        bool ok = true;
+        for (size_t i = from; ok && i < to; i += step) {
+            if (req.cancel && req.cancel->load()) {
+                ok = false;
+                break;
+            }
+            const size_t n = std::min(step, to - i);
+            batch.n_tokens = static_cast<int32_t>(n);
+            for (size_t k = 0; k < n; ++k) {
+                batch.token[k] = tokens[i + k];
+                batch.pos[k] = static_cast<llama_pos>(i + k);
+                batch.n_seq_id[k] = 1;
+                batch.seq_id[k][0] = 0;
+                batch.logits[k] = (i + k + 1 == tokens.size());
+            }
+            const int rc = llama_decode(ctx, batch);
+            if (rc != 0) log::warn("llama_decode returned ", rc, " for prompt tokens [", i, ", ", i + n, ") of ", tokens.size());
+            ok = rc == 0;
+        }
+        llama_batch_free(batch);
+        return ok;
     }
 
     bool decode(llama_token* tokens, size_t n, const std::vector<uint32_t>& lens, size_t lens_from,
@@ -508,21 +579,34 @@ struct LlamaEngine::Impl {
         }
         GenerateResult result;
         const auto t_prompt = Clock::now();
-        const size_t n_past = reuse_cache(tokens, lens, token_text);
-        size_t text_pos = active_text.size();
-        result.cached_tokens = static_cast<int>(n_past);
-        for (size_t i = n_past; i < tokens.size(); i += static_cast<size_t>(opt.batch_size)) {
+        const ReusePlan plan = reuse_cache(tokens);
+        result.cached_tokens = static_cast<int>(plan.n_past + (plan.chunk_end - plan.gap_end));
+        // Until the prompt is in, the context matches no token list: forget it on any failure.
+        active_tokens.clear();
+        active_lens.clear();
+        active_text.clear();
+        active_dirty = true;
+        bool ok = decode_range(tokens, plan.n_past, plan.gap_end, req);
+        if (plan.chunk_end > plan.gap_end) {
+            // The moved run rejoins the chat's sequence right after the gap.
+            llama_memory_t mem = llama_get_memory(ctx);
+            llama_memory_seq_cp(mem, kParked, 0, -1, -1);
+            llama_memory_seq_rm(mem, kParked, -1, -1);
+        }
+        ok = ok && decode_range(tokens, plan.chunk_end, tokens.size(), req);
+        if (!ok) {
+            clear_active();
             if (req.cancel && req.cancel->load()) {
                 result.finish = FinishReason::Cancelled;
                 result.prompt_ms = ms_since(t_prompt);
                 return result;
             }
-            const size_t n = std::min(tokens.size() - i, static_cast<size_t>(opt.batch_size));
-            if (!decode(tokens.data() + i, n, lens, i, token_text, text_pos)) {
-                clear_active();
-                return fail(ErrorCode::Internal, "llama_decode failed while reading the prompt");
-            }
+            return fail(ErrorCode::Internal, "llama_decode failed while reading the prompt");
         }
+        active_tokens = tokens;
+        active_lens = lens;
+        active_text = token_text;
+        const size_t n_past = static_cast<size_t>(result.cached_tokens);
         result.prompt_tokens = static_cast<int>(tokens.size() - n_past);
         result.prompt_ms = ms_since(t_prompt);
 

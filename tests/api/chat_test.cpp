@@ -301,7 +301,8 @@ TEST_F(ChatApi, AChatLongerThanTheContextKeepsAnsweringByShiftingTheCache) {
     int evaluated_late = 0;
     for (int turn = 0; turn < 14; ++turn) {
         const SseResult t = send(chat, message + " (" + std::to_string(turn) + ")");
-        ASSERT_NE(t.last("done"), nullptr) << "turn " << turn << ": " << (t.last("error") ? t.last("error")->data.dump() : "");
+        ASSERT_NE(t.last("done"), nullptr) << "turn " << turn << ": " << (t.last("error") ? t.last("error")->data.dump() : "")
+                                           << "\nserver log:\n" << read_file(server->log_path());
         last = t.last("done")->data["timings"];
         EXPECT_LE(last["cached_tokens"].get<int>() + last["prompt_tokens"].get<int>() + 16, 512) << "turn " << turn;
         if (turn >= 10) evaluated_late += last["prompt_tokens"].get<int>();

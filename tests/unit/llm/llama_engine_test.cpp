@@ -146,6 +146,38 @@ TEST_F(LlamaEngineTest, DroppedOldTurnsAreShiftedNotReevaluated) {
     EXPECT_GT(r->cached_tokens, full->prompt_tokens / 2);
 }
 
+TEST_F(LlamaEngineTest, AChangedNoteBeforeTheHistoryIsReadIntoAGapWhileTheHistoryIsReused) {
+    LlamaEngine e(options());
+    const std::string sys = "You are Mia, a painter from Hamburg. Stay in character.";
+    std::vector<ChatMessage> history;
+    for (int i = 0; i < 6; ++i) {
+        history.push_back({"user", "This is user message number " + std::to_string(i) + " with some padding words in it."});
+        history.push_back({"assistant", "And this is reply number " + std::to_string(i) + ", also padded with a few words."});
+    }
+    auto prompt = [&](const std::string& summary, const std::string& last) {
+        std::vector<ChatMessage> m = {{"system", sys}, {"system", summary}};
+        m.insert(m.end(), history.begin(), history.end());
+        m.push_back({"user", last});
+        return m;
+    };
+    auto first = e.generate(request("gap", prompt("Summary: they met at the harbour.", "Hi?"), 1));
+    ASSERT_TRUE(first);
+    // The summary grows (the history moves right), then shrinks (it moves left).
+    const std::string longer = "Summary: they met at the harbour, talked about painting for hours, and agreed to meet "
+                               "again at the fish market on Sunday morning.";
+    auto grown = e.generate(request("gap", prompt(longer, "Hi?"), 1));
+    ASSERT_TRUE(grown);
+    EXPECT_LE(grown->prompt_tokens, e.count_tokens(longer) + 12);
+    EXPECT_GE(grown->cached_tokens, first->prompt_tokens - e.count_tokens("Summary: they met at the harbour.") - 12);
+    auto shrunk = e.generate(request("gap", prompt("Summary: a meeting.", "Hi again?"), 1));
+    ASSERT_TRUE(shrunk);
+    EXPECT_LE(shrunk->prompt_tokens, e.count_tokens("Summary: a meeting. Hi again?") + 16);
+    // What was reused is right: the same prompt again is read from the cache entirely.
+    auto again = e.generate(request("gap", prompt("Summary: a meeting.", "Hi again?"), 1));
+    ASSERT_TRUE(again);
+    EXPECT_LE(again->prompt_tokens, 2);
+}
+
 TEST_F(LlamaEngineTest, StopStringsEndTheReplyBeforeThem) {
     LlamaEngine e(options());
     // Learn what the model says with a fixed seed, then stop on a piece of it.
