@@ -41,6 +41,11 @@ protected:
     SseResult send(const std::string& chat, const std::string& text, const std::function<bool(const SseEvent&)>& stop = {}) {
         return post_sse(server->port(), "/api/chats/" + chat + "/messages", Json{{"content", text}}.dump(), stop);
     }
+    // A turn with a fixed seed: the same text every run, for tests that count tokens.
+    SseResult send_seeded(const std::string& chat, const std::string& text, int seed = 5) {
+        return post_sse(server->port(), "/api/chats/" + chat + "/messages",
+                        Json{{"content", text}, {"sampling", {{"seed", seed}}}}.dump());
+    }
     Json messages(const std::string& chat) {
         return body_json(server->client().Get(("/api/chats/" + chat + "/messages").c_str()))["messages"];
     }
@@ -109,8 +114,8 @@ TEST_F(ChatApi, AStreamedTurnYieldsEventsInOrderAndStoresTheReply) {
 TEST_F(ChatApi, TheSecondTurnEvaluatesOnlyItsNewTokens) {
     start(settings(12));
     const std::string chat = new_chat(new_character())["chat"]["id"];
-    const Json t1 = send(chat, "Erzähl mir von Hamburg.").last("done")->data["timings"];
-    const Json t2 = send(chat, "Und dann?").last("done")->data["timings"];
+    const Json t1 = send_seeded(chat, "Erzähl mir von Hamburg.").last("done")->data["timings"];
+    const Json t2 = send_seeded(chat, "Und dann?").last("done")->data["timings"];
     // All of turn 1's prompt is reused, and what is evaluated is the short new message with its
     // template markers (plus the previous reply when the template reformats it).
     EXPECT_GE(t2["cached_tokens"].get<int>(), t1["prompt_tokens"].get<int>() + t1["cached_tokens"].get<int>());
@@ -121,11 +126,11 @@ TEST_F(ChatApi, TheSecondTurnEvaluatesOnlyItsNewTokens) {
 TEST_F(ChatApi, AfterARestartTheNextTurnReusesTheSavedCache) {
     start(settings(12));
     const std::string chat = new_chat(new_character())["chat"]["id"];
-    const Json t1 = send(chat, "Guten Morgen!").last("done")->data["timings"];
+    const Json t1 = send_seeded(chat, "Guten Morgen!").last("done")->data["timings"];
     ASSERT_EQ(server->stop(), 0);
     server->restart();
     wait_ready();
-    const Json t2 = send(chat, "Wie war die Nacht?").last("done")->data["timings"];
+    const Json t2 = send_seeded(chat, "Wie war die Nacht?").last("done")->data["timings"];
     EXPECT_GE(t2["cached_tokens"].get<int>(), t1["prompt_tokens"].get<int>());
     EXPECT_LT(t2["prompt_tokens"].get<int>(), 20);
 }
