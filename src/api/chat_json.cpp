@@ -65,6 +65,36 @@ Result<llm::Sampling> sampling_from_json(const Json& j, llm::Sampling s) {
     return s;
 }
 
+Json summary_to_json(const Summary& s) {
+    return Json{{"version", s.version},
+                {"text", s.text},
+                {"covers_until_message_id", std::to_string(s.covers_until_message_id)},
+                {"source", s.source},
+                {"created_at", s.created_at}};
+}
+
+Json fact_to_json(const Fact& f) {
+    return Json{{"id", std::to_string(f.id)}, {"chat_id", f.chat_id},       {"text", f.text},
+                {"pinned", f.pinned},         {"source", f.source},         {"created_at", f.created_at},
+                {"updated_at", f.updated_at}};
+}
+
+Json job_to_json(const Job& j) {
+    Json out = {{"id", j.id},         {"kind", j.kind},     {"status", j.status}, {"progress", j.progress},
+                {"error", j.error},   {"result", j.result}, {"created_at", j.created_at},
+                {"updated_at", j.updated_at}};
+    if (j.chat_id) out["chat_id"] = *j.chat_id;
+    if (j.character_id) out["character_id"] = *j.character_id;
+    return out;
+}
+
+Result<int64_t> parse_id(const std::string& s, const char* what, const char* field) {
+    if (s.empty() || s.size() > 18 || s.find_first_not_of("0123456789") != std::string::npos) {
+        return fail(ErrorCode::NotFound, std::string("no ") + what + " with id '" + s.substr(0, 40) + "'", field);
+    }
+    return std::stoll(s);
+}
+
 Json timings_json(const llm::GenerateResult& r) {
     return Json{{"prompt_tokens", r.prompt_tokens},       {"cached_tokens", r.cached_tokens},
                 {"prompt_ms", r.prompt_ms},               {"predicted_tokens", r.predicted_tokens},

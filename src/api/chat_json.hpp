@@ -16,5 +16,10 @@ Result<llm::Sampling> sampling_from_json(const Json& j, llm::Sampling base);
 // One turn event as SSE bytes ("event: token\ndata: {...}\n\n").
 std::string turn_event_sse(const chat::TurnEvent& e);
 Json timings_json(const llm::GenerateResult& r);
+Json summary_to_json(const Summary& s);
+Json fact_to_json(const Fact& f);
+Json job_to_json(const Job& j);
+// A message id from a path or query ("17"); anything else is NotFound naming `field`.
+Result<int64_t> parse_id(const std::string& s, const char* what, const char* field = "id");
 
 }  // namespace mc::api

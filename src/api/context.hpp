@@ -5,12 +5,15 @@
 #include <string>
 
 #include "chat/chat_service.hpp"
+#include "chat/memory.hpp"
+#include "jobs/job_runner.hpp"
 #include "core/settings.hpp"
 #include "llm/engine.hpp"
 #include "store/blob_store.hpp"
 #include "store/character_store.hpp"
 #include "store/chat_store.hpp"
 #include "store/db.hpp"
+#include "store/memory_store.hpp"
 
 namespace mc::http {
 class Server;
@@ -27,6 +30,8 @@ struct Context {
     store::ChatStore& chats;
     store::BlobStore& blobs;
     chat::ChatService& chat;
+    store::MemoryStore& memory;
+    jobs::JobRunner& jobs;
     // The active text engine (null when none is configured) and its state for /api/health.
     std::function<std::shared_ptr<llm::Engine>()> engine;
     std::function<llm::EngineStatus()> engine_status;

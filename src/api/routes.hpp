@@ -13,5 +13,7 @@ void register_service_routes(http::Server& server, Context& ctx);
 void register_character_routes(http::Server& server, Context& ctx);
 void register_chat_routes(http::Server& server, Context& ctx);
 void register_openai_routes(http::Server& server, Context& ctx);
+void register_memory_routes(http::Server& server, Context& ctx);
+void register_job_routes(http::Server& server, Context& ctx);
 
 }  // namespace mc::api

@@ -13,13 +13,6 @@ using http::Method;
 using http::Request;
 using http::Response;
 
-Result<int64_t> parse_message_id(const std::string& s) {
-    if (s.empty() || s.size() > 18 || s.find_first_not_of("0123456789") != std::string::npos) {
-        return fail(ErrorCode::NotFound, "no message with id '" + s.substr(0, 40) + "'", "id");
-    }
-    return std::stoll(s);
-}
-
 // Streams a turn's events; a client that goes away cancels the turn, which then stores its
 // partial reply. The stream always drains to the turn's end so nothing is left running.
 Response stream_turn(Context& ctx, std::shared_ptr<chat::Turn> turn) {
@@ -152,7 +145,7 @@ void register_chat_routes(http::Server& server, Context& ctx) {
         std::optional<int64_t> before;
         int limit = 50;
         if (auto b = req.query_param("before")) {
-            auto id = parse_message_id(*b);
+            auto id = parse_id(*b, "message");
             if (!id) return error_response({ErrorCode::InvalidInput, "'before' must be a message id", "before"});
             before = *id;
         }
@@ -183,7 +176,7 @@ void register_chat_routes(http::Server& server, Context& ctx) {
     });
 
     server.route(Method::Patch, "/api/messages/{id}", [&ctx](const Request& req) {
-        auto id = parse_message_id(req.param("id"));
+        auto id = parse_id(req.param("id"), "message");
         if (!id) return error_response(id.error());
         auto body = parse_object(req);
         if (!body) return error_response(body.error());
@@ -218,7 +211,7 @@ void register_chat_routes(http::Server& server, Context& ctx) {
     });
 
     server.route(Method::Delete, "/api/messages/{id}", [&ctx](const Request& req) {
-        auto id = parse_message_id(req.param("id"));
+        auto id = parse_id(req.param("id"), "message");
         if (!id) return error_response(id.error());
         auto m = ctx.chats.get_message(*id);
         if (!m) return error_response(m.error());

@@ -70,6 +70,8 @@ void register_routes(http::Server& server, Context& ctx) {
     register_character_routes(server, ctx);
     register_chat_routes(server, ctx);
     register_openai_routes(server, ctx);
+    register_memory_routes(server, ctx);
+    register_job_routes(server, ctx);
 }
 
 }  // namespace mc::api

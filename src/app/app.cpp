@@ -21,6 +21,8 @@
 #include "core/text.hpp"
 #include "http/server.hpp"
 #include "chat/chat_service.hpp"
+#include "chat/memory.hpp"
+#include "jobs/job_runner.hpp"
 #include "llm/llama_engine.hpp"
 #include "llm/openai_engine.hpp"
 #include "llm/test_model.hpp"
@@ -28,6 +30,8 @@
 #include "store/character_store.hpp"
 #include "store/chat_store.hpp"
 #include "store/db.hpp"
+#include "store/job_store.hpp"
+#include "store/memory_store.hpp"
 
 #ifndef MYCANDY_VERSION
 #define MYCANDY_VERSION "0.0.0"
@@ -260,7 +264,13 @@ int serve(const Options& o) {
     SettingsStore settings(o.config, loaded->settings);
     EngineHolder engines(data_dir);
     engines.configure(loaded->settings);
+    store::MemoryStore memory(**db);
+    store::JobStore job_store(**db);
+    jobs::JobRunner runner(job_store);
+    chat::MemoryService memory_service(memory, chats, characters, settings, [&engines] { return engines.get(); });
+    memory_service.register_jobs(runner);
     chat::ChatService chat(chats, characters, settings, [&engines] { return engines.get(); });
+    chat.set_memory(&memory_service);
     std::atomic<bool> stopping{false};
 
     http::ServerOptions server_options;
@@ -272,7 +282,7 @@ int serve(const Options& o) {
         return api::json_response(status, api::error_json({code, message, status == 413 ? "body" : ""}));
     };
     http::Server server(server_options);
-    api::Context ctx{MYCANDY_VERSION, data_dir, settings, **db, characters, chats, blobs, chat,
+    api::Context ctx{MYCANDY_VERSION, data_dir, settings, **db, characters, chats, blobs, chat, memory, runner,
                      [&engines] { return engines.get(); }, [&engines] { return engines.status(); },
                      [&engines, &settings] { engines.configure(*settings.current()); },
                      [&stopping] { return stopping.load(); }};
@@ -300,6 +310,7 @@ int serve(const Options& o) {
     if (o.host != "127.0.0.1" && o.host != "localhost" && o.host != "::1") {
         log::warn("listening on ", o.host, ": anyone on your network can reach this server");
     }
+    runner.start();
     signals.start(server, [&] {
         // Open streams end: their turns stop and store what they have.
         stopping = true;
@@ -307,6 +318,7 @@ int serve(const Options& o) {
     });
     server.run();
     chat.cancel_all();
+    runner.stop();
     engines.shutdown();
     log::info("stopped");
     return 0;

@@ -2,7 +2,6 @@
 
 #include <thread>
 
-#include "chat/prompt.hpp"
 #include "chat/text_stream.hpp"
 #include "core/log.hpp"
 
@@ -167,13 +166,13 @@ void ChatService::run(std::shared_ptr<Turn> turn, std::string chat_id, TurnReque
     };
 
     Result<llm::GenerateResult> result = fail(ErrorCode::Unavailable, "no language model is configured");
+    BuiltPrompt prompt;
     if (auto engine = m_engine()) {
-        PromptBudget budget{engine->context_size(), sampling.max_tokens};
         const bool continuing = request.kind == TurnKind::Continue && target;
         if (continuing) {
             history.push_back(*target);  // Budgeted with the rest, then sent as the reply's start.
         }
-        BuiltPrompt prompt = build_prompt(character, history, user_name, *engine, budget);
+        prompt = build(chat_id, character, history, *engine, sampling.max_tokens);
         llm::GenerateRequest req;
         req.cache_key = chat_id;
         req.messages = std::move(prompt.messages);
@@ -224,6 +223,11 @@ void ChatService::run(std::shared_ptr<Turn> turn, std::string chat_id, TurnReque
         m.status = status;
         stored = m_chats.add_message(m);
     }
+    if (m_memory && stored) {
+        const int64_t user_message_id =
+            request.kind == TurnKind::Send && !history.empty() && history.back().role == "user" ? history.back().id : 0;
+        m_memory->after_turn(chat_id, prompt.last_dropped_id, prompt.history_dropped, user_message_id);
+    }
     if (failed) {
         log::warn("turn in chat ", chat_id, " failed: ", result.error().message);
         turn->push(ErrorEvent{result.error()});
@@ -238,6 +242,49 @@ void ChatService::run(std::shared_ptr<Turn> turn, std::string chat_id, TurnReque
         m_idle.notify_all();
     }
     turn->end();
+}
+
+BuiltPrompt ChatService::build(const std::string& chat_id, const Character& character,
+                               const std::vector<Message>& history, const llm::Engine& engine, int reply_tokens) {
+    const auto settings = m_settings.current();
+    PromptBudget budget{engine.context_size(), reply_tokens, static_cast<int>(settings->integer("memory.facts_token_budget"))};
+    MemoryContext memory;
+    if (m_memory) {
+        // Facts are looked up by what was said last.
+        std::string current;
+        for (auto it = history.rbegin(); it != history.rend() && current.size() < 2000; ++it) {
+            current += it->content + "\n";
+            if (it->role == "user") break;
+        }
+        memory = m_memory->context_for(chat_id, current);
+    }
+    return build_prompt(character, history, settings->str("chat.user_name"), engine, budget, memory);
+}
+
+Result<ChatService::Preview> ChatService::preview(const std::string& chat_id, const std::optional<std::string>& message) {
+    auto chat = m_chats.get(chat_id);
+    if (!chat) return std::unexpected(chat.error());
+    auto character = m_characters.get(chat->character_id);
+    if (!character) return std::unexpected(character.error());
+    auto engine = m_engine();
+    if (!engine) return fail(ErrorCode::Unavailable, "no language model is configured");
+    const auto settings = m_settings.current();
+    auto history = recent_history(m_chats, chat_id, static_cast<int>(settings->integer("llm.context_size")));
+    if (!history) return std::unexpected(history.error());
+    if (message) {
+        Message m;
+        m.chat_id = chat_id;
+        m.role = "user";
+        m.content = *message;
+        history->push_back(m);
+    }
+    Preview out;
+    out.reply_tokens = static_cast<int>(settings->integer("llm.max_tokens"));
+    out.prompt = build(chat_id, *character, *history, *engine, out.reply_tokens);
+    out.text = engine->format_prompt(out.prompt.messages, true);
+    out.total_tokens = engine->count_tokens(out.text);
+    out.context_size = engine->context_size();
+    return out;
 }
 
 Result<void> ChatService::stop(const std::string& chat_id) {

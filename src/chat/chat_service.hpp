@@ -21,6 +21,7 @@
 
 #include "core/result.hpp"
 #include "core/settings.hpp"
+#include "chat/prompt.hpp"
 #include "llm/engine.hpp"
 #include "store/character_store.hpp"
 #include "store/chat_store.hpp"
@@ -82,12 +83,26 @@ public:
     void cancel_all();
     // The samplers from the settings.
     llm::Sampling default_sampling() const;
+    void set_memory(MemoryService* memory) { m_memory = memory; }
+
+    // The prompt the next turn would use (with `message` as the user's next message, if given).
+    struct Preview {
+        BuiltPrompt prompt;
+        std::string text;  // Formatted with the engine's chat template.
+        int total_tokens = 0;
+        int reply_tokens = 0;
+        int context_size = 0;
+    };
+    Result<Preview> preview(const std::string& chat_id, const std::optional<std::string>& message);
 
 private:
     void run(std::shared_ptr<Turn> turn, std::string chat_id, TurnRequest request, Character character,
              std::vector<Message> history, std::optional<Message> target);
+    BuiltPrompt build(const std::string& chat_id, const Character& character, const std::vector<Message>& history,
+                      const llm::Engine& engine, int reply_tokens);
     store::ChatStore& m_chats;
     store::CharacterStore& m_characters;
+    MemoryService* m_memory = nullptr;
     SettingsStore& m_settings;
     EngineGetter m_engine;
     std::mutex m_mu;

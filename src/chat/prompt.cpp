@@ -47,7 +47,7 @@ std::string substitute_macros(std::string text, const std::string& char_name, co
 }
 
 BuiltPrompt build_prompt(const Character& c, const std::vector<Message>& history, const std::string& user_name,
-                         const llm::Engine& engine, PromptBudget budget) {
+                         const llm::Engine& engine, PromptBudget budget, const MemoryContext& memory) {
     auto macro = [&](const std::string& s) { return substitute_macros(s, c.name, user_name); };
     std::string system = macro(trim(c.system_prompt).empty() ? kDefaultSystemPrompt : c.system_prompt);
     if (!trim(c.description).empty()) system += "\n\n" + macro(trim(c.description));
@@ -64,12 +64,34 @@ BuiltPrompt build_prompt(const Character& c, const std::vector<Message>& history
         rest = rest.substr(at + 7);
     }
     if (!examples.empty()) system += "\n\nExample dialogues:" + examples;
+    if (!memory.pinned.empty()) {
+        system += "\n\nFacts to always remember:";
+        for (const auto& f : memory.pinned) system += "\n- " + macro(f.text);
+    }
 
     BuiltPrompt out;
     out.system_tokens = engine.count_tokens(system) + kMessageOverhead;
+
+    // The memory note changes more often than the stable part, so it comes after it.
+    std::string note;
+    if (memory.summary && !trim(memory.summary->text).empty()) {
+        note = "[Summary of earlier events]\n" + trim(memory.summary->text);
+    }
+    std::string remembered;
+    int fact_tokens = 0;
+    for (const auto& f : memory.relevant) {
+        const int t = engine.count_tokens(f.text) + 2;
+        if (fact_tokens + t > budget.facts_tokens) break;
+        fact_tokens += t;
+        remembered += "\n- " + macro(f.text);
+        out.fact_ids.push_back(f.id);
+    }
+    if (!remembered.empty()) note += std::string(note.empty() ? "" : "\n\n") + macro("[What {{char}} remembers]") + remembered;
+    out.memory_tokens = note.empty() ? 0 : engine.count_tokens(note) + kMessageOverhead;
+
     std::string post = trim(macro(c.post_history_instructions));
-    const int post_tokens = post.empty() ? 0 : engine.count_tokens(post) + kMessageOverhead;
-    int room = budget.context_size - budget.reply_tokens - out.system_tokens - post_tokens - 8;
+    out.post_tokens = post.empty() ? 0 : engine.count_tokens(post) + kMessageOverhead;
+    int room = budget.context_size - budget.reply_tokens - out.system_tokens - out.memory_tokens - out.post_tokens - 8;
 
     // Newest first until the room is used up; the last message always goes in.
     size_t first = history.size();
@@ -83,7 +105,9 @@ BuiltPrompt build_prompt(const Character& c, const std::vector<Message>& history
     }
     out.history_used = history.size() - first;
     out.history_dropped = first;
+    out.last_dropped_id = first > 0 ? history[first - 1].id : 0;
     out.messages.push_back({"system", system});
+    if (!note.empty()) out.messages.push_back({"system", note});
     for (size_t i = first; i < history.size(); ++i) {
         const Message& m = history[i];
         out.messages.push_back({m.role, m.content});

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "chat/memory.hpp"
 #include "llm/engine.hpp"
 #include "store/types.hpp"
 
@@ -23,18 +24,26 @@ std::string substitute_macros(std::string text, const std::string& char_name, co
 struct PromptBudget {
     int context_size = 8192;
     int reply_tokens = 400;  // Kept free for the reply.
+    int facts_tokens = 200;  // For retrieved (unpinned) facts.
 };
 
 struct BuiltPrompt {
     std::vector<llm::ChatMessage> messages;
-    int system_tokens = 0;
+    int system_tokens = 0;   // The stable part: system prompt, character, pinned facts.
+    int memory_tokens = 0;   // The memory note: summary and retrieved facts.
     int history_tokens = 0;
+    int post_tokens = 0;
     size_t history_used = 0;     // Messages of the history in the prompt.
     size_t history_dropped = 0;  // Older messages left out for lack of room.
+    int64_t last_dropped_id = 0;  // The newest message left out (0 = none).
+    std::vector<int64_t> fact_ids;  // Retrieved facts in the prompt.
 };
 
-// `history` is oldest first and ends with the message the reply answers.
+// Builds the prompt, ordered so the cached prefix survives: the stable part first (system prompt,
+// character, pinned facts), then the memory note (summary of what fell out of the window and the
+// facts relevant to the current message), then the recent messages, then post-history
+// instructions. `history` is oldest first and ends with the message the reply answers.
 BuiltPrompt build_prompt(const Character& character, const std::vector<Message>& history, const std::string& user_name,
-                         const llm::Engine& engine, PromptBudget budget);
+                         const llm::Engine& engine, PromptBudget budget, const MemoryContext& memory = {});
 
 }  // namespace mc::chat

@@ -53,6 +53,12 @@ const std::vector<Spec>& schema() {
         {"llm.min_p", Type::Number, 0.05, 0, 1},
         {"llm.repeat_penalty", Type::Number, 1.1, 0, 5},
         {"chat.user_name", Type::String, "User"},
+        {"memory.auto_summary", Type::Boolean, true},
+        {"memory.summary_min_messages", Type::Integer, 6, 2, 10000},
+        {"memory.summary_max_tokens", Type::Integer, 300, 32, 4096},
+        {"memory.summary_instruction", Type::String, ""},
+        {"memory.auto_facts", Type::Boolean, true},
+        {"memory.facts_token_budget", Type::Integer, 200, 0, 8192},
         {"ui.language", Type::String, "auto", 0, 0, {"auto", "en", "de"}},
         {"logging.level", Type::String, "info", 0, 0, {"debug", "info", "warn", "error"}},
     };

@@ -45,7 +45,12 @@ Result<void> validate(const Sampling& s);
 enum class FinishReason { Stop, Length, Cancelled };
 const char* finish_reason_name(FinishReason r);
 
+// Interactive requests (chat turns) go first; a background request (a summary) that is running
+// when an interactive one arrives is cancelled so the turn waits at most one token.
+enum class Priority { Interactive, Background };
+
 struct GenerateRequest {
+    Priority priority = Priority::Interactive;
     // Identifies whose KV state this is (a chat id); turns with the same key reuse the cache.
     std::string cache_key;
     std::vector<ChatMessage> messages;

@@ -142,6 +142,7 @@ struct LlamaEngine::Impl {
     };
     std::deque<Job*> queue;
     std::vector<std::string> to_forget;  // Chats deleted: drop their states on the inference thread.
+    const GenerateRequest* running = nullptr;  // The request being served (under mu).
     bool quit = false;
     bool loaded = false;
     std::string state = "loading";
@@ -707,8 +708,13 @@ struct LlamaEngine::Impl {
                 }
                 continue;
             }
-            Job* job = queue.front();
-            queue.pop_front();
+            // Interactive requests first, each class in arrival order.
+            auto pick = std::find_if(queue.begin(), queue.end(),
+                                     [](const Job* j) { return j->request->priority == Priority::Interactive; });
+            if (pick == queue.end()) pick = queue.begin();
+            Job* job = *pick;
+            queue.erase(pick);
+            running = job->request;
             lock.unlock();
             Result<GenerateResult> r = fail(ErrorCode::Internal, "generation failed");
             try {
@@ -718,6 +724,7 @@ struct LlamaEngine::Impl {
             }
             job->done.set_value(std::move(r));
             lock.lock();
+            running = nullptr;
         }
         lock.unlock();
         if (ctx) save_active_to_disk();
@@ -759,6 +766,11 @@ Result<GenerateResult> LlamaEngine::generate(const GenerateRequest& request) {
         if (m_impl->quit) return fail(ErrorCode::Unavailable, "the server is shutting down");
         if (m_impl->loaded && m_impl->state != "ready") return fail(ErrorCode::Unavailable, m_impl->detail);
         m_impl->queue.push_back(&job);
+        const GenerateRequest* running = m_impl->running;
+        if (request.priority == Priority::Interactive && running && running->priority == Priority::Background &&
+            running->cancel) {
+            running->cancel->store(true);  // Preempt background work; it will be retried.
+        }
         m_impl->cv.notify_all();
     }
     return future.get();

@@ -8,7 +8,11 @@
 namespace mc::store {
 namespace {
 
-constexpr const char* kMessageColumns = "id, chat_id, role, content, swipes, swipe_id, status, media, created_at";
+Chat read_chat(const Stmt& s) {
+    return Chat{s.text(0), s.text(1), s.text(2), s.integer(3), s.integer(4)};
+}
+
+}  // namespace
 
 Message read_message(const Stmt& s) {
     Message m;
@@ -26,9 +30,7 @@ Message read_message(const Stmt& s) {
     return m;
 }
 
-Chat read_chat(const Stmt& s) {
-    return Chat{s.text(0), s.text(1), s.text(2), s.integer(3), s.integer(4)};
-}
+namespace {
 
 // The content column mirrors the selected swipe so listing and search need not parse JSON.
 void normalize(Message& m) {
@@ -126,6 +128,18 @@ Result<std::vector<Message>> ChatStore::messages(const std::string& chat_id, std
     });
 }
 
+Result<std::vector<Message>> ChatStore::messages_between(const std::string& chat_id, int64_t after_id, int64_t until_id,
+                                                         int limit) {
+    return m_db.transaction([&] {
+        Stmt s(m_db, std::string("SELECT ") + kMessageColumns +
+                         " FROM messages WHERE chat_id = ?1 AND id > ?2 AND id <= ?3 ORDER BY id LIMIT ?4");
+        s.bind(1, chat_id).bind(2, after_id).bind(3, until_id).bind(4, limit);
+        std::vector<Message> out;
+        while (s.step()) out.push_back(read_message(s));
+        return out;
+    });
+}
+
 Result<Message> ChatStore::add_message(Message m) {
     normalize(m);
     if (m.created_at == 0) m.created_at = now_ms();
@@ -140,6 +154,24 @@ Result<Message> ChatStore::add_message(Message m) {
         t.bind(1, m.chat_id).bind(2, m.created_at);
         t.run();
         return m;
+    });
+}
+
+Result<std::vector<Message>> ChatStore::import_messages(const std::string& chat_id, std::vector<Message> messages) {
+    return m_db.transaction([&] {
+        Stmt s(m_db, "INSERT INTO messages (chat_id, role, content, swipes, swipe_id, status, media, created_at) "
+                     "VALUES (?1,?2,?3,?4,?5,?6,?7,?8)");
+        for (auto& m : messages) {
+            m.chat_id = chat_id;
+            normalize(m);
+            if (m.created_at == 0) m.created_at = now_ms();
+            s.bind(1, m.chat_id).bind(2, m.role).bind(3, m.content).bind(4, Json(m.swipes).dump());
+            s.bind(5, m.swipe_id).bind(6, m.status).bind(7, m.media.dump()).bind(8, m.created_at);
+            s.run();
+            s.reset();
+            m.id = m_db.last_insert_id();
+        }
+        return messages;
     });
 }
 

@@ -12,6 +12,11 @@
 
 namespace mc::store {
 
+// The columns read_message() expects, in order.
+inline constexpr const char* kMessageColumns = "id, chat_id, role, content, swipes, swipe_id, status, media, created_at";
+// A message from a row selected with kMessageColumns (prefixed by a table alias or not).
+Message read_message(const Stmt& s);
+
 class ChatStore {
 public:
     explicit ChatStore(Db& db) : m_db(db) {}
@@ -27,7 +32,11 @@ public:
 
     // Messages oldest first; `before` (a message id) pages backwards, `limit` caps the count.
     Result<std::vector<Message>> messages(const std::string& chat_id, std::optional<int64_t> before, int limit);
+    // Messages with after_id < id <= until_id, oldest first, at most `limit`.
+    Result<std::vector<Message>> messages_between(const std::string& chat_id, int64_t after_id, int64_t until_id, int limit);
     Result<Message> add_message(Message m);
+    // Adds many messages in one transaction, keeping their created_at; returns them with ids.
+    Result<std::vector<Message>> import_messages(const std::string& chat_id, std::vector<Message> messages);
     Result<Message> get_message(int64_t id);
     Result<Message> update_message(const Message& m);
     Result<void> remove_message(int64_t id);

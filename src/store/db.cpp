@@ -74,6 +74,54 @@ const std::vector<const char*>& migrations() {
         );
         CREATE INDEX jobs_by_status ON jobs(status, created_at);
         )sql",
+        // 2: memory — versioned summaries, facts with full-text search, full-text search of messages.
+        R"sql(
+        CREATE TABLE summaries (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            chat_id TEXT NOT NULL REFERENCES chats(id) ON DELETE CASCADE,
+            version INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            covers_until_message_id INTEGER NOT NULL DEFAULT 0,
+            source TEXT NOT NULL DEFAULT 'auto' CHECK (source IN ('auto', 'user', 'rollback', 'import')),
+            created_at INTEGER NOT NULL,
+            UNIQUE (chat_id, version)
+        );
+        CREATE TABLE facts (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            chat_id TEXT NOT NULL REFERENCES chats(id) ON DELETE CASCADE,
+            text TEXT NOT NULL,
+            pinned INTEGER NOT NULL DEFAULT 0,
+            source TEXT NOT NULL DEFAULT 'user' CHECK (source IN ('user', 'auto', 'import')),
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        );
+        CREATE INDEX facts_by_chat ON facts(chat_id, id);
+        CREATE VIRTUAL TABLE facts_fts USING fts5(text, content='facts', content_rowid='id',
+                                                  tokenize='unicode61 remove_diacritics 2');
+        CREATE TRIGGER facts_fts_insert AFTER INSERT ON facts BEGIN
+            INSERT INTO facts_fts(rowid, text) VALUES (new.id, new.text);
+        END;
+        CREATE TRIGGER facts_fts_delete AFTER DELETE ON facts BEGIN
+            INSERT INTO facts_fts(facts_fts, rowid, text) VALUES ('delete', old.id, old.text);
+        END;
+        CREATE TRIGGER facts_fts_update AFTER UPDATE OF text ON facts BEGIN
+            INSERT INTO facts_fts(facts_fts, rowid, text) VALUES ('delete', old.id, old.text);
+            INSERT INTO facts_fts(rowid, text) VALUES (new.id, new.text);
+        END;
+        CREATE VIRTUAL TABLE messages_fts USING fts5(content, content='messages', content_rowid='id',
+                                                     tokenize='unicode61 remove_diacritics 2');
+        CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+            INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
+        END;
+        CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+            INSERT INTO messages_fts(messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
+        END;
+        CREATE TRIGGER messages_fts_update AFTER UPDATE OF content ON messages BEGIN
+            INSERT INTO messages_fts(messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
+            INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
+        END;
+        INSERT INTO messages_fts(messages_fts) VALUES ('rebuild');
+        )sql",
     };
     return list;
 }
@@ -122,6 +170,11 @@ bool Stmt::step() {
 void Stmt::run() {
     while (step()) {
     }
+}
+
+void Stmt::reset() {
+    sqlite3_reset(m_stmt);
+    sqlite3_clear_bindings(m_stmt);
 }
 
 std::string Stmt::text(int col) const {

@@ -42,7 +42,8 @@ public:
     // Steps once: true when a row is ready, false when done. Throws std::runtime_error on failure
     // (caught by Db::guard and turned into an Error).
     bool step();
-    void run();  // Steps to completion.
+    void run();    // Steps to completion.
+    void reset();  // Ready to bind and run again.
 
     std::string text(int col) const;
     int64_t integer(int col) const;

@@ -57,6 +57,31 @@ struct Message {
     int64_t created_at = 0;
 };
 
+struct Summary {
+    std::string chat_id;
+    int version = 0;
+    std::string text;
+    int64_t covers_until_message_id = 0;  // The last message the summary covers.
+    std::string source = "auto";          // auto | user | rollback | import
+    int64_t created_at = 0;
+};
+
+struct Fact {
+    int64_t id = 0;
+    std::string chat_id;
+    std::string text;
+    bool pinned = false;
+    std::string source = "user";  // user | auto | import
+    int64_t created_at = 0;
+    int64_t updated_at = 0;
+};
+
+// A message found by full-text search, with the matching part marked.
+struct SearchHit {
+    Message message;
+    std::string snippet;
+};
+
 struct Job {
     std::string id;
     std::string kind;

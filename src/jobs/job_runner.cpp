@@ -1,0 +1,144 @@
+#include "jobs/job_runner.hpp"
+
+#include <algorithm>
+
+#include "core/log.hpp"
+
+namespace mc::jobs {
+namespace {
+
+class Context : public JobContext {
+public:
+    Context(store::JobStore& store, Job& job, std::shared_ptr<std::atomic<bool>> cancel)
+        : m_store(store), m_job(job), m_cancel(std::move(cancel)) {}
+    void progress(double fraction) override {
+        m_job.progress = std::clamp(fraction, 0.0, 1.0);
+        (void)m_store.update(m_job);
+    }
+    bool cancelled() const override { return m_cancel->load(); }
+    std::shared_ptr<std::atomic<bool>> cancel_flag() const override { return m_cancel; }
+
+private:
+    store::JobStore& m_store;
+    Job& m_job;
+    std::shared_ptr<std::atomic<bool>> m_cancel;
+};
+
+}  // namespace
+
+JobRunner::JobRunner(store::JobStore& store) : m_store(store) {}
+
+JobRunner::~JobRunner() { stop(); }
+
+void JobRunner::handle(const std::string& kind, Handler handler) { m_handlers[kind] = std::move(handler); }
+
+void JobRunner::start() {
+    if (auto n = m_store.requeue_running(); n && *n > 0) log::info(*n, " unfinished background job(s) queued again");
+    m_thread = std::thread([this] { loop(); });
+}
+
+void JobRunner::stop() {
+    {
+        std::lock_guard lock(m_mu);
+        if (m_quit) return;
+        m_quit = true;
+        if (m_running_cancel) m_running_cancel->store(true);
+        m_cv.notify_all();
+    }
+    if (m_thread.joinable()) m_thread.join();
+}
+
+void JobRunner::poke() {
+    std::lock_guard lock(m_mu);
+    m_poked = true;
+    m_cv.notify_all();
+}
+
+Result<Job> JobRunner::submit(const std::string& kind, const Json& payload, std::optional<std::string> character_id,
+                              std::optional<std::string> chat_id) {
+    auto job = m_store.create(kind, payload, std::move(character_id), std::move(chat_id));
+    if (job) poke();
+    return job;
+}
+
+Result<Job> JobRunner::submit_unique(const std::string& kind, const Json& payload, const std::string& chat_id) {
+    std::lock_guard lock(m_submit_mu);
+    auto active = m_store.active(kind, chat_id);
+    if (!active) return std::unexpected(active.error());
+    if (*active) return **active;
+    return submit(kind, payload, std::nullopt, chat_id);
+}
+
+Result<Job> JobRunner::cancel(const std::string& id) {
+    auto job = m_store.get(id);
+    if (!job) return job;
+    if (job->status == "done" || job->status == "failed" || job->status == "cancelled") {
+        return fail(ErrorCode::Conflict, "job " + id + " has already ended (" + job->status + ")", "id");
+    }
+    {
+        std::lock_guard lock(m_mu);
+        if (m_running_id == id && m_running_cancel) m_running_cancel->store(true);
+    }
+    job->status = "cancelled";
+    return m_store.update(*job);
+}
+
+void JobRunner::loop() {
+    std::unique_lock lock(m_mu);
+    while (!m_quit) {
+        lock.unlock();
+        auto next = m_store.next_queued();
+        lock.lock();
+        if (!next || !*next) {
+            // Nothing queued; retries and new jobs poke us, and a slow timer covers anything missed.
+            m_cv.wait_for(lock, std::chrono::seconds(2), [&] { return m_quit || m_poked; });
+            m_poked = false;
+            continue;
+        }
+        Job job = std::move(**next);
+        auto handler = m_handlers.find(job.kind);
+        m_running_id = job.id;
+        m_running_cancel = std::make_shared<std::atomic<bool>>(false);
+        auto cancel = m_running_cancel;
+        lock.unlock();
+
+        job.status = "running";
+        (void)m_store.update(job);
+        Outcome out = Outcome::failed("no handler for job kind '" + job.kind + "'");
+        if (handler != m_handlers.end()) {
+            Context ctx(m_store, job, cancel);
+            try {
+                out = handler->second(job, ctx);
+            } catch (const std::exception& e) {
+                out = Outcome::failed(std::string("job crashed: ") + e.what());
+            }
+        }
+        // A job cancelled through the API stays cancelled whatever the handler said.
+        auto now = m_store.get(job.id);
+        const bool user_cancelled = now && now->status == "cancelled";
+        if (!user_cancelled) {
+            if (out.kind == Outcome::Kind::Retry) {
+                job.status = "queued";
+                job.progress = 0;
+            } else if (out.kind == Outcome::Kind::Done) {
+                job.status = "done";
+                job.progress = 1;
+                job.result = out.result;
+            } else {
+                job.status = "failed";
+                job.error = out.error;
+                log::warn("job ", job.id, " (", job.kind, ") failed: ", out.error);
+            }
+            (void)m_store.update(job);
+        }
+        lock.lock();
+        m_running_id.clear();
+        m_running_cancel.reset();
+        if (out.kind == Outcome::Kind::Retry && !m_quit) {
+            // Let whatever preempted the job finish before trying again.
+            m_cv.wait_for(lock, std::chrono::milliseconds(500), [&] { return m_quit; });
+        }
+    }
+}
+
+}  // namespace mc::jobs

@@ -1,0 +1,102 @@
+#include "store/job_store.hpp"
+
+#include "core/text.hpp"
+
+namespace mc::store {
+namespace {
+
+constexpr const char* kColumns =
+    "id, kind, status, progress, error, payload, result, character_id, chat_id, created_at, updated_at";
+
+Job read_job(const Stmt& s) {
+    Job j;
+    j.id = s.text(0);
+    j.kind = s.text(1);
+    j.status = s.text(2);
+    j.progress = s.real(3);
+    j.error = s.text(4);
+    j.payload = Json::parse(s.text(5), nullptr, false);
+    if (j.payload.is_discarded()) j.payload = Json::object();
+    j.result = Json::parse(s.text(6), nullptr, false);
+    if (j.result.is_discarded()) j.result = Json::object();
+    if (!s.is_null(7)) j.character_id = s.text(7);
+    if (!s.is_null(8)) j.chat_id = s.text(8);
+    j.created_at = s.integer(9);
+    j.updated_at = s.integer(10);
+    return j;
+}
+
+}  // namespace
+
+Result<Job> JobStore::create(const std::string& kind, const Json& payload, std::optional<std::string> character_id,
+                             std::optional<std::string> chat_id) {
+    Job j;
+    j.id = random_hex(8);
+    j.kind = kind;
+    j.payload = payload;
+    j.character_id = std::move(character_id);
+    j.chat_id = std::move(chat_id);
+    j.created_at = j.updated_at = now_ms();
+    auto done = m_db.transaction([&] {
+        Stmt s(m_db, std::string("INSERT INTO jobs (") + kColumns + ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)");
+        s.bind(1, j.id).bind(2, j.kind).bind(3, j.status).bind(4, j.progress).bind(5, j.error).bind(6, j.payload.dump());
+        s.bind(7, j.result.dump()).bind(8, j.character_id).bind(9, j.chat_id).bind(10, j.created_at).bind(11, j.updated_at);
+        s.run();
+    });
+    if (!done) return std::unexpected(done.error());
+    return j;
+}
+
+Result<Job> JobStore::get(const std::string& id) {
+    auto found = m_db.transaction([&]() -> std::optional<Job> {
+        Stmt s(m_db, std::string("SELECT ") + kColumns + " FROM jobs WHERE id = ?1");
+        s.bind(1, id);
+        if (!s.step()) return std::nullopt;
+        return read_job(s);
+    });
+    if (!found) return std::unexpected(found.error());
+    if (!*found) return fail(ErrorCode::NotFound, "no job with id '" + id + "'", "id");
+    return std::move(**found);
+}
+
+Result<Job> JobStore::update(const Job& in) {
+    Job j = in;
+    j.updated_at = now_ms();
+    auto changed = m_db.transaction([&] {
+        Stmt s(m_db, "UPDATE jobs SET status = ?2, progress = ?3, error = ?4, result = ?5, updated_at = ?6 WHERE id = ?1");
+        s.bind(1, j.id).bind(2, j.status).bind(3, j.progress).bind(4, j.error).bind(5, j.result.dump()).bind(6, j.updated_at);
+        s.run();
+        return m_db.changes();
+    });
+    if (!changed) return std::unexpected(changed.error());
+    if (*changed == 0) return fail(ErrorCode::NotFound, "no job with id '" + j.id + "'", "id");
+    return j;
+}
+
+Result<std::optional<Job>> JobStore::next_queued() {
+    return m_db.transaction([&]() -> std::optional<Job> {
+        Stmt s(m_db, std::string("SELECT ") + kColumns + " FROM jobs WHERE status = 'queued' ORDER BY created_at, id LIMIT 1");
+        if (!s.step()) return std::nullopt;
+        return read_job(s);
+    });
+}
+
+Result<std::optional<Job>> JobStore::active(const std::string& kind, const std::string& chat_id) {
+    return m_db.transaction([&]() -> std::optional<Job> {
+        Stmt s(m_db, std::string("SELECT ") + kColumns +
+                         " FROM jobs WHERE kind = ?1 AND chat_id = ?2 AND status IN ('queued', 'running') LIMIT 1");
+        s.bind(1, kind).bind(2, chat_id);
+        if (!s.step()) return std::nullopt;
+        return read_job(s);
+    });
+}
+
+Result<int> JobStore::requeue_running() {
+    return m_db.transaction([&] {
+        Stmt s(m_db, "UPDATE jobs SET status = 'queued', progress = 0 WHERE status = 'running'");
+        s.run();
+        return m_db.changes();
+    });
+}
+
+}  // namespace mc::store

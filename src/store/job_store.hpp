@@ -1,0 +1,35 @@
+// store/job_store: background jobs (summaries, fact extraction, later voice training, images,
+// downloads) persisted so they survive a restart.
+// Thread safety: safe from any thread (serialized through Db).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/result.hpp"
+#include "store/db.hpp"
+#include "store/types.hpp"
+
+namespace mc::store {
+
+class JobStore {
+public:
+    explicit JobStore(Db& db) : m_db(db) {}
+
+    Result<Job> create(const std::string& kind, const Json& payload, std::optional<std::string> character_id,
+                       std::optional<std::string> chat_id);
+    Result<Job> get(const std::string& id);
+    Result<Job> update(const Job& job);
+    // The oldest queued job, if any.
+    Result<std::optional<Job>> next_queued();
+    // A queued or running job of this kind for this chat, if any.
+    Result<std::optional<Job>> active(const std::string& kind, const std::string& chat_id);
+    // At start: jobs left running by a previous process are queued again.
+    Result<int> requeue_running();
+
+private:
+    Db& m_db;
+};
+
+}  // namespace mc::store
