@@ -137,6 +137,8 @@ struct Imported {
     std::vector<std::pair<Summary, int64_t>> summaries;  // With the covered message's position.
     std::vector<Fact> facts;
     std::string title;
+    int64_t created_at = 0;
+    int64_t updated_at = 0;
 };
 
 Result<Imported> parse_our_json(const Json& doc) {
@@ -145,7 +147,11 @@ Result<Imported> parse_our_json(const Json& doc) {
     if (!doc.contains("messages") || !doc["messages"].is_array()) {
         return fail(ErrorCode::InvalidInput, "'messages' must be an array", "messages");
     }
-    if (doc.contains("chat") && doc["chat"].is_object()) out.title = doc["chat"].value("title", "");
+    if (doc.contains("chat") && doc["chat"].is_object()) {
+        out.title = doc["chat"].value("title", "");
+        out.created_at = doc["chat"].value("created_at", int64_t{0});
+        out.updated_at = doc["chat"].value("updated_at", int64_t{0});
+    }
     size_t i = 0;
     for (const auto& j : doc["messages"]) {
         const std::string where = "messages[" + std::to_string(i++) + "]";
@@ -321,6 +327,29 @@ void register_memory_routes(http::Server& server, Context& ctx) {
         return json_response(200, summary_to_json(*saved));
     });
 
+    // Summarize now (a button in the UI): covers everything but the newest `keep` messages.
+    server.route(Method::Post, "/api/chats/{id}/memory/summarize", [&ctx](const Request& req) {
+        if (auto c = ctx.chats.get(req.param("id")); !c) return error_response(c.error());
+        Json body = Json::object();
+        if (!req.body.empty()) {
+            auto parsed = parse_object(req);
+            if (!parsed) return error_response(parsed.error());
+            body = *parsed;
+        }
+        if (body.contains("keep") && (!body["keep"].is_number_integer() || body["keep"].get<int64_t>() < 0)) {
+            return error_response({ErrorCode::InvalidInput, "'keep' must be a number of messages (0 or more)", "keep"});
+        }
+        const int keep = static_cast<int>(body.value("keep", int64_t{4}));
+        auto recent = ctx.chats.messages(req.param("id"), std::nullopt, keep + 1);
+        if (!recent) return error_response(recent.error());
+        if (static_cast<int>(recent->size()) <= keep) {
+            return error_response({ErrorCode::Conflict, "there is nothing to summarize yet", "keep"});
+        }
+        auto job = ctx.jobs.submit_unique("summary", Json{{"until", recent->front().id}}, req.param("id"));
+        if (!job) return error_response(job.error());
+        return json_response(202, {{"job", job_to_json(*job)}});
+    });
+
     server.route(Method::Get, "/api/chats/{id}/search", [&ctx](const Request& req) {
         if (auto c = ctx.chats.get(req.param("id")); !c) return error_response(c.error());
         const auto q = req.query_param("q");
@@ -405,6 +434,11 @@ void register_memory_routes(http::Server& server, Context& ctx) {
         if (auto m = ctx.memory.import_memory(chat_id, summaries, parsed->facts); !m) {
             (void)ctx.chats.remove(chat_id);
             return error_response(m.error());
+        }
+        if (parsed->created_at > 0) {
+            (void)ctx.chats.set_times(chat_id, parsed->created_at, std::max(parsed->updated_at, parsed->created_at));
+        } else if (!stored->empty()) {
+            (void)ctx.chats.set_times(chat_id, stored->front().created_at, stored->back().created_at);
         }
         auto chat = ctx.chats.get(chat_id);
         Json messages = Json::array();

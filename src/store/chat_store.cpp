@@ -115,6 +115,14 @@ Result<void> ChatStore::remove(const std::string& id) {
     return {};
 }
 
+Result<void> ChatStore::set_times(const std::string& id, int64_t created_at, int64_t updated_at) {
+    return m_db.transaction([&] {
+        Stmt s(m_db, "UPDATE chats SET created_at = ?2, updated_at = ?3 WHERE id = ?1");
+        s.bind(1, id).bind(2, created_at).bind(3, updated_at);
+        s.run();
+    });
+}
+
 Result<std::vector<Message>> ChatStore::messages(const std::string& chat_id, std::optional<int64_t> before, int limit) {
     return m_db.transaction([&] {
         // Newest `limit` below `before`, then reversed to oldest first.

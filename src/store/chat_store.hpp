@@ -29,6 +29,8 @@ public:
     Result<std::vector<Chat>> list_for_character(const std::string& character_id);
     Result<Chat> rename(const std::string& id, const std::string& title);
     Result<void> remove(const std::string& id);
+    // Restores a chat's times (import).
+    Result<void> set_times(const std::string& id, int64_t created_at, int64_t updated_at);
 
     // Messages oldest first; `before` (a message id) pages backwards, `limit` caps the count.
     Result<std::vector<Message>> messages(const std::string& chat_id, std::optional<int64_t> before, int limit);
