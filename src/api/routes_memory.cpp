@@ -37,7 +37,10 @@ Result<std::string> text_field(const Json& body, const char* key, size_t max_cha
 }
 
 Json memory_json(Context& ctx, const std::string& chat_id) {
-    Json out = {{"summary", nullptr}, {"summaries_history", Json::array()}, {"facts", Json::array()}};
+    Json out = {{"summary", nullptr}, {"summaries_history", Json::array()}, {"facts", Json::array()}, {"jobs", Json::array()}};
+    if (auto jobs = ctx.jobs.active_for_chat(chat_id)) {
+        for (const auto& j : *jobs) out["jobs"].push_back(job_to_json(j));  // Summaries being written, facts sought.
+    }
     if (auto list = ctx.memory.summaries(chat_id); list && !list->empty()) {
         out["summary"] = summary_to_json(list->front());
         for (const auto& s : *list) out["summaries_history"].push_back(summary_to_json(s));

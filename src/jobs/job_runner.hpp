@@ -55,6 +55,7 @@ public:
     Result<Job> submit_unique(const std::string& kind, const Json& payload, const std::string& chat_id);
     Result<Job> cancel(const std::string& id);
     Result<Job> get(const std::string& id) { return m_store.get(id); }
+    Result<std::vector<Job>> active_for_chat(const std::string& chat_id) { return m_store.active_for_chat(chat_id); }
     // Wakes the runner (after a retry is due, or new work).
     void poke();
 

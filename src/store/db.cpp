@@ -108,17 +108,19 @@ const std::vector<const char*>& migrations() {
             INSERT INTO facts_fts(facts_fts, rowid, text) VALUES ('delete', old.id, old.text);
             INSERT INTO facts_fts(rowid, text) VALUES (new.id, new.text);
         END;
-        CREATE VIRTUAL TABLE messages_fts USING fts5(content, content='messages', content_rowid='id',
+        -- chat_id is indexed as a token, so a search intersects the chat's posting list with the
+        -- words' instead of filtering every match of a common word in every chat.
+        CREATE VIRTUAL TABLE messages_fts USING fts5(content, chat_id, content='messages', content_rowid='id',
                                                      tokenize='unicode61 remove_diacritics 2');
         CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
-            INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
+            INSERT INTO messages_fts(rowid, content, chat_id) VALUES (new.id, new.content, new.chat_id);
         END;
         CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
-            INSERT INTO messages_fts(messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
+            INSERT INTO messages_fts(messages_fts, rowid, content, chat_id) VALUES ('delete', old.id, old.content, old.chat_id);
         END;
         CREATE TRIGGER messages_fts_update AFTER UPDATE OF content ON messages BEGIN
-            INSERT INTO messages_fts(messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
-            INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
+            INSERT INTO messages_fts(messages_fts, rowid, content, chat_id) VALUES ('delete', old.id, old.content, old.chat_id);
+            INSERT INTO messages_fts(rowid, content, chat_id) VALUES (new.id, new.content, new.chat_id);
         END;
         INSERT INTO messages_fts(messages_fts) VALUES ('rebuild');
         )sql",

@@ -91,6 +91,17 @@ Result<std::optional<Job>> JobStore::active(const std::string& kind, const std::
     });
 }
 
+Result<std::vector<Job>> JobStore::active_for_chat(const std::string& chat_id) {
+    return m_db.transaction([&] {
+        std::vector<Job> out;
+        Stmt s(m_db, std::string("SELECT ") + kColumns +
+                         " FROM jobs WHERE chat_id = ?1 AND status IN ('queued', 'running') ORDER BY created_at, id");
+        s.bind(1, chat_id);
+        while (s.step()) out.push_back(read_job(s));
+        return out;
+    });
+}
+
 Result<int> JobStore::requeue_running() {
     return m_db.transaction([&] {
         Stmt s(m_db, "UPDATE jobs SET status = 'queued', progress = 0 WHERE status = 'running'");

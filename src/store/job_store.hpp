@@ -25,6 +25,8 @@ public:
     Result<std::optional<Job>> next_queued();
     // A queued or running job of this kind for this chat, if any.
     Result<std::optional<Job>> active(const std::string& kind, const std::string& chat_id);
+    // Queued and running jobs of a chat, oldest first.
+    Result<std::vector<Job>> active_for_chat(const std::string& chat_id);
     // At start: jobs left running by a previous process are queued again.
     Result<int> requeue_running();
 

@@ -213,14 +213,21 @@ Result<std::vector<Fact>> MemoryStore::relevant_facts(const std::string& chat_id
 
 Result<std::vector<SearchHit>> MemoryStore::search_messages(const std::string& chat_id, const std::string& query,
                                                             int limit) {
-    const std::string q = fts_query(query, "AND");
-    if (q.empty()) return std::vector<SearchHit>{};
+    const std::string words = fts_query(query, "AND");
+    if (words.empty()) return std::vector<SearchHit>{};
+    // Chat ids are hex (ours) but are quoted like any other text all the same.
+    std::string id;
+    for (char ch : chat_id) {
+        if (std::isalnum(static_cast<unsigned char>(ch))) id += ch;
+    }
+    const std::string q = "chat_id:\"" + id + "\" AND content:(" + words + ")";
     return m_db.transaction([&] {
         std::vector<SearchHit> out;
+        // Newest first straight from the index (rowid order), stopping at the limit.
         Stmt s(m_db, "SELECT m.id, m.chat_id, m.role, m.content, m.swipes, m.swipe_id, m.status, m.media, m.created_at, "
                      "snippet(messages_fts, 0, '[', ']', '…', 12) FROM messages_fts JOIN messages m "
                      "ON m.id = messages_fts.rowid WHERE messages_fts MATCH ?1 AND m.chat_id = ?2 "
-                     "ORDER BY m.id DESC LIMIT ?3");
+                     "ORDER BY messages_fts.rowid DESC LIMIT ?3");
         s.bind(1, q).bind(2, chat_id).bind(3, limit);
         while (s.step()) {
             SearchHit h;
