@@ -8,6 +8,7 @@
 
 #include "server_process.hpp"
 #include "sse_client.hpp"
+#include "standin_llm.hpp"
 
 namespace mc::test {
 namespace {
@@ -260,6 +261,55 @@ TEST_F(MemoryApi, AnImportThatIsNotValidJsonlNamesTheLine) {
     EXPECT_EQ(c->Post("/api/characters/nope/chats/import", "{\"mes\":\"x\"}", "application/jsonl")->status, 404);
     // Nothing half-imported: still only the first chat.
     EXPECT_EQ(get("/api/characters/" + character + "/chats")["chats"].size(), 1u);
+}
+
+// Facts the model proposes: a stand-in model server answers the fact request with a list.
+TEST(MemoryFacts, FactsTheModelProposesAboutTheUserAreStoredAndRetrieved) {
+    StandinLlm llm([](const Json& body) -> std::string {
+        const std::string system = body["messages"][0]["content"];
+        if (system.find("facts about Jonas") != std::string::npos) {
+            return "- Jonas has a dog called Bello\n- Jonas lives in Hamburg\nNONE";
+        }
+        return "*lächelt* Wie schön!";
+    });
+    for (bool enabled : {true, false}) {
+        ServerProcess server(Json{{"llm", {{"backend", "remote"}, {"llama_cpp_url", llm.url()}}},
+                                  {"chat", {{"user_name", "Jonas"}}},
+                                  {"memory", {{"auto_facts", enabled}}}});
+        auto c = server.client();
+        const std::string character = body_json(c.Post("/api/characters", R"({"name":"Mia"})", "application/json"))["id"];
+        const std::string chat =
+            body_json(c.Post("/api/chats", Json{{"character_id", character}}.dump(), "application/json"))["chat"]["id"];
+        const SseResult t = post_sse(server.port(), "/api/chats/" + chat + "/messages",
+                                     R"({"content":"Ich habe einen Hund namens Bello und wohne in Hamburg."})");
+        ASSERT_NE(t.last("done"), nullptr);
+        EXPECT_EQ(t.last("done")->data["message"]["content"], "*lächelt* Wie schön!");
+        Json m;
+        for (int i = 0; i < 1000; ++i) {
+            m = body_json(c.Get(("/api/chats/" + chat + "/memory").c_str()));
+            if (m["jobs"].empty()) break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        if (!enabled) {
+            EXPECT_TRUE(m["facts"].empty()) << m.dump();
+            continue;
+        }
+        ASSERT_EQ(m["facts"].size(), 2u) << m.dump();
+        EXPECT_EQ(m["facts"][0]["text"], "Jonas has a dog called Bello");
+        EXPECT_EQ(m["facts"][0]["source"], "auto");
+        EXPECT_EQ(m["facts"][0]["pinned"], false);
+        const std::string prompt = body_json(c.Get(("/api/chats/" + chat + "/prompt?message=Wie%20geht%20es%20Bello%3F").c_str()))["text"];
+        EXPECT_NE(prompt.find("- Jonas has a dog called Bello"), std::string::npos) << prompt;
+        EXPECT_EQ(prompt.find("Jonas lives in Hamburg"), std::string::npos);
+        // The same message again proposes nothing new.
+        post_sse(server.port(), "/api/chats/" + chat + "/messages", R"({"content":"Bello ist süß."})");
+        for (int i = 0; i < 1000; ++i) {
+            m = body_json(c.Get(("/api/chats/" + chat + "/memory").c_str()));
+            if (m["jobs"].empty()) break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        EXPECT_EQ(m["facts"].size(), 2u);
+    }
 }
 
 }  // namespace
