@@ -25,7 +25,7 @@ const freePort = () =>
 const dir = mkdtempSync(join(tmpdir(), 'mc-e2e-'));
 writeFileSync(join(dir, 'settings.json'), JSON.stringify({
   server: { ui_dir: dist },
-  llm: { model_path: model, context_size: 2048, max_tokens: 24, threads: 2 },
+  llm: { model_path: model, context_size: 4096, max_tokens: 160, threads: 2 },
 }));
 // A real 64x64 PNG (a pink square) for the avatar.
 function makePng(w, h, [r, g, b]) {
