@@ -101,10 +101,12 @@ inline void write_text(const std::string& path, const std::string& text) { std::
 
 struct StreamResult {
     double ttft_ms = 0;    // Request sent -> first text.
+    double total_ms = 0;   // Request sent -> stream ended.
     double decode_tps = 0;  // Text events after the first, per second.
     int pieces = 0;
     Json final;             // mycandy: the done event's data; llama-server: the last chunk.
     std::string text;
+    std::string raw;  // The first bytes of the body (for error reports).
 };
 
 // POSTs and reads an SSE stream. `kind` = "mycandy" (event: token/done) or "llama" (data-only
@@ -122,6 +124,7 @@ inline StreamResult stream_post(int port, const std::string& path, const Json& b
     req.body = body.dump();
     req.headers.emplace("Content-Type", "application/json");
     req.content_receiver = [&](const char* d, size_t n, uint64_t, uint64_t) {
+        if (out.raw.size() < 400) out.raw.append(d, std::min(n, 400 - out.raw.size()));
         buf.append(d, n);
         size_t nl;
         while ((nl = buf.find('\n')) != std::string::npos) {
@@ -152,6 +155,7 @@ inline StreamResult stream_post(int port, const std::string& path, const Json& b
         return true;
     };
     c.send(req);
+    out.total_ms = ms_since(start);
     if (out.pieces > 0) {
         out.ttft_ms = std::chrono::duration<double, std::milli>(first - start).count();
         const double span = std::chrono::duration<double>(last - first).count();

@@ -35,12 +35,12 @@ Response stream_turn(Context& ctx, std::shared_ptr<chat::Turn> turn) {
             }
             if (ended) break;
             if (ctx.stopping && ctx.stopping()) turn->cancel();
-            if (connected && std::chrono::steady_clock::now() - idle_since > std::chrono::seconds(10)) {
-                // A comment line keeps proxies and browsers from timing out during a long prompt.
+            if (connected && std::chrono::steady_clock::now() - idle_since > std::chrono::seconds(5)) {
+                // A comment line keeps proxies and browsers from timing out during a long prompt,
+                // and finds out whether the client is still there.
                 connected = sink.write(": keep-alive\n\n");
                 idle_since = std::chrono::steady_clock::now();
             }
-            if (connected && !sink.connected()) connected = false;
             if (!connected) turn->cancel();
         }
     };

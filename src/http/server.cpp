@@ -42,13 +42,14 @@ std::string to_regex(const std::string& pattern, std::vector<std::string>& names
 class HttplibSink : public StreamSink {
 public:
     explicit HttplibSink(httplib::DataSink& sink) : m_sink(sink) {}
+    // A write fails once the client has gone. (httplib's is_writable() only says whether a write
+    // would block right now: a slow reader is not a lost one.)
     bool write(std::string_view data) override {
         if (!m_ok) return false;
-        if (!m_sink.is_writable()) return m_ok = false;
         m_ok = m_sink.write(data.data(), data.size());
         return m_ok;
     }
-    bool connected() const override { return m_ok && m_sink.is_writable(); }
+    bool connected() const override { return m_ok; }
 
 private:
     httplib::DataSink& m_sink;
@@ -115,6 +116,7 @@ std::string Request::header(const std::string& name) const {
 struct Server::Impl {
     httplib::Server server;
     ServerOptions options;
+    int listen_fd = -1;  // Seen in the socket-options hook, to raise the backlog after bind.
 };
 
 Server::Server(ServerOptions options) : m_impl(std::make_unique<Impl>()) {
@@ -126,9 +128,10 @@ Server::Server(ServerOptions options) : m_impl(std::make_unique<Impl>()) {
     svr.set_keep_alive_max_count(1000);
     // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, which would let two servers share
     // a port silently instead of the second one failing with "address in use".
-    svr.set_socket_options([](int sock) {
+    svr.set_socket_options([this](int sock) {
         int yes = 1;
         setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+        m_impl->listen_fd = sock;
     });
     auto make_error = [this](int status, const std::string& message) {
         if (m_impl->options.error_response) return m_impl->options.error_response(status, message);
@@ -281,6 +284,9 @@ Result<void> Server::bind(const std::string& host, int port) {
         }
         m_port = port;
     }
+    // httplib listens with a backlog of 5: dozens of clients connecting at once (a UI, streams,
+    // the phone) would see SYNs dropped and a second's delay. Listening again raises it.
+    if (m_impl->listen_fd >= 0) ::listen(m_impl->listen_fd, 1024);
     return {};
 }
 

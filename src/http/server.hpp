@@ -55,7 +55,7 @@ using Handler = std::function<Response(const Request&)>;
 
 struct ServerOptions {
     size_t max_body_bytes = 64u << 20;
-    int worker_threads = 64;  // Open SSE streams each hold one.
+    int worker_threads = 256;  // Open SSE streams (and keep-alive connections) each hold one.
     // Builds the response for errors the layer itself detects (no route, body too large, exception).
     std::function<Response(int status, const std::string& message)> error_response;
 };
