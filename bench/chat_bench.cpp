@@ -173,6 +173,26 @@ void row(const char* name, const std::vector<double>& v, const char* unit, const
     std::printf("  %-58s %10.2f %-6s %17s  %s\n", name, median(v), unit, range(v).c_str(), note.c_str());
 }
 
+// Read bandwidth: 2 threads summing 1 GiB of 64-bit words (what a decode step does with weights).
+double read_bandwidth_gbs() {
+    const size_t n = (size_t(1) << 30) / sizeof(uint64_t);
+    std::vector<uint64_t> a(n, 1);
+    std::vector<double> runs;
+    volatile uint64_t sink = 0;
+    for (int r = 0; r < 3; ++r) {
+        uint64_t s1 = 0, s2 = 0;
+        const auto t0 = Clock::now();
+        std::thread t1([&] {
+            for (size_t i = 0; i < n / 2; ++i) s1 += a[i];
+        });
+        for (size_t i = n / 2; i < n; ++i) s2 += a[i];
+        t1.join();
+        runs.push_back(static_cast<double>(n * sizeof(uint64_t)) / (ms_since(t0) / 1000) / 1e9);
+        sink = sink + s1 + s2;
+    }
+    return median(runs);
+}
+
 // Copy bandwidth: bytes read plus bytes written per second, 2 threads over 1 GiB.
 double copy_bandwidth_gbs() {
     const size_t n = size_t(1) << 30;
@@ -200,6 +220,9 @@ int main(int argc, char** argv) {
     const std::string tiny = std::filesystem::absolute(argv[4]).string();
     g_threads = argc > 5 ? std::atoi(argv[5]) : static_cast<int>(std::thread::hardware_concurrency());
     if (const char* r = std::getenv("RUNS")) g_runs = std::max(1, std::atoi(r));
+    // SECTIONS="1,6" runs only those measures (all by default).
+    const std::string sections = std::getenv("SECTIONS") ? std::getenv("SECTIONS") : "1,2,3,4,5,6";
+    auto want = [&](char n) { return sections.find(n) != std::string::npos; };
     g_dir = std::filesystem::temp_directory_path() / ("mc-bench-" + std::to_string(getpid()));
     std::filesystem::create_directories(g_dir);
     std::printf("model %s, %d threads, context %d; median of %d runs (min-max)\n\n",
@@ -207,7 +230,7 @@ int main(int argc, char** argv) {
 
     // 1. Decode throughput, interleaved so that noise hits all three alike.
     std::vector<double> raw, ours, theirs;
-    {
+    if (want('1')) {
         Mycandy us(mycandy, model, "decode", kContext, kDecodeTokens);
         LlamaServer ls(llama_server, model, kContext);
         for (int r = 0; r < g_runs; ++r) {
@@ -217,18 +240,20 @@ int main(int argc, char** argv) {
             theirs.push_back(l.decode_tps);
         }
     }
-    std::printf("1. decode throughput (%d tokens)\n", kDecodeTokens);
+    if (want('1')) std::printf("1. decode throughput (%d tokens)\n", kDecodeTokens);
+    if (want('1')) {
     row("raw libllama loop, tokens/s", raw, "");
     row("mycandy SSE turn (client side), tokens/s", ours, "");
     row("llama-server /completion stream (client side), tokens/s", theirs, "");
     std::printf("  %-58s %10.3f          goal >= 0.97\n", "ratio mycandy / raw", median(ours) / median(raw));
     std::printf("  %-58s %10.3f          goal >= 1.0\n\n", "ratio mycandy / llama-server", median(ours) / median(theirs));
+    }
 
     // 2 + 3. A 20-turn chat growing to about 4k tokens, then a restart.
     std::vector<double> us_t1, us_t20, us_eval20, ls_t1, ls_t20, ls_eval20, off_t20, off_eval20, us_restart, ls_restart,
         us_warm;
     int history = 0;
-    for (int r = 0; r < g_runs; ++r) {
+    for (int r = 0; r < (want('2') || want('3') ? g_runs : 0); ++r) {
         std::mt19937 rng(100 + r);
         std::vector<std::string> msgs;
         for (int i = 0; i < 21; ++i) msgs.push_back(words(rng, 110));
@@ -275,6 +300,7 @@ int main(int argc, char** argv) {
         // output parser, which sometimes refuses random-weight text).
         ls_restart.push_back(ls.complete(llama3(conv), 1, true).total_ms);
     }
+    if (want('2') || want('3')) {
     std::printf("2. a 20-turn chat growing to %d tokens (110-word messages, 48-token replies)\n", history);
     row("mycandy TTFT turn 1, ms", us_t1, "");
     row("mycandy TTFT turn 20, ms", us_t20, "");
@@ -291,11 +317,12 @@ int main(int argc, char** argv) {
     row("mycandy TTFT of a warm turn, ms", us_warm, "");
     row("llama-server TTFT after restart, ms", ls_restart, "");
     std::printf("  %-58s %10.3f          goal <= 1.3\n\n", "mycandy after restart / warm turn", median(us_restart) / median(us_warm));
+    }
 
     // 4. Context overflow: 200 turns past a 2048-token context, tiny model (token counts only).
     std::vector<double> us_over, ls_over, ls_reuse_over;
     int refused[2] = {0, 0};
-    {
+    if (want('4')) {
         constexpr int kSmall = 2048;
         std::mt19937 rng(9);
         std::vector<std::string> msgs;
@@ -345,22 +372,24 @@ int main(int argc, char** argv) {
         return v.empty() ? 0 : s / static_cast<double>(v.size());
     };
     auto maxv = [](const std::vector<double>& v) { return v.empty() ? 0 : *std::max_element(v.begin(), v.end()); };
+    if (want('4')) {
     std::printf("4. context overflow: 200 turns past a 2048-token context (tiny model; evaluated tokens / context)\n");
     std::printf("  %-58s mean %6.3f  max %6.3f   goal mean <= 0.25\n", "mycandy (summaries on)", mean(us_over), maxv(us_over));
     std::printf("  %-58s mean %6.3f  max %6.3f  (%d turns refused)\n", "llama-server --context-shift, client trims old turns",
                 mean(ls_over), maxv(ls_over), refused[0]);
     std::printf("  %-58s mean %6.3f  max %6.3f  (%d turns refused)\n\n", "llama-server --context-shift --cache-reuse 64",
                 mean(ls_reuse_over), maxv(ls_reuse_over), refused[1]);
+    }
 
     // 5. Server overhead: idle memory, and 64 streams relayed from a remote model server.
     long idle_rss = 0;
     std::vector<double> delays;
     long lost = 0;
-    {
+    if (want('5')) {
         Mycandy idle(mycandy, "/nonexistent/model.gguf", "idle", kContext, 48);
         idle_rss = idle.rss_kb();
     }
-    {
+    if (want('5')) {
         constexpr int kStreams = 64, kTokens = 200, kIntervalMs = 10;
         const auto t0 = Clock::now();
         auto now_us = [t0] { return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count(); };
@@ -447,21 +476,27 @@ int main(int argc, char** argv) {
     }
     std::sort(delays.begin(), delays.end());
     auto pct = [&](double p) { return delays.empty() ? 0 : delays[static_cast<size_t>(p * (delays.size() - 1))]; };
+    if (want('5')) {
     std::printf("5. server overhead\n");
     std::printf("  %-58s %10.1f MB      goal <= 40\n", "idle RSS without a model", idle_rss / 1024.0);
     std::printf("  %-58s %10ld         goal 0\n", "64 relayed streams x 200 tokens: tokens lost", lost);
     std::printf("  %-58s %10.3f ms\n", "relay delay p50 (remote server -> our client)", pct(0.5));
     std::printf("  %-58s %10.3f ms      goal <= 5\n\n", "relay delay p99", pct(0.99));
+    }
 
     // 6. The physical limit.
-    const double bw = copy_bandwidth_gbs();
+    if (want('6')) {
+    const double copy = copy_bandwidth_gbs();
+    const double read = read_bandwidth_gbs();
     const double bytes_per_token = static_cast<double>(std::filesystem::file_size(model));
-    const double bound = bw * 1e9 / 2 / bytes_per_token;  // A token reads every weight once: half the copy traffic.
+    const double bound = read * 1e9 / bytes_per_token;  // A decoded token reads every weight once.
     std::printf("6. the physical limit\n");
-    std::printf("  %-58s %10.2f GB/s (read + write)\n", "memory copy bandwidth, 2 threads", bw);
+    std::printf("  %-58s %10.2f GB/s (read + write)\n", "memory copy bandwidth (memcpy), 2 threads", copy);
+    std::printf("  %-58s %10.2f GB/s\n", "memory read bandwidth (sum of 64-bit words), 2 threads", read);
     std::printf("  %-58s %10.2f GB\n", "bytes read per decoded token (the weights)", bytes_per_token / 1e9);
     std::printf("  %-58s %10.2f tokens/s\n", "bound: read bandwidth / bytes per token", bound);
     std::printf("  %-58s %10.3f\n", "mycandy decode / bound", median(ours) / bound);
+    }
     std::filesystem::remove_all(g_dir);
     return 0;
 }

@@ -4,12 +4,6 @@
 //    open a chat's last 50 messages and to full-text search a chat (median and max of 200 each).
 // 2. 220 turns in a chat whose history far outgrows a 2048-token context (summaries on): tokens
 //    evaluated per turn over the last 200 turns, as a fraction of the context (mean and max).
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -21,20 +15,18 @@
 #include <thread>
 #include <vector>
 
-#include <httplib.h>
-#include <nlohmann/json.hpp>
+#include "bench_util.hpp"
 
 #include "store/character_store.hpp"
 #include "store/chat_store.hpp"
 #include "store/db.hpp"
 #include "store/memory_store.hpp"
 
-using Json = nlohmann::json;
-using Clock = std::chrono::steady_clock;
+using bench::Clock;
+using bench::Json;
+using bench::ms_since;
 
 namespace {
-
-double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
 
 struct Stats {
     double median, max, mean;
@@ -121,18 +113,6 @@ void bench_store(const std::string& dir) {
                 search.max);
 }
 
-int free_port() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    ::close(fd);
-    return ntohs(a.sin_port);
-}
-
 Json turn(int port, const std::string& chat, const std::string& content) {
     httplib::Client c("127.0.0.1", port);
     c.set_read_timeout(600, 0);
@@ -151,21 +131,14 @@ void bench_overflow(const std::string& binary, const std::string& model, const s
                                    {"memory", {{"auto_facts", false}}}}.dump().c_str());
         std::fclose(f);
     }
-    const int port = free_port();
-    const pid_t pid = fork();
-    if (pid == 0) {
-        const int fd = ::open((dir + "/server.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(fd, 2);
-        execl(binary.c_str(), binary.c_str(), "serve", "--port", std::to_string(port).c_str(), "--data-dir",
-              (dir + "/data").c_str(), "--config", (dir + "/settings.json").c_str(), static_cast<char*>(nullptr));
-        _exit(127);
-    }
+    bench::Process server;
+    server.port = bench::free_port();
+    const int port = server.port;
+    server.pid = bench::spawn({binary, "serve", "--port", std::to_string(port), "--data-dir", dir + "/data", "--config",
+                               dir + "/settings.json"},
+                              dir + "/server.log");
+    bench::wait_ready(port, "/api/health");
     httplib::Client c("127.0.0.1", port);
-    for (int i = 0; i < 3000; ++i) {
-        auto r = c.Get("/api/health");
-        if (r && r->status == 200 && Json::parse(r->body)["components"]["llm"]["state"] == "ready") break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
     const std::string character =
         Json::parse(c.Post("/api/characters", R"({"name":"Mia","description":"A painter from Hamburg who loves the sea.","first_mes":"Hallo!"})",
                            "application/json")->body)["id"];
@@ -194,8 +167,7 @@ void bench_overflow(const std::string& binary, const std::string& model, const s
     }
     auto mem = c.Get(("/api/chats/" + chat + "/memory").c_str());
     if (mem) summaries = static_cast<int>(Json::parse(mem->body)["summaries_history"].size());
-    kill(pid, SIGTERM);
-    waitpid(pid, nullptr, 0);
+    server.stop();
     if (evaluated.empty()) return;
     const Stats e = stats(evaluated), t = stats(total);
     std::printf("overflow: 220 turns, context %d tokens, the last %zu turns measured, %d summary versions written\n", kContext,

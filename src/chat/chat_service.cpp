@@ -1,4 +1,5 @@
 #include "chat/chat_service.hpp"
+#include "core/text.hpp"
 
 #include <thread>
 
@@ -7,12 +8,6 @@
 
 namespace mc::chat {
 namespace {
-
-std::string trim(const std::string& s) {
-    const size_t b = s.find_first_not_of(" \t\r\n");
-    if (b == std::string::npos) return "";
-    return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
-}
 
 // Enough recent history to fill `context_tokens` (about 3 bytes a token), newest pages first.
 Result<std::vector<Message>> recent_history(store::ChatStore& chats, const std::string& chat_id, int context_tokens) {

@@ -1,4 +1,5 @@
 #include "chat/prompt.hpp"
+#include "core/text.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -24,13 +25,6 @@ void replace_all_ci(std::string& text, const std::string& from, const std::strin
     }
     out.append(text, pos, std::string::npos);
     text = std::move(out);
-}
-
-std::string trim(const std::string& s) {
-    const size_t b = s.find_first_not_of(" \t\r\n");
-    if (b == std::string::npos) return "";
-    const size_t e = s.find_last_not_of(" \t\r\n");
-    return s.substr(b, e - b + 1);
 }
 
 // Tokens the template adds around one message (header and end-of-turn markers).

@@ -1,4 +1,5 @@
 #include "chat/text_stream.hpp"
+#include "core/text.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -23,13 +24,6 @@ bool iequals_prefix(std::string_view s, std::string_view prefix) {
 // True when `s` (shorter than `word`) could still become `word` with more text.
 bool could_become(std::string_view s, std::string_view word) {
     return s.size() < word.size() && iequals_prefix(word, s);
-}
-
-std::string trim(std::string_view s) {
-    size_t b = 0, e = s.size();
-    while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-    while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-    return std::string(s.substr(b, e - b));
 }
 
 // Bytes of the UTF-8 sequence starting with `c` (1 for invalid lead bytes).

@@ -12,6 +12,8 @@ namespace mc {
 bool utf8_valid(std::string_view s);
 // `s` with every invalid UTF-8 byte replaced by U+FFFD (model output can be any bytes).
 std::string sanitize_utf8(std::string_view s);
+// `s` without leading and trailing whitespace (space, tab, CR, LF).
+std::string trim(std::string_view s);
 // Number of code points in well-formed UTF-8.
 size_t utf8_length(std::string_view s);
 // `bytes` random bytes as lowercase hex (ids, file names).

@@ -32,6 +32,18 @@ Message read_message(const Stmt& s) {
 
 namespace {
 
+constexpr const char* kInsertMessage =
+    "INSERT INTO messages (chat_id, role, content, swipes, swipe_id, status, media, created_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)";
+
+// Runs a prepared kInsertMessage for `m` and sets its id.
+void insert_message(Db& db, Stmt& s, Message& m) {
+    s.bind(1, m.chat_id).bind(2, m.role).bind(3, m.content).bind(4, Json(m.swipes).dump());
+    s.bind(5, m.swipe_id).bind(6, m.status).bind(7, m.media.dump()).bind(8, m.created_at);
+    s.run();
+    s.reset();
+    m.id = db.last_insert_id();
+}
+
 // The content column mirrors the selected swipe so listing and search need not parse JSON.
 void normalize(Message& m) {
     if (m.swipes.empty()) m.swipes.push_back(m.content);
@@ -56,12 +68,8 @@ Result<std::pair<Chat, std::vector<Message>>> ChatStore::create(const std::strin
             m.swipes = greetings;
             m.created_at = chat.created_at;
             normalize(m);
-            Stmt s(m_db, "INSERT INTO messages (chat_id, role, content, swipes, swipe_id, status, media, created_at) "
-                         "VALUES (?1,?2,?3,?4,?5,?6,?7,?8)");
-            s.bind(1, m.chat_id).bind(2, m.role).bind(3, m.content).bind(4, Json(m.swipes).dump());
-            s.bind(5, m.swipe_id).bind(6, m.status).bind(7, m.media.dump()).bind(8, m.created_at);
-            s.run();
-            m.id = m_db.last_insert_id();
+            Stmt s(m_db, kInsertMessage);
+            insert_message(m_db, s, m);
             messages.push_back(std::move(m));
         }
         return std::make_pair(chat, messages);
@@ -152,12 +160,8 @@ Result<Message> ChatStore::add_message(Message m) {
     normalize(m);
     if (m.created_at == 0) m.created_at = now_ms();
     return m_db.transaction([&] {
-        Stmt s(m_db, "INSERT INTO messages (chat_id, role, content, swipes, swipe_id, status, media, created_at) "
-                     "VALUES (?1,?2,?3,?4,?5,?6,?7,?8)");
-        s.bind(1, m.chat_id).bind(2, m.role).bind(3, m.content).bind(4, Json(m.swipes).dump());
-        s.bind(5, m.swipe_id).bind(6, m.status).bind(7, m.media.dump()).bind(8, m.created_at);
-        s.run();
-        m.id = m_db.last_insert_id();
+        Stmt s(m_db, kInsertMessage);
+        insert_message(m_db, s, m);
         Stmt t(m_db, "UPDATE chats SET updated_at = ?2 WHERE id = ?1");
         t.bind(1, m.chat_id).bind(2, m.created_at);
         t.run();
@@ -167,17 +171,12 @@ Result<Message> ChatStore::add_message(Message m) {
 
 Result<std::vector<Message>> ChatStore::import_messages(const std::string& chat_id, std::vector<Message> messages) {
     return m_db.transaction([&] {
-        Stmt s(m_db, "INSERT INTO messages (chat_id, role, content, swipes, swipe_id, status, media, created_at) "
-                     "VALUES (?1,?2,?3,?4,?5,?6,?7,?8)");
+        Stmt s(m_db, kInsertMessage);
         for (auto& m : messages) {
             m.chat_id = chat_id;
             normalize(m);
             if (m.created_at == 0) m.created_at = now_ms();
-            s.bind(1, m.chat_id).bind(2, m.role).bind(3, m.content).bind(4, Json(m.swipes).dump());
-            s.bind(5, m.swipe_id).bind(6, m.status).bind(7, m.media.dump()).bind(8, m.created_at);
-            s.run();
-            s.reset();
-            m.id = m_db.last_insert_id();
+            insert_message(m_db, s, m);
         }
         return messages;
     });
