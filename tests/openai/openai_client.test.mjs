@@ -3,11 +3,7 @@
 // Starts the server on a free port with a temporary data folder, runs the checks, stops it.
 // Prints "N passed, M failed" and exits non-zero when anything failed.
 import OpenAI from 'openai';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { startMycandy } from '../js/mycandy_server.mjs';
 
 const [binary, model] = process.argv.slice(2);
 if (!binary || !model) {
@@ -15,30 +11,9 @@ if (!binary || !model) {
   process.exit(2);
 }
 
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-
-const dir = mkdtempSync(join(tmpdir(), 'mc-openai-'));
-writeFileSync(join(dir, 'settings.json'),
-  JSON.stringify({ llm: { model_path: model, context_size: 2048, max_tokens: 16, threads: 2 } }));
-const port = await freePort();
-const server = spawn(binary, ['serve', '--port', String(port), '--data-dir', join(dir, 'data'),
-  '--config', join(dir, 'settings.json')], { stdio: ['ignore', 'ignore', 'inherit'] });
-
-const base = `http://127.0.0.1:${port}`;
-for (let i = 0; i < 300; i++) {
-  try {
-    const h = await (await fetch(`${base}/api/health`)).json();
-    if (h.components.llm.state !== 'loading') break;
-  } catch { /* not up yet */ }
-  await new Promise((r) => setTimeout(r, 20));
-}
+const server = await startMycandy(binary, { llm: { model_path: model, context_size: 2048, max_tokens: 16, threads: 2 } },
+  'mc-openai-');
+const base = server.base;
 
 let passed = 0;
 let failed = 0;
@@ -116,8 +91,6 @@ await check('bad parameters are a 400 the client reports', async () => {
   }
 });
 
-server.kill('SIGTERM');
-await new Promise((r) => server.on('exit', r));
-rmSync(dir, { recursive: true, force: true });
+await server.stop();
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

@@ -3,30 +3,21 @@
 // 390x844 are written to the artifacts folder.
 // Usage: node e2e/run.mjs <mycandy> <model.gguf> <ui dist folder> <artifacts folder>
 import { chromium } from 'playwright-core';
-import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { deflateSync } from 'node:zlib';
 import { join, resolve } from 'node:path';
+import { startMycandy } from '../../tests/js/mycandy_server.mjs';
 
 const [binary, model, dist, artifacts] = process.argv.slice(2).map((p) => resolve(p));
 mkdirSync(artifacts, { recursive: true });
 
-const freePort = () =>
-  new Promise((res) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-  });
-
-const dir = mkdtempSync(join(tmpdir(), 'mc-e2e-'));
-writeFileSync(join(dir, 'settings.json'), JSON.stringify({
+const server = await startMycandy(binary, {
   server: { ui_dir: dist },
   llm: { model_path: model, context_size: 4096, max_tokens: 160, threads: 2 },
-}));
+}, 'mc-e2e-');
+const base = server.base;
+const dir = server.dir;
+
 // A real 64x64 PNG (a pink square) for the avatar.
 function makePng(w, h, [r, g, b]) {
   const crcTable = Array.from({ length: 256 }, (_, n) => {
@@ -65,18 +56,6 @@ function makePng(w, h, [r, g, b]) {
 }
 const png = makePng(64, 64, [236, 72, 153]);
 writeFileSync(join(dir, 'avatar.png'), png);
-
-const port = await freePort();
-const server = spawn(binary, ['serve', '--port', String(port), '--data-dir', join(dir, 'data'),
-  '--config', join(dir, 'settings.json')], { stdio: ['ignore', 'ignore', 'inherit'] });
-const base = `http://127.0.0.1:${port}`;
-for (let i = 0; i < 500; i++) {
-  try {
-    const h = await (await fetch(`${base}/api/health`)).json();
-    if (h.components.llm.state !== 'loading') break;
-  } catch { /* starting */ }
-  await new Promise((r) => setTimeout(r, 20));
-}
 
 const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',
@@ -239,9 +218,7 @@ await step('no errors in the page', async () => {
 });
 
 await browser.close();
-server.kill('SIGTERM');
-await new Promise((r) => server.on('exit', r));
-rmSync(dir, { recursive: true, force: true });
+await server.stop();
 console.log(`screenshots in ${artifacts}`);
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

@@ -1,0 +1,43 @@
+// Shared by the JavaScript tests (tests/openai, ui/e2e): runs the real mycandy server on a free port
+// with a temporary data folder and the given settings, and waits until its model has loaded.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export function freePort() {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+// Returns { base, dir, stop() }.
+export async function startMycandy(binary, settings, prefix = 'mc-js-') {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  writeFileSync(join(dir, 'settings.json'), JSON.stringify(settings));
+  const port = await freePort();
+  const server = spawn(binary, ['serve', '--port', String(port), '--data-dir', join(dir, 'data'),
+    '--config', join(dir, 'settings.json')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 500; i++) {
+    try {
+      const h = await (await fetch(`${base}/api/health`)).json();
+      if (h.components.llm.state !== 'loading') break;
+    } catch { /* starting */ }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return {
+    base,
+    dir,
+    async stop() {
+      server.kill('SIGTERM');
+      await new Promise((r) => server.on('exit', r));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
