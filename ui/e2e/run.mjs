@@ -66,6 +66,12 @@ const browser = await chromium.launch({
 let passed = 0;
 let failed = 0;
 let desktop = null;
+// The chat the page shows: the first chat of the first character.
+async function currentChat() {
+  const chars = (await (await fetch(`${base}/api/characters`)).json()).characters;
+  const chats = (await (await fetch(`${base}/api/characters/${chars[0].id}/chats`)).json()).chats;
+  return chats[chats.length - 1].id;
+}
 async function step(name, fn) {
   try {
     await fn();
@@ -165,6 +171,20 @@ await step('markup from the model or the user never executes', async () => {
   const shown = await desktop.getByTestId('message-user').nth(1).getByTestId('message-text').textContent();
   assert(shown === payload, `shown as ${shown}`);
   assert((await desktop.evaluate(() => window.__xss)) === undefined, 'script ran');
+});
+
+await step('pin a fact in the memory panel and find a message by search', async () => {
+  await desktop.getByTestId('open-memory').click();
+  await desktop.getByTestId('fact-input').fill('User has a dog called Bello');
+  await desktop.getByTestId('add-fact').click();
+  await desktop.getByTestId('fact').getByText('User has a dog called Bello').waitFor();
+  await desktop.getByTestId('chat-search').fill('geht');
+  await desktop.getByTestId('chat-search').press('Enter');
+  await desktop.getByTestId('search-result').first().waitFor();
+  await desktop.screenshot({ path: join(artifacts, 'desktop-memory.png') });
+  await desktop.getByTestId('close-memory').click();
+  const prompt = await (await fetch(`${base}/api/chats/${await currentChat()}/prompt`)).json();
+  assert(prompt.text.includes('User has a dog called Bello'), 'pinned fact not in the prompt');
 });
 
 await desktop.screenshot({ path: join(artifacts, 'desktop-1440x900.png') });

@@ -84,6 +84,20 @@ const en = {
   },
   errorPrefix: 'Error',
   generating: 'writing…',
+  memory: 'Memory',
+  summary: 'Summary of earlier events',
+  noSummary: 'No summary yet. When the chat outgrows the context, older messages are summarized here.',
+  versions: 'Versions',
+  restore: 'Restore',
+  facts: 'Facts',
+  noFacts: 'No facts yet. Pinned facts are always remembered; others when they fit the conversation.',
+  addFact: 'Add a fact, e.g. "My name is Jonas"',
+  pinned: 'pinned',
+  pin: 'Pin',
+  unpin: 'Unpin',
+  searchChat: 'Search this chat…',
+  noResults: 'Nothing found.',
+  working: 'Updating memory…',
 };
 
 export type Strings = typeof en;
@@ -170,6 +184,20 @@ const de: Strings = {
   },
   errorPrefix: 'Fehler',
   generating: 'schreibt…',
+  memory: 'Gedächtnis',
+  summary: 'Zusammenfassung bisheriger Ereignisse',
+  noSummary: 'Noch keine Zusammenfassung. Wenn der Chat den Kontext übersteigt, werden ältere Nachrichten hier zusammengefasst.',
+  versions: 'Versionen',
+  restore: 'Wiederherstellen',
+  facts: 'Fakten',
+  noFacts: 'Noch keine Fakten. Angeheftete Fakten bleiben immer im Gedächtnis, andere wenn sie zum Gespräch passen.',
+  addFact: 'Fakt hinzufügen, z. B. „Ich heiße Jonas“',
+  pinned: 'angeheftet',
+  pin: 'Anheften',
+  unpin: 'Lösen',
+  searchChat: 'In diesem Chat suchen…',
+  noResults: 'Nichts gefunden.',
+  working: 'Gedächtnis wird aktualisiert…',
 };
 
 export const strings = { en, de };

@@ -84,6 +84,31 @@ export interface Timings {
 
 export type Settings = Record<string, Record<string, unknown>>;
 
+export interface Summary {
+  version: number;
+  text: string;
+  covers_until_message_id: string;
+  source: 'auto' | 'user' | 'rollback' | 'import';
+  created_at: number;
+}
+
+export interface Fact {
+  id: string;
+  chat_id: string;
+  text: string;
+  pinned: boolean;
+  source: 'user' | 'auto' | 'import';
+  created_at: number;
+  updated_at: number;
+}
+
+export interface Memory {
+  summary: Summary | null;
+  summaries_history: Summary[];
+  facts: Fact[];
+  jobs: { id: string; kind: string; status: string }[];
+}
+
 async function request<T>(method: string, path: string, body?: unknown, raw?: Blob | ArrayBuffer): Promise<T> {
   const init: RequestInit = { method, headers: {} };
   if (raw !== undefined) {
@@ -129,6 +154,20 @@ export const api = {
     request<Message>('PATCH', `/api/messages/${id}`, patch),
   deleteMessage: (id: string) => request<unknown>('DELETE', `/api/messages/${id}`),
   stop: (chatId: string) => request<unknown>('POST', `/api/chats/${chatId}/stop`),
+
+  memory: (chatId: string) => request<Memory>('GET', `/api/chats/${chatId}/memory`),
+  addFact: (chatId: string, text: string, pinned: boolean) =>
+    request<Fact>('POST', `/api/chats/${chatId}/memory/facts`, { text, pinned }),
+  updateFact: (id: string, patch: { text?: string; pinned?: boolean }) => request<Fact>('PATCH', `/api/memory/facts/${id}`, patch),
+  deleteFact: (id: string) => request<unknown>('DELETE', `/api/memory/facts/${id}`),
+  saveSummary: (chatId: string, text: string) => request<Summary>('PUT', `/api/chats/${chatId}/memory/summary`, { text }),
+  rollbackSummary: (chatId: string, version: number) =>
+    request<Summary>('POST', `/api/chats/${chatId}/memory/summary/rollback`, { version }),
+  search: async (chatId: string, q: string) =>
+    (await request<{ results: { message: Message; snippet: string }[] }>(
+      'GET',
+      `/api/chats/${chatId}/search?q=${encodeURIComponent(q)}`,
+    )).results,
 };
 
 export interface TurnHandlers {

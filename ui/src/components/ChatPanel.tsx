@@ -5,6 +5,7 @@ import { ApiError, api, runTurn, type Character, type Chat, type Message } from 
 import { format, useT } from '../i18n';
 import { Markdown } from '../lib/markdown';
 import { Avatar } from './Avatar';
+import { MemoryPanel } from './MemoryPanel';
 
 interface Props {
   character: Character | null;
@@ -31,6 +32,7 @@ export function ChatPanel({ character, onEdit, onActivity }: Props) {
   const [draft, setDraft] = useState('');
   const [editingId, setEditingId] = useState<string | null>(null);
   const [editText, setEditText] = useState('');
+  const [showMemory, setShowMemory] = useState(false);
   const scroller = useRef<HTMLDivElement>(null);
   const stickToBottom = useRef(true);
 
@@ -150,6 +152,14 @@ export function ChatPanel({ character, onEdit, onActivity }: Props) {
           }}
         >
           + {t.newChat}
+        </button>
+        <button
+          className="rounded-lg px-2 py-1 text-sm text-zinc-300 hover:bg-zinc-800"
+          onClick={() => setShowMemory(true)}
+          disabled={!chatId}
+          data-testid="open-memory"
+        >
+          ◎ {t.memory}
         </button>
         <button className="rounded-lg px-2 py-1 text-sm text-zinc-300 hover:bg-zinc-800" onClick={onEdit} data-testid="edit-character">
           ✎ {t.edit}
@@ -306,6 +316,7 @@ export function ChatPanel({ character, onEdit, onActivity }: Props) {
         </div>
         <div className="mt-1 hidden text-xs text-zinc-600 md:block">{t.sendHint}</div>
       </div>
+      {showMemory && chatId && <MemoryPanel chatId={chatId} onClose={() => setShowMemory(false)} />}
     </div>
   );
 }
