@@ -15,5 +15,6 @@ void register_chat_routes(http::Server& server, Context& ctx);
 void register_openai_routes(http::Server& server, Context& ctx);
 void register_memory_routes(http::Server& server, Context& ctx);
 void register_job_routes(http::Server& server, Context& ctx);
+void register_model_routes(http::Server& server, Context& ctx);
 
 }  // namespace mc::api

@@ -72,6 +72,7 @@ void register_routes(http::Server& server, Context& ctx) {
     register_openai_routes(server, ctx);
     register_memory_routes(server, ctx);
     register_job_routes(server, ctx);
+    register_model_routes(server, ctx);
 }
 
 }  // namespace mc::api

@@ -18,7 +18,8 @@ std::pair<std::string, std::string> split_url(std::string url) {
 
 Result<ClientResponse> fetch(const std::string& method, const std::string& base_url, const std::string& path,
                              const std::string& body, const std::string& content_type, const ClientOptions& options,
-                             const std::function<bool(std::string_view)>& on_data) {
+                             const std::function<bool(std::string_view)>& on_data,
+                             const std::function<void(const ClientResponse&)>& on_headers) {
     const auto [origin, prefix] = split_url(base_url);
     if (origin.rfind("http://", 0) != 0 && origin.rfind("https://", 0) != 0) {
         return fail(ErrorCode::InvalidInput, "URL must start with http:// or https:// (got '" + base_url + "')", "url");
@@ -43,7 +44,10 @@ Result<ClientResponse> fetch(const std::string& method, const std::string& base_
     req.response_handler = [&](const httplib::Response& r) {
         out.status = r.status;
         out.content_type = r.get_header_value("Content-Type");
+        const std::string length = r.get_header_value("Content-Length");
+        if (!length.empty() && length.find_first_not_of("0123456789") == std::string::npos) out.content_length = std::stoll(length);
         streaming = on_data && r.status >= 200 && r.status < 300;
+        if (on_headers) on_headers(out);
         return true;
     };
     req.content_receiver = [&](const char* data, size_t len, uint64_t, uint64_t) {
@@ -51,7 +55,12 @@ Result<ClientResponse> fetch(const std::string& method, const std::string& base_
         if (out.body.size() < (1u << 20)) out.body.append(data, len);
         return true;
     };
-    auto res = client.send(req);
+    httplib::Result res{nullptr, httplib::Error::Unknown};
+    try {
+        res = client.send(req);
+    } catch (const std::exception& e) {  // httplib parses what the server sent; a bad answer throws.
+        return fail(ErrorCode::Unavailable, base_url + " sent a response that could not be read (" + e.what() + ")");
+    }
     if (!res) {
         if (res.error() == httplib::Error::Canceled && out.status >= 200 && out.status < 300) return out;
         return fail(ErrorCode::Unavailable, "cannot reach " + base_url + ": " + httplib::to_string(res.error()));

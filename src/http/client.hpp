@@ -3,6 +3,7 @@
 // Thread safety: each call is independent; safe from any thread.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -23,15 +24,18 @@ struct ClientResponse {
     int status = 0;
     std::string body;  // Empty when a 2xx body went to on_data.
     std::string content_type;
+    int64_t content_length = -1;  // -1 when the server did not say.
 };
 
 // `base_url` is "http://host:port" (optionally with a path prefix); `path` starts with '/'.
 // With `on_data`, a 2xx body is handed over in pieces as it arrives (return false to abort);
 // other statuses collect the body for the error message. Unreachable servers fail with
 // ErrorCode::Unavailable naming the URL and the reason.
+// `on_headers` sees the status and headers before any body arrives.
 Result<ClientResponse> fetch(const std::string& method, const std::string& base_url, const std::string& path,
                              const std::string& body, const std::string& content_type, const ClientOptions& options,
-                             const std::function<bool(std::string_view)>& on_data = {});
+                             const std::function<bool(std::string_view)>& on_data = {},
+                             const std::function<void(const ClientResponse&)>& on_headers = {});
 
 // Splits an SSE byte stream into events' data payloads (comments and other fields ignored).
 class SseParser {

@@ -1,0 +1,77 @@
+// api/routes_models: the GGUF models under data/models — list, load (switch the embedded engine to
+// one), and download from a URL as a background job with progress and resume.
+#include <cctype>
+#include <filesystem>
+
+#include "api/chat_json.hpp"
+#include "api/context.hpp"
+#include "api/json_io.hpp"
+#include "api/routes.hpp"
+#include "llm/model_files.hpp"
+
+namespace mc::api {
+namespace {
+
+using http::Method;
+using http::Request;
+
+// The listing name of the model the settings point at, if it lies in the models folder.
+std::string loaded_name(Context& ctx) {
+    std::string path = ctx.settings.current()->str("llm.model_path");
+    if (!path.empty() && path[0] != '/') path = ctx.data_dir + "/" + path;
+    std::error_code ec;
+    const auto rel = std::filesystem::relative(path, ctx.data_dir + "/models", ec);
+    return ec || rel.empty() || rel.string().starts_with("..") ? "" : rel.generic_string();
+}
+
+}  // namespace
+
+void register_model_routes(http::Server& server, Context& ctx) {
+    server.route(Method::Get, "/api/models", [&ctx](const Request&) {
+        const std::string loaded = loaded_name(ctx);
+        Json list = Json::array();
+        for (const auto& m : llm::list_models(ctx.data_dir + "/models")) {
+            list.push_back({{"name", m.name}, {"size", m.size}, {"loaded", m.name == loaded}});
+        }
+        return json_response(200, {{"models", list},
+                                   {"loaded", loaded.empty() ? Json(nullptr) : Json(loaded)},
+                                   {"models_dir", ctx.data_dir + "/models"}});
+    });
+
+    server.route(Method::Post, "/api/models/load", [&ctx](const Request& req) {
+        auto body = parse_object(req);
+        if (!body) return error_response(body.error());
+        if (!body->contains("path") || !(*body)["path"].is_string()) {
+            return error_response({ErrorCode::InvalidInput, "'path' (a name from GET /api/models) is required", "path"});
+        }
+        auto model = llm::find_model(ctx.data_dir + "/models", (*body)["path"].get<std::string>());
+        if (!model) return error_response(model.error());
+        auto updated = ctx.settings.patch({{"llm", {{"backend", "embedded"}, {"model_path", "models/" + model->name}}}});
+        if (!updated) return error_response(updated.error());
+        if (ctx.settings_changed) ctx.settings_changed();
+        const llm::EngineStatus st = ctx.engine_status();
+        return json_response(200, {{"loaded", model->name}, {"llm", {{"state", st.state}, {"detail", st.detail}}}});
+    });
+
+    server.route(Method::Post, "/api/models/download", [&ctx](const Request& req) {
+        auto body = parse_object(req);
+        if (!body) return error_response(body.error());
+        const std::string url = body->value("url", "");
+        if (!(url.starts_with("http://") || url.starts_with("https://")) || url.size() > 2000 ||
+            url.find_first_of(" \r\n\t") != std::string::npos) {
+            return error_response({ErrorCode::InvalidInput, "'url' must be an http:// or https:// URL", "url"});
+        }
+        std::string sha = body->value("sha256", "");
+        for (auto& c : sha) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (!sha.empty() && (sha.size() != 64 || sha.find_first_not_of("0123456789abcdef") != std::string::npos)) {
+            return error_response({ErrorCode::InvalidInput, "'sha256' must be 64 hex digits", "sha256"});
+        }
+        auto name = llm::download_name(url, body->value("name", ""));
+        if (!name) return error_response(name.error());
+        auto job = ctx.jobs.submit("model_download", {{"url", url}, {"sha256", sha}, {"name", *name}}, std::nullopt, std::nullopt);
+        if (!job) return error_response(job.error());
+        return json_response(202, {{"job", job_to_json(*job)}});
+    });
+}
+
+}  // namespace mc::api
