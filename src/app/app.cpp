@@ -242,6 +242,13 @@ private:
     Json m_key;
 };
 
+// Compares without returning early, so the time taken says nothing about the token.
+bool same_secret(const std::string& a, const std::string& b) {
+    unsigned char diff = 0;
+    for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+    return diff == 0;
+}
+
 int serve(const Options& o) {
     const auto started = std::chrono::steady_clock::now();
     SignalWaiter signals;  // Before any thread exists, so all inherit the mask.
@@ -324,13 +331,46 @@ int serve(const Options& o) {
     }
     server.redirect("/", "/ui/");
 
+    // Access control: listening beyond this machine needs server.api_token; with a token, every
+    // request must carry it (Authorization: Bearer, or the cookie /ui/?token=... sets).
+    const std::string token = loaded->settings.str("server.api_token");
+    const bool loopback = o.host == "127.0.0.1" || o.host == "localhost" || o.host == "::1";
+    if (!loopback && token.empty()) {
+        return die("refusing to listen on " + o.host + " without an access token: set server.api_token in " + o.config +
+                   " (then open http://<this machine>:" + std::to_string(o.port) + "/ui/?token=<token> once per browser)");
+    }
+    if (!token.empty()) {
+        server.set_guard([token](const http::Request& req) -> std::optional<http::Response> {
+            auto token_ok = [&](const std::string& given) {
+                return given.size() == token.size() && same_secret(given, token);
+            };
+            if (auto q = req.query_param("token"); q && token_ok(*q) && req.path.rfind("/ui", 0) == 0) {
+                http::Response r;
+                r.status = 302;
+                r.content_type = "text/plain";
+                r.headers = {{"Location", "/ui/"},
+                             {"Set-Cookie", "mycandy_token=" + token + "; Path=/; HttpOnly; SameSite=Strict; Max-Age=31536000"}};
+                return r;
+            }
+            const std::string auth = req.header("Authorization");
+            if (auth.rfind("Bearer ", 0) == 0 && token_ok(auth.substr(7))) return std::nullopt;
+            const std::string cookies = req.header("Cookie");
+            for (size_t at = cookies.find("mycandy_token="); at != std::string::npos; at = cookies.find("mycandy_token=", at + 1)) {
+                const size_t start = at + 14;
+                if (token_ok(cookies.substr(start, cookies.find(';', start) - start))) return std::nullopt;
+            }
+            return api::json_response(401, api::error_json({ErrorCode::InvalidInput,
+                                                            "an access token is required: send Authorization: Bearer <token> "
+                                                            "or open /ui/?token=<token> once",
+                                                            "token"}));
+        });
+    }
+
     if (auto bound = server.bind(o.host, o.port); !bound) return die(bound.error().message);
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
     log::info("mycandy ", MYCANDY_VERSION, " serving http://", o.host, ":", server.port(), "/ui (data ", data_dir,
               ", config ", o.config, ", ui ", ui_dir.empty() ? "not built" : ui_dir, ") started in ", ms, " ms");
-    if (o.host != "127.0.0.1" && o.host != "localhost" && o.host != "::1") {
-        log::warn("listening on ", o.host, ": anyone on your network can reach this server");
-    }
+    if (!loopback) log::info("listening on ", o.host, ": requests need the access token (server.api_token)");
     runner.start();
     signals.start(server, [&] {
         // Open streams end: their turns stop and store what they have.

@@ -249,6 +249,24 @@ void Server::serve_static(const std::string& prefix, const std::string& dir) {
     });
 }
 
+void Server::set_guard(std::function<std::optional<Response>(const Request&)> guard) {
+    m_impl->server.set_pre_routing_handler(
+        [guard = std::move(guard)](const httplib::Request& req, httplib::Response& res) {
+            Request r;
+            r.method = req.method;
+            r.path = req.path;
+            r.remote_addr = req.remote_addr;
+            for (const auto& [k, v] : req.params) r.query.emplace(k, v);
+            for (const auto& [k, v] : req.headers) r.headers.emplace(k, v);
+            auto out = guard(r);
+            if (!out) return httplib::Server::HandlerResponse::Unhandled;
+            res.status = out->status;
+            for (const auto& [k, v] : out->headers) res.set_header(k, v);
+            res.set_content(out->body, out->content_type);
+            return httplib::Server::HandlerResponse::Handled;
+        });
+}
+
 void Server::redirect(const std::string& from, const std::string& to) {
     m_impl->server.Get(from, [to](const httplib::Request&, httplib::Response& res) { res.set_redirect(to, 302); });
 }

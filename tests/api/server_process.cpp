@@ -122,7 +122,7 @@ void ServerProcess::start() {
     while (std::chrono::steady_clock::now() < deadline) {
         httplib::Client c("127.0.0.1", m_port);
         c.set_connection_timeout(0, 200000);
-        if (auto r = c.Get("/api/health"); r && r->status == 200) return;
+        if (auto r = c.Get("/api/health"); r && (r->status == 200 || r->status == 401)) return;  // 401: up, with a token.
         int status = 0;
         if (waitpid(m_pid, &status, WNOHANG) == m_pid) {
             m_pid = -1;

@@ -134,6 +134,33 @@ TEST(Lifecycle, NewerDatabaseRefusesToStart) {
     EXPECT_NE(r.output.find("schema version 99, newer than this mycandy"), std::string::npos) << r.output;
 }
 
+TEST(Access, ListeningBeyondThisMachineNeedsAToken) {
+    const std::string dir = make_temp_dir("mc-host");
+    auto r = run_mycandy({"serve", "--host", "0.0.0.0", "--port", "0", "--data-dir", dir + "/data", "--config", dir + "/none.json"});
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.output.find("refusing to listen on 0.0.0.0 without an access token: set server.api_token"), std::string::npos)
+        << r.output;
+}
+
+TEST(Access, WithATokenEveryRequestMustCarryIt) {
+    ServerProcess server(Json{{"server", {{"api_token", "s3cret-token"}}}}, {"--host", "0.0.0.0"});
+    auto c = server.client();
+    auto r = c.Get("/api/health");
+    EXPECT_EQ(r->status, 401);
+    EXPECT_EQ(body_json(r)["error"]["field"], "token");
+    EXPECT_EQ(c.Get("/v1/models")->status, 401);
+    EXPECT_EQ(c.Get("/api/health", {{"Authorization", "Bearer wrong-token!"}})->status, 401);
+    EXPECT_EQ(c.Get("/api/health", {{"Authorization", "Bearer s3cret-token"}})->status, 200);
+    // A browser opens /ui/?token=... once and gets a cookie.
+    r = c.Get("/ui/?token=s3cret-token");
+    ASSERT_EQ(r->status, 302);
+    EXPECT_NE(r->get_header_value("Set-Cookie").find("mycandy_token=s3cret-token; Path=/; HttpOnly"), std::string::npos);
+    EXPECT_EQ(c.Get("/api/characters", {{"Cookie", "theme=dark; mycandy_token=s3cret-token"}})->status, 200);
+    EXPECT_EQ(c.Get("/ui/?token=nope")->status, 401);
+    // The settings never show it.
+    EXPECT_EQ(body_json(c.Get("/api/settings", {{"Authorization", "Bearer s3cret-token"}}))["server"]["api_token"], "********");
+}
+
 TEST(Settings, GetRedactsAndPatchValidatesAndPersists) {
     ServerProcess server;
     auto c = server.client();
