@@ -3,6 +3,7 @@
 import { useState } from 'react';
 import { ApiError, api, type Character } from '../api/client';
 import { format, useT } from '../i18n';
+import { Drawer } from './Drawer';
 import { Field, inputClass } from './Field';
 
 type TextKey =
@@ -109,17 +110,27 @@ export function CharacterEditor({ character, onClose, onSaved }: Props) {
   };
 
   return (
-    <div className="fixed inset-0 z-40 flex justify-end bg-black/60" role="dialog" data-testid="character-editor">
-      <div className="flex h-full w-full max-w-2xl flex-col bg-zinc-950 shadow-2xl md:border-l md:border-zinc-800">
-        <div className="flex items-center gap-3 border-b border-zinc-800 px-5 py-3">
-          <h2 className="flex-1 text-lg font-semibold">
-            {character ? format(t.editCharacter, { name: character.name }) : t.createCharacter}
-          </h2>
-          <button className="rounded-lg px-3 py-1.5 text-sm hover:bg-zinc-800" onClick={onClose}>
-            {t.close}
+    <Drawer
+      title={character ? format(t.editCharacter, { name: character.name }) : t.createCharacter}
+      onClose={onClose}
+      testId="character-editor"
+      wide
+      footer={
+        <>
+          <button className="rounded-lg px-4 py-2 text-sm hover:bg-zinc-800" onClick={onClose}>
+            {t.cancel}
           </button>
-        </div>
-        <div className="scroll-thin flex-1 space-y-4 overflow-y-auto px-5 py-4">
+          <button
+            className="rounded-lg bg-pink-600 px-4 py-2 text-sm font-medium hover:bg-pink-500 disabled:opacity-50"
+            onClick={save}
+            disabled={busy}
+            data-testid="save-character"
+          >
+            {t.save}
+          </button>
+        </>
+      }
+    >
           <div className="flex items-center gap-4">
             <div className="h-24 w-24 shrink-0 overflow-hidden rounded-full bg-zinc-800">
               {avatarPreview && <img src={avatarPreview} alt="" className="h-full w-full object-cover" data-testid="avatar-preview" />}
@@ -203,21 +214,6 @@ export function CharacterEditor({ character, onClose, onSaved }: Props) {
             )}
           </Field>
           {errors._form && <p className="text-sm text-red-400">{errors._form}</p>}
-        </div>
-        <div className="flex justify-end gap-2 border-t border-zinc-800 px-5 py-3">
-          <button className="rounded-lg px-4 py-2 text-sm hover:bg-zinc-800" onClick={onClose}>
-            {t.cancel}
-          </button>
-          <button
-            className="rounded-lg bg-pink-600 px-4 py-2 text-sm font-medium hover:bg-pink-500 disabled:opacity-50"
-            onClick={save}
-            disabled={busy}
-            data-testid="save-character"
-          >
-            {t.save}
-          </button>
-        </div>
-      </div>
-    </div>
+    </Drawer>
   );
 }

@@ -3,6 +3,7 @@
 import { useCallback, useEffect, useState } from 'react';
 import { ApiError, api, type Memory, type Message } from '../api/client';
 import { useT } from '../i18n';
+import { Drawer } from './Drawer';
 import { Field, inputClass } from './Field';
 
 export function MemoryPanel({ chatId, onClose }: { chatId: string; onClose: () => void }) {
@@ -35,15 +36,7 @@ export function MemoryPanel({ chatId, onClose }: { chatId: string; onClose: () =
 
   if (!memory) return null;
   return (
-    <div className="fixed inset-0 z-40 flex justify-end bg-black/60" role="dialog" data-testid="memory-panel">
-      <div className="flex h-full w-full max-w-xl flex-col bg-zinc-950 shadow-2xl md:border-l md:border-zinc-800">
-        <div className="flex items-center border-b border-zinc-800 px-5 py-3">
-          <h2 className="flex-1 text-lg font-semibold">{t.memory}</h2>
-          <button className="rounded-lg px-3 py-1.5 text-sm hover:bg-zinc-800" onClick={onClose} data-testid="close-memory">
-            {t.close}
-          </button>
-        </div>
-        <div className="scroll-thin flex-1 space-y-6 overflow-y-auto px-5 py-4">
+    <Drawer title={t.memory} onClose={onClose} testId="memory-panel" closeTestId="close-memory">
           {memory.jobs.length > 0 && <p className="text-xs text-sky-300">{t.working}</p>}
           <section className="space-y-2">
             <Field label={t.summary} error={error.summary}>
@@ -147,8 +140,6 @@ export function MemoryPanel({ chatId, onClose }: { chatId: string; onClose: () =
               ))}
             </ul>
           </section>
-        </div>
-      </div>
-    </div>
+    </Drawer>
   );
 }

@@ -3,6 +3,7 @@
 import { useEffect, useState } from 'react';
 import { ApiError, api, type Health, type Settings } from '../api/client';
 import { useT } from '../i18n';
+import { Drawer } from './Drawer';
 import { Field, inputClass } from './Field';
 
 interface Props {
@@ -67,15 +68,20 @@ export function SettingsPanel({ health, onClose, onSaved }: Props) {
 
   const remote = get('llm.backend') === 'remote';
   return (
-    <div className="fixed inset-0 z-40 flex justify-end bg-black/60" role="dialog" data-testid="settings">
-      <div className="flex h-full w-full max-w-xl flex-col bg-zinc-950 shadow-2xl md:border-l md:border-zinc-800">
-        <div className="flex items-center border-b border-zinc-800 px-5 py-3">
-          <h2 className="flex-1 text-lg font-semibold">{t.settings}</h2>
-          <button className="rounded-lg px-3 py-1.5 text-sm hover:bg-zinc-800" onClick={onClose} data-testid="close-settings">
-            {t.close}
+    <Drawer
+      title={t.settings}
+      onClose={onClose}
+      testId="settings"
+      closeTestId="close-settings"
+      footer={
+        <>
+          {saved && <span className="text-sm text-emerald-400" data-testid="settings-saved">{t.saved}</span>}
+          <button className="rounded-lg bg-pink-600 px-4 py-2 text-sm font-medium hover:bg-pink-500" onClick={save} data-testid="save-settings">
+            {t.save}
           </button>
-        </div>
-        <div className="scroll-thin flex-1 space-y-5 overflow-y-auto px-5 py-4">
+        </>
+      }
+    >
           <section>
             <h3 className="mb-2 text-xs font-semibold uppercase tracking-wide text-zinc-500">{t.status}</h3>
             <ul className="space-y-2" data-testid="health">
@@ -137,14 +143,6 @@ export function SettingsPanel({ health, onClose, onSaved }: Props) {
             </Field>
           </section>
           {errors._form && <p className="text-sm text-red-400">{errors._form}</p>}
-        </div>
-        <div className="flex items-center justify-end gap-3 border-t border-zinc-800 px-5 py-3">
-          {saved && <span className="text-sm text-emerald-400" data-testid="settings-saved">{t.saved}</span>}
-          <button className="rounded-lg bg-pink-600 px-4 py-2 text-sm font-medium hover:bg-pink-500" onClick={save} data-testid="save-settings">
-            {t.save}
-          </button>
-        </div>
-      </div>
-    </div>
+    </Drawer>
   );
 }
