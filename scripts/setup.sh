@@ -32,6 +32,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
+# Vite 7 needs Node.js 20.19 or newer (bookworm's own nodejs package is 18).
+node_major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
+if [ "$node_major" -lt 20 ]; then
+  echo "setup: Node.js 20.19 or newer is needed to build the web UI (found $(node --version 2>/dev/null || echo none))" >&2
+  exit 1
+fi
+
 # npm packages, each folder reinstalled only when its lockfile changed:
 #   deps/          the llama.cpp release bundle (build dependency; its GPU prebuilts are optional: skipped)
 #   tests/openai/  the official openai client (test dependency)
