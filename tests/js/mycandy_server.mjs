@@ -41,3 +41,31 @@ export async function startMycandy(binary, settings, prefix = 'mc-js-') {
     },
   };
 }
+
+// A tiny test runner: named checks that report "ok"/"FAIL" and count; `onFail` runs after a failure
+// (the UI tests take a screenshot). `summary()` prints "N passed, M failed" and returns the exit code.
+export function checks(onFail = async () => {}) {
+  let passed = 0;
+  let failed = 0;
+  return {
+    async check(name, fn) {
+      try {
+        await fn();
+        passed++;
+        console.log(`ok   ${name}`);
+      } catch (e) {
+        failed++;
+        console.log(`FAIL ${name}: ${e.stack || e}`);
+        await Promise.resolve().then(() => onFail(passed + failed)).catch(() => {});
+      }
+    },
+    summary() {
+      console.log(`${passed} passed, ${failed} failed`);
+      return failed ? 1 : 0;
+    },
+  };
+}
+
+export function assert(cond, msg) {
+  if (!cond) throw new Error(msg);
+}

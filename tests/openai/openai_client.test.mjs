@@ -3,7 +3,7 @@
 // Starts the server on a free port with a temporary data folder, runs the checks, stops it.
 // Prints "N passed, M failed" and exits non-zero when anything failed.
 import OpenAI from 'openai';
-import { startMycandy } from '../js/mycandy_server.mjs';
+import { assert, checks, startMycandy } from '../js/mycandy_server.mjs';
 
 const [binary, model] = process.argv.slice(2);
 if (!binary || !model) {
@@ -15,21 +15,7 @@ const server = await startMycandy(binary, { llm: { model_path: model, context_si
   'mc-openai-');
 const base = server.base;
 
-let passed = 0;
-let failed = 0;
-async function check(name, fn) {
-  try {
-    await fn();
-    passed++;
-    console.log(`ok   ${name}`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL ${name}: ${e.stack || e}`);
-  }
-}
-function assert(cond, msg) {
-  if (!cond) throw new Error(msg);
-}
+const { check, summary } = checks();
 
 const client = new OpenAI({ baseURL: `${base}/v1`, apiKey: 'not-needed' });
 const messages = [
@@ -92,5 +78,4 @@ await check('bad parameters are a 400 the client reports', async () => {
 });
 
 await server.stop();
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+process.exit(summary());

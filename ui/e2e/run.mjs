@@ -6,7 +6,7 @@ import { chromium } from 'playwright-core';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { deflateSync } from 'node:zlib';
 import { join, resolve } from 'node:path';
-import { startMycandy } from '../../tests/js/mycandy_server.mjs';
+import { assert, checks, startMycandy } from '../../tests/js/mycandy_server.mjs';
 
 const [binary, model, dist, artifacts] = process.argv.slice(2).map((p) => resolve(p));
 mkdirSync(artifacts, { recursive: true });
@@ -63,30 +63,14 @@ const browser = await chromium.launch({
     '--disable-background-networking', '--disable-component-update', '--disable-sync'],
 });
 
-let passed = 0;
-let failed = 0;
 let desktop = null;
+const { check: step, summary } = checks((n) => desktop?.screenshot({ path: join(artifacts, `failed-${n}.png`) }));
 // The chat the page shows: the first chat of the first character.
 async function currentChat() {
   const chars = (await (await fetch(`${base}/api/characters`)).json()).characters;
   const chats = (await (await fetch(`${base}/api/characters/${chars[0].id}/chats`)).json()).chats;
   return chats[chats.length - 1].id;
 }
-async function step(name, fn) {
-  try {
-    await fn();
-    passed++;
-    console.log(`ok   ${name}`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL ${name}: ${e.stack || e}`);
-    await desktop?.screenshot({ path: join(artifacts, `failed-${passed + failed}.png`) }).catch(() => {});
-  }
-}
-function assert(cond, msg) {
-  if (!cond) throw new Error(msg);
-}
-
 desktop = await browser.newPage({ viewport: { width: 1440, height: 900 }, locale: 'en-US' });
 const errors = [];
 desktop.on('pageerror', (e) => errors.push(String(e)));
@@ -240,5 +224,4 @@ await step('no errors in the page', async () => {
 await browser.close();
 await server.stop();
 console.log(`screenshots in ${artifacts}`);
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+process.exit(summary());
