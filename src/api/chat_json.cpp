@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "api/json_io.hpp"
 #include "http/server.hpp"
 
 namespace mc::api {
@@ -18,49 +19,40 @@ Json chat_to_json(const Chat& c) {
 }
 
 Result<llm::Sampling> sampling_from_json(const Json& j, llm::Sampling s) {
-    if (!j.is_object()) return fail(ErrorCode::InvalidInput, "'sampling' must be an object", "sampling");
-    auto number = [&](const std::string& key, double& out) -> Result<void> {
-        if (!j.contains(key) || j[key].is_null()) return {};
-        if (!j[key].is_number()) return fail(ErrorCode::InvalidInput, "'" + key + "' must be a number", key);
-        out = j[key].get<double>();
-        return {};
+    if (!j.is_object()) return fail(ErrorCode::InvalidInput, "'sampling' must be an object (got " + std::string(json_kind(j)) + ")", "sampling");
+    Fields f(j);
+    f.only({"temperature", "top_k", "top_p", "min_p", "repeat_penalty", "repeat_last_n", "presence_penalty",
+            "frequency_penalty", "dry_multiplier", "dry_base", "dry_allowed_length", "dry_penalty_last_n", "seed",
+            "max_tokens", "stop"});
+    auto number = [&](const char* key, double& out, double lo, double hi) {
+        if (auto v = f.opt_number(key, lo, hi)) out = *v;
     };
-    auto integer = [&](const std::string& key, auto& out) -> Result<void> {
-        if (!j.contains(key) || j[key].is_null()) return {};
-        if (!j[key].is_number_integer()) return fail(ErrorCode::InvalidInput, "'" + key + "' must be an integer", key);
-        const auto v = j[key].get<int64_t>();
-        if (v < -1 || v > 4294967295LL) return fail(ErrorCode::InvalidInput, "'" + key + "' is out of range", key);
-        out = static_cast<std::remove_reference_t<decltype(out)>>(v);
-        return {};
+    auto integer = [&](const char* key, auto& out, int64_t lo, int64_t hi) {
+        if (auto v = f.opt_integer(key, lo, hi)) out = static_cast<std::remove_reference_t<decltype(out)>>(*v);
     };
-    static const std::set<std::string> known = {"temperature", "top_k", "top_p", "min_p", "repeat_penalty",
-                                                "repeat_last_n", "presence_penalty", "frequency_penalty",
-                                                "dry_multiplier", "dry_base", "dry_allowed_length",
-                                                "dry_penalty_last_n", "seed", "max_tokens", "stop"};
-    for (auto it = j.begin(); it != j.end(); ++it) {
-        if (!known.contains(it.key())) return fail(ErrorCode::InvalidInput, "unknown sampler '" + it.key() + "'", it.key());
-    }
-    for (auto r : {number("temperature", s.temperature), number("top_p", s.top_p), number("min_p", s.min_p),
-                   number("repeat_penalty", s.repeat_penalty), number("presence_penalty", s.presence_penalty),
-                   number("frequency_penalty", s.frequency_penalty), number("dry_multiplier", s.dry_multiplier),
-                   number("dry_base", s.dry_base), integer("top_k", s.top_k), integer("repeat_last_n", s.repeat_last_n),
-                   integer("dry_allowed_length", s.dry_allowed_length), integer("dry_penalty_last_n", s.dry_last_n),
-                   integer("seed", s.seed), integer("max_tokens", s.max_tokens)}) {
-        if (!r) return std::unexpected(r.error());
-    }
-    if (j.contains("stop") && !j["stop"].is_null()) {
-        s.stop.clear();
-        if (j["stop"].is_string()) {
-            s.stop.push_back(j["stop"].get<std::string>());
-        } else if (j["stop"].is_array()) {
-            for (const auto& x : j["stop"]) {
-                if (!x.is_string()) return fail(ErrorCode::InvalidInput, "'stop' must be a string or an array of strings", "stop");
-                s.stop.push_back(x.get<std::string>());
+    number("temperature", s.temperature, 0, 5);
+    number("top_p", s.top_p, 0, 1);
+    number("min_p", s.min_p, 0, 1);
+    number("repeat_penalty", s.repeat_penalty, 0, 5);
+    number("presence_penalty", s.presence_penalty, -2, 2);
+    number("frequency_penalty", s.frequency_penalty, -2, 2);
+    number("dry_multiplier", s.dry_multiplier, 0, 10);
+    number("dry_base", s.dry_base, 1, 10);
+    integer("top_k", s.top_k, 0, 100000);
+    integer("repeat_last_n", s.repeat_last_n, -1, 1048576);
+    integer("dry_allowed_length", s.dry_allowed_length, 0, 1000);
+    integer("dry_penalty_last_n", s.dry_last_n, -1, 1048576);
+    integer("seed", s.seed, -1, 4294967295LL);
+    integer("max_tokens", s.max_tokens, 1, 32768);
+    if (f.has("stop")) {
+        s.stop = f.strings("stop", llm::kMaxClientStops, llm::kMaxStopBytes);
+        if (!f.error()) {
+            for (const auto& stop : s.stop) {
+                if (stop.empty()) f.reject(ErrorCode::InvalidInput, "stop", "each 'stop' string must be 1 to 256 bytes");
             }
-        } else {
-            return fail(ErrorCode::InvalidInput, "'stop' must be a string or an array of strings", "stop");
         }
     }
+    if (f.error()) return std::unexpected(*f.error());
     if (auto ok = llm::validate(s); !ok) return std::unexpected(ok.error());
     return s;
 }

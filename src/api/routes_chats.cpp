@@ -47,6 +47,9 @@ Response stream_turn(Context& ctx, std::shared_ptr<chat::Turn> turn) {
     return r;
 }
 
+// Bounds what a text field may hold before its own limit is checked (memory, not policy).
+constexpr size_t kMaxBodyText = 16u << 20;
+
 Response start_turn(Context& ctx, const Request& req, chat::TurnKind kind) {
     chat::TurnRequest t;
     t.kind = kind;
@@ -56,14 +59,16 @@ Response start_turn(Context& ctx, const Request& req, chat::TurnKind kind) {
         if (!parsed) return error_response(parsed.error());
         body = std::move(*parsed);
     }
+    Fields f(body);
     if (kind == chat::TurnKind::Send) {
-        if (!body.contains("content")) return error_response({ErrorCode::InvalidInput, "'content' is required", "content"});
-        if (!body["content"].is_string()) {
-            return error_response({ErrorCode::InvalidInput, "'content' must be a string", "content"});
-        }
-        t.content = body["content"].get<std::string>();
+        f.only({"content", "sampling"});
+        // The length limit (llm.max_message_chars) is the chat service's; this only bounds memory.
+        t.content = f.string("content", kMaxBodyText);
+    } else {
+        f.only({"sampling"});
     }
-    if (body.contains("sampling")) {
+    if (f.error()) return error_response(*f.error());
+    if (body.contains("sampling") && !body["sampling"].is_null()) {
         auto s = sampling_from_json(body["sampling"], ctx.chat.default_sampling());
         if (!s) return error_response(s.error());
         t.sampling = *s;
@@ -79,10 +84,11 @@ void register_chat_routes(http::Server& server, Context& ctx) {
     server.route(Method::Post, "/api/chats", [&ctx](const Request& req) {
         auto body = parse_object(req);
         if (!body) return error_response(body.error());
-        if (!body->contains("character_id") || !(*body)["character_id"].is_string()) {
-            return error_response({ErrorCode::InvalidInput, "'character_id' (a string) is required", "character_id"});
-        }
-        auto c = ctx.characters.get((*body)["character_id"].get<std::string>());
+        Fields f(*body);
+        f.only({"character_id"});
+        const std::string character_id = f.string("character_id", 100);
+        if (f.error()) return error_response(*f.error());
+        auto c = ctx.characters.get(character_id);
         if (!c) {
             Error e = c.error();
             e.field = "character_id";
@@ -123,19 +129,19 @@ void register_chat_routes(http::Server& server, Context& ctx) {
     server.route(Method::Patch, "/api/chats/{id}", [&ctx](const Request& req) {
         auto body = parse_object(req);
         if (!body) return error_response(body.error());
-        if (!body->contains("title") || !(*body)["title"].is_string() || (*body)["title"].get<std::string>().size() > 200) {
-            return error_response({ErrorCode::InvalidInput, "'title' must be a string of at most 200 bytes", "title"});
-        }
-        auto c = ctx.chats.rename(req.param("id"), (*body)["title"].get<std::string>());
+        Fields f(*body);
+        f.only({"title"});
+        const std::string title = f.string("title", 200);
+        if (f.error()) return error_response(*f.error());
+        auto c = ctx.chats.rename(req.param("id"), title);
         if (!c) return error_response(c.error());
         return json_response(200, chat_to_json(*c));
     });
 
     server.route(Method::Delete, "/api/chats/{id}", [&ctx](const Request& req) {
-        if (ctx.chat.running(req.param("id"))) {
-            return error_response({ErrorCode::Conflict, "a reply is being generated in this chat; stop it first", "id"});
-        }
-        if (auto r = ctx.chats.remove(req.param("id")); !r) return error_response(r.error());
+        // No turn can start while the chat is being deleted.
+        auto r = ctx.chat.while_idle(req.param("id"), [&]() -> Result<void> { return ctx.chats.remove(req.param("id")); });
+        if (!r) return error_response(r.error());
         if (auto engine = ctx.engine ? ctx.engine() : nullptr) engine->forget(req.param("id"));
         return json_response(200, {{"deleted", req.param("id")}});
     });
@@ -180,33 +186,36 @@ void register_chat_routes(http::Server& server, Context& ctx) {
         if (!id) return error_response(id.error());
         auto body = parse_object(req);
         if (!body) return error_response(body.error());
+        Fields f(*body);
+        f.only({"content", "swipe_id"});
+        const auto limit = static_cast<size_t>(ctx.settings.current()->integer("llm.max_message_chars")) * 4;
+        const auto content = f.opt_string("content", limit);
+        const auto swipe_id = f.opt_integer("swipe_id", 0, kMaxSafeInteger);
+        if (f.error()) return error_response(*f.error());
         auto m = ctx.chats.get_message(*id);
         if (!m) return error_response(m.error());
-        if (ctx.chat.running(m->chat_id)) {
-            return error_response({ErrorCode::Conflict, "a reply is being generated in this chat; stop it first", "id"});
-        }
-        for (auto it = body->begin(); it != body->end(); ++it) {
-            if (it.key() == "content") {
-                if (!it->is_string()) return error_response({ErrorCode::InvalidInput, "'content' must be a string", "content"});
-                const auto limit = static_cast<size_t>(ctx.settings.current()->integer("llm.max_message_chars")) * 4;
-                if (it->get<std::string>().size() > limit) {
-                    return error_response({ErrorCode::TooLarge, "'content' is too long", "content"});
+        // Read, check and write while no turn can start in the chat: an edit is never lost to a
+        // turn that read the message just before.
+        Result<Message> saved = fail(ErrorCode::Internal, "not saved");
+        auto changed = ctx.chat.while_idle(m->chat_id, [&]() -> Result<void> {
+            auto current = ctx.chats.get_message(*id);
+            if (!current) return std::unexpected(current.error());
+            if (swipe_id) {
+                if (*swipe_id >= static_cast<int64_t>(current->swipes.size())) {
+                    return fail(ErrorCode::InvalidInput,
+                                "'swipe_id' must be from 0 to " + std::to_string(current->swipes.size() - 1), "swipe_id");
                 }
-                m->swipes[static_cast<size_t>(m->swipe_id)] = it->get<std::string>();
-                m->status = "complete";
-            } else if (it.key() == "swipe_id") {
-                if (!it->is_number_integer() || it->get<int64_t>() < 0 ||
-                    it->get<int64_t>() >= static_cast<int64_t>(m->swipes.size())) {
-                    return error_response({ErrorCode::InvalidInput,
-                                           "'swipe_id' must be from 0 to " + std::to_string(m->swipes.size() - 1), "swipe_id"});
-                }
-                m->swipe_id = it->get<int>();
-            } else {
-                return error_response({ErrorCode::InvalidInput, "unknown field '" + it.key() + "'", it.key()});
+                current->swipe_id = static_cast<int>(*swipe_id);
             }
-        }
-        auto saved = ctx.chats.update_message(*m);
-        if (!saved) return error_response(saved.error());
+            if (content) {
+                current->swipes[static_cast<size_t>(current->swipe_id)] = *content;
+                current->status = "complete";
+            }
+            saved = ctx.chats.update_message(*current);
+            if (!saved) return std::unexpected(saved.error());
+            return {};
+        });
+        if (!changed) return error_response(changed.error());
         return json_response(200, message_to_json(*saved));
     });
 
@@ -215,10 +224,8 @@ void register_chat_routes(http::Server& server, Context& ctx) {
         if (!id) return error_response(id.error());
         auto m = ctx.chats.get_message(*id);
         if (!m) return error_response(m.error());
-        if (ctx.chat.running(m->chat_id)) {
-            return error_response({ErrorCode::Conflict, "a reply is being generated in this chat; stop it first", "id"});
-        }
-        if (auto r = ctx.chats.remove_message(*id); !r) return error_response(r.error());
+        auto r = ctx.chat.while_idle(m->chat_id, [&]() -> Result<void> { return ctx.chats.remove_message(*id); });
+        if (!r) return error_response(r.error());
         return json_response(200, {{"deleted", req.param("id")}});
     });
 }

@@ -9,6 +9,7 @@
 #include "api/context.hpp"
 #include "api/json_io.hpp"
 #include "api/routes.hpp"
+#include "chat/transfer.hpp"
 #include "core/text.hpp"
 
 namespace mc::api {
@@ -20,7 +21,6 @@ using http::Response;
 
 constexpr size_t kMaxFactChars = 1000;
 constexpr size_t kMaxSummaryChars = 16000;
-constexpr size_t kMaxImportMessages = 200000;
 
 Result<std::string> text_field(const Json& body, const char* key, size_t max_chars) {
     if (!body.contains(key) || !body[key].is_string()) {
@@ -49,28 +49,6 @@ Json memory_json(Context& ctx, const std::string& chat_id) {
         for (const auto& f : *facts) out["facts"].push_back(fact_to_json(f));
     }
     return out;
-}
-
-std::string iso_date(int64_t ms) {
-    const std::time_t t = static_cast<std::time_t>(ms / 1000);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
-
-int64_t parse_date(const Json& v) {
-    if (v.is_number_integer()) {
-        const int64_t n = v.get<int64_t>();
-        return n < 100000000000LL ? n * 1000 : n;  // Seconds or milliseconds.
-    }
-    if (v.is_string()) {
-        std::tm tm{};
-        const std::string s = v.get<std::string>();
-        if (strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return static_cast<int64_t>(timegm(&tm)) * 1000;
-    }
-    return 0;
 }
 
 Json export_json(Context& ctx, const Chat& chat, const Character& character) {
@@ -115,14 +93,14 @@ std::string export_jsonl(Context& ctx, const Chat& chat, const Character& charac
     const std::string user = ctx.settings.current()->str("chat.user_name");
     auto dump = [](const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n"; };
     std::string out = dump({{"user_name", user}, {"character_name", character.name},
-                            {"create_date", iso_date(chat.created_at)}, {"chat_metadata", Json::object()}});
+                            {"create_date", chat::iso_date(chat.created_at)}, {"chat_metadata", Json::object()}});
     auto messages = ctx.chats.messages(chat.id, std::nullopt, 1000000000);
     if (!messages) return out;
     for (const auto& m : *messages) {
         Json line = {{"name", m.role == "user" ? user : m.role == "assistant" ? character.name : "System"},
                      {"is_user", m.role == "user"},
                      {"is_system", m.role == "system"},
-                     {"send_date", iso_date(m.created_at)},
+                     {"send_date", chat::iso_date(m.created_at)},
                      {"mes", m.content},
                      {"extra", Json::object()}};
         if (m.role == "assistant") {
@@ -132,120 +110,6 @@ std::string export_jsonl(Context& ctx, const Chat& chat, const Character& charac
         }
         out += dump(line);
     }
-    return out;
-}
-
-struct Imported {
-    std::vector<Message> messages;
-    std::vector<std::pair<Summary, int64_t>> summaries;  // With the covered message's position.
-    std::vector<Fact> facts;
-    std::string title;
-    int64_t created_at = 0;
-    int64_t updated_at = 0;
-};
-
-Result<Imported> parse_our_json(const Json& doc) {
-    Imported out;
-    if (doc.value("version", 0) != 1) return fail(ErrorCode::InvalidInput, "unsupported mycandy-chat version", "version");
-    if (!doc.contains("messages") || !doc["messages"].is_array()) {
-        return fail(ErrorCode::InvalidInput, "'messages' must be an array", "messages");
-    }
-    if (doc.contains("chat") && doc["chat"].is_object()) {
-        out.title = doc["chat"].value("title", "");
-        out.created_at = doc["chat"].value("created_at", int64_t{0});
-        out.updated_at = doc["chat"].value("updated_at", int64_t{0});
-    }
-    size_t i = 0;
-    for (const auto& j : doc["messages"]) {
-        const std::string where = "messages[" + std::to_string(i++) + "]";
-        if (!j.is_object() || !j.contains("role") || !j["role"].is_string() || !j.contains("content") ||
-            !j["content"].is_string()) {
-            return fail(ErrorCode::InvalidInput, where + " needs a 'role' and a 'content' string", "messages");
-        }
-        Message m;
-        m.role = j["role"];
-        if (m.role != "user" && m.role != "assistant" && m.role != "system") {
-            return fail(ErrorCode::InvalidInput, where + ": unknown role '" + m.role + "'", "messages");
-        }
-        m.content = j["content"];
-        if (j.contains("swipes") && j["swipes"].is_array()) {
-            for (const auto& s : j["swipes"]) {
-                if (!s.is_string()) return fail(ErrorCode::InvalidInput, where + ": swipes must be strings", "messages");
-                m.swipes.push_back(s);
-            }
-        }
-        m.swipe_id = j.value("swipe_id", 0);
-        m.status = j.value("status", "complete");
-        if (m.status != "complete" && m.status != "partial" && m.status != "error") m.status = "complete";
-        m.created_at = j.value("created_at", int64_t{0});
-        if (j.contains("media") && j["media"].is_array()) m.media = j["media"];
-        out.messages.push_back(std::move(m));
-    }
-    for (const auto& j : doc.value("summaries", Json::array())) {
-        if (!j.is_object() || !j.contains("text") || !j["text"].is_string()) continue;
-        Summary s;
-        s.version = j.value("version", static_cast<int>(out.summaries.size()) + 1);
-        s.text = j["text"];
-        s.source = j.value("source", "import");
-        if (s.source != "auto" && s.source != "user" && s.source != "rollback") s.source = "import";
-        s.created_at = j.value("created_at", int64_t{0});
-        out.summaries.emplace_back(s, j.value("covers_until_index", int64_t{-1}));
-    }
-    for (const auto& j : doc.value("facts", Json::array())) {
-        if (!j.is_object() || !j.contains("text") || !j["text"].is_string()) continue;
-        Fact f;
-        f.text = j["text"];
-        f.pinned = j.value("pinned", false);
-        f.source = j.value("source", "import");
-        if (f.source != "user" && f.source != "auto") f.source = "import";
-        f.created_at = j.value("created_at", int64_t{0});
-        f.updated_at = j.value("updated_at", f.created_at);
-        out.facts.push_back(std::move(f));
-    }
-    return out;
-}
-
-// SillyTavern chat files: a header line, then one message per line.
-Result<Imported> parse_jsonl(const std::string& body) {
-    Imported out;
-    size_t start = 0, line_no = 0;
-    while (start < body.size()) {
-        size_t end = body.find('\n', start);
-        if (end == std::string::npos) end = body.size();
-        std::string line = body.substr(start, end - start);
-        start = end + 1;
-        ++line_no;
-        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-        const std::string where = "line " + std::to_string(line_no);
-        Json j = Json::parse(line, nullptr, false);
-        if (j.is_discarded() || !j.is_object()) {
-            return fail(ErrorCode::InvalidInput, where + " is not a JSON object", "line " + std::to_string(line_no));
-        }
-        if (!j.contains("mes")) {
-            if (out.messages.empty() && (j.contains("user_name") || j.contains("character_name") || j.contains("chat_metadata"))) {
-                continue;  // The header.
-            }
-            return fail(ErrorCode::InvalidInput, where + " has no 'mes'", "line " + std::to_string(line_no));
-        }
-        if (!j["mes"].is_string()) return fail(ErrorCode::InvalidInput, where + ": 'mes' must be a string", "line " + std::to_string(line_no));
-        Message m;
-        m.role = j.value("is_user", false) ? "user" : j.value("is_system", false) ? "system" : "assistant";
-        m.content = j["mes"];
-        if (j.contains("swipes") && j["swipes"].is_array()) {
-            for (const auto& s : j["swipes"]) {
-                if (s.is_string()) m.swipes.push_back(s);
-            }
-        }
-        m.swipe_id = j.contains("swipe_id") && j["swipe_id"].is_number_integer() ? j["swipe_id"].get<int>() : 0;
-        if (!m.swipes.empty() && (m.swipe_id < 0 || m.swipe_id >= static_cast<int>(m.swipes.size()))) m.swipe_id = 0;
-        if (!m.swipes.empty() && m.swipes[static_cast<size_t>(m.swipe_id)] != m.content) {
-            m.swipes[static_cast<size_t>(m.swipe_id)] = m.content;  // "mes" is what was shown.
-        }
-        if (j.contains("send_date")) m.created_at = parse_date(j["send_date"]);
-        out.messages.push_back(std::move(m));
-        if (out.messages.size() > kMaxImportMessages) return fail(ErrorCode::TooLarge, "too many messages", "body");
-    }
-    if (out.messages.empty()) return fail(ErrorCode::InvalidInput, "the file holds no messages", "body");
     return out;
 }
 
@@ -261,12 +125,13 @@ void register_memory_routes(http::Server& server, Context& ctx) {
         if (auto c = ctx.chats.get(req.param("id")); !c) return error_response(c.error());
         auto body = parse_object(req);
         if (!body) return error_response(body.error());
+        Fields fields(*body);
+        fields.only({"text", "pinned"});
+        const bool pinned = fields.boolean_or("pinned", true);
+        if (fields.error()) return error_response(*fields.error());
         auto text = text_field(*body, "text", kMaxFactChars);
         if (!text) return error_response(text.error());
-        if (body->contains("pinned") && !(*body)["pinned"].is_boolean()) {
-            return error_response({ErrorCode::InvalidInput, "'pinned' must be true or false", "pinned"});
-        }
-        auto f = ctx.memory.add_fact(req.param("id"), *text, body->value("pinned", true), "user");
+        auto f = ctx.memory.add_fact(req.param("id"), *text, pinned, "user");
         if (!f) return error_response(f.error());
         return json_response(201, fact_to_json(*f));
     });
@@ -319,10 +184,11 @@ void register_memory_routes(http::Server& server, Context& ctx) {
         if (auto c = ctx.chats.get(req.param("id")); !c) return error_response(c.error());
         auto body = parse_object(req);
         if (!body) return error_response(body.error());
-        if (!body->contains("version") || !(*body)["version"].is_number_integer()) {
-            return error_response({ErrorCode::InvalidInput, "'version' (an integer) is required", "version"});
-        }
-        auto old = ctx.memory.summary_version(req.param("id"), (*body)["version"].get<int>());
+        Fields f(*body);
+        f.only({"version"});
+        const auto version = f.integer("version", 1, 1000000);
+        if (f.error()) return error_response(*f.error());
+        auto old = ctx.memory.summary_version(req.param("id"), static_cast<int>(version));
         if (!old) return error_response(old.error());
         // A rollback is a new version with the old text, so nothing is lost.
         auto saved = ctx.memory.add_summary(req.param("id"), old->text, old->covers_until_message_id, "rollback");
@@ -339,10 +205,10 @@ void register_memory_routes(http::Server& server, Context& ctx) {
             if (!parsed) return error_response(parsed.error());
             body = *parsed;
         }
-        if (body.contains("keep") && (!body["keep"].is_number_integer() || body["keep"].get<int64_t>() < 0)) {
-            return error_response({ErrorCode::InvalidInput, "'keep' must be a number of messages (0 or more)", "keep"});
-        }
-        const int keep = static_cast<int>(body.value("keep", int64_t{4}));
+        Fields f(body);
+        f.only({"keep"});
+        const int keep = static_cast<int>(f.integer_or("keep", 0, 100000, 4));
+        if (f.error()) return error_response(*f.error());
         auto recent = ctx.chats.messages(req.param("id"), std::nullopt, keep + 1);
         if (!recent) return error_response(recent.error());
         if (static_cast<int>(recent->size()) <= keep) {
@@ -412,79 +278,37 @@ void register_memory_routes(http::Server& server, Context& ctx) {
     server.route(Method::Post, "/api/characters/{id}/chats/import", [&ctx](const Request& req) {
         auto character = ctx.characters.get(req.param("id"));
         if (!character) return error_response(character.error());
-        if (req.body.empty()) return error_response({ErrorCode::InvalidInput, "the request body is empty", "body"});
-        Result<Imported> parsed = fail(ErrorCode::InvalidInput, "unreadable", "body");
-        Json doc = Json::parse(req.body, nullptr, false);
-        if (doc.is_object() && doc.value("format", "") == "mycandy-chat") parsed = parse_our_json(doc);
-        else parsed = parse_jsonl(req.body);
+        // An upload: decided by content (our JSON or SillyTavern JSONL), whatever its Content-Type.
+        auto parsed = chat::parse_chat_file(req.body);
         if (!parsed) return error_response(parsed.error());
-        auto created = ctx.chats.create(character->id, {});
-        if (!created) return error_response(created.error());
-        const std::string chat_id = created->first.id;
-        if (!parsed->title.empty()) (void)ctx.chats.rename(chat_id, parsed->title);
-        auto stored = ctx.chats.import_messages(chat_id, std::move(parsed->messages));
-        if (!stored) {
-            (void)ctx.chats.remove(chat_id);
-            return error_response(stored.error());
-        }
-        std::vector<Summary> summaries;
-        for (auto& [s, index] : parsed->summaries) {
-            s.covers_until_message_id = index >= 0 && index < static_cast<int64_t>(stored->size())
-                                            ? (*stored)[static_cast<size_t>(index)].id
-                                            : 0;
-            summaries.push_back(s);
-        }
-        if (auto m = ctx.memory.import_memory(chat_id, summaries, parsed->facts); !m) {
-            (void)ctx.chats.remove(chat_id);
-            return error_response(m.error());
-        }
-        if (parsed->created_at > 0) {
-            (void)ctx.chats.set_times(chat_id, parsed->created_at, std::max(parsed->updated_at, parsed->created_at));
-        } else if (!stored->empty()) {
-            (void)ctx.chats.set_times(chat_id, stored->front().created_at, stored->back().created_at);
-        }
-        auto chat = ctx.chats.get(chat_id);
-        Json messages = Json::array();
-        for (const auto& m : *stored) messages.push_back(message_to_json(m));
-        return json_response(201, {{"chat", chat_to_json(*chat)}, {"messages", messages}});
-    });
-}
-
-void register_job_routes(http::Server& server, Context& ctx) {
-    server.route(Method::Get, "/api/jobs/{id}", [&ctx](const Request& req) {
-        auto j = ctx.jobs.get(req.param("id"));
-        if (!j) return error_response(j.error());
-        return json_response(200, job_to_json(*j));
-    });
-    server.route(Method::Post, "/api/jobs/{id}/cancel", [&ctx](const Request& req) {
-        auto j = ctx.jobs.cancel(req.param("id"));
-        if (!j) return error_response(j.error());
-        return json_response(200, job_to_json(*j));
-    });
-    // Progress as SSE: an event each time the job changes, until it has ended.
-    server.route(Method::Get, "/api/jobs/{id}/events", [&ctx](const Request& req) {
-        auto j = ctx.jobs.get(req.param("id"));
-        if (!j) return error_response(j.error());
-        Response r;
-        r.content_type = "text/event-stream";
-        r.headers = {{"Cache-Control", "no-cache"}};
-        const std::string id = req.param("id");
-        r.stream = [&ctx, id](http::StreamSink& sink) {
-            int64_t seen = -1;
-            std::string last_status;
-            for (int i = 0; i < 36000 && !(ctx.stopping && ctx.stopping()); ++i) {
-                auto job = ctx.jobs.get(id);
-                if (!job) break;
-                if (job->updated_at != seen || job->status != last_status) {
-                    seen = job->updated_at;
-                    last_status = job->status;
-                    if (!sink.write(http::sse_event("job", job_to_json(*job).dump()))) return;
-                }
-                if (job->status == "done" || job->status == "failed" || job->status == "cancelled") return;
-                std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        // One transaction: a failure anywhere leaves no half-imported chat behind.
+        std::vector<Message> stored;
+        auto done = ctx.db.transaction([&] {
+            auto created = store::value_or_throw(ctx.chats.create(character->id, {}));
+            const std::string id = created.first.id;
+            if (!parsed->title.empty()) store::value_or_throw(ctx.chats.rename(id, parsed->title));
+            stored = store::value_or_throw(ctx.chats.import_messages(id, std::move(parsed->messages)));
+            std::vector<Summary> summaries;
+            for (auto& [s, index] : parsed->summaries) {
+                s.covers_until_message_id =
+                    index >= 0 && index < static_cast<int64_t>(stored.size()) ? stored[static_cast<size_t>(index)].id : 0;
+                summaries.push_back(s);
             }
-        };
-        return r;
+            store::value_or_throw(ctx.memory.import_memory(id, summaries, parsed->facts));
+            if (parsed->created_at > 0) {
+                store::value_or_throw(ctx.chats.set_times(id, parsed->created_at, std::max(parsed->updated_at, parsed->created_at)));
+            } else if (!stored.empty()) {
+                store::value_or_throw(ctx.chats.set_times(id, stored.front().created_at, stored.back().created_at));
+            }
+            return id;
+        });
+        if (!done) return error_response(done.error());
+        const std::string chat_id = *done;
+        auto chat = ctx.chats.get(chat_id);
+        if (!chat) return error_response(chat.error());
+        Json messages = Json::array();
+        for (const auto& m : stored) messages.push_back(message_to_json(m));
+        return json_response(201, {{"chat", chat_to_json(*chat)}, {"messages", messages}});
     });
 }
 

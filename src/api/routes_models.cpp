@@ -41,10 +41,11 @@ void register_model_routes(http::Server& server, Context& ctx) {
     server.route(Method::Post, "/api/models/load", [&ctx](const Request& req) {
         auto body = parse_object(req);
         if (!body) return error_response(body.error());
-        if (!body->contains("path") || !(*body)["path"].is_string()) {
-            return error_response({ErrorCode::InvalidInput, "'path' (a name from GET /api/models) is required", "path"});
-        }
-        auto model = llm::find_model(ctx.data_dir + "/models", (*body)["path"].get<std::string>());
+        Fields f(*body);
+        f.only({"path"});
+        const std::string path = f.string("path", 1000);
+        if (f.error()) return error_response(*f.error());
+        auto model = llm::find_model(ctx.data_dir + "/models", path);
         if (!model) return error_response(model.error());
         auto updated = ctx.settings.patch({{"llm", {{"backend", "embedded"}, {"model_path", "models/" + model->name}}}});
         if (!updated) return error_response(updated.error());
@@ -56,17 +57,21 @@ void register_model_routes(http::Server& server, Context& ctx) {
     server.route(Method::Post, "/api/models/download", [&ctx](const Request& req) {
         auto body = parse_object(req);
         if (!body) return error_response(body.error());
-        const std::string url = body->value("url", "");
+        Fields f(*body);
+        f.only({"url", "sha256", "name"});
+        const std::string url = f.string("url", 2000);
+        std::string sha = f.string_or("sha256", 64, "");
+        const std::string wanted_name = f.string_or("name", 255, "");
+        if (f.error()) return error_response(*f.error());
         if (!(url.starts_with("http://") || url.starts_with("https://")) || url.size() > 2000 ||
             url.find_first_of(" \r\n\t") != std::string::npos) {
             return error_response({ErrorCode::InvalidInput, "'url' must be an http:// or https:// URL", "url"});
         }
-        std::string sha = body->value("sha256", "");
         for (auto& c : sha) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
         if (!sha.empty() && (sha.size() != 64 || sha.find_first_not_of("0123456789abcdef") != std::string::npos)) {
             return error_response({ErrorCode::InvalidInput, "'sha256' must be 64 hex digits", "sha256"});
         }
-        auto name = llm::download_name(url, body->value("name", ""));
+        auto name = llm::download_name(url, wanted_name);
         if (!name) return error_response(name.error());
         auto job = ctx.jobs.submit("model_download", {{"url", url}, {"sha256", sha}, {"name", *name}}, std::nullopt, std::nullopt);
         if (!job) return error_response(job.error());

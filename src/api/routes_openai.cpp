@@ -28,10 +28,12 @@ Response openai_error(int status, const std::string& message, const std::string&
 
 Response openai_error(const Error& e) { return openai_error(http_status(e.code), e.message, e.field); }
 
-Result<std::vector<llm::ChatMessage>> parse_messages(const Json& body) {
+// Each message's text is capped by llm.max_message_chars (bytes), as for chat turns.
+Result<std::vector<llm::ChatMessage>> parse_messages(const Json& body, size_t max_chars) {
     if (!body.contains("messages") || !body["messages"].is_array() || body["messages"].empty()) {
         return fail(ErrorCode::InvalidInput, "'messages' must be a non-empty array", "messages");
     }
+    if (body["messages"].size() > 10000) return fail(ErrorCode::TooLarge, "'messages' holds more than 10000 messages", "messages");
     std::vector<llm::ChatMessage> out;
     for (const auto& m : body["messages"]) {
         if (!m.is_object() || !m.contains("role") || !m["role"].is_string()) {
@@ -43,7 +45,7 @@ Result<std::vector<llm::ChatMessage>> parse_messages(const Json& body) {
             return fail(ErrorCode::InvalidInput, "unsupported role '" + role + "'", "messages");
         }
         std::string content;
-        const Json c = m.value("content", Json(nullptr));
+        const Json c = m.contains("content") ? m["content"] : Json(nullptr);
         if (c.is_string()) {
             content = c.get<std::string>();
         } else if (c.is_array()) {  // Content parts: the text ones.
@@ -54,6 +56,10 @@ Result<std::vector<llm::ChatMessage>> parse_messages(const Json& body) {
             }
         } else if (!c.is_null()) {
             return fail(ErrorCode::InvalidInput, "message 'content' must be a string or an array of parts", "messages");
+        }
+        if (content.size() > max_chars) {
+            return fail(ErrorCode::TooLarge, "a message is longer than " + std::to_string(max_chars) +
+                                                 " bytes (llm.max_message_chars)", "messages");
         }
         out.push_back({role, content});
     }
@@ -94,8 +100,18 @@ void register_openai_routes(http::Server& server, Context& ctx) {
     server.route(Method::Post, "/v1/chat/completions", [&ctx](const Request& req) {
         auto body = parse_object(req);
         if (!body) return openai_error(body.error());
-        auto messages = parse_messages(*body);
+        auto messages = parse_messages(*body, static_cast<size_t>(ctx.settings.current()->integer("llm.max_message_chars")));
         if (!messages) return openai_error(messages.error());
+        Fields f(*body);
+        const bool stream = f.boolean_or("stream", false);
+        bool usage = false;
+        if (const Json* so = f.object("stream_options")) {
+            Fields o(*so, "stream_options.");
+            usage = o.boolean_or("include_usage", false);
+            if (o.error()) return openai_error(*o.error());
+        }
+        (void)f.opt_string("model", 1000);  // Any model name is accepted; there is one model.
+        if (f.error()) return openai_error(*f.error());
         Json samplers = Json::object();
         for (const char* k : {"temperature", "top_k", "top_p", "min_p", "repeat_penalty", "presence_penalty",
                               "frequency_penalty", "seed", "stop"}) {
@@ -110,9 +126,6 @@ void register_openai_routes(http::Server& server, Context& ctx) {
         const std::string model = engine->status().model;
         const std::string id = "chatcmpl-" + random_hex(12);
         const int64_t created = now_ms() / 1000;
-        const bool stream = body->value("stream", false);
-        const bool usage = body->contains("stream_options") && (*body)["stream_options"].is_object() &&
-                           (*body)["stream_options"].value("include_usage", false);
 
         auto request = std::make_shared<llm::GenerateRequest>();
         request->cache_key = "openai";  // Consecutive requests from a client share their prefix.
@@ -145,17 +158,19 @@ void register_openai_routes(http::Server& server, Context& ctx) {
             pipe->cv.notify_all();
             return true;
         };
-        std::thread([engine, request, pipe] {
-            auto r = engine->generate(*request);
-            std::lock_guard lock(pipe->mu);
-            pipe->result = std::move(r);
-            pipe->done = true;
-            pipe->cv.notify_all();
-        }).detach();
         Response res;
         res.content_type = "text/event-stream";
         res.headers = {{"Cache-Control", "no-cache"}};
         res.stream = [=, &ctx](http::StreamSink& sink) {
+            // The generation runs on a thread this stream owns and joins before it returns; the
+            // HTTP thread only writes, so a slow client never holds up the inference thread.
+            std::jthread generator([engine, request, pipe] {
+                auto r = engine->generate(*request);
+                std::lock_guard lock(pipe->mu);
+                pipe->result = std::move(r);
+                pipe->done = true;
+                pipe->cv.notify_all();
+            });
             bool connected = sink.write(data_line(chunk(id, created, model, {{"role", "assistant"}, {"content", ""}}, nullptr)));
             while (true) {
                 std::unique_lock lock(pipe->mu);

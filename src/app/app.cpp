@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "api/access_guard.hpp"
 #include "api/context.hpp"
 #include "api/json_io.hpp"
 #include "core/log.hpp"
@@ -23,9 +24,9 @@
 #include "chat/chat_service.hpp"
 #include "chat/memory.hpp"
 #include "jobs/job_runner.hpp"
+#include "llm/engine_manager.hpp"
 #include "llm/llama_engine.hpp"
 #include "llm/model_files.hpp"
-#include "llm/openai_engine.hpp"
 #include "llm/test_model.hpp"
 #include "store/blob_store.hpp"
 #include "store/character_store.hpp"
@@ -171,84 +172,6 @@ private:
     std::atomic<bool> m_quit{false};
 };
 
-// The active text engine, built from the llm.* settings and rebuilt when they change.
-class EngineHolder {
-public:
-    EngineHolder(std::string data_dir) : m_data_dir(std::move(data_dir)) {}
-
-    std::shared_ptr<llm::Engine> get() {
-        std::lock_guard lock(m_mu);
-        return m_engine;
-    }
-
-    llm::EngineStatus status() {
-        std::shared_ptr<llm::Engine> e;
-        {
-            std::lock_guard lock(m_mu);
-            if (!m_engine) return m_missing;
-            e = m_engine;
-        }
-        return e->status();
-    }
-
-    // (Re)builds the engine when the settings it depends on changed.
-    void configure(const Settings& s) {
-        Json key = s.json()["llm"];
-        std::lock_guard lock(m_mu);
-        if (key == m_key) return;
-        m_key = key;
-        if (m_engine) m_engine->shutdown();
-        m_engine.reset();
-        const std::string backend = s.str("llm.backend");
-        if (backend == "remote") {
-            llm::OpenAiEngineOptions o;
-            o.base_url = s.str("llm.llama_cpp_url");
-            o.api_key = s.str("llm.api_key");
-            o.mode = s.str("llm.remote_mode");
-            o.context_size = static_cast<int>(s.integer("llm.context_size"));
-            m_engine = std::make_shared<llm::OpenAiEngine>(o);
-            log::info("text engine: remote ", o.base_url, " (", o.mode, " mode)");
-            return;
-        }
-        std::string path = s.str("llm.model_path");
-        if (!path.empty() && path[0] != '/') path = m_data_dir + "/" + path;
-        m_missing = {"not_configured",
-                     "no model file at " + path + "; put a GGUF model there or set llm.model_path in the settings",
-                     fs::path(path).filename().string(), "embedded"};
-        std::error_code ec;
-        if (!fs::is_regular_file(path, ec)) {
-            log::warn(m_missing.detail);
-            return;
-        }
-        llm::LlamaEngineOptions o;
-        o.model_path = path;
-        o.context_size = static_cast<int>(s.integer("llm.context_size"));
-        o.threads = static_cast<int>(s.integer("llm.threads"));
-        o.cache_dir = m_data_dir + "/cache/kv";
-        m_engine = std::make_shared<llm::LlamaEngine>(o);
-        log::info("text engine: embedded llama.cpp, loading ", path);
-    }
-
-    void shutdown() {
-        std::lock_guard lock(m_mu);
-        if (m_engine) m_engine->shutdown();
-    }
-
-private:
-    std::string m_data_dir;
-    std::mutex m_mu;
-    std::shared_ptr<llm::Engine> m_engine;
-    llm::EngineStatus m_missing;
-    Json m_key;
-};
-
-// Compares without returning early, so the time taken says nothing about the token.
-bool same_secret(const std::string& a, const std::string& b) {
-    unsigned char diff = 0;
-    for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-    return diff == 0;
-}
-
 int serve(const Options& o) {
     const auto started = std::chrono::steady_clock::now();
     SignalWaiter signals;  // Before any thread exists, so all inherit the mask.
@@ -270,7 +193,7 @@ int serve(const Options& o) {
     store::ChatStore chats(**db);
     store::BlobStore blobs(data_dir + "/outputs");
     SettingsStore settings(o.config, loaded->settings);
-    EngineHolder engines(data_dir);
+    llm::EngineManager engines(data_dir);
     engines.configure(loaded->settings);
     store::MemoryStore memory(**db);
     store::JobStore job_store(**db);
@@ -331,46 +254,24 @@ int serve(const Options& o) {
     }
     server.redirect("/", "/ui/");
 
-    // Access control: listening beyond this machine needs server.api_token; with a token, every
-    // request must carry it (Authorization: Bearer, or the cookie /ui/?token=... sets).
-    const std::string token = loaded->settings.str("server.api_token");
-    const bool loopback = o.host == "127.0.0.1" || o.host == "localhost" || o.host == "::1";
-    if (!loopback && token.empty()) {
+    // Access control (api/access_guard): Host and Origin checks always; beyond this machine,
+    // server.api_token is required and every request must carry it.
+    api::AccessPolicy access;
+    access.token = loaded->settings.str("server.api_token");
+    access.loopback_only = o.host == "127.0.0.1" || o.host == "localhost" || o.host == "::1";
+    access.allowed_hosts = api::split_list(loaded->settings.str("server.allowed_hosts"));
+    access.allowed_origins = api::split_list(loaded->settings.str("server.allowed_origins"));
+    if (!access.loopback_only && access.token.empty()) {
         return die("refusing to listen on " + o.host + " without an access token: set server.api_token in " + o.config +
                    " (then open http://<this machine>:" + std::to_string(o.port) + "/ui/?token=<token> once per browser)");
     }
-    if (!token.empty()) {
-        server.set_guard([token](const http::Request& req) -> std::optional<http::Response> {
-            auto token_ok = [&](const std::string& given) {
-                return given.size() == token.size() && same_secret(given, token);
-            };
-            if (auto q = req.query_param("token"); q && token_ok(*q) && req.path.rfind("/ui", 0) == 0) {
-                http::Response r;
-                r.status = 302;
-                r.content_type = "text/plain";
-                r.headers = {{"Location", "/ui/"},
-                             {"Set-Cookie", "mycandy_token=" + token + "; Path=/; HttpOnly; SameSite=Strict; Max-Age=31536000"}};
-                return r;
-            }
-            const std::string auth = req.header("Authorization");
-            if (auth.rfind("Bearer ", 0) == 0 && token_ok(auth.substr(7))) return std::nullopt;
-            const std::string cookies = req.header("Cookie");
-            for (size_t at = cookies.find("mycandy_token="); at != std::string::npos; at = cookies.find("mycandy_token=", at + 1)) {
-                const size_t start = at + 14;
-                if (token_ok(cookies.substr(start, cookies.find(';', start) - start))) return std::nullopt;
-            }
-            return api::json_response(401, api::error_json({ErrorCode::InvalidInput,
-                                                            "an access token is required: send Authorization: Bearer <token> "
-                                                            "or open /ui/?token=<token> once",
-                                                            "token"}));
-        });
-    }
+    server.set_guard([access](const http::Request& req) { return api::check_access(req, access); });
 
     if (auto bound = server.bind(o.host, o.port); !bound) return die(bound.error().message);
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
     log::info("mycandy ", MYCANDY_VERSION, " serving http://", o.host, ":", server.port(), "/ui (data ", data_dir,
               ", config ", o.config, ", ui ", ui_dir.empty() ? "not built" : ui_dir, ") started in ", ms, " ms");
-    if (!loopback) log::info("listening on ", o.host, ": requests need the access token (server.api_token)");
+    if (!access.loopback_only) log::info("listening on ", o.host, ": requests need the access token (server.api_token)");
     runner.start();
     signals.start(server, [&] {
         // Open streams end: their turns stop and store what they have.

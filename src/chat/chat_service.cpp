@@ -62,6 +62,51 @@ ChatService::ChatService(store::ChatStore& chats, store::CharacterStore& charact
 
 ChatService::~ChatService() { cancel_all(); }
 
+Result<llm::Sampling> ChatService::turn_sampling(const TurnRequest& request) const {
+    llm::Sampling sampling = request.sampling ? *request.sampling : default_sampling();
+    // The model must not write the user's lines: stop when it starts a turn for them.
+    const std::string user_name = m_settings.current()->str("chat.user_name");
+    if (!user_name.empty()) sampling.stop.push_back("\n" + user_name + ":");
+    if (auto ok = llm::validate(sampling); !ok) return std::unexpected(ok.error());
+    return sampling;
+}
+
+void ChatService::join_finished() {
+    std::vector<std::thread> done;
+    {
+        std::lock_guard lock(m_mu);
+        for (auto id : m_finished) {
+            auto it = m_threads.find(id);
+            if (it == m_threads.end()) continue;
+            done.push_back(std::move(it->second));
+            m_threads.erase(it);
+        }
+        m_finished.clear();
+    }
+    for (auto& t : done) t.join();
+}
+
+Result<void> ChatService::while_idle(const std::string& chat_id, const std::function<Result<void>()>& change) {
+    {
+        std::lock_guard lock(m_mu);
+        if (m_active.contains(chat_id)) {
+            return fail(ErrorCode::Conflict, "a reply is being generated in this chat; stop it first", "id");
+        }
+        ++m_changing[chat_id];
+    }
+    Result<void> r = fail(ErrorCode::Internal, "change failed");
+    try {
+        r = change();
+    } catch (...) {
+        std::lock_guard lock(m_mu);
+        if (--m_changing[chat_id] == 0) m_changing.erase(chat_id);
+        throw;
+    }
+    std::lock_guard lock(m_mu);
+    if (--m_changing[chat_id] == 0) m_changing.erase(chat_id);
+    return r;
+}
+
 llm::Sampling ChatService::default_sampling() const {
     const auto s = m_settings.current();
     llm::Sampling out;
@@ -84,9 +129,9 @@ Result<std::shared_ptr<Turn>> ChatService::start(const std::string& chat_id, Tur
     if (!chat) return std::unexpected(chat.error());
     auto character = m_characters.get(chat->character_id);
     if (!character) return std::unexpected(character.error());
-    if (request.sampling) {
-        if (auto ok = llm::validate(*request.sampling); !ok) return std::unexpected(ok.error());
-    }
+    // Everything the turn needs is checked before the user's message is stored.
+    auto sampling = turn_sampling(request);
+    if (!sampling) return std::unexpected(sampling.error());
     if (request.kind == TurnKind::Send) {
         if (trim(request.content).empty()) return fail(ErrorCode::InvalidInput, "'content' must not be empty", "content");
         const auto limit = static_cast<size_t>(m_settings.current()->integer("llm.max_message_chars"));
@@ -95,11 +140,15 @@ Result<std::shared_ptr<Turn>> ChatService::start(const std::string& chat_id, Tur
                                                  " bytes (llm.max_message_chars)", "content");
         }
     }
+    join_finished();
     auto turn = std::make_shared<Turn>();
     {
         std::lock_guard lock(m_mu);
         if (m_active.contains(chat_id)) {
             return fail(ErrorCode::Conflict, "a reply is already being generated in this chat; stop it first", "chat_id");
+        }
+        if (m_changing.contains(chat_id)) {
+            return fail(ErrorCode::Conflict, "a message in this chat is being changed; try again", "chat_id");
         }
         m_active[chat_id] = turn;
     }
@@ -134,20 +183,19 @@ Result<std::shared_ptr<Turn>> ChatService::start(const std::string& chat_id, Tur
         release();
         return fail(ErrorCode::Conflict, "the chat has no message to reply to", "chat_id");
     }
-    std::thread([this, turn, chat_id, request = std::move(request), c = std::move(*character),
-                 h = std::move(*history), target]() mutable {
-        run(turn, chat_id, std::move(request), std::move(c), std::move(h), std::move(target));
-    }).detach();
+    std::lock_guard lock(m_mu);
+    const uint64_t id = m_next_thread++;
+    m_threads.emplace(id, std::thread([this, id, turn, chat_id, request = std::move(request), s = std::move(*sampling),
+                                       c = std::move(*character), h = std::move(*history), target]() mutable {
+        run(turn, chat_id, std::move(request), std::move(s), std::move(c), std::move(h), std::move(target));
+        std::lock_guard done(m_mu);
+        m_finished.push_back(id);
+    }));
     return turn;
 }
 
-void ChatService::run(std::shared_ptr<Turn> turn, std::string chat_id, TurnRequest request, Character character,
-                      std::vector<Message> history, std::optional<Message> target) {
-    const auto settings = m_settings.current();
-    const std::string user_name = settings->str("chat.user_name");
-    llm::Sampling sampling = request.sampling ? *request.sampling : default_sampling();
-    // The model must not write the user's lines: stop when it starts a turn for them.
-    sampling.stop.push_back("\n" + user_name + ":");
+void ChatService::run(std::shared_ptr<Turn> turn, std::string chat_id, TurnRequest request, llm::Sampling sampling,
+                      Character character, std::vector<Message> history, std::optional<Message> target) {
 
     DisplayFilter display;
     SpeechSplitter speech;
@@ -291,9 +339,15 @@ Result<void> ChatService::stop(const std::string& chat_id) {
 }
 
 void ChatService::cancel_all() {
-    std::unique_lock lock(m_mu);
-    for (auto& [id, turn] : m_active) turn->cancel();
-    m_idle.wait(lock, [&] { return m_active.empty(); });
+    std::unordered_map<uint64_t, std::thread> threads;
+    {
+        std::unique_lock lock(m_mu);
+        for (auto& [id, turn] : m_active) turn->cancel();
+        m_idle.wait(lock, [&] { return m_active.empty(); });
+        threads.swap(m_threads);
+        m_finished.clear();
+    }
+    for (auto& [id, t] : threads) t.join();
 }
 
 }  // namespace mc::chat

@@ -3,6 +3,8 @@
 // the reply when done — or as `partial` on stop, error or a client that went away.
 // One turn per chat at a time (a second one is a Conflict); turns in different chats queue in the
 // engine in arrival order.
+// Threads: each turn runs on a thread this service owns; finished ones are joined when the next
+// turn starts, the rest by cancel_all() and the destructor.
 // Thread safety: all public members may be called from any thread.
 #pragma once
 
@@ -15,6 +17,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <variant>
 #include <vector>
@@ -79,6 +82,9 @@ public:
     // Stops the running turn of a chat; NotFound when none runs.
     Result<void> stop(const std::string& chat_id);
     bool running(const std::string& chat_id);
+    // Runs `change` (an edit or delete in the chat) while no turn can start in it: Conflict when a
+    // turn runs or another change is under way. Makes "check no turn runs, then write" atomic.
+    Result<void> while_idle(const std::string& chat_id, const std::function<Result<void>()>& change);
     // Cancels every turn and waits until all have stored what they had (shutdown).
     void cancel_all();
     // The samplers from the settings.
@@ -96,8 +102,11 @@ public:
     Result<Preview> preview(const std::string& chat_id, const std::optional<std::string>& message);
 
 private:
-    void run(std::shared_ptr<Turn> turn, std::string chat_id, TurnRequest request, Character character,
-             std::vector<Message> history, std::optional<Message> target);
+    void run(std::shared_ptr<Turn> turn, std::string chat_id, TurnRequest request, llm::Sampling sampling,
+             Character character, std::vector<Message> history, std::optional<Message> target);
+    // The samplers a turn uses: the request's or the settings', plus the stop at the user's name.
+    Result<llm::Sampling> turn_sampling(const TurnRequest& request) const;
+    void join_finished();
     BuiltPrompt build(const std::string& chat_id, const Character& character, const std::vector<Message>& history,
                       const llm::Engine& engine, int reply_tokens);
     store::ChatStore& m_chats;
@@ -105,9 +114,13 @@ private:
     MemoryService* m_memory = nullptr;
     SettingsStore& m_settings;
     EngineGetter m_engine;
-    std::mutex m_mu;
+    std::mutex m_mu;  // Guards m_active, m_changing, m_threads, m_finished, m_next_thread.
     std::condition_variable m_idle;
-    std::unordered_map<std::string, std::shared_ptr<Turn>> m_active;
+    std::unordered_map<std::string, std::shared_ptr<Turn>> m_active;  // Chat id -> its running turn.
+    std::unordered_map<std::string, int> m_changing;                  // Chats being edited (while_idle).
+    std::unordered_map<uint64_t, std::thread> m_threads;               // Turn threads, not yet joined.
+    std::vector<uint64_t> m_finished;                                  // Ids of threads that have ended.
+    uint64_t m_next_thread = 0;
 };
 
 }  // namespace mc::chat

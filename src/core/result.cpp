@@ -10,6 +10,8 @@ const char* error_code_name(ErrorCode code) {
         case ErrorCode::TooLarge: return "too_large";
         case ErrorCode::UnsupportedMedia: return "unsupported_media";
         case ErrorCode::Unavailable: return "unavailable";
+        case ErrorCode::Unauthorized: return "unauthorized";
+        case ErrorCode::Forbidden: return "forbidden";
         case ErrorCode::Io: return "internal";
         case ErrorCode::Internal: return "internal";
     }

@@ -16,6 +16,8 @@ enum class ErrorCode {
     TooLarge,
     UnsupportedMedia,
     Unavailable,
+    Unauthorized,  // No or a wrong access token.
+    Forbidden,     // Refused whoever asks this way (another site, another host name).
     Io,
     Internal,
 };

@@ -40,11 +40,14 @@ const std::vector<Spec>& schema() {
         // Ours.
         {"server.api_token", Type::String, "", 0, 0, {}, true},
         {"server.ui_dir", Type::String, ""},
+        {"server.allowed_hosts", Type::String, ""},    // Comma-separated extra names for the Host check.
+        {"server.allowed_origins", Type::String, ""},  // Comma-separated origins allowed to send changes.
         {"llm.backend", Type::String, "embedded", 0, 0, {"embedded", "remote"}},
         {"llm.remote_mode", Type::String, "chat", 0, 0, {"chat", "completion"}},
         {"llm.api_key", Type::String, "", 0, 0, {}, true},
         {"llm.context_size", Type::Integer, 8192, 256, 1048576},
         {"llm.threads", Type::Integer, 0, 0, 512},
+        {"llm.kv_cache_disk_mb", Type::Integer, 4096, 0, 1048576},
         {"llm.max_tokens", Type::Integer, 400, 1, 32768},
         {"llm.max_message_chars", Type::Integer, 16000, 1, 1000000},
         {"llm.temperature", Type::Number, 0.8, 0, 5},
@@ -52,11 +55,11 @@ const std::vector<Spec>& schema() {
         {"llm.top_p", Type::Number, 0.95, 0, 1},
         {"llm.min_p", Type::Number, 0.05, 0, 1},
         {"llm.repeat_penalty", Type::Number, 1.1, 0, 5},
-        {"chat.user_name", Type::String, "User"},
+        {"chat.user_name", Type::String, "User", 0, 100},
         {"memory.auto_summary", Type::Boolean, true},
         {"memory.summary_min_messages", Type::Integer, 6, 2, 10000},
         {"memory.summary_max_tokens", Type::Integer, 300, 32, 4096},
-        {"memory.summary_instruction", Type::String, ""},
+        {"memory.summary_instruction", Type::String, "", 0, 16000},
         {"memory.auto_facts", Type::Boolean, true},
         {"memory.facts_token_budget", Type::Integer, 200, 0, 8192},
         {"ui.language", Type::String, "auto", 0, 0, {"auto", "en", "de"}},
@@ -169,7 +172,15 @@ Result<SettingsLoad> validate_settings(const Json& doc) {
             return fail(ErrorCode::InvalidInput, std::string("settings key '") + s.path + "' must be " +
                                                      type_name(s.type) + " (got " + json_kind(v) + ")", s.path);
         }
-        if ((s.min != 0 || s.max != 0) && (v.get<double>() < s.min || v.get<double>() > s.max)) {
+        if (s.type == Type::String) {
+            // Strings: `max` is a length in bytes (default 4096), so a name or path cannot grow
+            // without bound (the user's name becomes a stop string of every turn).
+            const size_t limit = s.max != 0 ? static_cast<size_t>(s.max) : 4096;
+            if (v.get_ref<const std::string&>().size() > limit) {
+                return fail(ErrorCode::InvalidInput, std::string("settings key '") + s.path + "' must be at most " +
+                                                         std::to_string(limit) + " bytes long", s.path);
+            }
+        } else if ((s.min != 0 || s.max != 0) && (v.get<double>() < s.min || v.get<double>() > s.max)) {
             std::ostringstream msg;
             msg << "settings key '" << s.path << "' must be between " << s.min << " and " << s.max;
             return fail(ErrorCode::InvalidInput, msg.str(), s.path);

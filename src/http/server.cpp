@@ -14,6 +14,7 @@
 #include <fstream>
 #include <regex>
 #include <sstream>
+#include <thread>
 
 #include "core/log.hpp"
 
@@ -113,6 +114,16 @@ std::string Request::header(const std::string& name) const {
     return {};
 }
 
+std::string Request::media_type() const {
+    std::string t = header("Content-Type");
+    t = t.substr(0, t.find(';'));
+    std::string out;
+    for (char c : t) {
+        if (c != ' ' && c != '\t') out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    return out;
+}
+
 struct Server::Impl {
     httplib::Server server;
     ServerOptions options;
@@ -161,8 +172,10 @@ Server::Server(ServerOptions options) : m_impl(std::make_unique<Impl>()) {
             what = e.what();
         } catch (...) {
         }
+        // The library's text stays in the log: it names our internals, not the caller's mistake.
         log::error("unhandled exception in ", req.method, " ", req.path, ": ", what);
-        const Response r = make_error(500, "internal error: " + what);
+        const Response r = make_error(500, "internal error while handling " + req.method + " " + req.path +
+                                               " (details in the server log)");
         res.status = 500;
         res.set_content(r.body, r.content_type);
     });
@@ -170,40 +183,95 @@ Server::Server(ServerOptions options) : m_impl(std::make_unique<Impl>()) {
 
 Server::~Server() = default;
 
+namespace {
+
+Request convert(const httplib::Request& req, const std::vector<std::string>& names) {
+    Request r;
+    r.method = req.method;
+    r.path = req.path;
+    r.remote_addr = req.remote_addr;
+    for (size_t i = 0; i < names.size() && i + 1 < req.matches.size(); ++i) r.params[names[i]] = req.matches[i + 1];
+    for (const auto& [k, v] : req.params) r.query.emplace(k, v);
+    for (const auto& [k, v] : req.headers) r.headers.emplace(k, v);
+    return r;
+}
+
+void send(Response out, httplib::Response& res) {
+    res.status = out.status;
+    for (const auto& [k, v] : out.headers) res.set_header(k, v);
+    if (out.stream) {
+        auto fn = std::make_shared<std::function<void(StreamSink&)>>(std::move(out.stream));
+        res.set_chunked_content_provider(out.content_type, [fn](size_t, httplib::DataSink& sink) {
+            HttplibSink s(sink);
+            (*fn)(s);
+            sink.done();
+            return true;
+        });
+    } else {
+        res.set_content(out.body, out.content_type);
+    }
+}
+
+}  // namespace
+
 void Server::route(Method method, const std::string& pattern, Handler handler) {
     std::vector<std::string> names;
     const std::string regex = to_regex(pattern, names);
-    auto adapter = [names, handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
-        Request r;
-        r.method = req.method;
-        r.path = req.path;
-        r.body = req.body;
-        r.remote_addr = req.remote_addr;
-        for (size_t i = 0; i < names.size() && i + 1 < req.matches.size(); ++i) r.params[names[i]] = req.matches[i + 1];
-        for (const auto& [k, v] : req.params) r.query.emplace(k, v);
-        for (const auto& [k, v] : req.headers) r.headers.emplace(k, v);
-        Response out = handler(r);
-        res.status = out.status;
-        for (const auto& [k, v] : out.headers) res.set_header(k, v);
-        if (out.stream) {
-            auto fn = std::make_shared<std::function<void(StreamSink&)>>(std::move(out.stream));
-            res.set_chunked_content_provider(out.content_type, [fn](size_t, httplib::DataSink& sink) {
-                HttplibSink s(sink);
-                (*fn)(s);
-                sink.done();
+    auto& svr = m_impl->server;
+    if (method == Method::Get) {
+        svr.Get(regex, [names, handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
+            send(handler(convert(req, names)), res);
+        });
+        return;
+    }
+    // Bodies are read here, not by httplib: its own reading parses form-encoded bodies (and refuses
+    // those over 8 KB) and multipart ones, while our routes decide by content. The size limit and
+    // chunked transfer are still httplib's.
+    auto on_error = [this](int status) {
+        return m_impl->options.error_response
+                   ? m_impl->options.error_response(status, status == 413 ? "request body too large"
+                                                                          : "request body could not be read")
+                   : Response{status, "text/plain", "bad request body", {}, {}};
+    };
+    auto with_reader = [names, handler, on_error](const httplib::Request& req, httplib::Response& res,
+                                                  const httplib::ContentReader& reader) {
+        Request r = convert(req, names);
+        bool ok = true;
+        if (req.is_multipart_form_data()) {
+            ok = reader(
+                [&r](const httplib::MultipartFormData& file) {
+                    r.parts.push_back({file.name, file.filename, file.content_type, {}});
+                    return true;
+                },
+                [&r](const char* data, size_t n) {
+                    if (r.parts.empty()) return false;
+                    r.parts.back().data.append(data, n);
+                    return true;
+                });
+        } else {
+            ok = reader([&r](const char* data, size_t n) {
+                r.body.append(data, n);
                 return true;
             });
-        } else {
-            res.set_content(out.body, out.content_type);
         }
+        if (!ok) {
+            send(on_error(res.status >= 400 ? res.status : 400), res);
+            return;
+        }
+        send(handler(r), res);
     };
-    auto& svr = m_impl->server;
+    // Requests httplib does not expect a body for (no Content-Length) arrive without a reader.
+    auto plain = [names, handler](const httplib::Request& req, httplib::Response& res) {
+        Request r = convert(req, names);
+        r.body = req.body;
+        send(handler(r), res);
+    };
     switch (method) {
-        case Method::Get: svr.Get(regex, adapter); break;
-        case Method::Post: svr.Post(regex, adapter); break;
-        case Method::Put: svr.Put(regex, adapter); break;
-        case Method::Patch: svr.Patch(regex, adapter); break;
-        case Method::Delete: svr.Delete(regex, adapter); break;
+        case Method::Get: break;
+        case Method::Post: svr.Post(regex, with_reader); svr.Post(regex, plain); break;
+        case Method::Put: svr.Put(regex, with_reader); svr.Put(regex, plain); break;
+        case Method::Patch: svr.Patch(regex, with_reader); svr.Patch(regex, plain); break;
+        case Method::Delete: svr.Delete(regex, with_reader); svr.Delete(regex, plain); break;
     }
 }
 
@@ -308,10 +376,20 @@ Result<void> Server::bind(const std::string& host, int port) {
     return {};
 }
 
-void Server::run() { m_impl->server.listen_after_bind(); }
+// stop() and run() may race (a signal during start-up): run() announces itself before it checks
+// for a stop, and stop() announces itself before it checks whether run() began. Whichever comes
+// second sees the other, so either run() returns at once or stop() waits until httplib listens and
+// then stops it (httplib ignores a stop before it listens).
+void Server::run() {
+    m_run_entered = true;
+    if (!m_stopping) m_impl->server.listen_after_bind();
+    m_run_left = true;
+}
 
 void Server::stop() {
     m_stopping = true;
+    if (!m_run_entered) return;
+    while (!m_impl->server.is_running() && !m_run_left) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     m_impl->server.stop();
 }
 

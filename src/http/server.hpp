@@ -19,10 +19,21 @@ namespace mc::http {
 
 enum class Method { Get, Post, Put, Patch, Delete };
 
+// One part of a multipart/form-data body.
+struct Part {
+    std::string name;
+    std::string filename;
+    std::string content_type;
+    std::string data;
+};
+
 struct Request {
     std::string method;
     std::string path;
+    // The raw body, whatever its Content-Type (form-encoded bodies are not parsed, so JSON sent with
+    // curl's default type arrives whole); empty for multipart/form-data, whose parts are in `parts`.
     std::string body;
+    std::vector<Part> parts;
     std::map<std::string, std::string> params;             // From {name} segments of the route.
     std::multimap<std::string, std::string> query;         // Decoded query string.
     std::multimap<std::string, std::string> headers;       // As received (httplib compares case-insensitively).
@@ -31,6 +42,8 @@ struct Request {
     const std::string& param(const std::string& name) const;
     std::optional<std::string> query_param(const std::string& name) const;
     std::string header(const std::string& name) const;
+    // The media type of the body, lower-cased, without parameters ("application/json").
+    std::string media_type() const;
 };
 
 // Where a streamed response writes. write() returns false once the client has gone.
@@ -78,8 +91,10 @@ public:
     // Binds the socket. Fails with a message naming the address and the reason (e.g. in use).
     Result<void> bind(const std::string& host, int port);
     int port() const { return m_port; }
-    // Serves until stop(). Returns after in-flight requests are done.
+    // Serves until stop(). Returns after in-flight requests are done, and at once when stop() came
+    // first (a signal during start-up).
     void run();
+    // Stops the server whenever it is called: before, during or after run() began listening.
     void stop();
     bool stopping() const { return m_stopping.load(); }
 
@@ -88,6 +103,8 @@ private:
     std::unique_ptr<Impl> m_impl;
     int m_port = 0;
     std::atomic<bool> m_stopping{false};
+    std::atomic<bool> m_run_entered{false};
+    std::atomic<bool> m_run_left{false};
 };
 
 // The SSE wire form of one event.

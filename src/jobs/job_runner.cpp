@@ -13,7 +13,7 @@ public:
         : m_store(store), m_job(job), m_cancel(std::move(cancel)) {}
     void progress(double fraction) override {
         m_job.progress = std::clamp(fraction, 0.0, 1.0);
-        (void)m_store.update(m_job);
+        (void)m_store.set_progress(m_job.id, m_job.progress);
     }
     bool cancelled() const override { return m_cancel->load(); }
     std::shared_ptr<std::atomic<bool>> cancel_flag() const override { return m_cancel; }
@@ -72,15 +72,18 @@ Result<Job> JobRunner::submit_unique(const std::string& kind, const Json& payloa
 Result<Job> JobRunner::cancel(const std::string& id) {
     auto job = m_store.get(id);
     if (!job) return job;
-    if (job->status == "done" || job->status == "failed" || job->status == "cancelled") {
-        return fail(ErrorCode::Conflict, "job " + id + " has already ended (" + job->status + ")", "id");
+    job->status = "cancelled";
+    auto changed = m_store.update_if(*job, {"queued", "running"});
+    if (!changed) return std::unexpected(changed.error());
+    if (!*changed) {
+        auto now = m_store.get(id);
+        return fail(ErrorCode::Conflict, "job " + id + " has already ended (" + (now ? now->status : "gone") + ")", "id");
     }
     {
         std::lock_guard lock(m_mu);
         if (m_running_id == id && m_running_cancel) m_running_cancel->store(true);
     }
-    job->status = "cancelled";
-    return m_store.update(*job);
+    return m_store.get(id);
 }
 
 void JobRunner::loop() {
@@ -102,8 +105,15 @@ void JobRunner::loop() {
         auto cancel = m_running_cancel;
         lock.unlock();
 
+        // Status changes are compare-and-set: a job cancelled between being picked and starting
+        // is not started, and one cancelled while running stays cancelled whatever it returns.
         job.status = "running";
-        (void)m_store.update(job);
+        if (auto started = m_store.update_if(job, {"queued"}); !started || !*started) {
+            lock.lock();
+            m_running_id.clear();
+            m_running_cancel.reset();
+            continue;
+        }
         Outcome out = Outcome::failed("no handler for job kind '" + job.kind + "'");
         if (handler != m_handlers.end()) {
             Context ctx(m_store, job, cancel);
@@ -113,10 +123,7 @@ void JobRunner::loop() {
                 out = Outcome::failed(std::string("job crashed: ") + e.what());
             }
         }
-        // A job cancelled through the API stays cancelled whatever the handler said.
-        auto now = m_store.get(job.id);
-        const bool user_cancelled = now && now->status == "cancelled";
-        if (!user_cancelled) {
+        {
             if (out.kind == Outcome::Kind::Retry) {
                 job.status = "queued";
                 job.progress = 0;
@@ -127,9 +134,11 @@ void JobRunner::loop() {
             } else {
                 job.status = "failed";
                 job.error = out.error;
+            }
+            auto finished = m_store.update_if(job, {"running"});
+            if (finished && *finished && job.status == "failed") {
                 log::warn("job ", job.id, " (", job.kind, ") failed: ", out.error);
             }
-            (void)m_store.update(job);
         }
         lock.lock();
         m_running_id.clear();

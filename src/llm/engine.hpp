@@ -39,6 +39,13 @@ struct Sampling {
     std::vector<std::string> stop;
 };
 
+// Stop strings: a client may send kMaxClientStops of at most kMaxStopBytes each; the server adds its
+// own (the user's name starting a line), so the engine takes a few more and longer ones.
+constexpr size_t kMaxClientStops = 16;
+constexpr size_t kMaxStopBytes = 256;
+constexpr size_t kMaxStops = kMaxClientStops + 4;
+constexpr size_t kMaxServerStopBytes = 512;
+
 // Checks every value's range; the error names the field ("temperature", "top_p", ...).
 Result<void> validate(const Sampling& s);
 

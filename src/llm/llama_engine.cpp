@@ -16,6 +16,7 @@
 
 #include "core/log.hpp"
 #include "core/text.hpp"
+#include "llm/kv_files.hpp"
 
 #ifndef MYCANDY_LLAMA_RELEASE
 #define MYCANDY_LLAMA_RELEASE "unknown"
@@ -125,6 +126,24 @@ Result<std::string> apply_template(const std::string& tmpl, const std::vector<Ch
     return buf;
 }
 
+static std::vector<llama_token> tokenize_with(const llama_vocab* vocab, std::string_view text, bool add_special) {
+    std::vector<llama_token> out(text.size() + 8);
+    int n = llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), out.data(),
+                           static_cast<int32_t>(out.size()), add_special, true);
+    if (n < 0) {
+        out.resize(static_cast<size_t>(-n));
+        n = llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), out.data(),
+                           static_cast<int32_t>(out.size()), add_special, true);
+    }
+    out.resize(static_cast<size_t>(std::max(n, 0)));
+    return out;
+}
+
+// Lock coverage: `mu` guards the queue, to_forget, running, quit, loaded, state, detail, and the
+// fields other threads read after loading (vocab, tmpl, model_name, state_dir: written once under
+// mu, then only read). Everything else (ctx, the active chat, the hot cache) belongs to the
+// inference thread alone. The model is freed by the destructor, after the thread is joined and
+// when no caller holds the engine any more, so the vocabulary stays valid for count_tokens().
 struct LlamaEngine::Impl {
     LlamaEngineOptions opt;
     llama_model* model = nullptr;
@@ -147,7 +166,8 @@ struct LlamaEngine::Impl {
     bool loaded = false;
     std::string state = "loading";
     std::string detail;
-    std::thread worker;
+    std::thread worker;     // The inference thread; joined by shutdown().
+    std::mutex join_mu;     // Serializes joining the worker (shutdown from several threads).
 
     // The chat whose state is in the context (sequence 0), and what it holds.
     std::string active_key;
@@ -173,7 +193,7 @@ struct LlamaEngine::Impl {
         llama_model_params mp = llama_model_default_params();
         model = llama_model_load_from_file(opt.model_path.c_str(), mp);
         if (!model) return set_state("error", "cannot load " + opt.model_path + ": not a readable GGUF model (see the log)");
-        vocab = llama_model_get_vocab(model);
+        const llama_vocab* loaded_vocab = llama_model_get_vocab(model);
         llama_context_params cp = llama_context_default_params();
         cp.n_ctx = static_cast<uint32_t>(opt.context_size);
         cp.n_batch = static_cast<uint32_t>(opt.batch_size);
@@ -190,21 +210,32 @@ struct LlamaEngine::Impl {
         if (!ctx) return set_state("error", "cannot create a context of " + std::to_string(opt.context_size) +
                                                 " tokens for " + opt.model_path + " (out of memory?)");
         const char* t = llama_model_chat_template(model, nullptr);
-        tmpl = t ? t : "";
-        if (tmpl.empty() || !apply_template(tmpl, {{"user", "x"}}, true)) {
+        std::string model_tmpl = t ? t : "";
+        if (model_tmpl.empty() || !apply_template(model_tmpl, {{"user", "x"}}, true)) {
             log::warn("model has no chat template llama.cpp supports; using '", opt.fallback_template, "'");
-            tmpl = opt.fallback_template;
+            model_tmpl = opt.fallback_template;
         }
         char desc[256] = {};
         llama_model_desc(model, desc, sizeof desc);
-        model_name = std::filesystem::path(opt.model_path).filename().string();
+        const std::string name = std::filesystem::path(opt.model_path).filename().string();
+        std::string states;
         if (!opt.cache_dir.empty()) {
             // States only fit the model and context they were made with.
             std::error_code ec;
             const auto size = std::filesystem::file_size(opt.model_path, ec);
-            state_dir = opt.cache_dir + "/" + safe_file_name(model_name) + "-" + std::to_string(size) + "-" +
-                        std::to_string(opt.context_size);
-            std::filesystem::create_directories(state_dir, ec);
+            states = opt.cache_dir + "/" + safe_file_name(name) + "-" + std::to_string(size) + "-" +
+                     std::to_string(opt.context_size);
+            std::filesystem::create_directories(states, ec);
+            // Folders of other models or context sizes shrink under the budget and go when empty.
+            kv_files::enforce_budget(opt.cache_dir, opt.disk_cache_bytes, states + "/");
+        }
+        {
+            // Readers on other threads (count_tokens, format_prompt) see these under mu.
+            std::lock_guard lock(mu);
+            vocab = loaded_vocab;
+            tmpl = std::move(model_tmpl);
+            model_name = name;
+            state_dir = states;
         }
         log::info("model loaded: ", model_name, " (", desc, "), context ", opt.context_size, ", ", threads,
                   " threads, in ", static_cast<int>(ms_since(started)), " ms");
@@ -221,16 +252,7 @@ struct LlamaEngine::Impl {
     }
 
     std::vector<llama_token> tokenize(std::string_view text, bool add_special) const {
-        std::vector<llama_token> out(text.size() + 8);
-        int n = llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), out.data(),
-                               static_cast<int32_t>(out.size()), add_special, true);
-        if (n < 0) {
-            out.resize(static_cast<size_t>(-n));
-            n = llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), out.data(),
-                               static_cast<int32_t>(out.size()), add_special, true);
-        }
-        out.resize(static_cast<size_t>(std::max(n, 0)));
-        return out;
+        return tokenize_with(vocab, text, add_special);
     }
 
     std::string piece(llama_token t) const {
@@ -277,6 +299,7 @@ struct LlamaEngine::Impl {
 
     void save_active_to_disk() {
         if (!active_dirty || active_key.empty() || state_dir.empty() || active_tokens.empty()) return;
+        if (opt.disk_cache_bytes == 0) return;
         const auto started = Clock::now();
         const std::string path = state_path(active_key);
         const std::string tmp = path + ".tmp";
@@ -287,6 +310,11 @@ struct LlamaEngine::Impl {
         std::error_code ec;
         std::filesystem::rename(tmp, path, ec);
         active_dirty = false;
+        const auto trimmed = kv_files::enforce_budget(opt.cache_dir, opt.disk_cache_bytes, path);
+        if (trimmed.removed_files > 0) {
+            log::info("KV state cache: removed ", trimmed.removed_files, " least recently used file(s), ",
+                      trimmed.kept_bytes >> 20, " MB kept (llm.kv_cache_disk_mb)");
+        }
         log::debug("saved KV state of chat ", active_key, " (", active_tokens.size(), " tokens) in ",
                    static_cast<int>(ms_since(started)), " ms");
     }
@@ -336,8 +364,13 @@ struct LlamaEngine::Impl {
             tokens.resize(n);
             active_tokens = std::move(tokens);
             rebuild_text();
+            kv_files::touch(path);  // Recently used: the budget keeps it longest.
             log::debug("restored KV state of chat ", key, " (", n, " tokens) in ", static_cast<int>(ms_since(started)), " ms");
         } else {
+            // A state that does not load (cut off by a crash, another build) is dropped, not retried.
+            log::warn("KV state of chat ", key, " could not be read; it is rebuilt from the chat");
+            std::error_code ec;
+            std::filesystem::remove(path, ec);
             clear_active();
         }
     }
@@ -722,16 +755,17 @@ struct LlamaEngine::Impl {
             } catch (const std::exception& e) {
                 r = fail(ErrorCode::Internal, std::string("generation failed: ") + e.what());
             }
-            job->done.set_value(std::move(r));
+            // The caller's request dies once it has its result: stop pointing at it first.
             lock.lock();
             running = nullptr;
+            lock.unlock();
+            job->done.set_value(std::move(r));
+            lock.lock();
         }
         lock.unlock();
         if (ctx) save_active_to_disk();
         if (ctx) llama_free(ctx);
-        if (model) llama_model_free(model);
         ctx = nullptr;
-        model = nullptr;
     }
 };
 
@@ -740,15 +774,29 @@ LlamaEngine::LlamaEngine(LlamaEngineOptions options) : m_impl(std::make_unique<I
     m_impl->worker = std::thread([this] { m_impl->loop(); });
 }
 
-LlamaEngine::~LlamaEngine() { shutdown(); }
+LlamaEngine::~LlamaEngine() {
+    shutdown();
+    if (m_impl->model) llama_model_free(m_impl->model);
+    m_impl->model = nullptr;
+}
 
 void LlamaEngine::shutdown() {
+    std::deque<Impl::Job*> dropped;
     {
         std::lock_guard lock(m_impl->mu);
-        if (m_impl->quit) return;
-        m_impl->quit = true;
-        m_impl->cv.notify_all();
+        if (!m_impl->quit) {
+            m_impl->quit = true;
+            // Queued requests fail at once and the running one stops within a token, so a
+            // settings change or a stop never waits for a queue of turns to finish.
+            dropped.swap(m_impl->queue);
+            if (m_impl->running && m_impl->running->cancel) m_impl->running->cancel->store(true);
+            m_impl->cv.notify_all();
+        }
     }
+    for (auto* job : dropped) {
+        job->done.set_value(fail(ErrorCode::Unavailable, "the language model was unloaded (settings changed or the server is stopping)"));
+    }
+    std::lock_guard join_lock(m_impl->join_mu);
     if (m_impl->worker.joinable()) m_impl->worker.join();
 }
 
@@ -789,11 +837,13 @@ EngineStatus LlamaEngine::status() const {
 }
 
 int LlamaEngine::count_tokens(std::string_view text) const {
+    const llama_vocab* vocab = nullptr;
     {
         std::lock_guard lock(m_impl->mu);
-        if (!m_impl->vocab) return static_cast<int>(text.size() / 3 + 1);
+        vocab = m_impl->vocab;
     }
-    return static_cast<int>(m_impl->tokenize(text, false).size());
+    if (!vocab) return static_cast<int>(text.size() / 3 + 1);
+    return static_cast<int>(tokenize_with(vocab, text, false).size());
 }
 
 std::string LlamaEngine::format_prompt(const std::vector<ChatMessage>& messages, bool add_assistant) const {

@@ -7,6 +7,7 @@
 // Thread safety: all public members may be called from any thread.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -31,6 +32,9 @@ struct LlamaEngineOptions {
     int batch_size = 512;
     std::string cache_dir;  // Where chats' KV states are saved ("" = not saved).
     size_t hot_cache_bytes = size_t(1) << 30;  // In-memory states of recently used chats.
+    // Saved states on disk (all models and context sizes together); least recently used go first.
+    // 0 = never save.
+    uint64_t disk_cache_bytes = uint64_t(4) << 30;
     std::string fallback_template = "llama3";  // When the model has no usable template.
 };
 

@@ -36,9 +36,11 @@ Result<void> validate(const Sampling& s) {
     for (const auto& [field, c] : checks) {
         if (auto r = range(field, std::get<0>(c), std::get<1>(c), std::get<2>(c)); !r) return r;
     }
-    if (s.stop.size() > 16) return fail(ErrorCode::InvalidInput, "'stop' may hold at most 16 strings", "stop");
+    if (s.stop.size() > kMaxStops) {
+        return fail(ErrorCode::InvalidInput, "'stop' may hold at most " + std::to_string(kMaxClientStops) + " strings", "stop");
+    }
     for (const auto& stop : s.stop) {
-        if (stop.empty() || stop.size() > 256) {
+        if (stop.empty() || stop.size() > kMaxServerStopBytes) {
             return fail(ErrorCode::InvalidInput, "each 'stop' string must be 1 to 256 bytes", "stop");
         }
     }

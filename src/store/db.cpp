@@ -132,7 +132,10 @@ const std::vector<const char*>& migrations() {
 
 int schema_version() { return static_cast<int>(migrations().size()); }
 
-Error db_error(const std::exception& e) { return Error{ErrorCode::Internal, std::string("database: ") + e.what(), {}}; }
+Error db_error(const std::exception& e) {
+    if (const auto* f = dynamic_cast<const StoreFailure*>(&e)) return f->error;
+    return Error{ErrorCode::Internal, std::string("database: ") + e.what(), {}};
+}
 
 Stmt::Stmt(Db& db, std::string_view sql) : m_db(db) {
     if (sqlite3_prepare_v2(db.handle(), sql.data(), static_cast<int>(sql.size()), &m_stmt, nullptr) != SQLITE_OK) {

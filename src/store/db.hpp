@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -69,6 +70,8 @@ public:
     const std::string& path() const { return m_path; }
 
     // Runs `fn` under the lock inside a transaction; an exception rolls back and becomes an Error.
+    // Transactions nest: inside another one this is a savepoint, so store calls compose into one
+    // atomic change (an outer `fn` that sees an inner call fail throws StoreFailure to roll back all).
     template <class F>
     auto transaction(F&& fn) -> Result<decltype(fn())>;
 
@@ -82,26 +85,54 @@ private:
     sqlite3* m_db = nullptr;
     std::string m_path;
     std::recursive_mutex m_mutex;
+    int m_depth = 0;  // Open transactions on this connection (guarded by m_mutex).
 };
+
+// Thrown inside a transaction to roll it back with this error (kept as it is by db_error).
+struct StoreFailure : std::runtime_error {
+    explicit StoreFailure(Error e) : std::runtime_error(e.message), error(std::move(e)) {}
+    Error error;
+};
+
+// Unwraps a Result inside a transaction: the value, or a StoreFailure that rolls back.
+template <class T>
+T value_or_throw(Result<T> r) {
+    if (!r) throw StoreFailure(r.error());
+    if constexpr (!std::is_void_v<T>) return std::move(*r);
+}
 
 Error db_error(const std::exception& e);
 
 template <class F>
 auto Db::transaction(F&& fn) -> Result<decltype(fn())> {
     auto guard = lock();
+    const bool nested = m_depth > 0;
     try {
-        exec("BEGIN IMMEDIATE");
+        exec(nested ? "SAVEPOINT nested" : "BEGIN IMMEDIATE");
+        ++m_depth;
+        struct Depth {
+            int& d;
+            ~Depth() { --d; }
+        } depth{m_depth};
         if constexpr (std::is_void_v<decltype(fn())>) {
             fn();
-            exec("COMMIT");
+            exec(nested ? "RELEASE nested" : "COMMIT");
             return {};
         } else {
             auto value = fn();
-            exec("COMMIT");
+            exec(nested ? "RELEASE nested" : "COMMIT");
             return value;
         }
     } catch (const std::exception& e) {
-        try { exec("ROLLBACK"); } catch (...) {}
+        try {
+            if (nested) {
+                exec("ROLLBACK TO nested");
+                exec("RELEASE nested");
+            } else {
+                exec("ROLLBACK");
+            }
+        } catch (...) {
+        }
         return std::unexpected(db_error(e));
     }
 }

@@ -1,5 +1,7 @@
 #include "store/job_store.hpp"
 
+#include <algorithm>
+
 #include "core/text.hpp"
 
 namespace mc::store {
@@ -71,6 +73,28 @@ Result<Job> JobStore::update(const Job& in) {
     if (!changed) return std::unexpected(changed.error());
     if (*changed == 0) return fail(ErrorCode::NotFound, "no job with id '" + j.id + "'", "id");
     return j;
+}
+
+Result<bool> JobStore::update_if(const Job& in, const std::vector<std::string>& from) {
+    return m_db.transaction([&] {
+        Stmt check(m_db, "SELECT status FROM jobs WHERE id = ?1");
+        check.bind(1, in.id);
+        if (!check.step()) return false;
+        const std::string status = check.text(0);
+        if (std::find(from.begin(), from.end(), status) == from.end()) return false;
+        Stmt s(m_db, "UPDATE jobs SET status = ?2, progress = ?3, error = ?4, result = ?5, updated_at = ?6 WHERE id = ?1");
+        s.bind(1, in.id).bind(2, in.status).bind(3, in.progress).bind(4, in.error).bind(5, in.result.dump()).bind(6, now_ms());
+        s.run();
+        return true;
+    });
+}
+
+Result<void> JobStore::set_progress(const std::string& id, double progress) {
+    return m_db.transaction([&] {
+        Stmt s(m_db, "UPDATE jobs SET progress = ?2, updated_at = ?3 WHERE id = ?1 AND status = 'running'");
+        s.bind(1, id).bind(2, progress).bind(3, now_ms());
+        s.run();
+    });
 }
 
 Result<std::optional<Job>> JobStore::next_queued() {

@@ -21,6 +21,11 @@ public:
                        std::optional<std::string> chat_id);
     Result<Job> get(const std::string& id);
     Result<Job> update(const Job& job);
+    // Compare-and-set: writes status, progress, error and result only while the stored status is
+    // one of `from`. Returns false (and writes nothing) when it was not, e.g. cancelled meanwhile.
+    Result<bool> update_if(const Job& job, const std::vector<std::string>& from);
+    // Writes only the progress, and only while the job is running (never resurrects a cancelled one).
+    Result<void> set_progress(const std::string& id, double progress);
     // The oldest queued job, if any.
     Result<std::optional<Job>> next_queued();
     // A queued or running job of this kind for this chat, if any.
