@@ -44,7 +44,12 @@ Result<Json> parse_object_text(const std::string& text, const char* field) {
         if (!doc.is_object()) return fail(ErrorCode::InvalidInput, what + " must be a JSON object", field);
         return doc;
     } catch (const Json::exception& e) {
-        return fail(ErrorCode::InvalidInput, what + " is not valid JSON: " + e.what(), field);
+        // "[json.exception.parse_error.101] parse error at line 1, column 2: ..." -> "parse error at ...".
+        std::string detail = e.what();
+        if (const auto at = detail.find("] "); detail.starts_with("[json.exception") && at != std::string::npos) {
+            detail.erase(0, at + 2);
+        }
+        return fail(ErrorCode::InvalidInput, what + " is not valid JSON: " + detail, field);
     }
 }
 
@@ -216,7 +221,7 @@ const Json* Fields::array(const char* key, size_t max_items) {
         return nullptr;
     }
     if (v->size() > max_items) {
-        reject(ErrorCode::TooLarge, name(key), "'" + name(key) + "' has more than " + std::to_string(max_items) + " items");
+        reject(ErrorCode::InvalidInput, name(key), "'" + name(key) + "' may hold at most " + std::to_string(max_items) + " items");
         return nullptr;
     }
     return v;

@@ -41,6 +41,7 @@ class Fields {
 public:
     // `prefix` names nested objects in messages ("sampling." -> "'sampling.top_k' must be ...").
     explicit Fields(const Json& object, std::string prefix = "");
+    Fields(Json&&, std::string = "") = delete;  // Holds a reference: the object must outlive the reader.
 
     bool has(const char* key) const;  // Present and not null.
     // Required fields fail when missing; optional ones return `fallback` (or nullopt).

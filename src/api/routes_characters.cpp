@@ -34,19 +34,20 @@ const FileSlot kVoiceSample{"voice_sample", "voices", kMaxVoiceSampleBytes, snif
 Response put_file(Context& ctx, const FileSlot& slot, const Request& req) {
     auto c = ctx.characters.get(req.param("id"));
     if (!c) return error_response(c.error());
-    if (req.body.size() > slot.max_bytes) {
+    const std::string& bytes = req.upload();  // Raw body or one form part, whatever the Content-Type.
+    if (bytes.size() > slot.max_bytes) {
         return error_response({ErrorCode::TooLarge,
                                std::string(slot.field) + " is larger than " + std::to_string(slot.max_bytes >> 20) + " MB",
                                slot.field});
     }
-    if (req.body.empty()) return error_response({ErrorCode::InvalidInput, std::string(slot.field) + " is empty", slot.field});
-    const auto type = slot.sniff(req.body);
+    if (bytes.empty()) return error_response({ErrorCode::InvalidInput, std::string(slot.field) + " is empty", slot.field});
+    const auto type = slot.sniff(bytes);
     if (!type) {
         return error_response({ErrorCode::UnsupportedMedia,
                                std::string(slot.field) + " must be " + slot.accepted + " (decided by the file's content)",
                                slot.field});
     }
-    auto name = ctx.blobs.put(slot.kind, type->ext, req.body);
+    auto name = ctx.blobs.put(slot.kind, type->ext, bytes);
     if (!name) return error_response(name.error());
     const std::optional<std::string> old = (*c).*slot.member;
     (*c).*slot.member = *name;

@@ -279,7 +279,7 @@ void register_memory_routes(http::Server& server, Context& ctx) {
         auto character = ctx.characters.get(req.param("id"));
         if (!character) return error_response(character.error());
         // An upload: decided by content (our JSON or SillyTavern JSONL), whatever its Content-Type.
-        auto parsed = chat::parse_chat_file(req.body);
+        auto parsed = chat::parse_chat_file(req.upload());
         if (!parsed) return error_response(parsed.error());
         // One transaction: a failure anywhere leaves no half-imported chat behind.
         std::vector<Message> stored;

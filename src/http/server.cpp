@@ -114,6 +114,11 @@ std::string Request::header(const std::string& name) const {
     return {};
 }
 
+const std::string& Request::upload() const {
+    if (parts.empty()) return body;
+    return parts.size() == 1 ? parts.front().data : kEmpty;
+}
+
 std::string Request::media_type() const {
     std::string t = header("Content-Type");
     t = t.substr(0, t.find(';'));

@@ -44,6 +44,9 @@ struct Request {
     std::string header(const std::string& name) const;
     // The media type of the body, lower-cased, without parameters ("application/json").
     std::string media_type() const;
+    // An uploaded file: the raw body, or the one part of a multipart/form-data body (curl -F,
+    // an HTML form). Empty when a form holds no part or more than one.
+    const std::string& upload() const;
 };
 
 // Where a streamed response writes. write() returns false once the client has gone.

@@ -1,0 +1,266 @@
+// Black-box hardening tests (issue 9): each test is named for what an outsider did to the server
+// before it was fixed, against the real server and the tiny random-weight model.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "server_process.hpp"
+#include "sse_client.hpp"
+
+namespace mc::test {
+namespace {
+
+Json model_settings(Json extra = Json::object()) {
+    Json s = {{"llm", {{"model_path", MYCANDY_TINY_MODEL}, {"context_size", 2048}, {"max_tokens", 12}, {"threads", 2}}}};
+    s.merge_patch(extra);
+    return s;
+}
+
+class Hardening : public ::testing::Test {
+protected:
+    void start(Json s = model_settings()) {
+        server = std::make_unique<ServerProcess>(s);
+        settled_health(*server);
+    }
+    httplib::Client c() const { return server->client(); }
+    std::string character() {
+        auto r = c().Post("/api/characters", R"({"name":"Mia","first_mes":"Hallo!"})", "application/json");
+        return body_json(r)["id"];
+    }
+    std::string chat(const std::string& character_id) {
+        return body_json(c().Post("/api/chats", Json{{"character_id", character_id}}.dump(), "application/json"))["chat"]["id"];
+    }
+    void expect_alive() {
+        auto h = c().Get("/api/health");
+        ASSERT_TRUE(h) << "the server died";
+        EXPECT_EQ(h->status, 200);
+    }
+    // A 4xx JSON error naming `field`, whose message is ours (no library exception text).
+    static void expect_error(const httplib::Result& r, int status, const std::string& field) {
+        ASSERT_TRUE(r) << "no answer (server down?)";
+        EXPECT_EQ(r->status, status) << r->body;
+        const Json e = body_json(r)["error"];
+        ASSERT_TRUE(e.is_object()) << r->body;
+        EXPECT_EQ(e.value("field", ""), field) << r->body;
+        EXPECT_EQ(r->body.find("json.exception"), std::string::npos) << r->body;
+        EXPECT_EQ(r->body.find("type_error"), std::string::npos) << r->body;
+    }
+    std::unique_ptr<ServerProcess> server;
+};
+
+// Item 2: {"keep":4294967295} was cast to int and the server died.
+TEST_F(Hardening, SummarizeWithAHugeKeepIsA400AndTheServerLives) {
+    start();
+    const std::string id = chat(character());
+    for (const char* body : {R"({"keep":4294967295})", R"({"keep":-1})", R"({"keep":1e30})", R"({"keep":"4"})"}) {
+        expect_error(c().Post(("/api/chats/" + id + "/memory/summarize").c_str(), body, "application/json"), 400, "keep");
+    }
+    expect_error(c().Post(("/api/chats/" + id + "/memory/summary/rollback").c_str(), R"({"version":4294967297})",
+                          "application/json"),
+                 400, "version");
+    expect_alive();
+}
+
+// Item 3: a wrong JSON type answered 500 with the JSON library's exception text.
+TEST_F(Hardening, WrongJsonTypesAreA400NamingTheFieldAndTheType) {
+    start();
+    const std::string id = chat(character());
+    auto r = c().Post("/api/models/download", R"({"url":5})", "application/json");
+    expect_error(r, 400, "url");
+    EXPECT_NE(r->body.find("must be a string (got an integer)"), std::string::npos) << r->body;
+    expect_error(c().Post("/api/chats", R"({"character_id":5})", "application/json"), 400, "character_id");
+    expect_error(c().Post(("/api/chats/" + id + "/memory/facts").c_str(), R"({"text":"x","pinned":"yes"})", "application/json"),
+                 400, "pinned");
+    expect_error(c().Post(("/api/chats/" + id + "/messages").c_str(), R"({"content":"hi","sampling":{"top_k":4294967295}})",
+                          "application/json"),
+                 400, "top_k");
+    auto v1 = c().Post("/v1/chat/completions", R"({"messages":[{"role":"user","content":"hi"}],"stream":"yes"})",
+                       "application/json");
+    ASSERT_TRUE(v1);
+    EXPECT_EQ(v1->status, 400) << v1->body;
+    EXPECT_EQ(body_json(v1)["error"]["param"], "stream") << v1->body;
+    v1 = c().Post("/v1/chat/completions", R"({"messages":[{"role":"user","content":"hi"}],"stream_options":{"include_usage":1}})",
+                  "application/json");
+    EXPECT_EQ(body_json(v1)["error"]["param"], "stream_options.include_usage") << v1->body;
+    expect_alive();
+}
+
+// Item 4: the server added its own stop string after validation, so 16 client stops (or a long
+// user name) made every turn fail after the user's message was stored.
+TEST_F(Hardening, SixteenStopStringsAndALongUserNameStillGetAReply) {
+    start();
+    const std::string id = chat(character());
+    Json stops = Json::array();
+    for (int i = 0; i < 16; ++i) stops.push_back("<<stop" + std::to_string(i) + ">>");
+    auto turn = post_sse(server->port(), "/api/chats/" + id + "/messages",
+                         Json{{"content", "Hallo"}, {"sampling", {{"stop", stops}}}}.dump());
+    EXPECT_EQ(turn.count("done"), 1u) << turn.body;
+    EXPECT_EQ(turn.count("error"), 0u);
+    stops.push_back("one too many");
+    auto refused = c().Post(("/api/chats/" + id + "/messages").c_str(),
+                            Json{{"content", "Hallo"}, {"sampling", {{"stop", stops}}}}.dump(), "application/json");
+    expect_error(refused, 400, "stop");
+    expect_error(c().Patch("/api/settings", Json{{"chat", {{"user_name", std::string(255, 'u')}}}}.dump(), "application/json"),
+                 400, "chat.user_name");
+    ASSERT_EQ(c().Patch("/api/settings", Json{{"chat", {{"user_name", std::string(100, 'u')}}}}.dump(), "application/json")->status,
+              200);
+    const size_t before = body_json(c().Get(("/api/chats/" + id + "/messages").c_str()))["messages"].size();
+    turn = post_sse(server->port(), "/api/chats/" + id + "/messages", Json{{"content", "Noch einmal"}}.dump());
+    EXPECT_EQ(turn.count("done"), 1u) << turn.body;
+    EXPECT_EQ(body_json(c().Get(("/api/chats/" + id + "/messages").c_str()))["messages"].size(), before + 2);
+}
+
+// Item 5: a text/plain POST with Origin: http://evil.example created a character.
+TEST_F(Hardening, OtherWebsitesCannotWriteAndForeignHostNamesAreRefused) {
+    start();
+    auto count = [&] { return body_json(c().Get("/api/characters"))["characters"].size(); };
+    const size_t before = count();
+    httplib::Headers evil = {{"Origin", "http://evil.example"}};
+    expect_error(c().Post("/api/characters", evil, R"({"name":"Pwned"})", "text/plain"), 403, "Origin");
+    expect_error(c().Post("/api/characters", evil, R"({"name":"Pwned"})", "application/json"), 403, "Origin");
+    expect_error(c().Delete("/api/characters/x", evil), 403, "Origin");
+    // Without an Origin (curl, scripts) a text/plain body is still not JSON: 415 naming the type.
+    auto plain = c().Post("/api/characters", R"({"name":"Pwned"})", "text/plain");
+    expect_error(plain, 415, "body");
+    EXPECT_NE(plain->body.find("application/json"), std::string::npos);
+    EXPECT_EQ(count(), before);
+    // DNS rebinding: a page on evil.example resolving to 127.0.0.1 cannot even read.
+    expect_error(c().Get("/api/characters", {{"Host", "evil.example:" + std::to_string(server->port())}}), 403, "Host");
+    // The UI (same origin) keeps working.
+    const std::string self = "http://127.0.0.1:" + std::to_string(server->port());
+    auto ok = c().Post("/api/characters", {{"Origin", self}}, R"({"name":"Lena"})", "application/json");
+    ASSERT_TRUE(ok);
+    EXPECT_EQ(ok->status, 201) << ok->body;
+}
+
+// Item 6: any body over 8 KB with curl's default form type got 413 from the HTTP library.
+TEST_F(Hardening, BodiesOverEightKilobytesAreJudgedByContentNotByCurlsDefaultType) {
+    start();
+    const std::string big_json = Json{{"name", "Mia"}, {"description", std::string(20000, 'd')}}.dump();
+    auto r = c().Post("/api/characters", big_json, "application/x-www-form-urlencoded");
+    expect_error(r, 415, "body");
+    EXPECT_NE(r->body.find("application/json"), std::string::npos) << r->body;
+    r = c().Post("/api/characters", big_json, "application/json");
+    ASSERT_EQ(r->status, 201) << r->body;
+    const std::string id = body_json(r)["id"];
+    // An avatar (a PNG of 20 KB) sent as curl --data-binary sends it.
+    std::string png("\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89", 33);
+    png += std::string(20000, '\0');
+    auto put = c().Put(("/api/characters/" + id + "/avatar").c_str(), png, "application/x-www-form-urlencoded");
+    ASSERT_EQ(put->status, 200) << put->body;
+    EXPECT_EQ(c().Get(("/api/characters/" + id + "/avatar").c_str())->body.size(), png.size());
+    // ... and as a form upload (curl -F file=@avatar.png).
+    httplib::MultipartFormDataItems form = {{"file", png, "avatar.png", "image/png"}};
+    auto multipart = c().Put(("/api/characters/" + id + "/avatar").c_str(), form);
+    ASSERT_TRUE(multipart);
+    EXPECT_EQ(multipart->status, 200) << multipart->body;
+    expect_alive();
+}
+
+// Item 1: 4 prompt previews during a PATCH of llm.context_size ended in SIGSEGV (the model was
+// freed under count_tokens).
+TEST_F(Hardening, ChangingTheModelSettingsWhilePreviewsAndTurnsRunIsSafe) {
+    start();
+    const std::string id = chat(character());
+    std::atomic<bool> done{false};
+    std::atomic<int> answered{0}, bad{0};
+    std::vector<std::thread> readers;
+    for (int t = 0; t < 4; ++t) {
+        readers.emplace_back([&] {
+            auto client = c();
+            while (!done) {
+                auto r = client.Get(("/api/chats/" + id + "/prompt?message=Wie%20geht%27s").c_str());
+                if (!r || (r->status != 200 && r->status != 503)) ++bad;
+                ++answered;
+            }
+        });
+    }
+    std::thread talker([&] {
+        while (!done) (void)post_sse(server->port(), "/api/chats/" + id + "/messages", Json{{"content", "Hallo"}}.dump());
+    });
+    for (int i = 0; i < 12; ++i) {
+        auto r = c().Patch("/api/settings", Json{{"llm", {{"context_size", i % 2 ? 2048 : 1024}}}}.dump(), "application/json");
+        ASSERT_TRUE(r) << "the server died during change " << i;
+        ASSERT_EQ(r->status, 200);
+        // Let readers hit the engine while it loads and right after.
+        for (int k = answered + 8; answered < k && !bad;) std::this_thread::yield();
+    }
+    done = true;
+    for (auto& t : readers) t.join();
+    talker.join();
+    EXPECT_EQ(bad, 0);
+    expect_alive();
+    // The engine of the last settings serves turns.
+    settled_health(*server);
+    auto turn = post_sse(server->port(), "/api/chats/" + id + "/messages", Json{{"content", "Bist du da?"}}.dump());
+    EXPECT_EQ(turn.count("done"), 1u) << turn.body;
+}
+
+// Serves one file slowly: the first chunk, then nothing until open() (a download in progress).
+class GatedFileServer {
+public:
+    explicit GatedFileServer(size_t size) : m_data(size, 'g') {
+        m_server.Get("/slow/(.*)", [this](const httplib::Request&, httplib::Response& res) {
+            res.set_content_provider(m_data.size(), "application/octet-stream",
+                                     [this](size_t offset, size_t length, httplib::DataSink& sink) {
+                                         while (offset > 0 && !m_open) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+                                         return sink.write(m_data.data() + offset, std::min<size_t>(length, 64 * 1024));
+                                     });
+        });
+        m_server.Get("/fast/(.*)", [](const httplib::Request&, httplib::Response& res) {
+            res.set_content(std::string(1000, 'f'), "application/octet-stream");
+        });
+        m_port = m_server.bind_to_any_port("127.0.0.1");
+        m_thread = std::thread([this] { m_server.listen_after_bind(); });
+    }
+    ~GatedFileServer() {
+        m_open = true;
+        m_server.stop();
+        m_thread.join();
+    }
+    void open() { m_open = true; }
+    std::string url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(m_port) + path; }
+
+private:
+    std::string m_data;
+    std::atomic<bool> m_open{false};
+    httplib::Server m_server;
+    int m_port = 0;
+    std::thread m_thread;
+};
+
+// Item 9: a progress update rewrote the row as running over a cancel, so the download ended failed.
+TEST_F(Hardening, ACancelledDownloadStaysCancelled) {
+    start(Json::object());
+    GatedFileServer files(1 << 20);
+    auto submit = [&](const std::string& path) {
+        auto r = c().Post("/api/models/download", Json{{"url", files.url(path)}}.dump(), "application/json");
+        EXPECT_EQ(r->status, 202) << r->body;
+        return body_json(r)["job"]["id"].get<std::string>();
+    };
+    const std::string slow = submit("/slow/big.gguf");
+    Json j;
+    for (int i = 0; i < 2000; ++i) {  // Until the first chunk has arrived.
+        j = body_json(c().Get(("/api/jobs/" + slow).c_str()));
+        if (j["status"] == "running" && j["progress"].get<double>() > 0) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    ASSERT_EQ(j["status"], "running") << j.dump();
+    auto cancelled = c().Post(("/api/jobs/" + slow + "/cancel").c_str(), "", "application/json");
+    ASSERT_EQ(cancelled->status, 200) << cancelled->body;
+    files.open();  // More data arrives: progress is reported once more, then the download stops.
+    // Jobs run one at a time: once a later one is done, the cancelled one has finished.
+    const std::string fast = submit("/fast/small.gguf");
+    for (int i = 0; i < 2000 && body_json(c().Get(("/api/jobs/" + fast).c_str()))["status"] != "failed" &&
+                    body_json(c().Get(("/api/jobs/" + fast).c_str()))["status"] != "done";
+         ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    EXPECT_EQ(body_json(c().Get(("/api/jobs/" + slow).c_str()))["status"], "cancelled");
+    expect_error(c().Post(("/api/jobs/" + slow + "/cancel").c_str(), "", "application/json"), 409, "id");
+}
+
+}  // namespace
+}  // namespace mc::test
