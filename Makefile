@@ -6,7 +6,7 @@ PORT ?= 8000
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := true
 
-.PHONY: all setup configure build run test clean
+.PHONY: all setup configure build run test fuzz clean
 
 all: build
 
@@ -27,5 +27,10 @@ run: build
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j2
 
+# Every libFuzzer target for FUZZ_SECONDS each (scripts/fuzz.sh); findings land in build-fuzz/findings/.
+FUZZ_SECONDS ?= 600
+fuzz: setup
+	scripts/fuzz.sh $(FUZZ_SECONDS)
+
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) build-fuzz
