@@ -6,7 +6,7 @@ PORT ?= 8000
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := true
 
-.PHONY: all setup configure build run test fuzz clean
+.PHONY: all setup configure build run test sanitize tsan fuzz clean
 
 all: build
 
@@ -24,8 +24,36 @@ build: configure
 run: build
 	$(BUILD_DIR)/mycandy serve --port $(PORT)
 
+# Every test, then the unit, engine, API and fuzz-replay tests again against a build of our code
+# with AddressSanitizer + UndefinedBehaviorSanitizer (llama.cpp itself stays uninstrumented and
+# comes from the compiler cache). The output ends with the sanitized run's ctest summary.
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j2
+	$(MAKE) --no-print-directory sanitize
+
+SAN_DIR ?= build-asan
+SAN_TARGETS := mycandy unit_tests llm_tests api_tests tiny_model llama-server \
+  $(addprefix fuzz_replay_,json_body settings chat_import sse_parser text_stream uploads)
+# Leaks are not checked: llama.cpp's (uninstrumented) globals would be reported at every exit.
+export ASAN_OPTIONS := detect_leaks=0:abort_on_error=1:strict_string_checks=1
+export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
+
+$(SAN_DIR)/build.ninja:
+	cmake -S . -B $(SAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release -DMYCANDY_SANITIZE=address,undefined
+
+sanitize: configure $(SAN_DIR)/build.ninja
+	cmake --build $(SAN_DIR) --target $(SAN_TARGETS)
+	cd $(SAN_DIR) && ctest -L sanitize --output-on-failure -j2
+
+# ThreadSanitizer over the engine and chat tests (not part of `make test`: llama.cpp's own threads
+# are uninstrumented, so this is a check to run by hand after touching locks).
+TSAN_DIR ?= build-tsan
+$(TSAN_DIR)/build.ninja:
+	cmake -S . -B $(TSAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release -DMYCANDY_SANITIZE=thread
+
+tsan: configure $(TSAN_DIR)/build.ninja
+	cmake --build $(TSAN_DIR) --target mycandy llm_tests api_tests tiny_model llama-server
+	cd $(TSAN_DIR) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ctest -R "^(LlamaEngine|ChatApi|Hardening)" --output-on-failure -j1
 
 # Every libFuzzer target for FUZZ_SECONDS each (scripts/fuzz.sh); findings land in build-fuzz/findings/.
 FUZZ_SECONDS ?= 600
@@ -33,4 +61,4 @@ fuzz: setup
 	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 clean:
-	rm -rf $(BUILD_DIR) build-fuzz
+	rm -rf $(BUILD_DIR) $(SAN_DIR) $(TSAN_DIR) build-fuzz

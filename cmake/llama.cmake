@@ -4,7 +4,10 @@
 # targets are only built when something of ours links them (EXCLUDE_FROM_ALL).
 set(MYCANDY_LLAMA_PKG ${CMAKE_SOURCE_DIR}/deps/node_modules/node-llama-cpp/llama)
 set(MYCANDY_LLAMA_BUNDLE ${MYCANDY_LLAMA_PKG}/gitRelease.bundle)
-set(MYCANDY_LLAMA_SRC ${CMAKE_BINARY_DIR}/_deps/llama.cpp)
+# The checkout lives beside the build folders (deps/llama.cpp, ignored by git), so the build and
+# the sanitizer build (build-asan) compile it with the same relative paths and the compiler cache
+# serves the second from the first: llama.cpp is compiled once.
+set(MYCANDY_LLAMA_SRC ${CMAKE_SOURCE_DIR}/deps/llama.cpp)
 
 if(NOT EXISTS ${MYCANDY_LLAMA_BUNDLE})
   message(FATAL_ERROR "llama.cpp bundle not found at ${MYCANDY_LLAMA_BUNDLE}: run scripts/setup.sh (npm ci in deps/) first")

@@ -1,0 +1,104 @@
+// bench/soak_bench: a long run of real turns against one server process, watching for leaks.
+//   soak_bench <mycandy> <tiny model.gguf> [turns=1000]
+// Turns rotate over 8 chats (so KV states are stashed, restored and saved), with a prompt preview,
+// a message edit and a settings read between turns, as a busy UI would. RSS and open file
+// descriptors of the server are read from /proc after a warm-up (turn 100) and at the end.
+// Goal (issue 9): RSS growth after warm-up <= 5%, no growth in open descriptors.
+
+#include <dirent.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "bench_util.hpp"
+
+using bench::Json;
+
+namespace {
+
+long rss_kb(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    }
+    return -1;
+}
+
+int open_fds(pid_t pid) {
+    int n = 0;
+    for (const auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
+        (void)e;
+        ++n;
+    }
+    return n;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 3) {
+        std::fprintf(stderr, "usage: soak_bench <mycandy> <tiny model.gguf> [turns]\n");
+        return 2;
+    }
+    const int turns = argc > 3 ? std::max(200, std::atoi(argv[3])) : 1000;
+    const std::string dir = std::filesystem::temp_directory_path() / ("mc-soak-" + std::to_string(getpid()));
+    std::filesystem::create_directories(dir + "/config");
+    bench::write_text(dir + "/config/settings.json",
+                      Json{{"llm", {{"model_path", argv[2]}, {"context_size", 1024}, {"max_tokens", 24}, {"threads", 2}}},
+                           {"memory", {{"auto_facts", false}}}}
+                          .dump());
+    bench::Process server;
+    server.port = bench::free_port();
+    server.pid = bench::spawn({argv[1], "serve", "--port", std::to_string(server.port), "--data-dir", dir + "/data",
+                               "--config", dir + "/config/settings.json"},
+                              dir + "/server.log");
+    if (!bench::wait_ready(server.port, "/api/health")) {
+        std::fprintf(stderr, "soak: the server did not start (see %s/server.log)\n", dir.c_str());
+        return 1;
+    }
+    httplib::Client c("127.0.0.1", server.port);
+    const std::string character =
+        Json::parse(c.Post("/api/characters", R"({"name":"Mia","first_mes":"Hallo!"})", "application/json")->body)["id"];
+    std::vector<std::string> chats;
+    for (int i = 0; i < 8; ++i) {
+        chats.push_back(Json::parse(c.Post("/api/chats", Json{{"character_id", character}}.dump(), "application/json")->body)["chat"]["id"]);
+    }
+    long rss_warm = 0, rss_peak = 0;
+    int fds_warm = 0, fds_peak = 0, failed = 0;
+    const auto started = bench::Clock::now();
+    for (int t = 1; t <= turns; ++t) {
+        const std::string& chat = chats[static_cast<size_t>(t) % chats.size()];
+        auto r = bench::stream_post(server.port, "/api/chats/" + chat + "/messages",
+                                    Json{{"content", "Erzähl mir etwas über Runde " + std::to_string(t)}}, "mycandy");
+        if (!r.final.is_object() || !r.final.contains("message")) ++failed;
+        (void)c.Get(("/api/chats/" + chat + "/prompt").c_str());
+        (void)c.Get("/api/settings");
+        if (r.final.is_object() && r.final.contains("message")) {
+            (void)c.Patch(("/api/messages/" + r.final["message"]["id"].get<std::string>()).c_str(),
+                          Json{{"content", "bearbeitet " + std::to_string(t)}}.dump(), "application/json");
+        }
+        if (t == 100) {
+            rss_warm = rss_kb(server.pid);
+            fds_warm = open_fds(server.pid);
+        }
+        if (t > 100) {
+            rss_peak = std::max(rss_peak, rss_kb(server.pid));
+            fds_peak = std::max(fds_peak, open_fds(server.pid));
+        }
+    }
+    const long rss_end = rss_kb(server.pid);
+    const int fds_end = open_fds(server.pid);
+    const double seconds = bench::ms_since(started) / 1000;
+    std::printf("soak: %d turns over 8 chats in %.0f s (%d failed)\n", turns, seconds, failed);
+    std::printf("  RSS after warm-up (turn 100) %.1f MB, at the end %.1f MB, peak %.1f MB: growth %.3f (goal <= 0.05)\n",
+                rss_warm / 1024.0, rss_end / 1024.0, rss_peak / 1024.0,
+                static_cast<double>(rss_end - rss_warm) / static_cast<double>(rss_warm));
+    std::printf("  open descriptors after warm-up %d, at the end %d, peak %d (goal: no growth)\n", fds_warm, fds_end, fds_peak);
+    server.stop();
+    std::filesystem::remove_all(dir);
+    return failed == 0 ? 0 : 1;
+}
