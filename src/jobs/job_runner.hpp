@@ -2,6 +2,8 @@
 // they were submitted. A job's handler reports progress, notices cancellation, and may ask to be
 // run again later (a summary preempted by a chat turn). Jobs left running by a previous process
 // are queued again at start.
+// Status changes are compare-and-set (JobStore::update_if): queued -> running only if still queued,
+// running -> done/failed/queued only if still running, so a cancel is never overwritten.
 // Thread safety: all public members may be called from any thread.
 #pragma once
 
@@ -63,14 +65,14 @@ private:
     void loop();
     store::JobStore& m_store;
     std::map<std::string, Handler> m_handlers;
-    std::mutex m_mu;
+    std::mutex m_mu;         // Guards m_quit, m_poked, m_running_id, m_running_cancel.
     std::mutex m_submit_mu;  // Makes submit_unique's check-then-submit atomic.
     std::condition_variable m_cv;
     bool m_quit = false;
     bool m_poked = false;
     std::string m_running_id;
     std::shared_ptr<std::atomic<bool>> m_running_cancel;
-    std::thread m_thread;
+    std::thread m_thread;  // The runner; joined by stop() (and the destructor).
 };
 
 }  // namespace mc::jobs

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <thread>
 
 #include "server_process.hpp"
@@ -266,6 +267,43 @@ TEST_F(Hardening, ACancelledDownloadStaysCancelled) {
     const Json final_state = body_json(c().Get(("/api/jobs/" + slow).c_str()));
     EXPECT_EQ(final_state["status"], "cancelled") << final_state.dump();
     expect_error(c().Post(("/api/jobs/" + slow + "/cancel").c_str(), "", "application/json"), 409, "id");
+}
+
+int open_fds(pid_t pid) {
+    int n = 0;
+    for (const auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
+        (void)e;
+        ++n;
+    }
+    return n;
+}
+
+// Item 10: /api/jobs/{id}/events only wrote when the job changed, so a stream whose client had
+// left held its thread and socket until the job ended (up to an hour).
+TEST_F(Hardening, AJobEventStreamWhoseClientLeftIsClosedWhileTheJobRuns) {
+    start(Json::object());
+    GatedFileServer files(100 * 1000);  // Stays running until open().
+    auto r = c().Post("/api/models/download", Json{{"url", files.url("/slow/held.gguf")}}.dump(), "application/json");
+    const std::string job = body_json(r)["job"]["id"];
+    const int before = open_fds(server->pid());
+    {
+        httplib::Client events("127.0.0.1", server->port());
+        bool got_event = false;
+        (void)events.Get(("/api/jobs/" + job + "/events").c_str(), [&](const char* data, size_t n) {
+            got_event = std::string(data, n).find("event: job") != std::string::npos;
+            return !got_event;  // Hang up after the first event.
+        });
+        ASSERT_TRUE(got_event);
+    }
+    // The server notices at its next keep-alive write (every 2 s) and closes the socket.
+    bool closed = false;
+    for (int i = 0; i < 1000 && !closed; ++i) {
+        closed = open_fds(server->pid()) <= before;
+        if (!closed) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    EXPECT_TRUE(closed) << "the stream's socket is still open " << open_fds(server->pid()) << " > " << before;
+    EXPECT_EQ(body_json(c().Get(("/api/jobs/" + job).c_str()))["status"], "running");
+    files.open();
 }
 
 }  // namespace

@@ -36,6 +36,7 @@ public:
 
     httplib::Client client() const;
     int port() const { return m_port; }
+    pid_t pid() const { return m_pid; }
     const std::string& data_dir() const { return m_data_dir; }
     const std::string& config_path() const { return m_config; }
     const std::string& log_path() const { return m_log; }
