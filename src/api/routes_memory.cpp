@@ -51,68 +51,6 @@ Json memory_json(Context& ctx, const std::string& chat_id) {
     return out;
 }
 
-Json export_json(Context& ctx, const Chat& chat, const Character& character) {
-    auto messages = ctx.chats.messages(chat.id, std::nullopt, 1000000000);
-    std::map<int64_t, int64_t> index_of;  // Message id -> position in the export.
-    Json out = {{"format", "mycandy-chat"},
-                {"version", 1},
-                {"character", {{"id", character.id}, {"name", character.name}}},
-                {"chat", {{"title", chat.title}, {"created_at", chat.created_at}, {"updated_at", chat.updated_at}}},
-                {"messages", Json::array()},
-                {"summaries", Json::array()},
-                {"facts", Json::array()}};
-    if (messages) {
-        for (const auto& m : *messages) {
-            index_of[m.id] = static_cast<int64_t>(out["messages"].size());
-            out["messages"].push_back({{"role", m.role}, {"content", m.content}, {"swipes", m.swipes},
-                                       {"swipe_id", m.swipe_id}, {"status", m.status}, {"created_at", m.created_at},
-                                       {"media", m.media}});
-        }
-    }
-    if (auto list = ctx.memory.summaries(chat.id)) {
-        for (auto it = list->rbegin(); it != list->rend(); ++it) {
-            // Which message a summary covers, as a position in this file (-1: none).
-            int64_t covers = -1;
-            for (const auto& [id, index] : index_of) {
-                if (id <= it->covers_until_message_id) covers = index;
-            }
-            out["summaries"].push_back({{"version", it->version}, {"text", it->text}, {"covers_until_index", covers},
-                                        {"source", it->source}, {"created_at", it->created_at}});
-        }
-    }
-    if (auto facts = ctx.memory.facts(chat.id)) {
-        for (const auto& f : *facts) {
-            out["facts"].push_back({{"text", f.text}, {"pinned", f.pinned}, {"source", f.source},
-                                    {"created_at", f.created_at}, {"updated_at", f.updated_at}});
-        }
-    }
-    return out;
-}
-
-std::string export_jsonl(Context& ctx, const Chat& chat, const Character& character) {
-    const std::string user = ctx.settings.current()->str("chat.user_name");
-    auto dump = [](const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n"; };
-    std::string out = dump({{"user_name", user}, {"character_name", character.name},
-                            {"create_date", chat::iso_date(chat.created_at)}, {"chat_metadata", Json::object()}});
-    auto messages = ctx.chats.messages(chat.id, std::nullopt, 1000000000);
-    if (!messages) return out;
-    for (const auto& m : *messages) {
-        Json line = {{"name", m.role == "user" ? user : m.role == "assistant" ? character.name : "System"},
-                     {"is_user", m.role == "user"},
-                     {"is_system", m.role == "system"},
-                     {"send_date", chat::iso_date(m.created_at)},
-                     {"mes", m.content},
-                     {"extra", Json::object()}};
-        if (m.role == "assistant") {
-            line["swipes"] = m.swipes;
-            line["swipe_id"] = m.swipe_id;
-            line["swipe_info"] = Json::array();
-        }
-        out += dump(line);
-    }
-    return out;
-}
-
 }  // namespace
 
 void register_memory_routes(http::Server& server, Context& ctx) {
@@ -261,13 +199,23 @@ void register_memory_routes(http::Server& server, Context& ctx) {
         auto character = ctx.characters.get(chat->character_id);
         if (!character) return error_response(character.error());
         const std::string format = req.query_param("format").value_or("json");
+        if (format != "json" && format != "jsonl") {
+            return error_response({ErrorCode::InvalidInput, "'format' must be json or jsonl", "format"});
+        }
+        auto listed = ctx.chats.messages(chat->id, std::nullopt, 1000000000);
+        if (!listed) return error_response(listed.error());
+        const std::vector<Message>& messages = *listed;
+        std::vector<Summary> summaries;
+        if (auto list = ctx.memory.summaries(chat->id)) summaries = std::move(*list);
+        std::vector<Fact> facts;
+        if (auto list = ctx.memory.facts(chat->id)) facts = std::move(*list);
         Response r;
         if (format == "json") {
-            r = json_response(200, export_json(ctx, *chat, *character));
+            r = json_response(200, chat::export_chat_json(*chat, *character, messages, summaries, facts));
             r.headers.emplace_back("Content-Disposition", "attachment; filename=\"chat-" + chat->id + ".json\"");
         } else if (format == "jsonl") {
             r.content_type = "application/jsonl";
-            r.body = export_jsonl(ctx, *chat, *character);
+            r.body = chat::export_chat_jsonl(*chat, *character, messages, ctx.settings.current()->str("chat.user_name"));
             r.headers.emplace_back("Content-Disposition", "attachment; filename=\"chat-" + chat->id + ".jsonl\"");
         } else {
             return error_response({ErrorCode::InvalidInput, "'format' must be json or jsonl", "format"});

@@ -2,6 +2,7 @@
 // one), and download from a URL as a background job with progress and resume.
 #include <cctype>
 #include <filesystem>
+#include <memory>
 
 #include "api/chat_json.hpp"
 #include "api/context.hpp"
@@ -25,6 +26,29 @@ std::string loaded_name(Context& ctx) {
 }
 
 }  // namespace
+
+void register_model_jobs(jobs::JobRunner& runner, const std::string& data_dir) {
+    // Names are made safe by llm::download_name; the URL was checked when the job was submitted.
+    runner.handle("model_download", [data_dir](const Job& job, jobs::JobContext& jc) {
+        llm::DownloadRequest d;
+        d.url = job.payload.value("url", "");
+        d.sha256 = job.payload.value("sha256", "");
+        auto name = llm::download_name(d.url, job.payload.value("name", ""));
+        if (!name) return jobs::Outcome::failed(name.error().message);
+        d.target = data_dir + "/models/llm/" + *name;
+        auto reported = std::make_shared<double>(-1.0);
+        d.progress = [&jc, reported](double f) {
+            if (f - *reported >= 0.01 || f >= 1.0) {  // Every 1%, not every chunk.
+                *reported = f;
+                jc.progress(f);
+            }
+        };
+        d.cancel = jc.cancel_flag();
+        auto size = llm::download_model(d);
+        if (!size) return jobs::Outcome::failed(size.error().message);
+        return jobs::Outcome::done({{"name", "llm/" + *name}, {"size", *size}});
+    });
+}
 
 void register_model_routes(http::Server& server, Context& ctx) {
     server.route(Method::Get, "/api/models", [&ctx](const Request&) {

@@ -16,6 +16,7 @@
 
 #include "api/access_guard.hpp"
 #include "api/context.hpp"
+#include "api/routes.hpp"
 #include "api/json_io.hpp"
 #include "core/log.hpp"
 #include "core/settings.hpp"
@@ -26,7 +27,6 @@
 #include "jobs/job_runner.hpp"
 #include "llm/engine_manager.hpp"
 #include "llm/llama_engine.hpp"
-#include "llm/model_files.hpp"
 #include "llm/test_model.hpp"
 #include "store/blob_store.hpp"
 #include "store/character_store.hpp"
@@ -200,26 +200,7 @@ int serve(const Options& o) {
     jobs::JobRunner runner(job_store);
     chat::MemoryService memory_service(memory, chats, characters, settings, [&engines] { return engines.get(); });
     memory_service.register_jobs(runner);
-    // Model downloads land in data/models/llm/ (names made safe by llm::download_name).
-    runner.handle("model_download", [&data_dir](const Job& job, jobs::JobContext& jc) {
-        llm::DownloadRequest d;
-        d.url = job.payload.value("url", "");
-        d.sha256 = job.payload.value("sha256", "");
-        auto name = llm::download_name(d.url, job.payload.value("name", ""));
-        if (!name) return jobs::Outcome::failed(name.error().message);
-        d.target = data_dir + "/models/llm/" + *name;
-        auto reported = std::make_shared<double>(-1.0);
-        d.progress = [&jc, reported](double f) {
-            if (f - *reported >= 0.01 || f >= 1.0) {  // Every 1%, not every chunk.
-                *reported = f;
-                jc.progress(f);
-            }
-        };
-        d.cancel = jc.cancel_flag();
-        auto size = llm::download_model(d);
-        if (!size) return jobs::Outcome::failed(size.error().message);
-        return jobs::Outcome::done({{"name", "llm/" + *name}, {"size", *size}});
-    });
+    api::register_model_jobs(runner, data_dir);
     chat::ChatService chat(chats, characters, settings, [&engines] { return engines.get(); });
     chat.set_memory(&memory_service);
     std::atomic<bool> stopping{false};

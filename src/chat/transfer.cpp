@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <map>
 #include <set>
 
 namespace mc::chat {
@@ -192,6 +193,60 @@ Result<ImportedChat> parse_chat_file(const std::string& text) {
     Json doc = Json::parse(text, nullptr, false);
     if (doc.is_object() && doc.contains("format") && doc["format"] == "mycandy-chat") return parse_our_json(doc);
     return parse_jsonl(text);
+}
+
+Json export_chat_json(const Chat& chat, const Character& character, const std::vector<Message>& messages,
+                      const std::vector<Summary>& summaries, const std::vector<Fact>& facts) {
+    std::map<int64_t, int64_t> index_of;  // Message id -> position in the export.
+    Json out = {{"format", "mycandy-chat"},
+                {"version", 1},
+                {"character", {{"id", character.id}, {"name", character.name}}},
+                {"chat", {{"title", chat.title}, {"created_at", chat.created_at}, {"updated_at", chat.updated_at}}},
+                {"messages", Json::array()},
+                {"summaries", Json::array()},
+                {"facts", Json::array()}};
+    for (const auto& m : messages) {
+        index_of[m.id] = static_cast<int64_t>(out["messages"].size());
+        out["messages"].push_back({{"role", m.role}, {"content", m.content}, {"swipes", m.swipes},
+                                   {"swipe_id", m.swipe_id}, {"status", m.status}, {"created_at", m.created_at},
+                                   {"media", m.media}});
+    }
+    for (auto it = summaries.rbegin(); it != summaries.rend(); ++it) {
+        // Which message a summary covers, as a position in this file (-1: none).
+        int64_t covers = -1;
+        for (const auto& [id, index] : index_of) {
+            if (id <= it->covers_until_message_id) covers = index;
+        }
+        out["summaries"].push_back({{"version", it->version}, {"text", it->text}, {"covers_until_index", covers},
+                                    {"source", it->source}, {"created_at", it->created_at}});
+    }
+    for (const auto& f : facts) {
+        out["facts"].push_back({{"text", f.text}, {"pinned", f.pinned}, {"source", f.source},
+                                {"created_at", f.created_at}, {"updated_at", f.updated_at}});
+    }
+    return out;
+}
+
+std::string export_chat_jsonl(const Chat& chat, const Character& character, const std::vector<Message>& messages,
+                              const std::string& user_name) {
+    auto dump = [](const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n"; };
+    std::string out = dump({{"user_name", user_name}, {"character_name", character.name},
+                            {"create_date", iso_date(chat.created_at)}, {"chat_metadata", Json::object()}});
+    for (const auto& m : messages) {
+        Json line = {{"name", m.role == "user" ? user_name : m.role == "assistant" ? character.name : "System"},
+                     {"is_user", m.role == "user"},
+                     {"is_system", m.role == "system"},
+                     {"send_date", iso_date(m.created_at)},
+                     {"mes", m.content},
+                     {"extra", Json::object()}};
+        if (m.role == "assistant") {
+            line["swipes"] = m.swipes;
+            line["swipe_id"] = m.swipe_id;
+            line["swipe_info"] = Json::array();
+        }
+        out += dump(line);
+    }
+    return out;
 }
 
 std::string iso_date(int64_t ms) {

@@ -33,6 +33,14 @@ struct ImportedChat {
 // Errors are InvalidInput/TooLarge naming the line or the entry at fault.
 Result<ImportedChat> parse_chat_file(const std::string& text);
 
+// Our lossless JSON: the chat, its messages (oldest first), summaries (newest first, as the store
+// lists them) and facts; a summary says which message it covers as a position in the file.
+Json export_chat_json(const Chat& chat, const Character& character, const std::vector<Message>& messages,
+                      const std::vector<Summary>& summaries, const std::vector<Fact>& facts);
+// SillyTavern's chat file: a header line, then one line per message.
+std::string export_chat_jsonl(const Chat& chat, const Character& character, const std::vector<Message>& messages,
+                              const std::string& user_name);
+
 // UTC "2026-11-30T13:36:43Z".
 std::string iso_date(int64_t ms);
 // Seconds or milliseconds since 1970, or an ISO date; 0 when unreadable or out of range.

@@ -65,3 +65,55 @@ TEST(Transfer, DatesOutsideTheCalendarAreDroppedNotOverflowed) {
 
 }  // namespace
 }  // namespace mc::chat
+
+namespace mc::chat {
+namespace {
+
+TEST(Transfer, OurExportReadsBackWithSwipesSummariesAndFacts) {
+    Chat chat{"c1", "k1", "Am Hafen", 1700000000000LL, 1700000500000LL};
+    Character mia;
+    mia.id = "k1";
+    mia.name = "Mia";
+    Message a;
+    a.id = 10;
+    a.role = "user";
+    a.content = "Hallo";
+    a.swipes = {"Hallo"};
+    a.created_at = 1700000001000LL;
+    Message b;
+    b.id = 11;
+    b.role = "assistant";
+    b.content = "Hi";
+    b.swipes = {"Hey", "Hi"};
+    b.swipe_id = 1;
+    b.status = "partial";
+    b.created_at = 1700000002000LL;
+    Summary s;
+    s.version = 3;
+    s.text = "Sie trafen sich.";
+    s.covers_until_message_id = 10;
+    s.source = "user";
+    Fact f;
+    f.text = "Jonas mag Hunde.";
+    f.pinned = true;
+    auto back = parse_chat_file(export_chat_json(chat, mia, {a, b}, {s}, {f}).dump());
+    ASSERT_TRUE(back) << back.error().message;
+    ASSERT_EQ(back->messages.size(), 2u);
+    EXPECT_EQ(back->messages[1].swipes, (std::vector<std::string>{"Hey", "Hi"}));
+    EXPECT_EQ(back->messages[1].swipe_id, 1);
+    EXPECT_EQ(back->messages[1].status, "partial");
+    EXPECT_EQ(back->title, "Am Hafen");
+    ASSERT_EQ(back->summaries.size(), 1u);
+    EXPECT_EQ(back->summaries[0].first.version, 3);
+    EXPECT_EQ(back->summaries[0].second, 0);  // Covers the first message of the file.
+    ASSERT_EQ(back->facts.size(), 1u);
+    EXPECT_TRUE(back->facts[0].pinned);
+    auto tavern = parse_chat_file(export_chat_jsonl(chat, mia, {a, b}, "Jonas"));
+    ASSERT_TRUE(tavern) << tavern.error().message;
+    EXPECT_EQ(tavern->messages[0].role, "user");
+    EXPECT_EQ(tavern->messages[1].content, "Hi");
+    EXPECT_EQ(tavern->messages[1].created_at, 1700000002000LL);
+}
+
+}  // namespace
+}  // namespace mc::chat
