@@ -269,6 +269,33 @@ TEST_F(Hardening, ACancelledDownloadStaysCancelled) {
     expect_error(c().Post(("/api/jobs/" + slow + "/cancel").c_str(), "", "application/json"), 409, "id");
 }
 
+// Item 10: one KV state file per chat without a budget (~1 GiB each for an 8B model).
+TEST_F(Hardening, SavedKvStatesStayWithinTheirDiskBudget) {
+    start(model_settings({{"llm", {{"kv_cache_disk_mb", 1}}}}));
+    const std::string mia = character();
+    std::vector<std::string> chats;
+    for (int i = 0; i < 8; ++i) {
+        chats.push_back(chat(mia));
+        // Each turn switches the engine to another chat, which saves the previous chat's state.
+        auto turn = post_sse(server->port(), "/api/chats/" + chats.back() + "/messages",
+                             Json{{"content", "Erzähl mir von deinem Tag, Runde " + std::to_string(i)}}.dump());
+        ASSERT_EQ(turn.count("done"), 1u) << turn.body;
+    }
+    namespace fs = std::filesystem;
+    uint64_t total = 0, largest = 0;
+    int files = 0;
+    for (const auto& e : fs::recursive_directory_iterator(server->data_dir() + "/cache/kv")) {
+        if (!e.is_regular_file() || e.path().extension() != ".state") continue;
+        total += e.file_size();
+        largest = std::max<uint64_t>(largest, e.file_size());
+        ++files;
+    }
+    ASSERT_GE(files, 1) << "no state was saved";
+    EXPECT_LT(files, 7) << "the budget removed nothing";
+    // Within the budget, except that the newest file is always kept.
+    EXPECT_LE(total, std::max<uint64_t>(1u << 20, largest)) << files << " files, " << total << " bytes";
+}
+
 int open_fds(pid_t pid) {
     int n = 0;
     for (const auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
