@@ -276,9 +276,12 @@ TEST_F(Hardening, SavedKvStatesStayWithinTheirDiskBudget) {
     std::vector<std::string> chats;
     for (int i = 0; i < 8; ++i) {
         chats.push_back(chat(mia));
-        // Each turn switches the engine to another chat, which saves the previous chat's state.
+        // Each turn switches the engine to another chat, which saves the previous chat's state;
+        // ~800 tokens make each state ~200 KB (the tiny model's KV is 256 bytes a token).
+        std::string story;
+        for (int w = 0; story.size() < 3000; ++w) story += "Wort" + std::to_string(w * 7919 % 1000) + " ";
         auto turn = post_sse(server->port(), "/api/chats/" + chats.back() + "/messages",
-                             Json{{"content", "Erzähl mir von deinem Tag, Runde " + std::to_string(i)}}.dump());
+                             Json{{"content", "Runde " + std::to_string(i) + ": " + story}}.dump());
         ASSERT_EQ(turn.count("done"), 1u) << turn.body;
     }
     namespace fs = std::filesystem;
