@@ -35,15 +35,19 @@ SAN_DIR ?= build-asan
 SAN_TARGETS := mycandy unit_tests llm_tests api_tests tiny_model llama-server \
   $(addprefix fuzz_replay_,json_body settings chat_import sse_parser text_stream uploads)
 # Leaks are not checked: llama.cpp's (uninstrumented) globals would be reported at every exit.
-export ASAN_OPTIONS := detect_leaks=0:abort_on_error=1
-export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
+# Reports also go to build-asan/sanitizer.<pid> (the server's own output is in its test's log).
+SAN_LOG = $(CURDIR)/$(SAN_DIR)/sanitizer
+export ASAN_OPTIONS := detect_leaks=0:abort_on_error=1:log_path=$(SAN_LOG)
+export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1:log_path=$(SAN_LOG)
 
 $(SAN_DIR)/build.ninja:
 	cmake -S . -B $(SAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release -DMYCANDY_SANITIZE=address,undefined
 
 sanitize: configure $(SAN_DIR)/build.ninja
 	cmake --build $(SAN_DIR) --target $(SAN_TARGETS)
-	cd $(SAN_DIR) && ctest -L sanitize --output-on-failure -j2
+	rm -f $(SAN_LOG).*
+	cd $(SAN_DIR) && ctest -L sanitize --output-on-failure -j2 || { cat $(SAN_LOG).* 2>/dev/null; exit 1; }
+	@if ls $(SAN_LOG).* >/dev/null 2>&1; then cat $(SAN_LOG).*; echo "sanitizer reports above"; exit 1; fi
 
 # ThreadSanitizer over the engine and chat tests (not part of `make test`: llama.cpp's own threads
 # are uninstrumented, so this is a check to run by hand after touching locks).
