@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "core/json.hpp"
+
 namespace mc::api {
 
 int http_status(ErrorCode code) {
@@ -39,18 +41,10 @@ http::Response error_response(const Error& error) { return json_response(http_st
 Result<Json> parse_object_text(const std::string& text, const char* field) {
     const std::string what = std::string(field) == "body" ? "request body" : field;
     if (text.empty()) return fail(ErrorCode::InvalidInput, what + " must be a JSON object; it is empty", field);
-    try {
-        Json doc = Json::parse(text);
-        if (!doc.is_object()) return fail(ErrorCode::InvalidInput, what + " must be a JSON object", field);
-        return doc;
-    } catch (const Json::exception& e) {
-        // "[json.exception.parse_error.101] parse error at line 1, column 2: ..." -> "parse error at ...".
-        std::string detail = e.what();
-        if (const auto at = detail.find("] "); detail.starts_with("[json.exception") && at != std::string::npos) {
-            detail.erase(0, at + 2);
-        }
-        return fail(ErrorCode::InvalidInput, what + " is not valid JSON: " + detail, field);
-    }
+    auto doc = parse_json(text, what, field);
+    if (!doc) return doc;
+    if (!doc->is_object()) return fail(ErrorCode::InvalidInput, what + " must be a JSON object", field);
+    return doc;
 }
 
 Result<Json> parse_object(const http::Request& req) {
@@ -140,8 +134,9 @@ std::optional<int64_t> Fields::opt_integer(const char* key, int64_t min, int64_t
         return std::nullopt;
     };
     if (v->is_number_unsigned()) {
+        // nlohmann stores every non-negative literal as unsigned: check both ends.
         const auto u = v->get<uint64_t>();
-        if (u > static_cast<uint64_t>(max)) return range();
+        if (max < 0 || u > static_cast<uint64_t>(max) || static_cast<int64_t>(u) < min) return range();
         return static_cast<int64_t>(u);
     }
     if (v->is_number_integer()) {

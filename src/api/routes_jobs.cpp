@@ -50,7 +50,8 @@ void register_job_routes(http::Server& server, Context& ctx) {
                 if (job->updated_at != seen || job->status != last_status) {
                     seen = job->updated_at;
                     last_status = job->status;
-                    if (!sink.write(http::sse_event("job", job_to_json(*job).dump()))) return;
+                    const std::string data = job_to_json(*job).dump(-1, ' ', false, Json::error_handler_t::replace);
+                    if (!sink.write(http::sse_event("job", data))) return;
                     last_write = Clock::now();
                 }
                 if (ended(job->status)) return;

@@ -50,7 +50,8 @@ Result<std::vector<llm::ChatMessage>> parse_messages(const Json& body, size_t ma
             content = c.get<std::string>();
         } else if (c.is_array()) {  // Content parts: the text ones.
             for (const auto& part : c) {
-                if (part.is_object() && part.value("type", "") == "text" && part.contains("text") && part["text"].is_string()) {
+                if (part.is_object() && part.contains("type") && part["type"] == "text" && part.contains("text") &&
+                    part["text"].is_string()) {
                     content += part["text"].get<std::string>();
                 }
             }

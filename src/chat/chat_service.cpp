@@ -157,6 +157,12 @@ Result<std::shared_ptr<Turn>> ChatService::start(const std::string& chat_id, Tur
         m_active.erase(chat_id);
         m_idle.notify_all();
     };
+    // The chat may have been deleted between the first look and registering the turn (a delete
+    // waits for no turn; once registered, a delete is refused): look again.
+    if (auto still = m_chats.get(chat_id); !still) {
+        release();
+        return std::unexpected(still.error());
+    }
     const auto settings = m_settings.current();
     auto history = recent_history(m_chats, chat_id, static_cast<int>(settings->integer("llm.context_size")));
     if (!history) {
@@ -183,14 +189,19 @@ Result<std::shared_ptr<Turn>> ChatService::start(const std::string& chat_id, Tur
         release();
         return fail(ErrorCode::Conflict, "the chat has no message to reply to", "chat_id");
     }
-    std::lock_guard lock(m_mu);
-    const uint64_t id = m_next_thread++;
-    m_threads.emplace(id, std::thread([this, id, turn, chat_id, request = std::move(request), s = std::move(*sampling),
-                                       c = std::move(*character), h = std::move(*history), target]() mutable {
-        run(turn, chat_id, std::move(request), std::move(s), std::move(c), std::move(h), std::move(target));
-        std::lock_guard done(m_mu);
-        m_finished.push_back(id);
-    }));
+    try {
+        std::lock_guard lock(m_mu);
+        const uint64_t id = m_next_thread++;
+        m_threads.emplace(id, std::thread([this, id, turn, chat_id, request = std::move(request), s = std::move(*sampling),
+                                           c = std::move(*character), h = std::move(*history), target]() mutable {
+            run(turn, chat_id, std::move(request), std::move(s), std::move(c), std::move(h), std::move(target));
+            std::lock_guard done(m_mu);
+            m_finished.push_back(id);
+        }));
+    } catch (const std::system_error& e) {  // No thread could be started (resource limits).
+        release();
+        return fail(ErrorCode::Unavailable, std::string("cannot start the reply: ") + e.what());
+    }
     return turn;
 }
 

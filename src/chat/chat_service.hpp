@@ -83,7 +83,8 @@ public:
     Result<void> stop(const std::string& chat_id);
     bool running(const std::string& chat_id);
     // Runs `change` (an edit or delete in the chat) while no turn can start in it: Conflict when a
-    // turn runs or another change is under way. Makes "check no turn runs, then write" atomic.
+    // turn runs. Changes to the same chat may run together; a turn starting meanwhile is refused.
+    // Makes "check no turn runs, then write" atomic.
     Result<void> while_idle(const std::string& chat_id, const std::function<Result<void>()>& change);
     // Cancels every turn and waits until all have stored what they had (shutdown).
     void cancel_all();

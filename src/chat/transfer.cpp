@@ -1,5 +1,7 @@
 #include "chat/transfer.hpp"
 
+#include "core/json.hpp"
+
 #include <algorithm>
 #include <ctime>
 #include <map>
@@ -12,7 +14,10 @@ namespace {
 Result<int64_t> int_member(const Json& j, const char* key, int64_t lo, int64_t hi, int64_t fallback, const std::string& where) {
     const auto it = j.find(key);
     if (it == j.end() || it->is_null()) return fallback;
-    if (it->is_number_unsigned() && it->get<uint64_t>() <= static_cast<uint64_t>(hi)) return static_cast<int64_t>(it->get<uint64_t>());
+    if (it->is_number_unsigned() && hi >= 0 && it->get<uint64_t>() <= static_cast<uint64_t>(hi) &&
+        static_cast<int64_t>(it->get<uint64_t>()) >= lo) {
+        return static_cast<int64_t>(it->get<uint64_t>());
+    }
     if (it->is_number_integer() && !it->is_number_unsigned() && it->get<int64_t>() >= lo && it->get<int64_t>() <= hi) {
         return it->get<int64_t>();
     }
@@ -143,8 +148,10 @@ Result<ImportedChat> parse_jsonl(const std::string& body) {
         ++line_no;
         if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
         const std::string where = "line " + std::to_string(line_no);
-        Json j = Json::parse(line, nullptr, false);
-        if (j.is_discarded() || !j.is_object()) return fail(ErrorCode::InvalidInput, where + " is not a JSON object", where);
+        auto parsed = parse_json(line, where, where);
+        if (!parsed) return std::unexpected(parsed.error());
+        Json j = std::move(*parsed);
+        if (!j.is_object()) return fail(ErrorCode::InvalidInput, where + " is not a JSON object", where);
         if (!j.contains("mes")) {
             if (out.messages.empty() && (j.contains("user_name") || j.contains("character_name") || j.contains("chat_metadata"))) {
                 continue;  // The header.
@@ -190,8 +197,14 @@ Result<ImportedChat> parse_jsonl(const std::string& body) {
 
 Result<ImportedChat> parse_chat_file(const std::string& text) {
     if (text.empty()) return fail(ErrorCode::InvalidInput, "the request body is empty", "body");
-    Json doc = Json::parse(text, nullptr, false);
-    if (doc.is_object() && doc.contains("format") && doc["format"] == "mycandy-chat") return parse_our_json(doc);
+    // Our format is one JSON object; anything else is read as JSONL, line by line.
+    if (text.find_first_not_of(" \t\r\n") != std::string::npos && text[text.find_first_not_of(" \t\r\n")] == '{') {
+        auto doc = parse_json(text, "the chat file", "body");
+        if (doc && doc->is_object() && doc->contains("format") && (*doc)["format"] == "mycandy-chat") {
+            return parse_our_json(*doc);
+        }
+        if (!doc && doc.error().message.find("nests deeper") != std::string::npos) return std::unexpected(doc.error());
+    }
     return parse_jsonl(text);
 }
 

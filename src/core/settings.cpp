@@ -1,5 +1,7 @@
 #include "core/settings.hpp"
 
+#include "core/json.hpp"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -214,16 +216,9 @@ Result<SettingsLoad> load_settings_file(const std::string& path) {
     buf << in.rdbuf();
     const std::string text = buf.str();
     if (text.find_first_not_of(" \t\r\n") == std::string::npos) return validate_settings(Json::object());
-    Json doc = Json::parse(text, nullptr, false);
-    if (doc.is_discarded()) {
-        // Parse again with exceptions to get the position nlohmann reports.
-        try {
-            const Json again = Json::parse(text);
-            (void)again;
-        } catch (const Json::parse_error& e) {
-            return fail(ErrorCode::InvalidInput, "settings file " + path + " is not valid JSON: " + e.what());
-        }
-    }
+    auto parsed = parse_json(text, "settings file " + path, "");
+    if (!parsed) return std::unexpected(parsed.error());
+    const Json doc = std::move(*parsed);
     auto loaded = validate_settings(doc);
     if (!loaded) {
         loaded.error().message = "settings file " + path + ": " + loaded.error().message;

@@ -133,6 +133,8 @@ struct Server::Impl {
     httplib::Server server;
     ServerOptions options;
     int listen_fd = -1;  // Seen in the socket-options hook, to raise the backlog after bind.
+    // Access control (set_guard). Set before listening, then only read.
+    std::function<std::optional<Response>(const Request&)> guard;
 };
 
 Server::Server(ServerOptions options) : m_impl(std::make_unique<Impl>()) {
@@ -230,46 +232,67 @@ void Server::route(Method method, const std::string& pattern, Handler handler) {
         return;
     }
     // Bodies are read here, not by httplib: its own reading parses form-encoded bodies (and refuses
-    // those over 8 KB) and multipart ones, while our routes decide by content. The size limit and
-    // chunked transfer are still httplib's.
+    // those over 8 KB) and multipart ones, while our routes decide by content. httplib checks
+    // Content-Length against the limit; chunked bodies are counted here.
     auto on_error = [this](int status) {
         return m_impl->options.error_response
                    ? m_impl->options.error_response(status, status == 413 ? "request body too large"
                                                                           : "request body could not be read")
                    : Response{status, "text/plain", "bad request body", {}, {}};
     };
-    auto with_reader = [names, handler, on_error](const httplib::Request& req, httplib::Response& res,
-                                                  const httplib::ContentReader& reader) {
+    // The access guard runs after the body is read: a refused request's body must not stay on the
+    // connection, where it would be read as the next request (and skip the guard).
+    auto guarded = [this, handler](const Request& r, httplib::Response& res) {
+        if (m_impl->guard) {
+            if (auto refused = m_impl->guard(r)) {
+                send(std::move(*refused), res);
+                return;
+            }
+        }
+        send(handler(r), res);
+    };
+    const size_t limit = m_impl->options.max_body_bytes;
+    auto with_reader = [names, guarded, on_error, limit](const httplib::Request& req, httplib::Response& res,
+                                                         const httplib::ContentReader& reader) {
         Request r = convert(req, names);
+        size_t total = 0;
+        bool too_large = false;
+        auto count = [&](size_t n) {
+            total += n;
+            too_large = too_large || total > limit;
+            return !too_large;
+        };
         bool ok = true;
         if (req.is_multipart_form_data()) {
             ok = reader(
                 [&r](const httplib::MultipartFormData& file) {
                     r.parts.push_back({file.name, file.filename, file.content_type, {}});
-                    return true;
+                    return r.parts.size() <= 100;
                 },
-                [&r](const char* data, size_t n) {
-                    if (r.parts.empty()) return false;
+                [&r, &count](const char* data, size_t n) {
+                    if (r.parts.empty() || !count(n)) return false;
                     r.parts.back().data.append(data, n);
                     return true;
                 });
         } else {
-            ok = reader([&r](const char* data, size_t n) {
+            ok = reader([&r, &count](const char* data, size_t n) {
+                if (!count(n)) return false;
                 r.body.append(data, n);
                 return true;
             });
         }
-        if (!ok) {
-            send(on_error(res.status >= 400 ? res.status : 400), res);
+        if (!ok || too_large) {
+            send(on_error(too_large ? 413 : res.status >= 400 ? res.status : 400), res);
             return;
         }
-        send(handler(r), res);
+        guarded(r, res);
     };
-    // Requests httplib does not expect a body for (no Content-Length) arrive without a reader.
-    auto plain = [names, handler](const httplib::Request& req, httplib::Response& res) {
+    // Not reached with httplib 0.11 (it reads every POST/PUT/PATCH/DELETE through the reader above);
+    // kept so a library that dispatches bodiless requests differently still routes them, guarded.
+    auto plain = [names, guarded](const httplib::Request& req, httplib::Response& res) {
         Request r = convert(req, names);
         r.body = req.body;
-        send(handler(r), res);
+        guarded(r, res);
     };
     switch (method) {
         case Method::Get: break;
@@ -323,8 +346,14 @@ void Server::serve_static(const std::string& prefix, const std::string& dir) {
 }
 
 void Server::set_guard(std::function<std::optional<Response>(const Request&)> guard) {
+    m_impl->guard = guard;
+    // Requests with a body are checked by their route once the body is read (see route()); here,
+    // before routing, the others (GET, HEAD, OPTIONS, and anything no route takes).
     m_impl->server.set_pre_routing_handler(
         [guard = std::move(guard)](const httplib::Request& req, httplib::Response& res) {
+            if (req.method == "POST" || req.method == "PUT" || req.method == "PATCH" || req.method == "DELETE") {
+                return httplib::Server::HandlerResponse::Unhandled;
+            }
             Request r;
             r.method = req.method;
             r.path = req.path;

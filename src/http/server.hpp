@@ -87,8 +87,9 @@ public:
     // (single-page app). Paths with "..", hidden segments or odd characters are refused.
     void serve_static(const std::string& prefix, const std::string& dir);
     void redirect(const std::string& from, const std::string& to);
-    // Runs before routing for every request; a returned response is sent instead of routing
-    // (access control). Set before bind().
+    // Access control: a returned response is sent instead of the route's. Runs before routing for
+    // requests without a body, and after the body is read for POST/PUT/PATCH/DELETE (so a refused
+    // body never stays on a keep-alive connection). Set before bind().
     void set_guard(std::function<std::optional<Response>(const Request&)> guard);
 
     // Binds the socket. Fails with a message naming the address and the reason (e.g. in use).

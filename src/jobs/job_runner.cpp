@@ -112,6 +112,8 @@ void JobRunner::loop() {
             lock.lock();
             m_running_id.clear();
             m_running_cancel.reset();
+            // A database error: wait before trying again rather than spin.
+            if (!started) m_cv.wait_for(lock, std::chrono::seconds(1), [&] { return m_quit; });
             continue;
         }
         Outcome out = Outcome::failed("no handler for job kind '" + job.kind + "'");

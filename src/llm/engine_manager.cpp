@@ -1,6 +1,8 @@
 #include "llm/engine_manager.hpp"
 
+#include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include "core/log.hpp"
 #include "llm/llama_engine.hpp"
@@ -19,25 +21,51 @@ EngineStatus EngineManager::status() {
     std::shared_ptr<Engine> e;
     {
         std::lock_guard lock(m_mu);
+        if (m_swapping) return {"loading", "switching to the new llm settings", m_missing.model, m_missing.backend};
         if (!m_engine) return m_missing;
         e = m_engine;
     }
     return e->status();
 }
 
+namespace {
+
+// The settings an engine is built from; changing any other llm.* key (samplers, limits) must not
+// reload the model.
+Json engine_key(const Settings& s) {
+    Json key = Json::object();
+    for (const char* k : {"llm.backend", "llm.model_path", "llm.llama_cpp_url", "llm.api_key", "llm.remote_mode",
+                          "llm.context_size", "llm.threads", "llm.kv_cache_disk_mb"}) {
+        key[k] = s.json().at(Json::json_pointer(std::string("/") + std::string(k).replace(3, 1, "/")));
+    }
+    return key;
+}
+
+}  // namespace
+
 void EngineManager::configure(const Settings& s) {
-    Json key = s.json()["llm"];
+    std::lock_guard serial(m_configure_mu);
+    const Json key = engine_key(s);
     std::shared_ptr<Engine> old;
-    std::shared_ptr<Engine> created;
-    EngineStatus missing;
     {
         std::lock_guard lock(m_mu);
         if (key == m_key) return;
         m_key = key;
         old = std::move(m_engine);
+        m_swapping = true;
     }
-    const std::string backend = s.str("llm.backend");
-    if (backend == "remote") {
+    // The old engine stops first (its running request is cancelled, queued ones fail at once), and
+    // its model is freed before the new one loads: an 8B model twice may not fit. Callers still
+    // holding it (a prompt preview) let go within moments; the wait for them is bounded.
+    if (old) {
+        old->shutdown();
+        std::weak_ptr<Engine> gone = old;
+        old.reset();
+        for (int i = 0; i < 500 && !gone.expired(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    std::shared_ptr<Engine> created;
+    EngineStatus missing;
+    if (s.str("llm.backend") == "remote") {
         OpenAiEngineOptions o;
         o.base_url = s.str("llm.llama_cpp_url");
         o.api_key = s.str("llm.api_key");
@@ -61,23 +89,14 @@ void EngineManager::configure(const Settings& s) {
             o.threads = static_cast<int>(s.integer("llm.threads"));
             o.cache_dir = m_data_dir + "/cache/kv";
             o.disk_cache_bytes = static_cast<uint64_t>(s.integer("llm.kv_cache_disk_mb")) << 20;
-            // The old model's memory goes before the new one loads (an 8B model twice may not fit).
-            if (old) old->shutdown();
             created = std::make_shared<LlamaEngine>(o);
             log::info("text engine: embedded llama.cpp, loading ", path);
         }
     }
-    {
-        std::lock_guard lock(m_mu);
-        // A later configure() may have run meanwhile; the newest settings win.
-        if (key == m_key) {
-            m_engine = created;
-            m_missing = missing;
-            created.reset();
-        }
-    }
-    if (created) created->shutdown();
-    if (old) old->shutdown();
+    std::lock_guard lock(m_mu);
+    m_engine = std::move(created);
+    m_missing = missing;
+    m_swapping = false;
 }
 
 void EngineManager::shutdown() {

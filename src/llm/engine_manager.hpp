@@ -1,8 +1,11 @@
 // llm/engine_manager: the active text engine, built from the llm.* settings and rebuilt when they
 // change. Callers take a shared_ptr per use, so an engine replaced while a turn or a prompt preview
 // uses it stays alive (model and vocabulary included) until that caller lets go.
-// Thread safety: all members may be called from any thread; m_mu guards m_engine, m_missing, m_key
-// and is never held while an engine starts or stops.
+// Only the settings that shape the engine (backend, model, URL, key, mode, context, threads, KV
+// budget) rebuild it; samplers and limits apply per turn.
+// Thread safety: all members may be called from any thread. m_configure_mu serializes whole
+// reconfigurations; m_mu guards m_engine, m_missing, m_key, m_swapping and is never held while an
+// engine starts or stops.
 #pragma once
 
 #include <memory>
@@ -30,10 +33,12 @@ public:
 
 private:
     std::string m_data_dir;
+    std::mutex m_configure_mu;
     std::mutex m_mu;
     std::shared_ptr<Engine> m_engine;
     EngineStatus m_missing;
     Json m_key;
+    bool m_swapping = false;  // Between stopping the old engine and installing the new one.
 };
 
 }  // namespace mc::llm

@@ -134,7 +134,9 @@ int schema_version() { return static_cast<int>(migrations().size()); }
 
 Error db_error(const std::exception& e) {
     if (const auto* f = dynamic_cast<const StoreFailure*>(&e)) return f->error;
-    return Error{ErrorCode::Internal, std::string("database: ") + e.what(), {}};
+    // SQLite's own text names our schema, not the caller's mistake: it goes to the log only.
+    log::error("database: ", e.what());
+    return Error{ErrorCode::Internal, "database error (details in the server log)", {}};
 }
 
 Stmt::Stmt(Db& db, std::string_view sql) : m_db(db) {

@@ -2,6 +2,11 @@
 // before it was fixed, against the real server and the tiny random-weight model.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -134,6 +139,87 @@ TEST_F(Hardening, OtherWebsitesCannotWriteAndForeignHostNamesAreRefused) {
     auto ok = c().Post("/api/characters", {{"Origin", self}}, R"({"name":"Lena"})", "application/json");
     ASSERT_TRUE(ok);
     EXPECT_EQ(ok->status, 201) << ok->body;
+}
+
+// Sends raw bytes on one connection and returns what came back within a moment of quiet.
+std::string raw_exchange(int port, const std::string& bytes) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return "";
+    (void)::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    std::string out;
+    char buf[4096];
+    timeval tv{1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) out.append(buf, static_cast<size_t>(n));
+    ::close(fd);
+    return out;
+}
+
+// Found in review: the guard refused a cross-site POST before its body was read, and the unread
+// body stayed on the keep-alive connection, where it was parsed as the next request — one that
+// carried no Origin and passed the guard.
+TEST_F(Hardening, ARefusedRequestsBodyIsNotRunAsASecondRequest) {
+    start();
+    const std::string host = "127.0.0.1:" + std::to_string(server->port());
+    const std::string inner = "POST /api/characters HTTP/1.1\r\nHost: " + host +
+                              "\r\nContent-Type: application/json\r\nContent-Length: 16\r\n\r\n{\"name\":\"Evil\"}";
+    for (size_t pad : {size_t(0), size_t(3000), size_t(5000), size_t(9000)}) {
+        const std::string outer = "POST /api/settings HTTP/1.1\r\nHost: " + host +
+                                  "\r\nOrigin: http://evil.example\r\nX-Pad: " + std::string(pad, 'p') +
+                                  "\r\nContent-Type: text/plain\r\nContent-Length: " + std::to_string(inner.size()) +
+                                  "\r\n\r\n" + inner;
+        const std::string answer = raw_exchange(server->port(), outer);
+        EXPECT_NE(answer.find("403"), std::string::npos) << answer.substr(0, 200);
+    }
+    const Json list = body_json(c().Get("/api/characters"))["characters"];
+    for (const auto& ch : list) EXPECT_NE(ch["name"], "Evil") << "the smuggled request ran";
+    expect_alive();
+}
+
+// Found in review: nlohmann copies and dumps values recursively, so a body nested 200,000 deep
+// (a 400 KB request) overflowed a worker thread's stack once a route copied or dumped it.
+TEST_F(Hardening, DeeplyNestedJsonIsRefusedNotACrash) {
+    start();
+    const std::string deep = std::string(200000, '[') + std::string(200000, ']');
+    const std::string id = character();
+    expect_error(c().Patch(("/api/characters/" + id).c_str(), "{\"extensions\":{\"x\":" + deep + "}}", "application/json"),
+                 400, "body");
+    auto v1 = c().Post("/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":" + deep + "}]}",
+                       "application/json");
+    ASSERT_TRUE(v1) << "the server died";
+    EXPECT_EQ(v1->status, 400);
+    auto imported = c().Post(("/api/characters/" + id + "/chats/import").c_str(),
+                             "{\"format\":\"mycandy-chat\",\"version\":1,\"messages\":[],\"x\":" + deep + "}",
+                             "application/json");
+    ASSERT_TRUE(imported) << "the server died";
+    EXPECT_EQ(imported->status, 400) << imported->body.substr(0, 200);
+    EXPECT_NE(imported->body.find("nests deeper"), std::string::npos) << imported->body.substr(0, 200);
+    expect_alive();
+}
+
+// Found in review: bodies sent chunked (no Content-Length) were not held to the 64 MB limit.
+TEST_F(Hardening, AChunkedBodyOverTheLimitIsRefused) {
+    start();
+    auto client = c();
+    size_t sent = 0;
+    const std::string piece(1 << 20, 'x');
+    auto r = client.Post(
+        "/api/characters",
+        [&](size_t, httplib::DataSink& sink) {
+            if (sent >= (70u << 20)) {
+                sink.done();
+                return true;
+            }
+            sent += piece.size();
+            return sink.write(piece.data(), piece.size());
+        },
+        "application/json");
+    if (r) EXPECT_EQ(r->status, 413) << r->body.substr(0, 200);  // (Or the server hung up on it.)
+    expect_alive();
 }
 
 // Item 6: any body over 8 KB with curl's default form type got 413 from the HTTP library.

@@ -36,6 +36,12 @@ TEST(Fields, HugeAndNegativeIntegersAreOutOfRangeNotWrapped) {
         EXPECT_EQ(f.error()->field, "keep");
         EXPECT_EQ(keep, 4) << doc;
     }
+    // Non-negative literals are stored as unsigned: the minimum still applies.
+    const Json zero = Json::parse(R"({"version":0})");
+    Fields z(zero);
+    (void)z.integer("version", 1, 1000000);
+    ASSERT_TRUE(z.error());
+    EXPECT_EQ(z.error()->field, "version");
     const Json good = Json::parse(R"({"keep":7,"v":3.0})");
     Fields ok(good);
     EXPECT_EQ(ok.integer_or("keep", 0, 10, 4), 7);

@@ -1,0 +1,28 @@
+#include "core/json.hpp"
+
+namespace mc {
+namespace {
+
+struct TooDeep {};
+
+}  // namespace
+
+Result<Json> parse_json(std::string_view text, const std::string& what, const std::string& field, int max_depth) {
+    try {
+        return Json::parse(text, [max_depth](int depth, Json::parse_event_t, Json&) {
+            if (depth > max_depth) throw TooDeep{};
+            return true;
+        });
+    } catch (const TooDeep&) {
+        return fail(ErrorCode::InvalidInput, what + " nests deeper than " + std::to_string(max_depth) + " levels", field);
+    } catch (const Json::exception& e) {
+        // "[json.exception.parse_error.101] parse error at line 1, column 2: ..." -> "parse error at ...".
+        std::string detail = e.what();
+        if (const auto at = detail.find("] "); detail.starts_with("[json.exception") && at != std::string::npos) {
+            detail.erase(0, at + 2);
+        }
+        return fail(ErrorCode::InvalidInput, what + " is not valid JSON: " + detail, field);
+    }
+}
+
+}  // namespace mc

@@ -1,0 +1,24 @@
+// core/json: parsing JSON from outside (request bodies, chat files, settings) with a nesting
+// limit. nlohmann parses deep nesting without trouble but copies, compares and dumps values
+// recursively, so 100,000 '[' in a 1 MB body would later overflow a worker thread's stack.
+// Thread safety: pure functions.
+#pragma once
+
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "core/result.hpp"
+
+namespace mc {
+
+using Json = nlohmann::json;
+
+constexpr int kMaxJsonDepth = 64;
+
+// The parsed value, or InvalidInput naming `what` ("request body", "line 3") with the parser's
+// position ("parse error at line 1, column 2: ...") or the depth limit.
+Result<Json> parse_json(std::string_view text, const std::string& what, const std::string& field,
+                        int max_depth = kMaxJsonDepth);
+
+}  // namespace mc
