@@ -93,6 +93,13 @@ TEST_F(Hardening, WrongJsonTypesAreA400NamingTheFieldAndTheType) {
     v1 = c().Post("/v1/chat/completions", R"({"messages":[{"role":"user","content":"hi"}],"stream_options":{"include_usage":1}})",
                   "application/json");
     EXPECT_EQ(body_json(v1)["error"]["param"], "stream_options.include_usage") << v1->body;
+    // Item 10: /v1 skipped llm.max_message_chars.
+    ASSERT_EQ(c().Patch("/api/settings", R"({"llm":{"max_message_chars":100}})", "application/json")->status, 200);
+    v1 = c().Post("/v1/chat/completions", Json{{"messages", {{{"role", "user"}, {"content", std::string(101, 'x')}}}}}.dump(),
+                  "application/json");
+    ASSERT_TRUE(v1);
+    EXPECT_EQ(v1->status, 413) << v1->body;
+    EXPECT_EQ(body_json(v1)["error"]["param"], "messages") << v1->body;
     expect_alive();
 }
 

@@ -192,3 +192,38 @@ TEST(BlobStore, PutReadRemove) {
 
 }  // namespace
 }  // namespace mc::store
+
+namespace mc::store {
+namespace {
+
+// Issue 9, item 11: chat import was four transactions; now the route composes store calls in one
+// transaction (nested calls become savepoints), and a failure anywhere rolls all of it back.
+TEST_F(StoreTest, StoreCallsInsideOneTransactionRollBackTogether) {
+    CharacterStore characters(*m_db);
+    ChatStore chats(*m_db);
+    Character c;
+    c.name = "Mia";
+    auto mia = characters.create(c);
+    ASSERT_TRUE(mia);
+    const int before = count("chats");
+    auto r = m_db->transaction([&] {
+        auto created = value_or_throw(chats.create(mia->id, {"Hallo!"}));
+        Message m;
+        m.role = "user";
+        m.content = "Hi";
+        value_or_throw(chats.import_messages(created.first.id, {m}));
+        throw StoreFailure(Error{ErrorCode::InvalidInput, "the file's third part was bad", "facts"});
+    });
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().message, "the file's third part was bad");  // The inner error, not a SQLite text.
+    EXPECT_EQ(r.error().field, "facts");
+    EXPECT_EQ(count("chats"), before);
+    EXPECT_EQ(count("messages"), 0);
+    // And a nested transaction that succeeds commits with its outer one.
+    auto ok = m_db->transaction([&] { return value_or_throw(chats.create(mia->id, {})).first.id; });
+    ASSERT_TRUE(ok);
+    EXPECT_EQ(count("chats"), before + 1);
+}
+
+}  // namespace
+}  // namespace mc::store
