@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
     const std::string dir = std::filesystem::temp_directory_path() / ("mc-soak-" + std::to_string(getpid()));
     std::filesystem::create_directories(dir + "/config");
     bench::write_text(dir + "/config/settings.json",
-                      Json{{"llm", {{"model_path", argv[2]}, {"context_size", 1024}, {"max_tokens", 24}, {"threads", 2}}},
+                      Json{{"llm", {{"model_path", std::filesystem::absolute(argv[2]).string()}, {"context_size", 1024}, {"max_tokens", 24}, {"threads", 2}}},
                            {"memory", {{"auto_facts", false}}}}
                           .dump());
     bench::Process server;
