@@ -34,9 +34,10 @@ namespace {
 // reload the model.
 Json engine_key(const Settings& s) {
     Json key = Json::object();
-    for (const char* k : {"llm.backend", "llm.model_path", "llm.llama_cpp_url", "llm.api_key", "llm.remote_mode",
-                          "llm.context_size", "llm.threads", "llm.kv_cache_disk_mb"}) {
-        key[k] = s.json().at(Json::json_pointer(std::string("/") + std::string(k).replace(3, 1, "/")));
+    const Json& llm = s.json().at("llm");
+    for (const char* k : {"backend", "model_path", "llama_cpp_url", "api_key", "remote_mode", "context_size", "threads",
+                          "kv_cache_disk_mb"}) {
+        key[k] = llm.at(k);
     }
     return key;
 }
