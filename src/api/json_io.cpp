@@ -63,16 +63,6 @@ Result<Json> parse_object(const http::Request& req) {
     return parse_object_text(req.body, "body");
 }
 
-const char* json_kind(const Json& v) {
-    if (v.is_string()) return "a string";
-    if (v.is_boolean()) return "a boolean";
-    if (v.is_number_integer() || v.is_number_unsigned()) return "an integer";
-    if (v.is_number()) return "a number";
-    if (v.is_object()) return "an object";
-    if (v.is_array()) return "an array";
-    return "null";
-}
-
 Fields::Fields(const Json& object, std::string prefix) : m_obj(object), m_prefix(std::move(prefix)) {}
 
 void Fields::reject(ErrorCode code, const std::string& key, const std::string& message) {

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/json.hpp"
 #include "core/result.hpp"
 #include "http/server.hpp"
 
@@ -75,7 +76,6 @@ private:
     std::optional<Error> m_error;
 };
 
-// What a JSON value is, in words ("a string", "an integer", ...), for error messages.
-const char* json_kind(const Json& v);
+using mc::json_kind;
 
 }  // namespace mc::api

@@ -7,6 +7,16 @@ struct TooDeep {};
 
 }  // namespace
 
+const char* json_kind(const Json& v) {
+    if (v.is_string()) return "a string";
+    if (v.is_boolean()) return "a boolean";
+    if (v.is_number_integer() || v.is_number_unsigned()) return "an integer";
+    if (v.is_number()) return "a number";
+    if (v.is_object()) return "an object";
+    if (v.is_array()) return "an array";
+    return "null";
+}
+
 Result<Json> parse_json(std::string_view text, const std::string& what, const std::string& field, int max_depth) {
     try {
         return Json::parse(text, [max_depth](int depth, Json::parse_event_t, Json&) {

@@ -16,6 +16,9 @@ using Json = nlohmann::json;
 
 constexpr int kMaxJsonDepth = 64;
 
+// What a JSON value is, in words ("a string", "an integer", ...), for error messages.
+const char* json_kind(const Json& v);
+
 // The parsed value, or InvalidInput naming `what` ("request body", "line 3") with the parser's
 // position ("parse error at line 1, column 2: ...") or the depth limit.
 Result<Json> parse_json(std::string_view text, const std::string& what, const std::string& field,

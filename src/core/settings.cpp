@@ -80,16 +80,6 @@ const char* type_name(Type type) {
     return "?";
 }
 
-std::string json_kind(const Json& v) {
-    if (v.is_string()) return "a string";
-    if (v.is_boolean()) return "a boolean";
-    if (v.is_number_integer() || v.is_number_unsigned()) return "an integer";
-    if (v.is_number()) return "a number";
-    if (v.is_object()) return "an object";
-    if (v.is_array()) return "an array";
-    return "null";
-}
-
 bool type_ok(Type type, const Json& v) {
     switch (type) {
         case Type::String: return v.is_string();
