@@ -3,6 +3,7 @@
 #include <set>
 
 #include "core/text.hpp"
+#include "voice/tts_service.hpp"
 
 namespace mc::api {
 namespace {
@@ -93,6 +94,11 @@ Result<void> apply_character_fields(Character& c, const Json& body, bool creatin
         } else if (key == "voice" || key == "extensions") {
             if (!it->is_object()) return fail(ErrorCode::InvalidInput, "'" + key + "' must be an object", key);
             if (it->dump().size() > kMaxTextBytes) return fail(ErrorCode::TooLarge, "'" + key + "' is too large", key);
+            if (key == "voice") {
+                // Engine, voice, language, speed, pitch, clone: checked here so a bad voice is
+                // refused when saved, not when the first reply is spoken.
+                if (auto v = voice::voice_spec_from_json(*it); !v) return std::unexpected(v.error());
+            }
             (key == "voice" ? c.voice : c.extensions) = *it;
         } else {
             return fail(ErrorCode::InvalidInput, "unknown field '" + key + "'", key);

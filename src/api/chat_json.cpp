@@ -108,7 +108,14 @@ std::string turn_event_sse(const chat::TurnEvent& e) {
                 return http::sse_event("done", dump({{"message", message_to_json(ev.message)},
                                                      {"finish_reason", llm::finish_reason_name(ev.finish)},
                                                      {"timings", timings_json(ev.timings)}}));
+            } else if constexpr (std::is_same_v<T, chat::AudioEvent>) {
+                return http::sse_event("audio", dump({{"index", ev.index}, {"url", ev.url}}));
+            } else if constexpr (std::is_same_v<T, chat::AudioErrorEvent>) {
+                Json j = error_json(ev.error);
+                j["index"] = ev.index;
+                return http::sse_event("audio_error", dump(j));
             } else {
+                static_assert(std::is_same_v<T, chat::ErrorEvent>);
                 return http::sse_event("error", dump(error_json(ev.error)));
             }
         },

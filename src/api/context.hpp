@@ -14,6 +14,7 @@
 #include "store/chat_store.hpp"
 #include "store/db.hpp"
 #include "store/memory_store.hpp"
+#include "voice/tts_service.hpp"
 
 namespace mc::http {
 class Server;
@@ -39,6 +40,8 @@ struct Context {
     std::function<void()> settings_changed;
     // True once shutdown began: streams end.
     std::function<bool()> stopping;
+    // Speech out (set by the app; null in tools that build routes without it).
+    voice::TtsService* tts = nullptr;
 };
 
 // Registers every /api route on `server`.

@@ -61,12 +61,15 @@ Response start_turn(Context& ctx, const Request& req, chat::TurnKind kind) {
     }
     Fields f(body);
     if (kind == chat::TurnKind::Send) {
-        f.only({"content", "sampling"});
+        f.only({"content", "sampling", "speak"});
         // The length limit (llm.max_message_chars) is the chat service's; this only bounds memory.
         t.content = f.string("content", kMaxBodyText);
     } else {
-        f.only({"sampling"});
+        f.only({"sampling", "speak"});
     }
+    // Speaking is on by default when text-to-speech is (media.tts_enabled); the UI's speaker toggle
+    // sends its own choice.
+    t.speak = f.opt_boolean("speak").value_or(ctx.settings.current()->boolean("media.tts_enabled"));
     if (f.error()) return error_response(*f.error());
     if (body.contains("sampling") && !body["sampling"].is_null()) {
         auto s = sampling_from_json(body["sampling"], ctx.chat.default_sampling());

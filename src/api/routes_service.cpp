@@ -43,7 +43,7 @@ void register_service_routes(http::Server& server, Context& ctx) {
         Json components = {
             {"db", db_component(ctx)},
             {"llm", llm_component(ctx)},
-            {"tts", component("not_configured", "text-to-speech is not built yet")},
+            {"tts", ctx.tts ? ctx.tts->health() : component("not_configured", "text-to-speech is not available")},
             {"stt", component("not_configured", "speech-to-text is not built yet")},
             {"image", component("not_configured", "image generation through ComfyUI is not built yet")},
         };
@@ -73,6 +73,7 @@ void register_routes(http::Server& server, Context& ctx) {
     register_memory_routes(server, ctx);
     register_job_routes(server, ctx);
     register_model_routes(server, ctx);
+    register_voice_routes(server, ctx);
 }
 
 }  // namespace mc::api

@@ -28,12 +28,14 @@
 #include "llm/engine_manager.hpp"
 #include "llm/llama_engine.hpp"
 #include "llm/test_model.hpp"
+#include "voice/tts_service.hpp"
 #include "store/blob_store.hpp"
 #include "store/character_store.hpp"
 #include "store/chat_store.hpp"
 #include "store/db.hpp"
 #include "store/job_store.hpp"
 #include "store/memory_store.hpp"
+#include "voice/tts_test_model.hpp"
 
 #ifndef MYCANDY_VERSION
 #define MYCANDY_VERSION "0.0.0"
@@ -47,6 +49,7 @@ namespace fs = std::filesystem;
 constexpr const char* kUsage =
     "usage: mycandy [serve] [options]\n"
     "       mycandy make-test-model --out FILE [--size tiny|1b] [--type q8_0|f16] [--seed N] [--vocab GGUF]\n"
+    "       mycandy make-test-model --kind qwen3tts|pockettts --out FILE --mmproj FILE [--size tiny|1.7b] [--seed N]\n"
     "       mycandy --help | --version\n"
     "\n"
     "Your private AI companion: serves the web UI at http://HOST:PORT/ui and the API at /api.\n"
@@ -58,7 +61,9 @@ constexpr const char* kUsage =
     "  --config FILE     settings file (default config/settings.json)\n"
     "\n"
     "make-test-model writes a llama-architecture GGUF with random weights, the Llama-3 tokenizer and\n"
-    "chat template: tiny (loads instantly, for tests) or 1b (Llama-3.2-1B's shape, for benchmarks).\n";
+    "chat template: tiny (loads instantly, for tests) or 1b (Llama-3.2-1B's shape, for benchmarks).\n"
+    "With --kind qwen3tts or pockettts it writes a random text-to-speech pair (backbone --out, mmproj\n"
+    "--mmproj) for the embedded voice engine: tiny, or 1.7b (Qwen3-TTS-12Hz-1.7B-Base's shape).\n";
 
 struct Options {
     std::string command = "serve";
@@ -201,8 +206,11 @@ int serve(const Options& o) {
     chat::MemoryService memory_service(memory, chats, characters, settings, [&engines] { return engines.get(); });
     memory_service.register_jobs(runner);
     api::register_model_jobs(runner, data_dir);
+    // Declared before the chat service: its turn threads speak through it until they are joined.
+    voice::TtsService tts(settings, blobs, data_dir);
     chat::ChatService chat(chats, characters, settings, [&engines] { return engines.get(); });
     chat.set_memory(&memory_service);
+    chat.set_speaker(tts.speaker_factory());
     std::atomic<bool> stopping{false};
 
     http::ServerOptions server_options;
@@ -217,7 +225,7 @@ int serve(const Options& o) {
     api::Context ctx{MYCANDY_VERSION, data_dir, settings, **db, characters, chats, blobs, chat, memory, runner,
                      [&engines] { return engines.get(); }, [&engines] { return engines.status(); },
                      [&engines, &settings] { engines.configure(*settings.current()); },
-                     [&stopping] { return stopping.load(); }};
+                     [&stopping] { return stopping.load(); }, &tts};
     api::register_routes(server, ctx);
 
     const std::string ui_dir = find_ui_dir(loaded->settings);
@@ -269,18 +277,33 @@ int serve(const Options& o) {
 
 int make_test_model(int argc, char** argv) {
     llm::TestModelOptions t;
+    std::string kind = "llama", mmproj;
+    bool size_given = false;
     for (int i = 2; i < argc; ++i) {
         const std::string a = argv[i];
         if (i + 1 >= argc) return die(a + " needs a value (see mycandy --help)", 2);
         const std::string v = argv[++i];
         if (a == "--out") t.out = v;
-        else if (a == "--size") t.size = v;
+        else if (a == "--size") t.size = v, size_given = true;
         else if (a == "--type") t.type = v;
         else if (a == "--vocab") t.vocab = v;
         else if (a == "--seed") t.seed = std::strtoull(v.c_str(), nullptr, 10);
+        else if (a == "--kind") kind = v;
+        else if (a == "--mmproj") mmproj = v;
         else return die("unknown option '" + a + "' for make-test-model", 2);
     }
     const auto started = std::chrono::steady_clock::now();
+    if (kind != "llama") {
+        // A text-to-speech pair for the embedded voice engine (voice/tts_test_model).
+        voice::TtsTestModelOptions o{kind, t.out, mmproj, size_given ? t.size : "tiny", t.seed};
+        if (auto done = voice::write_tts_test_model(o); !done) return die(done.error().message, 2);
+        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+        std::printf("wrote %s and %s (%s %s, %.1f + %.1f MB) in %lld ms\n", o.out.c_str(), o.mmproj.c_str(), kind.c_str(),
+                    o.size.c_str(), static_cast<double>(fs::file_size(o.out)) / 1e6,
+                    static_cast<double>(fs::file_size(o.mmproj)) / 1e6, static_cast<long long>(ms));
+        return 0;
+    }
+    if (!mmproj.empty()) return die("--mmproj is only for --kind qwen3tts|pockettts", 2);
     if (auto done = llm::write_test_model(t); !done) return die(done.error().message, 2);
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
     std::printf("wrote %s (%s, %s, %.1f MB) in %lld ms\n", t.out.c_str(), t.size.c_str(), t.type.c_str(),

@@ -212,11 +212,19 @@ void ChatService::run(std::shared_ptr<Turn> turn, std::string chat_id, TurnReque
     SpeechSplitter speech;
     std::string shown;
     int speech_index = 0;
+    std::unique_ptr<SpeechSink> speaker;
+    if (request.speak && m_speaker) {
+        speaker = m_speaker(character, [turn](TurnEvent e) { turn->push(std::move(e)); }, turn->m_cancel);
+    }
+    auto emit_sentence = [&](std::string sentence) {
+        if (speaker) speaker->sentence(speech_index, sentence);
+        turn->push(SpeechEvent{speech_index++, std::move(sentence)});
+    };
     auto emit_display = [&](const std::string& text) {
         if (text.empty()) return;
         shown += text;
         turn->push(TokenEvent{text});
-        for (auto& sentence : speech.push(text)) turn->push(SpeechEvent{speech_index++, std::move(sentence)});
+        for (auto& sentence : speech.push(text)) emit_sentence(std::move(sentence));
     };
 
     Result<llm::GenerateResult> result = fail(ErrorCode::Unavailable, "no language model is configured");
@@ -249,7 +257,9 @@ void ChatService::run(std::shared_ptr<Turn> turn, std::string chat_id, TurnReque
         result = engine->generate(req);
     }
     emit_display(display.finish());
-    for (auto& sentence : speech.finish()) turn->push(SpeechEvent{speech_index++, std::move(sentence)});
+    for (auto& sentence : speech.finish()) emit_sentence(std::move(sentence));
+    // The reply is stored with its audio, so playing it again later does not synthesize again.
+    Json audio = speaker ? speaker->finish() : Json::array();
 
     // Store what was generated: complete, or partial after a stop, a disconnect or an error.
     const bool failed = !result.has_value();
@@ -258,16 +268,39 @@ void ChatService::run(std::shared_ptr<Turn> turn, std::string chat_id, TurnReque
     std::string text = shown;
     if (request.kind != TurnKind::Continue || !target) text = trim(text);
     Result<Message> stored = fail(ErrorCode::Internal, "nothing stored");
+    auto add_audio = [&](Message& m, bool replace) {
+        // Audio entries belong to one swipe; a continuation adds to that swipe's, a new swipe or
+        // reply starts its own.
+        Json media = Json::array();
+        for (const auto& e : m.media) {
+            const bool same = e.value("kind", "") == "audio" && e.value("swipe", 0) == m.swipe_id;
+            if (!(replace && same)) media.push_back(e);
+        }
+        int offset = 0;
+        if (!replace) {
+            for (const auto& e : media) {
+                if (e.value("kind", "") == "audio" && e.value("swipe", 0) == m.swipe_id) offset = std::max(offset, e.value("index", 0) + 1);
+            }
+        }
+        for (auto e : audio) {
+            e["swipe"] = m.swipe_id;
+            e["index"] = e.value("index", 0) + offset;
+            media.push_back(std::move(e));
+        }
+        m.media = std::move(media);
+    };
     if (target && request.kind == TurnKind::Continue) {
         Message m = *target;
         m.swipes[static_cast<size_t>(m.swipe_id)] += text;
         m.status = status;
+        add_audio(m, false);
         stored = m_chats.update_message(m);
     } else if (target) {
         Message m = *target;
         m.swipes.push_back(text);
         m.swipe_id = static_cast<int>(m.swipes.size()) - 1;
         m.status = status;
+        add_audio(m, true);
         stored = m_chats.update_message(m);
     } else if (!failed || !text.empty()) {
         Message m;
@@ -275,6 +308,7 @@ void ChatService::run(std::shared_ptr<Turn> turn, std::string chat_id, TurnReque
         m.role = "assistant";
         m.content = text;
         m.status = status;
+        add_audio(m, true);
         stored = m_chats.add_message(m);
     }
     if (m_memory && stored) {

@@ -40,7 +40,29 @@ struct DoneEvent {
     llm::GenerateResult timings;
 };
 struct ErrorEvent { Error error; };
-using TurnEvent = std::variant<UserEvent, TokenEvent, SpeechEvent, DoneEvent, ErrorEvent>;
+// Sentence `index` has been spoken: its audio is at `url`.
+struct AudioEvent { int index; std::string url; };
+// Speech stopped at sentence `index` (the text goes on): why, for the person.
+struct AudioErrorEvent { int index; Error error; };
+using TurnEvent = std::variant<UserEvent, TokenEvent, SpeechEvent, DoneEvent, ErrorEvent, AudioEvent, AudioErrorEvent>;
+
+// Speaks a turn's sentences while the model is still writing (voice/ implements it, so chat/ does
+// not depend on any speech engine). Owned by the turn's thread: sentence() and finish() are called
+// from it only; events may be emitted from the sink's own thread.
+class SpeechSink {
+public:
+    virtual ~SpeechSink() = default;
+    // Queues one sentence; returns at once.
+    virtual void sentence(int index, const std::string& text) = 0;
+    // Waits until every queued sentence is spoken (or given up after a cancel) and returns the
+    // message's media entries for them ({"kind":"audio","index","url"}).
+    virtual Json finish() = 0;
+};
+// Makes the sink for one turn. `emit` hands events to the turn; `cancel` is the turn's stop flag.
+// Returns null when this character's speech is unavailable (the reason was emitted).
+using SpeakerFactory = std::function<std::unique_ptr<SpeechSink>(const Character& character,
+                                                                  std::function<void(TurnEvent)> emit,
+                                                                  std::shared_ptr<std::atomic<bool>> cancel)>;
 
 // The events of one running turn, handed from the turn's thread to whoever streams them.
 class Turn {
@@ -67,6 +89,7 @@ struct TurnRequest {
     TurnKind kind = TurnKind::Send;
     std::string content;                 // Send only.
     std::optional<llm::Sampling> sampling;  // Overrides the settings' samplers.
+    bool speak = false;                  // Speak the reply's sentences as they complete (audio events).
 };
 
 using EngineGetter = std::function<std::shared_ptr<llm::Engine>()>;
@@ -91,6 +114,8 @@ public:
     // The samplers from the settings.
     llm::Sampling default_sampling() const;
     void set_memory(MemoryService* memory) { m_memory = memory; }
+    // Set once at start-up, before any turn.
+    void set_speaker(SpeakerFactory speaker) { m_speaker = std::move(speaker); }
 
     // The prompt the next turn would use (with `message` as the user's next message, if given).
     struct Preview {
@@ -115,6 +140,7 @@ private:
     MemoryService* m_memory = nullptr;
     SettingsStore& m_settings;
     EngineGetter m_engine;
+    SpeakerFactory m_speaker;
     std::mutex m_mu;  // Guards m_active, m_changing, m_threads, m_finished, m_next_thread.
     std::condition_variable m_idle;
     std::unordered_map<std::string, std::shared_ptr<Turn>> m_active;  // Chat id -> its running turn.

@@ -57,6 +57,16 @@ const std::vector<Spec>& schema() {
         {"llm.top_p", Type::Number, 0.95, 0, 1},
         {"llm.min_p", Type::Number, 0.05, 0, 1},
         {"llm.repeat_penalty", Type::Number, 1.1, 0, 5},
+        // Speech (extends the seed's media.tts_enabled / media.tts_port).
+        {"media.tts_engine", Type::String, "espeak", 0, 0, {"espeak", "embedded", "http"}},
+        {"media.tts_max_chars", Type::Integer, 4000, 1, 100000},
+        {"media.espeak_path", Type::String, "espeak-ng"},
+        {"media.tts_url", Type::String, ""},  // Empty: http://127.0.0.1:<media.tts_port>.
+        {"media.tts_model", Type::String, "tts-1"},
+        {"media.tts_voice", Type::String, ""},
+        {"media.tts_api_key", Type::String, "", 0, 0, {}, true},
+        {"media.tts_model_file", Type::String, ""},   // Embedded: the TTS backbone GGUF.
+        {"media.tts_mmproj_file", Type::String, ""},  // Embedded: its mmproj GGUF.
         {"chat.user_name", Type::String, "User", 0, 100},
         {"memory.auto_summary", Type::Boolean, true},
         {"memory.summary_min_messages", Type::Integer, 6, 2, 10000},
