@@ -84,7 +84,7 @@ Result<std::string> EspeakTts::voice_for(const TtsRequest& request) {
         return fail(ErrorCode::InvalidInput, "espeak-ng has no voice '" + spec + "'", "voice");
     }
     if (plus != std::string::npos && (!only_voice_chars(variant) || !installed->variants.contains(variant))) {
-        return fail(ErrorCode::InvalidInput, "espeak-ng has no voice variant '" + spec.substr(plus + 1) + "'", "voice");
+        return fail(ErrorCode::InvalidInput, "espeak-ng has no voice variant '" + spec.substr(plus + 1) + "' (voice '" + spec + "')", "voice");
     }
     return variant.empty() ? base : base + "+" + variant;
 }

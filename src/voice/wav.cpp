@@ -88,6 +88,15 @@ Result<Audio> parse_wav(std::string_view b) {
             Audio audio;
             audio.sample_rate = rate;
             audio.samples.reserve(len / frame);
+            if (bits == 16 && !is_float) {
+                // The common case, exactly: 16-bit samples averaged over the channels.
+                for (size_t f = 0; f + frame <= len; f += frame) {
+                    int32_t sum = 0;
+                    for (int c = 0; c < channels; ++c) sum += static_cast<int16_t>(u16(b, at + f + static_cast<size_t>(c) * 2));
+                    audio.samples.push_back(static_cast<int16_t>(sum / channels));
+                }
+                return audio;
+            }
             for (size_t f = 0; f + frame <= len; f += frame) {
                 float sum = 0;
                 for (int c = 0; c < channels; ++c) sum += sample_at(b, at + f + static_cast<size_t>(c) * (bits / 8), bits, is_float);

@@ -1,0 +1,286 @@
+// Black-box tests of speech out: a turn speaks each sentence as it completes (audio events, stored
+// as the message's media), emotes/markup/image tags never reach the synthesizer, a broken speech
+// server never breaks the text, and /api/tts + /v1/audio/speech answer bad input clearly.
+// Engines: real espeak-ng, and a stand-in OpenAI-compatible speech server our HTTP engine talks to.
+#include <gtest/gtest.h>
+
+#include <chrono>
+
+#include "server_process.hpp"
+#include "sse_client.hpp"
+#include "standin_llm.hpp"
+#include "standin_tts.hpp"
+
+namespace mc::test {
+namespace {
+
+const char* kReply =
+    "*smiles softly* Hello there, my friend. I painted **all day** today! [GENERATE_IMAGE] a sunset over the harbour\n"
+    "*laughs* Do you want to see it? It is `blue` and gold.";
+
+struct WavInfo {
+    bool ok = false;
+    int rate = 0;
+    double seconds = 0;
+};
+
+WavInfo wav_info(const std::string& b) {
+    WavInfo w;
+    if (b.size() < 44 || b.compare(0, 4, "RIFF") != 0 || b.compare(8, 4, "WAVE") != 0) return w;
+    auto u32 = [&](size_t at) {
+        return static_cast<uint32_t>(static_cast<uint8_t>(b[at])) | static_cast<uint32_t>(static_cast<uint8_t>(b[at + 1])) << 8 |
+               static_cast<uint32_t>(static_cast<uint8_t>(b[at + 2])) << 16 | static_cast<uint32_t>(static_cast<uint8_t>(b[at + 3])) << 24;
+    };
+    w.rate = static_cast<int>(u32(24));
+    const int channels = static_cast<uint8_t>(b[22]);
+    const int bits = static_cast<uint8_t>(b[34]);
+    w.ok = b.compare(36, 4, "data") == 0 && channels == 1 && bits == 16 && u32(40) == b.size() - 44;
+    w.seconds = static_cast<double>(b.size() - 44) / 2.0 / w.rate;
+    return w;
+}
+
+class VoiceApi : public ::testing::Test {
+protected:
+    // The model says `reply` (a stand-in remote model, so the words are known); speech goes to `tts`.
+    void start(const std::string& reply, Json media) {
+        llm = std::make_unique<StandinLlm>([reply](const Json&) { return reply; });
+        Json s = {{"llm", {{"backend", "remote"}, {"llama_cpp_url", llm->url()}}}, {"media", std::move(media)}};
+        server = std::make_unique<ServerProcess>(s);
+        settled_health(*server);
+    }
+    std::string new_chat(const Json& character = Json{{"name", "Mia"}}) {
+        auto c = body_json(server->client().Post("/api/characters", character.dump(), "application/json"));
+        auto chat = body_json(server->client().Post("/api/chats", Json{{"character_id", c["id"]}}.dump(), "application/json"));
+        character_id = c["id"];
+        return chat.contains("id") ? chat["id"] : chat["chat"]["id"];
+    }
+    SseResult turn(const std::string& chat, const Json& body) {
+        return post_sse(server->port(), "/api/chats/" + chat + "/messages", body.dump());
+    }
+    httplib::Result post(const std::string& path, const Json& body) {
+        return server->client().Post(path.c_str(), body.dump(), "application/json");
+    }
+    std::unique_ptr<StandinLlm> llm;
+    std::unique_ptr<ServerProcess> server;
+    std::string character_id;
+};
+
+TEST_F(VoiceApi, TurnSpeaksEverySentenceInOrderAndNeverTheEmotesMarkupOrImageTags) {
+    StandinTts tts;
+    start(kReply, {{"tts_engine", "http"}, {"tts_url", tts.url()}, {"tts_voice", "af_bella"}, {"tts_api_key", "k3y"}});
+    const std::string chat = new_chat();
+    auto r = turn(chat, {{"content", "Hi!"}, {"speak", true}});
+    ASSERT_EQ(r.status, 200) << r.body;
+    ASSERT_NE(r.last("done"), nullptr);
+
+    std::vector<std::string> sentences;
+    for (const auto& e : r.events) {
+        if (e.event == "speech") sentences.push_back(e.data["text"]);
+    }
+    ASSERT_GE(sentences.size(), 2u);
+    // One audio event per sentence, in sentence order, each a real WAV.
+    std::vector<std::string> urls;
+    for (const auto& e : r.events) {
+        if (e.event == "audio") {
+            EXPECT_EQ(e.data["index"], static_cast<int>(urls.size()));
+            urls.push_back(e.data["url"]);
+        }
+    }
+    ASSERT_EQ(urls.size(), sentences.size());
+    EXPECT_EQ(r.count("audio_error"), 0u);
+    for (const auto& url : urls) {
+        auto a = server->client().Get(url.c_str());
+        ASSERT_EQ(a->status, 200) << url;
+        EXPECT_EQ(a->get_header_value("Content-Type"), "audio/wav");
+        const WavInfo w = wav_info(a->body);
+        EXPECT_TRUE(w.ok) << url;
+        EXPECT_EQ(w.rate, 24000);
+        EXPECT_GT(w.seconds, 0.1);
+    }
+
+    // What the synthesizer was asked to say: exactly the sentences, none of the emotes, markup or tags.
+    auto asked = tts.requests();
+    ASSERT_EQ(asked.size(), sentences.size());
+    std::string all;
+    for (size_t i = 0; i < asked.size(); ++i) {
+        EXPECT_EQ(asked[i]["input"], sentences[i]);
+        EXPECT_EQ(asked[i]["voice"], "af_bella");
+        EXPECT_EQ(asked[i]["response_format"], "wav");
+        all += asked[i]["input"].get<std::string>() + "\n";
+    }
+    for (const char* never : {"*", "smiles", "laughs", "GENERATE_IMAGE", "sunset", "harbour", "`"}) {
+        EXPECT_EQ(all.find(never), std::string::npos) << never << " reached the synthesizer: " << all;
+    }
+    EXPECT_NE(all.find("Hello there, my friend."), std::string::npos) << all;
+    EXPECT_NE(all.find("all day"), std::string::npos) << all;
+    for (const auto& h : tts.auth_headers()) EXPECT_EQ(h, "Bearer k3y");
+
+    // The reply keeps its audio: playing it later needs no new synthesis.
+    const Json done = r.last("done")->data["message"];
+    ASSERT_EQ(done["media"].size(), urls.size());
+    auto listed = body_json(server->client().Get(("/api/chats/" + chat + "/messages").c_str()))["messages"];
+    const Json stored = listed.back();
+    ASSERT_EQ(stored["media"].size(), urls.size());
+    for (size_t i = 0; i < urls.size(); ++i) {
+        EXPECT_EQ(stored["media"][i]["kind"], "audio");
+        EXPECT_EQ(stored["media"][i]["url"], urls[i]);
+        EXPECT_EQ(stored["media"][i]["index"], static_cast<int>(i));
+    }
+    EXPECT_EQ(tts.requests().size(), sentences.size());
+
+    // A regenerated reply speaks again, for its own swipe; the first swipe's audio stays.
+    auto again = post_sse(server->port(), "/api/chats/" + chat + "/regenerate", Json{{"speak", true}}.dump());
+    ASSERT_NE(again.last("done"), nullptr) << again.body;
+    const Json regenerated = again.last("done")->data["message"];
+    size_t swipe0 = 0, swipe1 = 0;
+    for (const auto& m : regenerated["media"]) (m["swipe"] == 0 ? swipe0 : swipe1)++;
+    EXPECT_EQ(swipe0, urls.size());
+    EXPECT_EQ(swipe1, again.count("audio"));
+}
+
+TEST_F(VoiceApi, EspeakSpeaksTheTurnInTheCharactersLanguage) {
+    start("*winkt* Hallo! Wie geht es dir heute? Ich habe den ganzen Tag am Hafen gemalt.", Json::object());
+    const std::string chat = new_chat({{"name", "Mia"}, {"voice", {{"language", "de"}, {"voice", "de+f3"}, {"speed", 1.2}}}});
+    auto r = turn(chat, {{"content", "Hallo"}, {"speak", true}});
+    ASSERT_NE(r.last("done"), nullptr) << r.body;
+    EXPECT_EQ(r.count("audio_error"), 0u);
+    ASSERT_EQ(r.count("audio"), r.count("speech"));
+    ASSERT_GE(r.count("audio"), 2u);
+    for (const auto& e : r.events) {
+        if (e.event != "audio") continue;
+        const WavInfo w = wav_info(server->client().Get(e.data["url"].get<std::string>().c_str())->body);
+        EXPECT_TRUE(w.ok);
+        EXPECT_EQ(w.rate, 22050);  // espeak-ng's own rate.
+        EXPECT_GT(w.seconds, 0.3);
+    }
+    // Without "speak" the default is media.tts_enabled (true); speak:false makes no audio.
+    auto quiet = turn(chat, {{"content", "Noch einmal"}, {"speak", false}});
+    ASSERT_NE(quiet.last("done"), nullptr);
+    EXPECT_EQ(quiet.count("audio"), 0u);
+    EXPECT_GE(quiet.count("speech"), 1u);
+    EXPECT_TRUE(quiet.last("done")->data["message"]["media"].empty());
+}
+
+TEST_F(VoiceApi, ASpeechServerThatIsDownNeverBreaksTheTextAndSaysWhyQuickly) {
+    const int dead = free_port();
+    start(kReply, {{"tts_engine", "http"}, {"tts_url", "http://127.0.0.1:" + std::to_string(dead)}});
+    auto health = body_json(server->client().Get("/api/health"));
+    EXPECT_EQ(health["components"]["tts"]["state"], "unavailable");
+    EXPECT_NE(health["components"]["tts"]["detail"].get<std::string>().find("media.tts_url"), std::string::npos);
+    EXPECT_EQ(health["status"], "ok");  // Text chat is unaffected.
+
+    const std::string chat = new_chat();
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = turn(chat, {{"content", "Hi!"}, {"speak", true}});
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ASSERT_NE(r.last("done"), nullptr) << r.body;
+    EXPECT_EQ(r.count("error"), 0u);
+    EXPECT_EQ(r.count("audio"), 0u);
+    ASSERT_EQ(r.count("audio_error"), 1u);  // One reason, not one per sentence.
+    const Json err = r.last("audio_error")->data;
+    EXPECT_EQ(err["error"]["code"], "unavailable");
+    EXPECT_NE(err["error"]["message"].get<std::string>().find(std::to_string(dead)), std::string::npos) << err.dump();
+    EXPECT_LT(seconds, 4.0);
+    EXPECT_NE(r.last("done")->data["message"]["content"].get<std::string>().find("Hello there"), std::string::npos);
+}
+
+TEST_F(VoiceApi, ASpeechServerAnsweringGarbageOrErrorsIsNamed) {
+    for (auto mode : {StandinTts::Mode::Garbage, StandinTts::Mode::Error500}) {
+        StandinTts tts(mode);
+        start(kReply, {{"tts_engine", "http"}, {"tts_url", tts.url()}});
+        auto r = turn(new_chat(), {{"content", "Hi!"}, {"speak", true}});
+        ASSERT_NE(r.last("done"), nullptr) << r.body;
+        ASSERT_EQ(r.count("audio_error"), 1u);
+        const std::string msg = r.last("audio_error")->data["error"]["message"];
+        if (mode == StandinTts::Mode::Garbage) EXPECT_NE(msg.find("did not send WAV"), std::string::npos) << msg;
+        else EXPECT_NE(msg.find("CUDA out of memory"), std::string::npos) << msg;
+        server.reset();
+    }
+}
+
+TEST_F(VoiceApi, TtsEndpointSpeaksAndRefusesBadInputByName) {
+    StandinTts tts;
+    start("Hi.", {{"tts_max_chars", 200}});
+    new_chat({{"name", "Lena"}, {"voice", {{"language", "de"}}}});
+
+    auto ok = post("/api/tts", {{"text", "*nods* Guten Morgen, wie war dein Tag?"}, {"character_id", character_id}});
+    ASSERT_EQ(ok->status, 200) << ok->body;
+    EXPECT_EQ(ok->get_header_value("Content-Type"), "audio/wav");
+    const WavInfo w = wav_info(ok->body);
+    EXPECT_TRUE(w.ok);
+    EXPECT_EQ(w.rate, 22050);
+    // Duration follows the text: a text four times as long takes clearly longer to say.
+    auto longer = post("/api/tts", {{"text", "Guten Morgen, wie war dein Tag? Guten Morgen, wie war dein Tag? Guten Morgen, wie "
+                                             "war dein Tag? Guten Morgen, wie war dein Tag?"},
+                                    {"character_id", character_id}});
+    ASSERT_EQ(longer->status, 200);
+    EXPECT_GT(wav_info(longer->body).seconds, 2.5 * w.seconds);
+
+    auto expect_error = [&](const httplib::Result& r, int status, const std::string& field) {
+        ASSERT_EQ(r->status, status) << r->body;
+        const Json e = body_json(r)["error"];
+        EXPECT_EQ(e.value("field", ""), field) << r->body;
+        EXPECT_FALSE(e["message"].get<std::string>().empty());
+    };
+    expect_error(post("/api/tts", {{"text", std::string(201, 'a')}}), 413, "text");
+    expect_error(post("/api/tts", {{"text", "Hallo"}, {"voice", "klingon+f9"}}), 400, "voice");
+    expect_error(post("/api/tts", {{"text", "*only an emote*"}}), 400, "text");
+    expect_error(post("/api/tts", {{"text", "   "}}), 400, "text");
+    expect_error(post("/api/tts", {{"text", "Hallo"}, {"format", "mp3"}}), 400, "format");
+    expect_error(post("/api/tts", {{"text", "Hallo"}, {"voice", {{"speed", 7}}}}), 400, "voice.speed");
+    expect_error(post("/api/tts", {{"text", 5}}), 400, "text");
+    expect_error(post("/api/tts", {{"text", "Hallo"}, {"character_id", "nope"}}), 404, "id");
+    auto plain = server->client().Post("/api/tts", "text=hi", "text/plain");
+    EXPECT_EQ(plain->status, 415);
+    // A voice clone needs a sample first.
+    expect_error(post("/api/tts", {{"text", "Hallo"}, {"character_id", character_id}, {"voice", {{"clone", true}}}}), 400, "voice.clone");
+
+    // The OpenAI-compatible endpoint: a character by name speaks with its voice; raw PCM on request.
+    auto v1 = post("/v1/audio/speech", {{"model", "tts-1"}, {"input", "Hallo zusammen."}, {"voice", "Lena"}});
+    ASSERT_EQ(v1->status, 200) << v1->body;
+    EXPECT_TRUE(wav_info(v1->body).ok);
+    auto pcm = post("/v1/audio/speech", {{"input", "Hello."}, {"voice", "en-us"}, {"response_format", "pcm"}});
+    ASSERT_EQ(pcm->status, 200) << pcm->body;
+    EXPECT_EQ(pcm->get_header_value("Content-Type"), "audio/pcm");
+    EXPECT_GT(pcm->body.size(), 2000u);
+    expect_error(post("/v1/audio/speech", {{"input", "Hello."}, {"response_format", "flac"}}), 400, "response_format");
+    expect_error(post("/v1/audio/speech", {{"input", "Hello."}, {"speed", 9}}), 400, "speed");
+
+    // The HTTP engine: the server's own refusal of a voice is a 400 naming the voice.
+    auto patched = server->client().Patch("/api/settings", Json{{"media", {{"tts_engine", "http"}, {"tts_url", tts.url()}}}}.dump(),
+                                          "application/json");
+    ASSERT_EQ(patched->status, 200) << patched->body;
+    expect_error(post("/api/tts", {{"text", "Hello"}, {"voice", "no_such_voice"}}), 400, "voice");
+    auto via_http = post("/api/tts", {{"text", "Hello"}, {"voice", "af_sky"}});
+    ASSERT_EQ(via_http->status, 200) << via_http->body;
+    EXPECT_EQ(wav_info(via_http->body).rate, 24000);
+}
+
+TEST_F(VoiceApi, ACharactersVoiceIsCheckedWhenSaved) {
+    start("Hi.", Json::object());
+    new_chat();
+    auto patch = [&](const Json& voice) {
+        return server->client().Patch(("/api/characters/" + character_id).c_str(), Json{{"voice", voice}}.dump(), "application/json");
+    };
+    for (auto [voice, field] : std::vector<std::pair<Json, std::string>>{
+             {{{"speed", 9}}, "voice.speed"},
+             {{{"pitch", 120}}, "voice.pitch"},
+             {{{"engine", "pyttsx3"}}, "voice.engine"},
+             {{{"language", "deutsch!"}}, "voice.language"},
+             {{{"clone", "yes"}}, "voice.clone"}}) {
+        auto r = patch(voice);
+        ASSERT_EQ(r->status, 400) << voice.dump();
+        EXPECT_EQ(body_json(r)["error"]["field"], field);
+    }
+    auto ok = patch({{"engine", "espeak"}, {"voice", "de+f3"}, {"language", "de"}, {"speed", 0.9}, {"pitch", 60}});
+    ASSERT_EQ(ok->status, 200) << ok->body;
+    EXPECT_EQ(body_json(ok)["voice"]["voice"], "de+f3");
+    auto voices = body_json(server->client().Get("/api/tts/voices"));
+    EXPECT_TRUE(voices["espeak"]["languages"].size() > 50);
+    bool has_de = false;
+    for (const auto& l : voices["espeak"]["languages"]) has_de |= l == "de";
+    EXPECT_TRUE(has_de);
+}
+
+}  // namespace
+}  // namespace mc::test
