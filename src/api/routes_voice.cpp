@@ -1,9 +1,12 @@
 // api/routes_voice: speech out — POST /api/tts, GET /api/tts/voices, the OpenAI-compatible
 // POST /v1/audio/speech — and GET /api/media/{kind}/{file} for the audio (and images) we keep.
+#include <map>
+
 #include "api/context.hpp"
 #include "api/json_io.hpp"
 #include "api/routes.hpp"
 #include "core/media_type.hpp"
+#include "core/text.hpp"
 #include "voice/tts_service.hpp"
 #include "voice/wav.hpp"
 
@@ -116,6 +119,41 @@ void register_voice_routes(http::Server& server, Context& ctx) {
         auto audio = ctx.tts->speak(character ? &*character : nullptr, override_voice, input);
         if (!audio) return error_response(audio.error());
         return audio_response(*audio, format);
+    });
+
+    // The media panel: what the character's replies carry, newest first. A reply's sentences are one
+    // audio entry (played back to back); each picture is its own entry.
+    server.route(Method::Get, "/api/characters/{id}/media", [&ctx](const Request& req) {
+        if (auto c = ctx.characters.get(req.param("id")); !c) return error_response(c.error());
+        auto list = ctx.chats.messages_with_media(req.param("id"), 200);
+        if (!list) return error_response(list.error());
+        Json out = Json::array();
+        for (const auto& m : *list) {
+            std::map<int, Json> audio_by_swipe;
+            int image = 0;
+            for (const auto& e : m.media) {
+                if (!e.is_object() || !e.contains("url") || !e["url"].is_string()) continue;
+                const std::string kind = e.value("kind", "");
+                if (kind == "audio") {
+                    const int swipe = e.value("swipe", 0);
+                    Json& a = audio_by_swipe[swipe];
+                    if (a.is_null()) {
+                        const std::string text = swipe >= 0 && static_cast<size_t>(swipe) < m.swipes.size() ? m.swipes[static_cast<size_t>(swipe)] : m.content;
+                        a = {{"id", std::to_string(m.id) + "." + std::to_string(swipe)}, {"kind", "audio"}, {"url", e["url"]},
+                             {"urls", Json::array()}, {"seconds", 0.0}, {"text", utf8_prefix(text, 200)},
+                             {"message_id", std::to_string(m.id)}, {"chat_id", m.chat_id}, {"created_at", m.created_at}};
+                    }
+                    a["urls"].push_back(e["url"]);
+                    a["seconds"] = a["seconds"].get<double>() + e.value("seconds", 0.0);
+                } else if (kind == "image") {
+                    out.push_back({{"id", std::to_string(m.id) + ".i" + std::to_string(image++)}, {"kind", "image"}, {"url", e["url"]},
+                                   {"prompt", e.value("prompt", "")}, {"message_id", std::to_string(m.id)}, {"chat_id", m.chat_id},
+                                   {"created_at", m.created_at}});
+                }
+            }
+            for (auto& [swipe, a] : audio_by_swipe) out.push_back(std::move(a));
+        }
+        return json_response(200, {{"media", out}});
     });
 
     // What turns and jobs stored: "/api/media/audio/<32 hex>.wav". Only names of our own shape are

@@ -85,4 +85,12 @@ int64_t now_ms() {
     return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
+std::string utf8_prefix(std::string_view s, size_t max_bytes) {
+    if (s.size() <= max_bytes) return std::string(s);
+    size_t cut = max_bytes;
+    // Step back over continuation bytes (10xxxxxx) so no code point is split.
+    while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+    return std::string(s.substr(0, cut));
+}
+
 }  // namespace mc

@@ -16,6 +16,8 @@ std::string sanitize_utf8(std::string_view s);
 std::string trim(std::string_view s);
 // Number of code points in well-formed UTF-8.
 size_t utf8_length(std::string_view s);
+// At most `max_bytes` of `s`, cut at a code point boundary (previews, snippets).
+std::string utf8_prefix(std::string_view s, size_t max_bytes);
 // `bytes` random bytes as lowercase hex (ids, file names).
 std::string random_hex(size_t bytes);
 // Milliseconds since the unix epoch.

@@ -156,6 +156,18 @@ Result<std::vector<Message>> ChatStore::messages_between(const std::string& chat
     });
 }
 
+Result<std::vector<Message>> ChatStore::messages_with_media(const std::string& character_id, int limit) {
+    return m_db.transaction([&] {
+        Stmt s(m_db, std::string("SELECT ") + kMessageColumns +
+                         " FROM messages WHERE media != '[]' AND chat_id IN (SELECT id FROM chats WHERE character_id = ?1)"
+                         " ORDER BY id DESC LIMIT ?2");
+        s.bind(1, character_id).bind(2, limit);
+        std::vector<Message> out;
+        while (s.step()) out.push_back(read_message(s));
+        return out;
+    });
+}
+
 Result<Message> ChatStore::add_message(Message m) {
     normalize(m);
     if (m.created_at == 0) m.created_at = now_ms();

@@ -36,6 +36,9 @@ public:
     Result<std::vector<Message>> messages(const std::string& chat_id, std::optional<int64_t> before, int limit);
     // Messages with after_id < id <= until_id, oldest first, at most `limit`.
     Result<std::vector<Message>> messages_between(const std::string& chat_id, int64_t after_id, int64_t until_id, int limit);
+    // The newest `limit` messages of any of the character's chats that carry media (audio, images),
+    // newest first.
+    Result<std::vector<Message>> messages_with_media(const std::string& character_id, int limit);
     Result<Message> add_message(Message m);
     // Adds many messages in one transaction, keeping their created_at; returns them with ids.
     Result<std::vector<Message>> import_messages(const std::string& chat_id, std::vector<Message> messages);

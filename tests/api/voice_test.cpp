@@ -128,6 +128,15 @@ TEST_F(VoiceApi, TurnSpeaksEverySentenceInOrderAndNeverTheEmotesMarkupOrImageTag
     }
     EXPECT_EQ(tts.requests().size(), sentences.size());
 
+    // The media panel's list: the reply's sentences as one audio entry, in order.
+    auto media = body_json(server->client().Get(("/api/characters/" + character_id + "/media").c_str()))["media"];
+    ASSERT_EQ(media.size(), 1u) << media.dump();
+    EXPECT_EQ(media[0]["kind"], "audio");
+    EXPECT_EQ(media[0]["urls"].size(), urls.size());
+    EXPECT_EQ(media[0]["urls"][0], urls[0]);
+    EXPECT_GT(media[0]["seconds"].get<double>(), 0.2);
+    EXPECT_EQ(server->client().Get("/api/characters/nope/media")->status, 404);
+
     // A regenerated reply speaks again, for its own swipe; the first swipe's audio stays.
     auto again = post_sse(server->port(), "/api/chats/" + chat + "/regenerate", Json{{"speak", true}}.dump());
     ASSERT_NE(again.last("done"), nullptr) << again.body;

@@ -180,11 +180,88 @@ await step('after a reload the history is still there', async () => {
   assert((await desktop.getByTestId('message-user').count()) === 2, 'messages lost');
 });
 
+await step('replies are read aloud sentence by sentence, and again with the play button', async () => {
+  // The speaker is on by default (media.tts_enabled); espeak-ng speaks each sentence as it completes.
+  const state = desktop.getByTestId('audio-state');
+  const played = async () => Number(await state.getAttribute('data-played'));
+  const toggle = desktop.getByTestId('speaker-toggle');
+  assert((await toggle.getAttribute('aria-pressed')) === 'true', 'speaker off by default');
+  // Short replies, so the test listens to seconds, not minutes, of random-model speech.
+  const patch = (max) => fetch(`${base}/api/settings`, {
+    method: 'PATCH', headers: { 'Content-Type': 'application/json', Origin: base }, body: JSON.stringify({ llm: { max_tokens: max } }),
+  });
+  await patch(24);
+  const before = await played();
+  await desktop.getByTestId('composer').fill('Erzähl mir von deinem Tag.');
+  await desktop.getByTestId('composer').press('Enter');
+  const replies = await desktop.getByTestId('message-assistant').count();
+  await desktop.getByTestId('message-assistant').nth(replies).waitFor();
+  await desktop.getByTestId('send').waitFor();
+  const chat = await currentChat();
+  const msgs = (await (await fetch(`${base}/api/chats/${chat}/messages`)).json()).messages;
+  const audio = msgs[msgs.length - 1].media.filter((m) => m.kind === 'audio');
+  assert(audio.length >= 1, `no audio stored with the reply: ${JSON.stringify(msgs[msgs.length - 1].media)}`);
+  // The queue advances through every sentence, one after another.
+  await desktop.waitForFunction(
+    ([n]) => Number(document.querySelector('[data-testid=audio-state]').dataset.played) >= n,
+    [before + audio.length],
+    { timeout: 120000 },
+  );
+  // The media panel lists the spoken reply.
+  await desktop.getByTestId('media-audio-play').first().waitFor();
+  // Replaying the stored reply plays the same files, with no new synthesis.
+  const again = await played();
+  await desktop.getByTestId('play-message').last().click();
+  const url = await state.getAttribute('data-playing');
+  assert(url === audio[0].url, `played ${url}, expected ${audio[0].url}`);
+  await desktop.waitForFunction(
+    ([n]) => Number(document.querySelector('[data-testid=audio-state]').dataset.played) >= n,
+    [again + audio.length],
+    { timeout: 120000 },
+  );
+  // Off: the next reply is not spoken (and the choice is remembered for this chat).
+  await toggle.click();
+  assert((await toggle.getAttribute('aria-pressed')) === 'false', 'toggle did not switch off');
+  await desktop.getByTestId('composer').fill('Und jetzt leise.');
+  await desktop.getByTestId('composer').press('Enter');
+  await desktop.getByTestId('message-assistant').nth(replies + 1).waitFor();
+  await desktop.getByTestId('send').waitFor();
+  const quiet = (await (await fetch(`${base}/api/chats/${chat}/messages`)).json()).messages;
+  assert(quiet[quiet.length - 1].media.length === 0, 'spoke with the speaker off');
+  await toggle.click();
+  await patch(160);
+  await desktop.screenshot({ path: join(artifacts, 'desktop-voice.png') });
+});
+
+await step('the editor sets the character\'s voice and tests it', async () => {
+  await desktop.getByTestId('edit-character').click();
+  await desktop.getByTestId('voice-section').waitFor();
+  await desktop.getByTestId('voice-language').selectOption('de');
+  await desktop.getByTestId('voice-name').fill('klingon');
+  await desktop.getByTestId('test-voice').click();
+  const err = desktop.getByTestId('voice-section').getByTestId('field-error');
+  await err.waitFor();
+  assert((await err.textContent()).includes('klingon'), await err.textContent());
+  await desktop.getByTestId('voice-name').fill('de+f3');
+  const played = Number(await desktop.getByTestId('audio-state').getAttribute('data-played'));
+  await desktop.getByTestId('test-voice').click();
+  await desktop.waitForFunction(
+    ([n]) => Number(document.querySelector('[data-testid=audio-state]').dataset.played) > n,
+    [played],
+    { timeout: 60000 },
+  );
+  await desktop.screenshot({ path: join(artifacts, 'desktop-voice-editor.png') });
+  await desktop.getByTestId('save-character').click();
+  await desktop.getByTestId('character-editor').waitFor({ state: 'detached' });
+  const chars = (await (await fetch(`${base}/api/characters`)).json()).characters;
+  assert(chars[0].voice.voice === 'de+f3' && chars[0].voice.language === 'de', JSON.stringify(chars[0].voice));
+});
+
 await step('health is visible in the settings', async () => {
   await desktop.getByTestId('open-settings').click();
   await desktop.getByTestId('health-llm').getByText('ready').waitFor();
   const tts = await desktop.getByTestId('health-tts').textContent();
-  assert(tts.includes('not set up'), tts);
+  assert(tts.includes('ready') && tts.includes('espeak-ng'), tts);
   await desktop.screenshot({ path: join(artifacts, 'desktop-settings.png') });
 });
 

@@ -48,3 +48,19 @@ TEST(MediaType, DecidesByContent) {
 
 }  // namespace
 }  // namespace mc
+
+namespace mc {
+namespace {
+
+TEST(Utf8Prefix, CutsAtCodePointBoundaries) {
+    EXPECT_EQ(utf8_prefix("Hallo", 10), "Hallo");
+    EXPECT_EQ(utf8_prefix("Hallo", 3), "Hal");
+    // "ä" is two bytes: a cut inside it drops it whole.
+    EXPECT_EQ(utf8_prefix("aä", 2), "a");
+    EXPECT_EQ(utf8_prefix("aä", 3), "aä");
+    EXPECT_EQ(utf8_prefix("😀x", 3), "");
+    EXPECT_TRUE(utf8_valid(utf8_prefix("Grüße aus Köln", 9)));
+}
+
+}  // namespace
+}  // namespace mc

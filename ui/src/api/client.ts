@@ -58,7 +58,32 @@ export interface Message {
   swipe_id: number;
   status: 'complete' | 'partial' | 'error';
   created_at: number;
-  media: unknown[];
+  media: MediaEntry[];
+}
+
+// A file that belongs to a message: the audio of sentence `index` of swipe `swipe`, or a picture.
+export interface MediaEntry {
+  kind: 'audio' | 'image';
+  url: string;
+  index?: number;
+  swipe?: number;
+  seconds?: number;
+  prompt?: string;
+}
+
+// A character's voice (the `voice` object); empty strings mean "the settings' default".
+export interface Voice {
+  engine?: '' | 'espeak' | 'embedded' | 'http';
+  voice?: string;
+  language?: string;
+  speed?: number;
+  pitch?: number;
+  clone?: boolean;
+}
+
+export interface Voices {
+  espeak: { languages: string[]; variants: string[] };
+  engines: string[];
 }
 
 export interface Component {
@@ -163,6 +188,20 @@ export const api = {
   saveSummary: (chatId: string, text: string) => request<Summary>('PUT', `/api/chats/${chatId}/memory/summary`, { text }),
   rollbackSummary: (chatId: string, version: number) =>
     request<Summary>('POST', `/api/chats/${chatId}/memory/summary/rollback`, { version }),
+  voices: () => request<Voices>('GET', '/api/tts/voices'),
+  // Speaks `text` (emotes and markup are left out) and returns the WAV.
+  tts: async (text: string, characterId?: string, voice?: Voice): Promise<Blob> => {
+    const res = await fetch('/api/tts', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ text, character_id: characterId, voice }),
+    });
+    if (!res.ok) {
+      const json = await res.json().catch(() => null);
+      throw new ApiError(res.status, json?.error ?? { code: 'internal', message: `HTTP ${res.status}` });
+    }
+    return res.blob();
+  },
   search: async (chatId: string, q: string) =>
     (await request<{ results: { message: Message; snippet: string }[] }>(
       'GET',
@@ -174,6 +213,8 @@ export interface TurnHandlers {
   onUser?: (m: Message) => void;
   onToken?: (text: string) => void;
   onSpeech?: (index: number, text: string) => void;
+  onAudio?: (index: number, url: string) => void;
+  onAudioError?: (e: ApiErrorBody) => void;
   onDone?: (m: Message, finish: string, timings: Timings) => void;
   onError?: (e: ApiErrorBody) => void;
 }
@@ -200,6 +241,8 @@ export async function runTurn(
     if (event === 'user') h.onUser?.(data.message);
     else if (event === 'token') h.onToken?.(data.text);
     else if (event === 'speech') h.onSpeech?.(data.index, data.text);
+    else if (event === 'audio') h.onAudio?.(data.index, data.url);
+    else if (event === 'audio_error') h.onAudioError?.(data.error);
     else if (event === 'done') h.onDone?.(data.message, data.finish_reason, data.timings);
     else if (event === 'error') h.onError?.(data.error);
   });

@@ -1,7 +1,9 @@
 // CharacterEditor: every character field of the API; avatar upload with preview; voice-sample
-// upload with playback; the server's validation errors shown at the field.
-import { useState } from 'react';
-import { ApiError, api, type Character } from '../api/client';
+// upload with playback; the character's voice (engine, voice, language, speed, pitch, clone) with a
+// "test voice" button; the server's validation errors shown at the field.
+import { useEffect, useState } from 'react';
+import { ApiError, api, type Character, type Voice } from '../api/client';
+import { audioQueue } from '../lib/audioQueue';
 import { format, useT } from '../i18n';
 import { Drawer } from './Drawer';
 import { Field, inputClass } from './Field';
@@ -48,6 +50,48 @@ export function CharacterEditor({ character, onClose, onSaved }: Props) {
   const [samplePreview, setSamplePreview] = useState<string | null>(character?.voice_sample_url ?? null);
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [busy, setBusy] = useState(false);
+  const [voice, setVoice] = useState<Voice>(() => ({
+    engine: '',
+    voice: '',
+    language: 'en',
+    speed: 1,
+    pitch: 50,
+    clone: false,
+    ...((character?.voice ?? {}) as Voice),
+  }));
+  const [voiceNames, setVoiceNames] = useState<string[]>([]);
+  const [testing, setTesting] = useState(false);
+  useEffect(() => {
+    api
+      .voices()
+      .then((v) => setVoiceNames([...v.espeak.languages, ...v.espeak.variants.slice(0, 20).map((x) => `${voice.language || 'en'}+${x}`)]))
+      .catch(() => {});
+    // The variant suggestions follow the language chosen when the editor opened.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, []);
+  // Only what the person chose is stored; empty fields fall back to the settings.
+  const voiceBody = (): Voice => {
+    const v: Voice = { language: voice.language, speed: Number(voice.speed), pitch: Number(voice.pitch), clone: !!voice.clone };
+    if (voice.engine) v.engine = voice.engine;
+    if (voice.voice?.trim()) v.voice = voice.voice.trim();
+    return v;
+  };
+  const testVoice = async () => {
+    const q = audioQueue();
+    q.unlock();
+    q.stop();
+    setTesting(true);
+    setErrors({});
+    try {
+      const sample = form.first_mes.trim() || t.testVoiceText;
+      const wav = await api.tts(sample.slice(0, 400), character?.id, voiceBody());
+      q.enqueue(URL.createObjectURL(wav));
+    } catch (e) {
+      if (e instanceof ApiError) setErrors({ [e.field?.startsWith('voice') ? e.field : 'voice.voice']: e.message });
+    } finally {
+      setTesting(false);
+    }
+  };
 
   const text = (key: TextKey, label: string, rows = 0) => (
     <Field label={label} error={errors[key]}>
@@ -79,6 +123,7 @@ export function CharacterEditor({ character, onClose, onSaved }: Props) {
       ...form,
       alternate_greetings: form.alternate_greetings.filter((g) => g.trim()),
       tags: form.tags.split(',').map((s) => s.trim()).filter(Boolean),
+      voice: { ...((character?.voice ?? {}) as Voice), ...voiceBody() },
     };
     try {
       let saved = character ? await api.updateCharacter(character.id, body) : await api.createCharacter(body);
@@ -213,6 +258,99 @@ export function CharacterEditor({ character, onClose, onSaved }: Props) {
               </span>
             )}
           </Field>
+          <section className="space-y-3 rounded-xl border border-zinc-800 p-3" data-testid="voice-section">
+            <h3 className="text-xs font-semibold uppercase tracking-wide text-zinc-500">{t.voiceSection}</h3>
+            <div className="grid grid-cols-1 gap-3 sm:grid-cols-2">
+              <Field label={t.voiceEngine} error={errors['voice.engine']}>
+                <select
+                  className={inputClass}
+                  value={voice.engine ?? ''}
+                  onChange={(e) => setVoice({ ...voice, engine: e.target.value as Voice['engine'] })}
+                  data-testid="voice-engine"
+                >
+                  <option value="">{t.voiceEngineDefault}</option>
+                  <option value="espeak">{t.voiceEngineEspeak}</option>
+                  <option value="embedded">{t.voiceEngineEmbedded}</option>
+                  <option value="http">{t.voiceEngineHttp}</option>
+                </select>
+              </Field>
+              <Field label={t.voiceLanguage} error={errors['voice.language']}>
+                <select
+                  className={inputClass}
+                  value={voice.language ?? 'en'}
+                  onChange={(e) => setVoice({ ...voice, language: e.target.value })}
+                  data-testid="voice-language"
+                >
+                  {['en', 'de', 'fr', 'es', 'it', 'pt', 'ru', 'ja', 'ko', 'zh'].map((l) => (
+                    <option key={l} value={l}>
+                      {l}
+                    </option>
+                  ))}
+                </select>
+              </Field>
+            </div>
+            <Field label={t.voiceName} error={errors['voice.voice'] ?? errors.voice}>
+              <input
+                className={inputClass}
+                list="voice-names"
+                value={voice.voice ?? ''}
+                placeholder={t.voiceNameHint}
+                onChange={(e) => setVoice({ ...voice, voice: e.target.value })}
+                data-testid="voice-name"
+              />
+              <datalist id="voice-names">
+                {voiceNames.map((n) => (
+                  <option key={n} value={n} />
+                ))}
+              </datalist>
+            </Field>
+            <div className="grid grid-cols-2 gap-3">
+              <Field label={`${t.voiceSpeed} (${Number(voice.speed).toFixed(2)}×)`} error={errors['voice.speed']}>
+                <input
+                  type="range"
+                  min={0.5}
+                  max={2}
+                  step={0.05}
+                  value={voice.speed ?? 1}
+                  onChange={(e) => setVoice({ ...voice, speed: Number(e.target.value) })}
+                  data-testid="voice-speed"
+                />
+              </Field>
+              <Field label={`${t.voicePitch} (${voice.pitch})`} error={errors['voice.pitch']}>
+                <input
+                  type="range"
+                  min={0}
+                  max={99}
+                  step={1}
+                  value={voice.pitch ?? 50}
+                  onChange={(e) => setVoice({ ...voice, pitch: Number(e.target.value) })}
+                  data-testid="voice-pitch"
+                />
+              </Field>
+            </div>
+            <label className="flex items-start gap-2 text-sm" title={t.voiceCloneHint}>
+              <input
+                type="checkbox"
+                className="mt-1"
+                checked={!!voice.clone}
+                onChange={(e) => setVoice({ ...voice, clone: e.target.checked })}
+                data-testid="voice-clone"
+              />
+              <span>
+                {t.voiceClone}
+                <span className="block text-xs text-zinc-500">{t.voiceCloneHint}</span>
+              </span>
+            </label>
+            {errors['voice.clone'] && <p className="text-xs text-red-400" data-testid="field-error">{errors['voice.clone']}</p>}
+            <button
+              className="rounded-lg bg-zinc-800 px-3 py-1.5 text-sm hover:bg-zinc-700 disabled:opacity-50"
+              onClick={testVoice}
+              disabled={testing}
+              data-testid="test-voice"
+            >
+              ▶ {t.testVoice}
+            </button>
+          </section>
           {errors._form && <p className="text-sm text-red-400">{errors._form}</p>}
     </Drawer>
   );

@@ -1,8 +1,10 @@
 // ChatPanel: the character's chats; replies stream in token by token; swipes, regenerate,
-// continue, edit, delete, stop; errors inline with a retry.
+// continue, edit, delete, stop; errors inline with a retry. With the speaker on, each sentence is
+// played as soon as its audio arrives; every reply has a play button.
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react';
 import { ApiError, api, runTurn, type Character, type Chat, type Message } from '../api/client';
 import { format, useT } from '../i18n';
+import { audioQueue, type QueueState } from '../lib/audioQueue';
 import { Markdown } from '../lib/markdown';
 import { Avatar } from './Avatar';
 import { MemoryPanel } from './MemoryPanel';
@@ -35,6 +37,63 @@ export function ChatPanel({ character, onEdit, onActivity }: Props) {
   const [showMemory, setShowMemory] = useState(false);
   const scroller = useRef<HTMLDivElement>(null);
   const stickToBottom = useRef(true);
+  // Speech: the speaker toggle is per chat (remembered in this browser); without a choice the
+  // settings' media.tts_enabled decides.
+  const queue = audioQueue();
+  const [ttsDefault, setTtsDefault] = useState(true);
+  const [speakChoice, setSpeakChoice] = useState<boolean | null>(null);
+  const speak = speakChoice ?? ttsDefault;
+  const speakRef = useRef(speak);
+  speakRef.current = speak;
+  const [audio, setAudio] = useState<QueueState>(queue.state());
+  const [playingId, setPlayingId] = useState<string | null>(null);
+  const [voiceNote, setVoiceNote] = useState<string | null>(null);
+
+  useEffect(() => queue.subscribe(setAudio), [queue]);
+  useEffect(() => {
+    if (!audio.playing && audio.pending === 0) setPlayingId(null);
+  }, [audio]);
+  useEffect(() => {
+    api.settings().then((s) => setTtsDefault(s.media?.tts_enabled !== false)).catch(() => {});
+  }, []);
+  useEffect(() => {
+    const stored = chatId ? localStorage.getItem(`mc.speak.${chatId}`) : null;
+    setSpeakChoice(stored === null ? null : stored === '1');
+  }, [chatId]);
+
+  const toggleSpeaker = () => {
+    const next = !speak;
+    if (chatId) localStorage.setItem(`mc.speak.${chatId}`, next ? '1' : '0');
+    setSpeakChoice(next);
+    if (next) queue.unlock();
+    else queue.stop();
+  };
+
+  // Plays a reply: its stored sentence audio, or (older replies, speaker was off) synthesized now.
+  const play = async (m: Message) => {
+    queue.unlock();
+    queue.stop();
+    if (playingId === m.id) {
+      setPlayingId(null);
+      return;
+    }
+    setVoiceNote(null);
+    const stored = (m.media ?? [])
+      .filter((x) => x.kind === 'audio' && (x.swipe ?? 0) === m.swipe_id)
+      .sort((a, b) => (a.index ?? 0) - (b.index ?? 0));
+    setPlayingId(m.id);
+    if (stored.length > 0) {
+      for (const x of stored) queue.enqueue(x.url);
+      return;
+    }
+    try {
+      const wav = await api.tts(m.content, character?.id);
+      queue.enqueue(URL.createObjectURL(wav));
+    } catch (e) {
+      setPlayingId(null);
+      setVoiceNote(e instanceof ApiError ? e.message : String(e));
+    }
+  };
 
   const loadChat = useCallback(async (id: string) => {
     setChatId(id);
@@ -76,6 +135,12 @@ export function ChatPanel({ character, onEdit, onActivity }: Props) {
     setError(null);
     setStreaming({ kind, targetId: target?.id, base: kind === 'continue' && target ? target.content : '', text: '' });
     stickToBottom.current = true;
+    queue.stop();
+    setPlayingId(null);
+    setVoiceNote(null);
+    const speakNow = speakRef.current;
+    if (speakNow) queue.unlock();
+    body = { ...(body as object), ...(speakChoice === null ? {} : { speak: speakNow }) };
     const retry = () => turn(kind === 'messages' ? 'regenerate' : kind, kind === 'messages' ? {} : body, target);
     try {
       await runTurn(chatId, kind, body, {
@@ -84,6 +149,11 @@ export function ChatPanel({ character, onEdit, onActivity }: Props) {
         onDone: (m) =>
           setMessages((ms) => (ms.some((x) => x.id === m.id) ? ms.map((x) => (x.id === m.id ? m : x)) : [...ms, m])),
         onError: (e) => setError({ message: e.message, retry }),
+        // Sentences play as they arrive; the toggle may be switched off mid-reply.
+        onAudio: (_index, url) => {
+          if (speakRef.current) queue.enqueue(url);
+        },
+        onAudioError: (e) => setVoiceNote(e.message),
       });
     } catch (e) {
       setError({ message: e instanceof ApiError ? e.message : String(e), retry });
@@ -152,6 +222,16 @@ export function ChatPanel({ character, onEdit, onActivity }: Props) {
           }}
         >
           + {t.newChat}
+        </button>
+        <button
+          className={`rounded-lg px-2 py-1 text-sm hover:bg-zinc-800 ${speak ? 'text-pink-300' : 'text-zinc-500'}`}
+          onClick={toggleSpeaker}
+          aria-pressed={speak}
+          title={speak ? t.speakerOn : t.speakerOff}
+          aria-label={speak ? t.speakerOn : t.speakerOff}
+          data-testid="speaker-toggle"
+        >
+          <SpeakerIcon on={speak} />
         </button>
         <button
           className="rounded-lg px-2 py-1 text-sm text-zinc-300 hover:bg-zinc-800"
@@ -225,6 +305,17 @@ export function ChatPanel({ character, onEdit, onActivity }: Props) {
                       </button>
                     </span>
                   )}
+                  {m.role === 'assistant' && streaming?.targetId !== m.id && m.content.trim() && (
+                    <button
+                      className={`rounded px-1.5 hover:bg-zinc-800 hover:text-zinc-200 ${playingId === m.id ? 'text-pink-300' : ''}`}
+                      onClick={() => play(m)}
+                      aria-label={playingId === m.id ? t.stopPlaying : t.playMessage}
+                      title={playingId === m.id ? t.stopPlaying : t.playMessage}
+                      data-testid="play-message"
+                    >
+                      {playingId === m.id ? '■' : '▶'}
+                    </button>
+                  )}
                   {m.id === lastAssistant?.id && isLast(m) && !streaming && (
                     <>
                       <button className="rounded px-1.5 hover:bg-zinc-800 hover:text-zinc-200" onClick={() => turn('regenerate', {}, m)} data-testid="regenerate">
@@ -273,6 +364,17 @@ export function ChatPanel({ character, onEdit, onActivity }: Props) {
             </div>
           </div>
         )}
+        {voiceNote && (
+          <div className="mx-auto mb-4 flex max-w-xl items-start gap-2 rounded-xl border border-amber-900 bg-amber-950/40 px-4 py-2 text-xs text-amber-200" data-testid="voice-note">
+            <span className="flex-1">
+              <span className="font-medium">{t.voiceProblem}: </span>
+              {voiceNote}
+            </span>
+            <button aria-label={t.close} onClick={() => setVoiceNote(null)}>
+              ✕
+            </button>
+          </div>
+        )}
         {error && (
           <div className="mx-auto mb-4 flex max-w-xl items-start gap-3 rounded-xl border border-red-900 bg-red-950/50 px-4 py-3 text-sm" data-testid="chat-error">
             <div className="flex-1">
@@ -305,7 +407,14 @@ export function ChatPanel({ character, onEdit, onActivity }: Props) {
             data-testid="composer"
           />
           {streaming ? (
-            <button className="rounded-xl bg-zinc-700 px-4 py-2.5 font-medium hover:bg-zinc-600" onClick={() => chatId && api.stop(chatId)} data-testid="stop">
+            <button
+              className="rounded-xl bg-zinc-700 px-4 py-2.5 font-medium hover:bg-zinc-600"
+              onClick={() => {
+                queue.stop();
+                if (chatId) api.stop(chatId);
+              }}
+              data-testid="stop"
+            >
               ■ {t.stop}
             </button>
           ) : (
@@ -315,8 +424,29 @@ export function ChatPanel({ character, onEdit, onActivity }: Props) {
           )}
         </div>
         <div className="mt-1 hidden text-xs text-zinc-600 md:block">{t.sendHint}</div>
+        <span hidden data-testid="audio-state" data-playing={audio.playing ?? ''} data-pending={audio.pending} data-played={audio.played} />
       </div>
       {showMemory && chatId && <MemoryPanel chatId={chatId} onClose={() => setShowMemory(false)} />}
     </div>
+  );
+}
+
+// A speaker, with sound waves when on and a cross when off (an SVG: emoji fonts are not everywhere).
+function SpeakerIcon({ on }: { on: boolean }) {
+  return (
+    <svg viewBox="0 0 24 24" width="18" height="18" fill="none" stroke="currentColor" strokeWidth="2" strokeLinecap="round" strokeLinejoin="round" aria-hidden="true">
+      <path d="M11 5 6 9H3v6h3l5 4V5z" fill="currentColor" />
+      {on ? (
+        <>
+          <path d="M15.5 8.5a5 5 0 0 1 0 7" />
+          <path d="M18.5 5.5a9 9 0 0 1 0 13" />
+        </>
+      ) : (
+        <>
+          <path d="m16 9 6 6" />
+          <path d="m22 9-6 6" />
+        </>
+      )}
+    </svg>
   );
 }

@@ -3,12 +3,16 @@
 import { useEffect, useState } from 'react';
 import type { Character } from '../api/client';
 import { format, useT } from '../i18n';
+import { audioQueue } from '../lib/audioQueue';
 
 interface MediaItem {
   id: string;
   kind: 'image' | 'audio';
   url: string;
   prompt?: string;
+  urls?: string[];   // Audio: the reply's sentences, in order.
+  text?: string;     // Audio: the start of the reply.
+  seconds?: number;
   created_at: number;
 }
 
@@ -60,7 +64,32 @@ export function MediaPanel({ character, version }: { character: Character | null
         {audio.length === 0 ? (
           <p className="rounded-xl border border-dashed border-zinc-800 p-4 text-sm text-zinc-500">{t.mediaEmptyAudio}</p>
         ) : (
-          audio.map((a) => <audio key={a.id} controls src={a.url} className="mb-2 w-full" />)
+          <ul className="space-y-2" data-testid="media-audio">
+            {audio.map((a) => (
+              <li key={a.id} className="flex items-start gap-2 rounded-lg bg-zinc-900 p-2 text-sm">
+                <button
+                  className="rounded-full bg-pink-700 px-2.5 py-1 text-xs hover:bg-pink-600"
+                  aria-label={t.playMessage}
+                  onClick={() => {
+                    const q = audioQueue();
+                    q.unlock();
+                    q.stop();
+                    for (const u of a.urls ?? [a.url]) q.enqueue(u);
+                  }}
+                  data-testid="media-audio-play"
+                >
+                  ▶
+                </button>
+                <span className="min-w-0 flex-1">
+                  <span className="line-clamp-2 break-words text-zinc-300">{a.text}</span>
+                  <span className="text-xs text-zinc-500">
+                    {a.seconds ? `${Math.round(a.seconds)} s · ` : ''}
+                    {new Date(a.created_at).toLocaleString()}
+                  </span>
+                </span>
+              </li>
+            ))}
+          </ul>
         )}
       </section>
     </div>

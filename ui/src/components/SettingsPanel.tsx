@@ -57,7 +57,12 @@ export function SettingsPanel({ health, onClose, onSaved }: Props) {
   const save = async () => {
     setErrors({});
     try {
-      const next = await api.patchSettings({ llm: settings.llm, chat: settings.chat, ui: settings.ui });
+      // Only the speech keys this panel edits (the API key stays as it is: the server never sends it).
+      const media: Record<string, unknown> = {};
+      for (const k of ['tts_enabled', 'tts_engine', 'tts_url', 'tts_model', 'tts_voice', 'tts_model_file', 'tts_mmproj_file']) {
+        media[k] = settings.media?.[k];
+      }
+      const next = await api.patchSettings({ llm: settings.llm, chat: settings.chat, ui: settings.ui, media });
       setSettings(next);
       setSaved(true);
       onSaved(next);
@@ -132,6 +137,40 @@ export function SettingsPanel({ health, onClose, onSaved }: Props) {
               {input('llm.repeat_penalty', t.repeatPenalty, 'number', '0.01')}
               {input('chat.user_name', t.userName)}
             </div>
+          </section>
+          <section className="space-y-3">
+            <h3 className="text-xs font-semibold uppercase tracking-wide text-zinc-500">{t.tts}</h3>
+            <label className="flex items-center gap-2 text-sm">
+              <input
+                type="checkbox"
+                checked={!!settings.media?.tts_enabled}
+                onChange={(e) => set('media.tts_enabled', e.target.checked)}
+                data-testid="setting-media.tts_enabled"
+              />
+              {t.ttsEnabled}
+            </label>
+            <Field label={t.ttsEngine} error={errors['media.tts_engine']}>
+              <select className={inputClass} value={get('media.tts_engine')} onChange={(e) => set('media.tts_engine', e.target.value)} data-testid="setting-media.tts_engine">
+                <option value="espeak">{t.voiceEngineEspeak}</option>
+                <option value="embedded">{t.voiceEngineEmbedded}</option>
+                <option value="http">{t.voiceEngineHttp}</option>
+              </select>
+            </Field>
+            {get('media.tts_engine') === 'http' && (
+              <>
+                {input('media.tts_url', t.ttsUrl)}
+                <div className="grid grid-cols-2 gap-3">
+                  {input('media.tts_model', t.model)}
+                  {input('media.tts_voice', t.voiceName)}
+                </div>
+              </>
+            )}
+            {get('media.tts_engine') === 'embedded' && (
+              <>
+                {input('media.tts_model_file', t.ttsModelFile)}
+                {input('media.tts_mmproj_file', t.ttsMmprojFile)}
+              </>
+            )}
           </section>
           <section>
             <Field label={t.language} error={errors['ui.language']}>
