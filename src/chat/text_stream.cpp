@@ -293,13 +293,19 @@ void SpeechSplitter::consume(bool final) {
         }
         append(r.substr(i, n));
         i += n;
+        // A run-on sentence is cut at a clause (or, much longer, at a word) so its speech starts
+        // without waiting for the whole of it: synthesis time grows with the length.
+        if (m_max_chars > 0 && m_sentence.size() >= m_max_chars &&
+            (c == ',' || c == ';' || c == ':' || (m_sentence.size() >= m_max_chars * 3 / 2 && i < r.size() && r[i] == ' '))) {
+            end_sentence(m_ready, false);
+        }
     }
     m_raw.erase(0, i);
     if (final) m_raw.clear();
 }
 
 std::string speakable(std::string_view display_text) {
-    SpeechSplitter s(0);
+    SpeechSplitter s(0, 0);
     std::string out;
     for (auto& part : s.push(display_text)) out += (out.empty() ? "" : " ") + part;
     for (auto& part : s.finish()) out += (out.empty() ? "" : " ") + part;

@@ -34,7 +34,9 @@ private:
 
 class SpeechSplitter {
 public:
-    explicit SpeechSplitter(size_t min_chars = 24) : m_min_chars(min_chars) {}
+    // Sentences shorter than `min_chars` are merged with the next; longer than `max_bytes` are cut at
+    // the next clause mark (or word, at 1.5 times that); 0 = no cut.
+    explicit SpeechSplitter(size_t min_chars = 24, size_t max_bytes = 160) : m_min_chars(min_chars), m_max_chars(max_bytes) {}
     // Returns the sentences completed by this piece of display text.
     std::vector<std::string> push(std::string_view display_text);
     // End of stream: the last sentence, if any text is left.
@@ -51,6 +53,7 @@ private:
     bool m_in_inline_code = false;
     bool m_line_start = true;
     size_t m_min_chars;
+    size_t m_max_chars;
     std::vector<std::string> m_ready;
 };
 

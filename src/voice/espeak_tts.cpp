@@ -13,7 +13,7 @@ namespace {
 
 constexpr auto kTimeout = std::chrono::seconds(30);
 // Lower than the chat model's threads, so speaking a sentence takes only idle CPU from decoding.
-constexpr int kNice = 10;
+constexpr int kNice = 5;
 
 bool only_voice_chars(const std::string& s) {
     if (s.empty() || s.size() > 64) return false;

@@ -79,7 +79,9 @@ public:
 
 private:
     void work() {
-        lower_this_threads_priority();
+        // In-process synthesis runs on this thread: below the chat model. (espeak-ng sets its own
+        // child's priority; the wait here costs nothing.)
+        if (m_prepared.engine->name() == "embedded") lower_this_threads_priority();
         bool given_up = false;
         for (;;) {
             std::pair<int, std::string> item;

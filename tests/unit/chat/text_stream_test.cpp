@@ -122,3 +122,38 @@ TEST(Speech, SpeakableOfAWholeText) {
 
 }  // namespace
 }  // namespace mc::chat
+
+namespace mc::chat {
+namespace {
+
+TEST(Speech, RunOnSentencesAreCutAtAClauseSoSpeechStartsEarly) {
+    // A model that writes 400 characters without a full stop: speech must not wait for all of it.
+    std::string run_on;
+    for (int i = 0; i < 12; ++i) run_on += "and then we walked down to the harbour, ";
+    run_on += "and it was lovely.";
+    SpeechSplitter s;
+    std::vector<std::string> out;
+    for (size_t i = 0; i < run_on.size(); i += 7) {
+        for (auto& part : s.push(run_on.substr(i, 7))) out.push_back(part);
+    }
+    for (auto& part : s.finish()) out.push_back(part);
+    ASSERT_GE(out.size(), 3u);
+    std::string joined;
+    for (const auto& part : out) {
+        EXPECT_LE(part.size(), 240u) << part;
+        joined += (joined.empty() ? "" : " ") + part;
+    }
+    // Nothing lost or doubled.
+    EXPECT_EQ(joined, run_on);
+    // A word salad without any comma is cut at a word, never inside one.
+    SpeechSplitter w;
+    std::string words;
+    for (int i = 0; i < 60; ++i) words += "Hamburg ";
+    std::vector<std::string> parts = w.push(words);
+    for (auto& part : w.finish()) parts.push_back(part);
+    ASSERT_GE(parts.size(), 2u);
+    for (const auto& part : parts) EXPECT_EQ(part.find("Hamburg"), 0u) << part;
+}
+
+}  // namespace
+}  // namespace mc::chat
