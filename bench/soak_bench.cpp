@@ -115,7 +115,7 @@ int main(int argc, char** argv) {
     for (int t = 1; t <= turns; ++t) {
         const std::string& chat = chats[static_cast<size_t>(t) % chats.size()];
         auto r = bench::stream_post(server.port, "/api/chats/" + chat + "/messages",
-                                    Json{{"content", "Erzähl mir etwas über Runde " + std::to_string(t)}}, "mycandy");
+                                    Json{{"content", "Erzähl mir etwas über Runde " + std::to_string(t)}, {"speak", false}}, "mycandy");
         if (!r.final.is_object() || !r.final.contains("message")) ++failed;
         (void)c.Get(("/api/chats/" + chat + "/prompt").c_str());
         (void)c.Get("/api/settings");
