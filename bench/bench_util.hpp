@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -111,7 +112,9 @@ struct StreamResult {
 
 // POSTs and reads an SSE stream. `kind` = "mycandy" (event: token/done) or "llama" (data-only
 // /completion chunks with "content" and, at the end, "timings").
-inline StreamResult stream_post(int port, const std::string& path, const Json& body, const std::string& kind) {
+// `on_event` sees every event (name, data) as it arrives.
+inline StreamResult stream_post(int port, const std::string& path, const Json& body, const std::string& kind,
+                                const std::function<void(const std::string&, const Json&)>& on_event = {}) {
     httplib::Client c("127.0.0.1", port);
     c.set_read_timeout(3600, 0);
     StreamResult out;
@@ -137,6 +140,7 @@ inline StreamResult stream_post(int port, const std::string& path, const Json& b
             if (line.rfind("data: ", 0) != 0) continue;
             const Json j = Json::parse(line.substr(6), nullptr, false);
             if (j.is_discarded()) continue;
+            if (on_event) on_event(event, j);
             std::string piece;
             if (kind == "mycandy") {
                 if (event == "token") piece = j.value("text", "");

@@ -21,48 +21,24 @@ struct Turn {
 };
 
 Turn run_turn(int port, const std::string& chat, const std::string& content, bool speak, int seed) {
-    httplib::Client c("127.0.0.1", port);
-    c.set_read_timeout(3600, 0);
     Turn out;
     std::map<int, Clock::time_point> spoken_at;
-    std::string buf, event;
-    httplib::Request req;
-    req.method = "POST";
-    req.path = "/api/chats/" + chat + "/messages";
-    req.body = Json{{"content", content}, {"speak", speak}, {"sampling", {{"seed", seed}}}}.dump();
-    req.headers.emplace("Content-Type", "application/json");
-    req.content_receiver = [&](const char* d, size_t n, uint64_t, uint64_t) {
-        buf.append(d, n);
-        size_t nl;
-        while ((nl = buf.find('\n')) != std::string::npos) {
-            std::string line = buf.substr(0, nl);
-            buf.erase(0, nl + 1);
-            if (line.rfind("event: ", 0) == 0) {
-                event = line.substr(7);
-                continue;
-            }
-            if (line.rfind("data: ", 0) != 0) continue;
-            const Json j = Json::parse(line.substr(6), nullptr, false);
-            if (j.is_discarded()) continue;
-            if (event == "speech") {
-                spoken_at[j.value("index", 0)] = Clock::now();
-                out.sentence_chars.push_back(j.value("text", "").size());
-            } else if (event == "audio") {
-                auto it = spoken_at.find(j.value("index", -1));
-                if (it != spoken_at.end()) {
-                    out.lag_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - it->second).count());
-                }
-            } else if (event == "audio_error") {
-                out.audio_errors++;
-            } else if (event == "done") {
-                const Json& t = j["timings"];
-                const double ms = t.value("predicted_ms", 0.0);
-                if (ms > 0) out.decode_tps = t.value("predicted_tokens", 0) * 1000.0 / ms;
-            }
+    const Json body = {{"content", content}, {"speak", speak}, {"sampling", {{"seed", seed}}}};
+    bench::stream_post(port, "/api/chats/" + chat + "/messages", body, "mycandy", [&](const std::string& event, const Json& j) {
+        if (event == "speech") {
+            spoken_at[j.value("index", 0)] = Clock::now();
+            out.sentence_chars.push_back(j.value("text", "").size());
+        } else if (event == "audio") {
+            auto it = spoken_at.find(j.value("index", -1));
+            if (it != spoken_at.end()) out.lag_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - it->second).count());
+        } else if (event == "audio_error") {
+            out.audio_errors++;
+        } else if (event == "done") {
+            const Json& t = j["timings"];
+            const double ms = t.value("predicted_ms", 0.0);
+            if (ms > 0) out.decode_tps = t.value("predicted_tokens", 0) * 1000.0 / ms;
         }
-        return true;
-    };
-    c.send(req);
+    });
     return out;
 }
 

@@ -3,6 +3,8 @@
 #include <ggml.h>
 #include <gguf.h>
 
+#include "llm/gguf_write.hpp"
+
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -30,24 +32,6 @@ struct Shape {
     float rope_base;
 };
 
-// A fast generator: the weights only have to be finite and vary.
-struct XorShift {
-    uint64_t s;
-    uint64_t next() {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        return s;
-    }
-    float uniform() { return static_cast<float>(next() >> 40) / static_cast<float>(1ull << 24) * 2.0f - 1.0f; }
-};
-
-struct GgufDeleter {
-    void operator()(gguf_context* c) const { gguf_free(c); }
-};
-struct GgmlDeleter {
-    void operator()(ggml_context* c) const { ggml_free(c); }
-};
 
 // Writes ggml_nbytes(t) bytes of random values of t's type; norms (kind == 'n') are all 1.
 bool write_tensor(FILE* f, const ggml_tensor* t, char kind, float scale, XorShift& rng) {

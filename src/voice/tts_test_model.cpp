@@ -3,6 +3,8 @@
 #include <ggml.h>
 #include <gguf.h>
 
+#include "llm/gguf_write.hpp"
+
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -16,24 +18,9 @@ namespace mc::voice {
 
 namespace {
 
-// A fast generator: the weights only have to be finite, vary and be reproducible.
-struct XorShift {
-    uint64_t s;
-    uint64_t next() {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        return s;
-    }
-    float uniform() { return static_cast<float>(next() >> 40) / static_cast<float>(1ull << 24) * 2.0f - 1.0f; }
-};
-
-struct GgufDeleter {
-    void operator()(gguf_context* c) const { gguf_free(c); }
-};
-struct GgmlDeleter {
-    void operator()(ggml_context* c) const { ggml_free(c); }
-};
+using llm::GgmlDeleter;
+using llm::GgufDeleter;
+using llm::XorShift;
 
 // How a tensor's values are made.
 enum class Fill {
