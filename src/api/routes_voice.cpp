@@ -22,7 +22,12 @@ constexpr size_t kMaxBodyText = 1u << 20;
 
 Response audio_response(const voice::Audio& audio, const std::string& format) {
     Response r;
-    if (format == "pcm") {
+    if (format == "ogg" || format == "opus") {
+        auto ogg = voice::encode_ogg_opus(audio);
+        if (!ogg) return error_response(ogg.error());
+        r.content_type = "audio/ogg";
+        r.body = std::move(*ogg);
+    } else if (format == "pcm") {
         // OpenAI's "pcm": raw 16-bit little-endian mono samples, no header.
         r.content_type = "audio/pcm";
         r.body.assign(reinterpret_cast<const char*>(audio.samples.data()), audio.samples.size() * 2);
@@ -66,7 +71,7 @@ void register_voice_routes(http::Server& server, Context& ctx) {
                 f.reject(ErrorCode::InvalidInput, "voice", "'voice' must be a voice name or a voice object");
             }
         }
-        if (format != "wav" && format != "pcm") f.reject(ErrorCode::InvalidInput, "format", "'format' must be wav or pcm");
+        if (format != "wav" && format != "pcm" && format != "ogg") f.reject(ErrorCode::InvalidInput, "format", "'format' must be wav, ogg or pcm");
         if (f.error()) return error_response(*f.error());
         auto character = named_character(ctx, character_id);
         if (!character) return error_response(character.error());
@@ -96,8 +101,8 @@ void register_voice_routes(http::Server& server, Context& ctx) {
         f.opt_string("instructions", 4000);
         const std::string format = f.string_or("response_format", 8, "wav");
         const double speed = f.opt_number("speed", 0.25, 4.0).value_or(1.0);
-        if (format != "wav" && format != "pcm") {
-            f.reject(ErrorCode::InvalidInput, "response_format", "response_format '" + format + "' is not supported: use wav or pcm");
+        if (format != "wav" && format != "pcm" && format != "opus") {
+            f.reject(ErrorCode::InvalidInput, "response_format", "response_format '" + format + "' is not supported: use wav, opus or pcm");
         }
         if (f.error()) return error_response(*f.error());
         if (!ctx.tts) return error_response({ErrorCode::Unavailable, "text-to-speech is not available", ""});

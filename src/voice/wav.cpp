@@ -1,5 +1,7 @@
 #include "voice/wav.hpp"
 
+#include <opusenc.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -128,6 +130,32 @@ std::string encode_wav(const Audio& audio) {
     put32(s, data_bytes);
     for (int16_t v : audio.samples) put16(s, static_cast<uint16_t>(v));
     return s;
+}
+
+Result<std::string> encode_ogg_opus(const Audio& audio) {
+    if (audio.sample_rate < 8000 || audio.sample_rate > 192000) return fail(ErrorCode::Internal, "no audio to encode");
+    std::string out;
+    OpusEncCallbacks callbacks{
+        [](void* user, const unsigned char* data, opus_int32 len) {
+            static_cast<std::string*>(user)->append(reinterpret_cast<const char*>(data), static_cast<size_t>(len));
+            return 0;
+        },
+        [](void*) { return 0; }};
+    OggOpusComments* comments = ope_comments_create();
+    if (!comments) return fail(ErrorCode::Internal, "cannot create Opus comments");
+    ope_comments_add(comments, "ENCODER", "mycandy");
+    int error = OPE_OK;
+    // libopusenc resamples any input rate to Opus's 48 kHz itself.
+    OggOpusEnc* enc = ope_encoder_create_callbacks(&callbacks, &out, comments, audio.sample_rate, 1, 0, &error);
+    ope_comments_destroy(comments);
+    if (!enc || error != OPE_OK) return fail(ErrorCode::Internal, "cannot create the Opus encoder (" + std::to_string(error) + ")");
+    ope_encoder_ctl(enc, OPUS_SET_BITRATE(32000));
+    ope_encoder_ctl(enc, OPUS_SET_SIGNAL(OPUS_SIGNAL_VOICE));
+    error = ope_encoder_write(enc, audio.samples.data(), static_cast<int>(audio.samples.size()));
+    if (error == OPE_OK) error = ope_encoder_drain(enc);
+    ope_encoder_destroy(enc);
+    if (error != OPE_OK) return fail(ErrorCode::Internal, "Opus encoding failed (" + std::to_string(error) + ")");
+    return out;
 }
 
 }  // namespace mc::voice

@@ -193,6 +193,20 @@ TEST_F(VoiceApi, ASpeechServerThatIsDownNeverBreaksTheTextAndSaysWhyQuickly) {
     EXPECT_NE(r.last("done")->data["message"]["content"].get<std::string>().find("Hello there"), std::string::npos);
 }
 
+TEST_F(VoiceApi, AMissingSpeechModelNeverBreaksTheTurnAndIsNamed) {
+    start(kReply, {{"tts_engine", "embedded"}, {"tts_model_file", "models/tts/nope.gguf"}, {"tts_mmproj_file", "models/tts/nope-mmproj.gguf"}});
+    auto health = body_json(server->client().Get("/api/health"));
+    EXPECT_EQ(health["components"]["tts"]["state"], "unavailable");
+    EXPECT_NE(health["components"]["tts"]["detail"].get<std::string>().find("nope.gguf"), std::string::npos) << health.dump();
+    auto r = turn(new_chat(), {{"content", "Hi!"}, {"speak", true}});
+    ASSERT_NE(r.last("done"), nullptr) << r.body;
+    EXPECT_EQ(r.count("error"), 0u);
+    ASSERT_EQ(r.count("audio_error"), 1u);
+    EXPECT_NE(r.last("audio_error")->data["error"]["message"].get<std::string>().find("nope.gguf"), std::string::npos)
+        << r.last("audio_error")->data.dump();
+    EXPECT_NE(r.last("done")->data["message"]["content"].get<std::string>().find("Hello there"), std::string::npos);
+}
+
 TEST_F(VoiceApi, ASpeechServerAnsweringGarbageOrErrorsIsNamed) {
     for (auto mode : {StandinTts::Mode::Garbage, StandinTts::Mode::Error500}) {
         StandinTts tts(mode);
@@ -236,6 +250,12 @@ TEST_F(VoiceApi, TtsEndpointSpeaksAndRefusesBadInputByName) {
     expect_error(post("/api/tts", {{"text", "*only an emote*"}}), 400, "text");
     expect_error(post("/api/tts", {{"text", "   "}}), 400, "text");
     expect_error(post("/api/tts", {{"text", "Hallo"}, {"format", "mp3"}}), 400, "format");
+    // Ogg Opus for phones: a fraction of the WAV.
+    auto ogg = post("/api/tts", {{"text", "*nods* Guten Morgen, wie war dein Tag?"}, {"character_id", character_id}, {"format", "ogg"}});
+    ASSERT_EQ(ogg->status, 200) << ogg->body;
+    EXPECT_EQ(ogg->get_header_value("Content-Type"), "audio/ogg");
+    EXPECT_EQ(ogg->body.compare(0, 4, "OggS"), 0);
+    EXPECT_LT(ogg->body.size() * 4, ok->body.size());
     expect_error(post("/api/tts", {{"text", "Hallo"}, {"voice", {{"speed", 7}}}}), 400, "voice.speed");
     expect_error(post("/api/tts", {{"text", 5}}), 400, "text");
     expect_error(post("/api/tts", {{"text", "Hallo"}, {"character_id", "nope"}}), 404, "id");
@@ -253,6 +273,9 @@ TEST_F(VoiceApi, TtsEndpointSpeaksAndRefusesBadInputByName) {
     EXPECT_EQ(pcm->get_header_value("Content-Type"), "audio/pcm");
     EXPECT_GT(pcm->body.size(), 2000u);
     expect_error(post("/v1/audio/speech", {{"input", "Hello."}, {"response_format", "flac"}}), 400, "response_format");
+    auto opus = post("/v1/audio/speech", {{"input", "Hello there."}, {"response_format", "opus"}});
+    ASSERT_EQ(opus->status, 200) << opus->body;
+    EXPECT_EQ(opus->body.compare(0, 4, "OggS"), 0);
     expect_error(post("/v1/audio/speech", {{"input", "Hello."}, {"speed", 9}}), 400, "speed");
 
     // The HTTP engine: the server's own refusal of a voice is a 400 naming the voice.

@@ -2,6 +2,7 @@
 // are refused by name.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 
 #include "voice/wav.hpp"
@@ -64,6 +65,19 @@ TEST(Wav, AcceptsStreamingHeadersWithUnknownLength) {
     auto a = parse_wav(s);
     ASSERT_TRUE(a);
     EXPECT_EQ(a->samples.size(), 100u);
+}
+
+TEST(Wav, OggOpusIsRealOpusAndMuchSmaller) {
+    Audio a;
+    a.sample_rate = 22050;
+    for (int i = 0; i < 22050 * 2; ++i) a.samples.push_back(static_cast<int16_t>(8000 * std::sin(i * 0.07) * std::sin(i * 0.0005)));
+    auto ogg = encode_ogg_opus(a);
+    ASSERT_TRUE(ogg) << ogg.error().message;
+    EXPECT_EQ(ogg->compare(0, 4, "OggS"), 0);
+    EXPECT_NE(ogg->find("OpusHead"), std::string::npos);
+    EXPECT_NE(ogg->find("OpusTags"), std::string::npos);
+    EXPECT_LT(ogg->size() * 5, encode_wav(a).size());
+    EXPECT_GT(ogg->size(), 1000u);
 }
 
 TEST(Wav, RefusesWhatIsNotPcmWav) {
