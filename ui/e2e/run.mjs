@@ -284,6 +284,13 @@ await step('usable on a phone (390x844)', async () => {
   await phone.getByTestId('message-user').first().waitFor();
   const box = await phone.getByTestId('composer').boundingBox();
   assert(box && box.x >= 0 && box.x + box.width <= 390, `composer off screen: ${JSON.stringify(box)}`);
+  // The header keeps who you talk to readable, with the speaker and the other buttons as icons.
+  const name = await phone.getByTestId('chat-character-name').boundingBox();
+  assert(name && name.width >= 60, `character name squeezed: ${JSON.stringify(name)}`);
+  for (const id of ['speaker-toggle', 'new-chat', 'open-memory', 'edit-character']) {
+    const b = await phone.getByTestId(id).boundingBox();
+    assert(b && b.width >= 40 && b.height >= 40 && b.x + b.width <= 390, `${id} too small or off screen: ${JSON.stringify(b)}`);
+  }
   const overflow = await phone.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
   assert(!overflow, 'page scrolls sideways');
   await phone.screenshot({ path: join(artifacts, 'phone-390x844-chat.png') });

@@ -193,9 +193,9 @@ export function ChatPanel({ character, onEdit, onActivity }: Props) {
 
   return (
     <div className="flex min-h-0 flex-1 flex-col">
-      <div className="flex items-center gap-3 border-b border-zinc-800 px-4 py-2">
+      <div className="flex items-center gap-1 border-b border-zinc-800 px-3 py-2 md:gap-3 md:px-4">
         <Avatar character={character} size={36} />
-        <div className="min-w-0 flex-1">
+        <div className="ml-1 min-w-0 flex-1 md:ml-0">
           <div className="truncate font-medium" data-testid="chat-character-name">
             {character.name}
           </div>
@@ -213,7 +213,9 @@ export function ChatPanel({ character, onEdit, onActivity }: Props) {
           </select>
         </div>
         <button
-          className="rounded-lg px-2 py-1 text-sm text-zinc-300 hover:bg-zinc-800"
+          className="min-h-10 min-w-10 shrink-0 rounded-lg px-2 py-1 text-sm text-zinc-300 hover:bg-zinc-800"
+          aria-label={t.newChat}
+          title={t.newChat}
           data-testid="new-chat"
           onClick={async () => {
             const { chat } = await api.createChat(character.id);
@@ -221,10 +223,10 @@ export function ChatPanel({ character, onEdit, onActivity }: Props) {
             await loadChat(chat.id);
           }}
         >
-          + {t.newChat}
+          +<span className="hidden md:inline"> {t.newChat}</span>
         </button>
         <button
-          className={`rounded-lg px-2 py-1 text-sm hover:bg-zinc-800 ${speak ? 'text-pink-300' : 'text-zinc-500'}`}
+          className={`flex min-h-10 min-w-10 shrink-0 items-center justify-center rounded-lg px-2 py-1 text-sm hover:bg-zinc-800 ${speak ? 'text-pink-300' : 'text-zinc-500'}`}
           onClick={toggleSpeaker}
           aria-pressed={speak}
           title={speak ? t.speakerOn : t.speakerOff}
@@ -234,15 +236,23 @@ export function ChatPanel({ character, onEdit, onActivity }: Props) {
           <SpeakerIcon on={speak} />
         </button>
         <button
-          className="rounded-lg px-2 py-1 text-sm text-zinc-300 hover:bg-zinc-800"
+          className="min-h-10 min-w-10 shrink-0 rounded-lg px-2 py-1 text-sm text-zinc-300 hover:bg-zinc-800"
           onClick={() => setShowMemory(true)}
           disabled={!chatId}
+          aria-label={t.memory}
+          title={t.memory}
           data-testid="open-memory"
         >
-          ◎ {t.memory}
+          ◎<span className="hidden md:inline"> {t.memory}</span>
         </button>
-        <button className="rounded-lg px-2 py-1 text-sm text-zinc-300 hover:bg-zinc-800" onClick={onEdit} data-testid="edit-character">
-          ✎ {t.edit}
+        <button
+          className="min-h-10 min-w-10 shrink-0 rounded-lg px-2 py-1 text-sm text-zinc-300 hover:bg-zinc-800"
+          onClick={onEdit}
+          aria-label={t.edit}
+          title={t.edit}
+          data-testid="edit-character"
+        >
+          ✎<span className="hidden md:inline"> {t.edit}</span>
         </button>
       </div>
 
@@ -307,7 +317,7 @@ export function ChatPanel({ character, onEdit, onActivity }: Props) {
                   )}
                   {m.role === 'assistant' && streaming?.targetId !== m.id && m.content.trim() && (
                     <button
-                      className={`rounded px-1.5 hover:bg-zinc-800 hover:text-zinc-200 ${playingId === m.id ? 'text-pink-300' : ''}`}
+                      className={`min-h-8 min-w-8 rounded px-1.5 hover:bg-zinc-800 hover:text-zinc-200 ${playingId === m.id ? 'text-pink-300' : ''}`}
                       onClick={() => play(m)}
                       aria-label={playingId === m.id ? t.stopPlaying : t.playMessage}
                       title={playingId === m.id ? t.stopPlaying : t.playMessage}
