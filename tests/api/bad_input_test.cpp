@@ -33,6 +33,8 @@ const std::vector<Route> kRoutes = {
     {"PATCH", "/api/messages/{message}"}, {"PATCH", "/api/memory/facts/{fact}"}, {"GET", "/api/jobs/{job}"},
     {"POST", "/api/jobs/{job}/cancel", true}, {"GET", "/api/models"}, {"POST", "/api/models/load"},
     {"POST", "/api/models/download"}, {"GET", "/v1/models"}, {"POST", "/v1/chat/completions"},
+    {"POST", "/api/tts"}, {"GET", "/api/tts/voices"}, {"POST", "/v1/audio/speech"}, {"GET", "/api/characters/{character}/media"},
+    {"GET", "/api/media/audio/{character}.wav"},
     // Deletes last, and only with ids that do not exist (the corpus must keep its chat).
     {"DELETE", "/api/memory/facts/{fact}"}, {"DELETE", "/api/messages/{message}"}, {"DELETE", "/api/chats/{chat}"},
     {"DELETE", "/api/characters/{character}"},
