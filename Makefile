@@ -5,6 +5,9 @@ PORT ?= 8000
 # ccache: paths relative to the checkout, so a fresh clone elsewhere still hits the cache.
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := true
+# Node.js for the UI build: scripts/setup.sh puts a new enough one here when the system's is too old
+# (Debian bookworm ships 18; Vite needs 20.19).
+export PATH := $(CURDIR)/deps/node/bin:$(PATH)
 
 .PHONY: all setup configure build run test sanitize tsan fuzz clean
 

