@@ -35,37 +35,7 @@ struct Shape {
 
 // Writes ggml_nbytes(t) bytes of random values of t's type; norms (kind == 'n') are all 1.
 bool write_tensor(FILE* f, const ggml_tensor* t, char kind, float scale, XorShift& rng) {
-    const size_t n = static_cast<size_t>(ggml_nelements(t));
-    std::vector<uint8_t> buf;
-    constexpr size_t kChunk = 1 << 20;  // Values per write.
-    for (size_t done = 0; done < n; done += kChunk) {
-        const size_t count = std::min(kChunk, n - done);
-        if (t->type == GGML_TYPE_F32) {
-            buf.resize(count * 4);
-            auto* p = reinterpret_cast<float*>(buf.data());
-            for (size_t i = 0; i < count; ++i) p[i] = kind == 'n' ? 1.0f : rng.uniform() * scale;
-        } else if (t->type == GGML_TYPE_F16) {
-            buf.resize(count * 2);
-            auto* p = reinterpret_cast<ggml_fp16_t*>(buf.data());
-            for (size_t i = 0; i < count; ++i) p[i] = ggml_fp32_to_fp16(rng.uniform() * scale);
-        } else {  // Q8_0: blocks of {fp16 scale, 32 x int8}.
-            const size_t blocks = count / 32;
-            buf.resize(blocks * 34);
-            const ggml_fp16_t d = ggml_fp32_to_fp16(scale / 127.0f);
-            for (size_t b = 0; b < blocks; ++b) {
-                uint8_t* blk = buf.data() + b * 34;
-                std::memcpy(blk, &d, 2);
-                for (int i = 0; i < 32; i += 8) {
-                    const uint64_t r = rng.next();
-                    std::memcpy(blk + 2 + i, &r, 8);
-                }
-            }
-        }
-        if (std::fwrite(buf.data(), 1, buf.size(), f) != buf.size()) return false;
-    }
-    const size_t pad = GGML_PAD(ggml_nbytes(t), GGUF_DEFAULT_ALIGNMENT) - ggml_nbytes(t);
-    static const char zeros[GGUF_DEFAULT_ALIGNMENT] = {};
-    return std::fwrite(zeros, 1, pad, f) == pad;
+    return write_tensor_data(f, t, [&] { return kind == 'n' ? 1.0f : rng.uniform() * scale; }, scale, rng);
 }
 
 }  // namespace
