@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <filesystem>
 
 #include "server_process.hpp"
 #include "sse_client.hpp"
@@ -286,6 +287,45 @@ TEST_F(VoiceApi, TtsEndpointSpeaksAndRefusesBadInputByName) {
     auto via_http = post("/api/tts", {{"text", "Hello"}, {"voice", "af_sky"}});
     ASSERT_EQ(via_http->status, 200) << via_http->body;
     EXPECT_EQ(wav_info(via_http->body).rate, 24000);
+}
+
+TEST_F(VoiceApi, TheEmbeddedEngineSpeaksATurnAndClonesTheVoiceSample) {
+    // A random-weight Qwen3-TTS pair written by our own tool, as a person would point settings at a
+    // downloaded one.
+    const std::string dir = make_temp_dir("mc-voice-embedded");
+    auto made = run_mycandy({"make-test-model", "--kind", "qwen3tts", "--out", dir + "/tts.gguf", "--mmproj", dir + "/tts-mmproj.gguf"}, 60000);
+    ASSERT_EQ(made.exit_code, 0) << made.output;
+    start("Hallo. Wie geht es dir?",
+          {{"tts_engine", "embedded"}, {"tts_model_file", dir + "/tts.gguf"}, {"tts_mmproj_file", dir + "/tts-mmproj.gguf"}});
+    auto patched = server->client().Patch("/api/settings", Json{{"llm", {{"threads", 1}}}}.dump(), "application/json");
+    ASSERT_EQ(patched->status, 200) << patched->body;
+    settled_health(*server);
+    auto health = body_json(server->client().Get("/api/health"));
+    EXPECT_EQ(health["components"]["tts"]["engines"]["embedded"]["state"], "ready") << health.dump();
+
+    const std::string chat = new_chat({{"name", "Mia"}, {"voice", {{"language", "de"}}}});
+    auto r = turn(chat, {{"content", "Hallo"}, {"speak", true}});
+    ASSERT_NE(r.last("done"), nullptr) << r.body;
+    EXPECT_EQ(r.count("audio_error"), 0u) << (r.last("audio_error") ? r.last("audio_error")->data.dump() : "");
+    ASSERT_EQ(r.count("audio"), r.count("speech"));
+    for (const auto& e : r.events) {
+        if (e.event != "audio") continue;
+        const WavInfo w = wav_info(server->client().Get(e.data["url"].get<std::string>().c_str())->body);
+        EXPECT_TRUE(w.ok);
+        EXPECT_EQ(w.rate, 24000);
+        EXPECT_GT(w.seconds, 0.05);
+    }
+
+    // Cloning: the character's uploaded sample is the speaker reference.
+    ASSERT_EQ(server->client().Put(("/api/characters/" + character_id + "/voice_sample").c_str(), tone_wav(2.0), "audio/wav")->status, 200);
+    auto cloned = post("/api/tts", {{"text", "Hallo zusammen."}, {"character_id", character_id}, {"voice", {{"clone", true}}}});
+    ASSERT_EQ(cloned->status, 200) << cloned->body;
+    EXPECT_EQ(wav_info(cloned->body).rate, 24000);
+    // A language the model does not speak is named.
+    auto klingon = post("/api/tts", {{"text", "Hallo."}, {"voice", {{"language", "tlh"}}}});
+    EXPECT_EQ(klingon->status, 400) << klingon->body;
+    EXPECT_EQ(body_json(klingon)["error"]["field"], "language");
+    std::filesystem::remove_all(dir);
 }
 
 TEST_F(VoiceApi, ACharactersVoiceIsCheckedWhenSaved) {
