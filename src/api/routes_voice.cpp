@@ -5,6 +5,7 @@
 #include "api/context.hpp"
 #include "api/json_io.hpp"
 #include "api/routes.hpp"
+#include "core/json.hpp"
 #include "core/media_type.hpp"
 #include "core/text.hpp"
 #include "voice/tts_service.hpp"
@@ -134,25 +135,27 @@ void register_voice_routes(http::Server& server, Context& ctx) {
         if (!list) return error_response(list.error());
         Json out = Json::array();
         for (const auto& m : *list) {
-            std::map<int, Json> audio_by_swipe;
+            std::map<int64_t, Json> audio_by_swipe;
             int image = 0;
             for (const auto& e : m.media) {
-                if (!e.is_object() || !e.contains("url") || !e["url"].is_string()) continue;
-                const std::string kind = e.value("kind", "");
+                // Media may come from an imported chat: nothing about its shape is trusted.
+                const std::string url = json_string_or(e, "url", "");
+                if (url.rfind("/api/media/", 0) != 0) continue;
+                const std::string kind = json_string_or(e, "kind", "");
                 if (kind == "audio") {
-                    const int swipe = e.value("swipe", 0);
+                    const int64_t swipe = json_int_or(e, "swipe", 0);
                     Json& a = audio_by_swipe[swipe];
                     if (a.is_null()) {
-                        const std::string text = swipe >= 0 && static_cast<size_t>(swipe) < m.swipes.size() ? m.swipes[static_cast<size_t>(swipe)] : m.content;
-                        a = {{"id", std::to_string(m.id) + "." + std::to_string(swipe)}, {"kind", "audio"}, {"url", e["url"]},
+                        const std::string text = swipe >= 0 && static_cast<uint64_t>(swipe) < m.swipes.size() ? m.swipes[static_cast<size_t>(swipe)] : m.content;
+                        a = {{"id", std::to_string(m.id) + "." + std::to_string(swipe)}, {"kind", "audio"}, {"url", url},
                              {"urls", Json::array()}, {"seconds", 0.0}, {"text", utf8_prefix(text, 200)},
                              {"message_id", std::to_string(m.id)}, {"chat_id", m.chat_id}, {"created_at", m.created_at}};
                     }
-                    a["urls"].push_back(e["url"]);
-                    a["seconds"] = a["seconds"].get<double>() + e.value("seconds", 0.0);
+                    a["urls"].push_back(url);
+                    a["seconds"] = a["seconds"].get<double>() + json_number_or(e, "seconds", 0.0);
                 } else if (kind == "image") {
-                    out.push_back({{"id", std::to_string(m.id) + ".i" + std::to_string(image++)}, {"kind", "image"}, {"url", e["url"]},
-                                   {"prompt", e.value("prompt", "")}, {"message_id", std::to_string(m.id)}, {"chat_id", m.chat_id},
+                    out.push_back({{"id", std::to_string(m.id) + ".i" + std::to_string(image++)}, {"kind", "image"}, {"url", url},
+                                   {"prompt", json_string_or(e, "prompt", "")}, {"message_id", std::to_string(m.id)}, {"chat_id", m.chat_id},
                                    {"created_at", m.created_at}});
                 }
             }

@@ -1,4 +1,6 @@
 #include "chat/chat_service.hpp"
+
+#include "core/json.hpp"
 #include "core/text.hpp"
 
 #include <thread>
@@ -273,18 +275,21 @@ void ChatService::run(std::shared_ptr<Turn> turn, std::string chat_id, TurnReque
         // reply starts its own.
         Json media = Json::array();
         for (const auto& e : m.media) {
-            const bool same = e.value("kind", "") == "audio" && e.value("swipe", 0) == m.swipe_id;
+            // Entries may come from an imported file: read without trusting their shape.
+            const bool same = json_string_or(e, "kind", "") == "audio" && json_int_or(e, "swipe", 0) == m.swipe_id;
             if (!(replace && same)) media.push_back(e);
         }
-        int offset = 0;
+        int64_t offset = 0;
         if (!replace) {
             for (const auto& e : media) {
-                if (e.value("kind", "") == "audio" && e.value("swipe", 0) == m.swipe_id) offset = std::max(offset, e.value("index", 0) + 1);
+                if (json_string_or(e, "kind", "") == "audio" && json_int_or(e, "swipe", 0) == m.swipe_id) {
+                    offset = std::max<int64_t>(offset, json_int_or(e, "index", 0) + 1);
+                }
             }
         }
         for (auto e : audio) {
             e["swipe"] = m.swipe_id;
-            e["index"] = e.value("index", 0) + offset;
+            e["index"] = json_int_or(e, "index", 0) + offset;
             media.push_back(std::move(e));
         }
         m.media = std::move(media);

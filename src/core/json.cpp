@@ -35,4 +35,25 @@ Result<Json> parse_json(std::string_view text, const std::string& what, const st
     }
 }
 
+std::string json_string_or(const Json& obj, const char* key, const std::string& fallback) {
+    if (!obj.is_object()) return fallback;
+    auto it = obj.find(key);
+    return it != obj.end() && it->is_string() ? it->get<std::string>() : fallback;
+}
+
+int64_t json_int_or(const Json& obj, const char* key, int64_t fallback) {
+    if (!obj.is_object()) return fallback;
+    auto it = obj.find(key);
+    if (it == obj.end()) return fallback;
+    if (it->is_number_integer()) return it->get<int64_t>();
+    if (it->is_number_unsigned() && it->get<uint64_t>() <= static_cast<uint64_t>(INT64_MAX)) return static_cast<int64_t>(it->get<uint64_t>());
+    return fallback;
+}
+
+double json_number_or(const Json& obj, const char* key, double fallback) {
+    if (!obj.is_object()) return fallback;
+    auto it = obj.find(key);
+    return it != obj.end() && it->is_number() ? it->get<double>() : fallback;
+}
+
 }  // namespace mc

@@ -328,6 +328,35 @@ TEST_F(VoiceApi, TheEmbeddedEngineSpeaksATurnAndClonesTheVoiceSample) {
     std::filesystem::remove_all(dir);
 }
 
+TEST_F(VoiceApi, AnImportedChatWithStrangeMediaNeitherCrashesTurnsNorLeaksUrls) {
+    StandinTts tts;
+    start("Hello there, my friend. How was your day?", {{"tts_engine", "http"}, {"tts_url", tts.url()}});
+    const std::string chat = new_chat();
+    auto exported = body_json(server->client().Get(("/api/chats/" + chat + "/export?format=json").c_str()));
+    ASSERT_TRUE(exported.contains("messages")) << exported.dump();
+    // A file someone else wrote: media entries of every wrong shape, and URLs that are not ours.
+    exported["messages"].push_back({{"role", "assistant"}, {"content", "Hi."}, {"swipes", {"Hi."}}, {"swipe_id", 0},
+                                    {"status", "complete"}, {"created_at", 1700000000000},
+                                    {"media", {1, "x", nullptr, Json::array(), {{"kind", 5}},
+                                               {{"kind", "audio"}, {"swipe", "zero"}, {"index", "one"}, {"url", "/api/media/audio/x.wav"}},
+                                               {{"kind", "audio"}, {"swipe", 0}, {"url", "https://tracker.example/ping.wav"}},
+                                               {{"kind", "image"}, {"url", "javascript:alert(1)"}, {"prompt", 7}}}}});
+    auto imported = server->client().Post(("/api/characters/" + character_id + "/chats/import").c_str(), exported.dump(),
+                                          "application/json");
+    ASSERT_EQ(imported->status, 201) << imported->body;
+    const std::string chat2 = body_json(imported)["chat"]["id"];
+    // The media list answers and shows only our own files.
+    auto media = server->client().Get(("/api/characters/" + character_id + "/media").c_str());
+    ASSERT_EQ(media->status, 200) << media->body;
+    EXPECT_EQ(media->body.find("tracker.example"), std::string::npos) << media->body;
+    EXPECT_EQ(media->body.find("javascript:"), std::string::npos) << media->body;
+    // Regenerating that reply with speech keeps the strange entries aside and adds real audio.
+    auto r = post_sse(server->port(), "/api/chats/" + chat2 + "/regenerate", Json{{"speak", true}}.dump());
+    ASSERT_NE(r.last("done"), nullptr) << r.body;
+    EXPECT_GE(r.count("audio"), 1u);
+    EXPECT_EQ(server->client().Get("/api/health")->status, 200);
+}
+
 TEST_F(VoiceApi, ACharactersVoiceIsCheckedWhenSaved) {
     start("Hi.", Json::object());
     new_chat();

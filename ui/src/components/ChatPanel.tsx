@@ -79,7 +79,8 @@ export function ChatPanel({ character, onEdit, onActivity }: Props) {
     }
     setVoiceNote(null);
     const stored = (m.media ?? [])
-      .filter((x) => x.kind === 'audio' && (x.swipe ?? 0) === m.swipe_id)
+      // Only our own files: an imported chat may carry anything in `media`.
+      .filter((x) => x && x.kind === 'audio' && (x.swipe ?? 0) === m.swipe_id && typeof x.url === 'string' && x.url.startsWith('/api/media/'))
       .sort((a, b) => (a.index ?? 0) - (b.index ?? 0));
     setPlayingId(m.id);
     if (stored.length > 0) {
