@@ -244,7 +244,7 @@ Result<TtsService::Prepared> TtsService::prepare(const Character* character, con
 
 Result<Audio> TtsService::speak(const Character* character, const std::optional<Json>& override_voice, const std::string& text,
                                 std::shared_ptr<std::atomic<bool>> cancel) {
-    if (text.size() > max_chars()) {
+    if (text.size() > max_chars() && utf8_length(sanitize_utf8(text)) > max_chars()) {
         return fail(ErrorCode::TooLarge, "text is longer than " + std::to_string(max_chars()) + " characters (media.tts_max_chars)", "text");
     }
     std::string spoken = trim(chat::speakable(text));
