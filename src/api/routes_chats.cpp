@@ -143,8 +143,15 @@ void register_chat_routes(http::Server& server, Context& ctx) {
 
     server.route(Method::Delete, "/api/chats/{id}", [&ctx](const Request& req) {
         // No turn can start while the chat is being deleted.
-        auto r = ctx.chat.while_idle(req.param("id"), [&]() -> Result<void> { return ctx.chats.remove(req.param("id")); });
+        std::vector<std::string> files;
+        auto r = ctx.chat.while_idle(req.param("id"), [&]() -> Result<void> {
+            auto removed = ctx.chats.remove(req.param("id"));
+            if (!removed) return std::unexpected(removed.error());
+            files = std::move(*removed);
+            return {};
+        });
         if (!r) return error_response(r.error());
+        for (const auto& f : files) ctx.blobs.remove(f);  // Its spoken replies and pictures.
         if (auto engine = ctx.engine ? ctx.engine() : nullptr) engine->forget(req.param("id"));
         return json_response(200, {{"deleted", req.param("id")}});
     });
@@ -227,8 +234,15 @@ void register_chat_routes(http::Server& server, Context& ctx) {
         if (!id) return error_response(id.error());
         auto m = ctx.chats.get_message(*id);
         if (!m) return error_response(m.error());
-        auto r = ctx.chat.while_idle(m->chat_id, [&]() -> Result<void> { return ctx.chats.remove_message(*id); });
+        std::vector<std::string> files;
+        auto r = ctx.chat.while_idle(m->chat_id, [&]() -> Result<void> {
+            auto removed = ctx.chats.remove_message(*id);
+            if (!removed) return std::unexpected(removed.error());
+            files = std::move(*removed);
+            return {};
+        });
         if (!r) return error_response(r.error());
+        for (const auto& f : files) ctx.blobs.remove(f);
         return json_response(200, {{"deleted", req.param("id")}});
     });
 }

@@ -1,5 +1,7 @@
 #include "store/blob_store.hpp"
 
+#include "core/json.hpp"
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -8,6 +10,18 @@
 #include "core/text.hpp"
 
 namespace mc::store {
+
+void BlobStore::media_files(std::string_view media_json, std::vector<std::string>& out) {
+    const Json media = Json::parse(media_json, nullptr, false);
+    if (!media.is_array()) return;
+    constexpr std::string_view kPrefix = "/api/media/";
+    for (const auto& e : media) {
+        const std::string url = json_string_or(e, "url", "");
+        if (url.size() > kPrefix.size() && url.compare(0, kPrefix.size(), kPrefix) == 0 && valid_name(url.substr(kPrefix.size()))) {
+            out.push_back(url.substr(kPrefix.size()));
+        }
+    }
+}
 
 bool BlobStore::valid_name(std::string_view name) {
     // kind "/" 32 hex "." ext, with kind and ext lowercase letters only.

@@ -6,6 +6,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/result.hpp"
 
@@ -21,6 +22,9 @@ public:
     void remove(const std::string& name) const;
     // True when `name` has the shape put() produces.
     static bool valid_name(std::string_view name);
+    // The names of our files that a message's `media` array (JSON text) points at
+    // ("/api/media/<name>"), appended to `out`; anything else in it is ignored.
+    static void media_files(std::string_view media_json, std::vector<std::string>& out);
     std::string path_of(const std::string& name) const { return m_root + "/" + name; }
 
 private:

@@ -1,5 +1,7 @@
 #include "store/character_store.hpp"
 
+#include "store/blob_store.hpp"
+
 #include "core/text.hpp"
 
 namespace mc::store {
@@ -111,6 +113,10 @@ Result<std::vector<std::string>> CharacterStore::remove(const std::string& id) {
         std::vector<std::string> owned;
         if (!q.is_null(0)) owned.push_back(q.text(0));
         if (!q.is_null(1)) owned.push_back(q.text(1));
+        // The spoken replies and pictures in its chats go with it.
+        Stmt m(m_db, "SELECT media FROM messages WHERE media != '[]' AND chat_id IN (SELECT id FROM chats WHERE character_id = ?1)");
+        m.bind(1, id);
+        while (m.step()) BlobStore::media_files(m.text(0), owned);
         Stmt d(m_db, "DELETE FROM characters WHERE id = ?1");
         d.bind(1, id);
         d.run();

@@ -1,5 +1,7 @@
 #include "store/chat_store.hpp"
 
+#include "store/blob_store.hpp"
+
 #include <algorithm>
 #include <cstdint>
 
@@ -111,8 +113,12 @@ Result<Chat> ChatStore::rename(const std::string& id, const std::string& title) 
     return get(id);
 }
 
-Result<void> ChatStore::remove(const std::string& id) {
+Result<std::vector<std::string>> ChatStore::remove(const std::string& id) {
+    std::vector<std::string> files;
     auto changed = m_db.transaction([&] {
+        Stmt m(m_db, "SELECT media FROM messages WHERE chat_id = ?1 AND media != '[]'");
+        m.bind(1, id);
+        while (m.step()) BlobStore::media_files(m.text(0), files);
         Stmt s(m_db, "DELETE FROM chats WHERE id = ?1");
         s.bind(1, id);
         s.run();
@@ -120,7 +126,7 @@ Result<void> ChatStore::remove(const std::string& id) {
     });
     if (!changed) return std::unexpected(changed.error());
     if (*changed == 0) return fail(ErrorCode::NotFound, "no chat with id '" + id + "'", "id");
-    return {};
+    return files;
 }
 
 Result<void> ChatStore::set_times(const std::string& id, int64_t created_at, int64_t updated_at) {
@@ -221,8 +227,12 @@ Result<Message> ChatStore::update_message(const Message& in) {
     return m;
 }
 
-Result<void> ChatStore::remove_message(int64_t id) {
+Result<std::vector<std::string>> ChatStore::remove_message(int64_t id) {
+    std::vector<std::string> files;
     auto changed = m_db.transaction([&] {
+        Stmt m(m_db, "SELECT media FROM messages WHERE id = ?1");
+        m.bind(1, id);
+        if (m.step()) BlobStore::media_files(m.text(0), files);
         Stmt s(m_db, "DELETE FROM messages WHERE id = ?1");
         s.bind(1, id);
         s.run();
@@ -230,7 +240,7 @@ Result<void> ChatStore::remove_message(int64_t id) {
     });
     if (!changed) return std::unexpected(changed.error());
     if (*changed == 0) return fail(ErrorCode::NotFound, "no message with id '" + std::to_string(id) + "'", "id");
-    return {};
+    return files;
 }
 
 }  // namespace mc::store

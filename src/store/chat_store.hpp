@@ -28,7 +28,9 @@ public:
     Result<Chat> get(const std::string& id);
     Result<std::vector<Chat>> list_for_character(const std::string& character_id);
     Result<Chat> rename(const std::string& id, const std::string& title);
-    Result<void> remove(const std::string& id);
+    // Deletes the chat with its messages; returns the media files its messages pointed at (the
+    // caller removes them once the rows are gone).
+    Result<std::vector<std::string>> remove(const std::string& id);
     // Restores a chat's times (import).
     Result<void> set_times(const std::string& id, int64_t created_at, int64_t updated_at);
 
@@ -44,7 +46,8 @@ public:
     Result<std::vector<Message>> import_messages(const std::string& chat_id, std::vector<Message> messages);
     Result<Message> get_message(int64_t id);
     Result<Message> update_message(const Message& m);
-    Result<void> remove_message(int64_t id);
+    // Deletes one message; returns the media files it pointed at.
+    Result<std::vector<std::string>> remove_message(int64_t id);
 
 private:
     Db& m_db;

@@ -357,6 +357,46 @@ TEST_F(VoiceApi, AnImportedChatWithStrangeMediaNeitherCrashesTurnsNorLeaksUrls) 
     EXPECT_EQ(server->client().Get("/api/health")->status, 200);
 }
 
+TEST_F(VoiceApi, DeletingAReplyAChatOrACharacterDeletesItsAudioFiles) {
+    StandinTts tts;
+    start("Hello there, my friend. How was your day today?", {{"tts_engine", "http"}, {"tts_url", tts.url()}});
+    auto spoken_files = [&](const SseResult& r) {
+        std::vector<std::string> files;
+        for (const auto& e : r.events) {
+            if (e.event == "audio") files.push_back(server->data_dir() + "/outputs/" + e.data["url"].get<std::string>().substr(11));
+        }
+        return files;
+    };
+    auto all_exist = [](const std::vector<std::string>& files, bool want) {
+        for (const auto& f : files) {
+            if (std::filesystem::exists(f) != want) return false;
+        }
+        return !files.empty();
+    };
+    // One reply deleted.
+    const std::string chat = new_chat();
+    auto first = turn(chat, {{"content", "Hi!"}, {"speak", true}});
+    auto first_files = spoken_files(first);
+    ASSERT_TRUE(all_exist(first_files, true));
+    const std::string reply = first.last("done")->data["message"]["id"];
+    ASSERT_EQ(server->client().Delete(("/api/messages/" + reply).c_str())->status, 200);
+    EXPECT_TRUE(all_exist(first_files, false));
+    // A chat deleted.
+    auto second = turn(chat, {{"content", "Again!"}, {"speak", true}});
+    auto second_files = spoken_files(second);
+    ASSERT_TRUE(all_exist(second_files, true));
+    ASSERT_EQ(server->client().Delete(("/api/chats/" + chat).c_str())->status, 200);
+    EXPECT_TRUE(all_exist(second_files, false));
+    // A character deleted, with the replies of all its chats.
+    auto c = body_json(server->client().Post("/api/chats", Json{{"character_id", character_id}}.dump(), "application/json"));
+    const std::string chat2 = c.contains("id") ? c["id"] : c["chat"]["id"];
+    auto third = turn(chat2, {{"content", "Hi again!"}, {"speak", true}});
+    auto third_files = spoken_files(third);
+    ASSERT_TRUE(all_exist(third_files, true));
+    ASSERT_EQ(server->client().Delete(("/api/characters/" + character_id).c_str())->status, 200);
+    EXPECT_TRUE(all_exist(third_files, false));
+}
+
 TEST_F(VoiceApi, ACharactersVoiceIsCheckedWhenSaved) {
     start("Hi.", Json::object());
     new_chat();
