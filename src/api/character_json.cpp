@@ -3,6 +3,7 @@
 #include <set>
 
 #include "core/text.hpp"
+#include "image/image_service.hpp"
 #include "voice/tts_service.hpp"
 
 namespace mc::api {
@@ -98,6 +99,10 @@ Result<void> apply_character_fields(Character& c, const Json& body, bool creatin
                 // Engine, voice, language, speed, pitch, clone: checked here so a bad voice is
                 // refused when saved, not when the first reply is spoken.
                 if (auto v = voice::voice_spec_from_json(*it); !v) return std::unexpected(v.error());
+            }
+            if (key == "extensions") {
+                // Our own picture settings (extensions.mycandy.image) are checked when saved.
+                if (auto v = image::character_image_from_extensions(*it); !v) return std::unexpected(v.error());
             }
             (key == "voice" ? c.voice : c.extensions) = *it;
         } else {

@@ -110,6 +110,10 @@ std::string turn_event_sse(const chat::TurnEvent& e) {
                                                      {"timings", timings_json(ev.timings)}}));
             } else if constexpr (std::is_same_v<T, chat::AudioEvent>) {
                 return http::sse_event("audio", dump({{"index", ev.index}, {"url", ev.url}}));
+            } else if constexpr (std::is_same_v<T, chat::ImageEvent>) {
+                // The job was just queued; GET /api/jobs/{id}/events follows it from here.
+                return http::sse_event("image", dump({{"job", {{"id", ev.job_id}, {"kind", "image"}, {"status", "queued"}, {"progress", 0}}},
+                                                      {"prompt", ev.prompt}}));
             } else if constexpr (std::is_same_v<T, chat::AudioErrorEvent>) {
                 Json j = error_json(ev.error);
                 j["index"] = ev.index;

@@ -14,6 +14,7 @@
 #include "store/chat_store.hpp"
 #include "store/db.hpp"
 #include "store/memory_store.hpp"
+#include "image/image_service.hpp"
 #include "voice/tts_service.hpp"
 
 namespace mc::http {
@@ -42,6 +43,8 @@ struct Context {
     std::function<bool()> stopping;
     // Speech out (set by the app; null in tools that build routes without it).
     voice::TtsService* tts = nullptr;
+    // Pictures (set by the app; null in tools that build routes without it).
+    image::ImageService* images = nullptr;
 };
 
 // Registers every /api route on `server`.

@@ -45,7 +45,7 @@ void register_service_routes(http::Server& server, Context& ctx) {
             {"llm", llm_component(ctx)},
             {"tts", ctx.tts ? ctx.tts->health() : component("not_configured", "text-to-speech is not available")},
             {"stt", component("not_configured", "speech-to-text is not built yet")},
-            {"image", component("not_configured", "image generation through ComfyUI is not built yet")},
+            {"image", ctx.images ? ctx.images->health() : component("not_configured", "pictures are not available")},
         };
         const bool db_ok = components["db"]["state"].get<std::string>() == "ready";
         return json_response(200, {{"status", db_ok ? "ok" : "degraded"}, {"version", ctx.version},
@@ -74,6 +74,7 @@ void register_routes(http::Server& server, Context& ctx) {
     register_job_routes(server, ctx);
     register_model_routes(server, ctx);
     register_voice_routes(server, ctx);
+    register_image_routes(server, ctx);
 }
 
 }  // namespace mc::api

@@ -155,8 +155,8 @@ void register_voice_routes(http::Server& server, Context& ctx) {
                     a["seconds"] = a["seconds"].get<double>() + json_number_or(e, "seconds", 0.0);
                 } else if (kind == "image") {
                     out.push_back({{"id", std::to_string(m.id) + ".i" + std::to_string(image++)}, {"kind", "image"}, {"url", url},
-                                   {"prompt", json_string_or(e, "prompt", "")}, {"message_id", std::to_string(m.id)}, {"chat_id", m.chat_id},
-                                   {"created_at", m.created_at}});
+                                   {"prompt", json_string_or(e, "prompt", "")}, {"job", json_string_or(e, "job", "")},
+                                   {"message_id", std::to_string(m.id)}, {"chat_id", m.chat_id}, {"created_at", m.created_at}});
                 }
             }
             for (auto& [swipe, a] : audio_by_swipe) out.push_back(std::move(a));

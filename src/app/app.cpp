@@ -28,6 +28,7 @@
 #include "llm/engine_manager.hpp"
 #include "llm/llama_engine.hpp"
 #include "llm/test_model.hpp"
+#include "image/image_service.hpp"
 #include "voice/tts_service.hpp"
 #include "store/blob_store.hpp"
 #include "store/character_store.hpp"
@@ -202,15 +203,19 @@ int serve(const Options& o) {
     engines.configure(loaded->settings);
     store::MemoryStore memory(**db);
     store::JobStore job_store(**db);
-    jobs::JobRunner runner(job_store);
+    // Every kind of job but pictures, which the image service runs on its own runner.
+    jobs::JobRunner runner(job_store, store::KindFilter{{"image"}, false});
     chat::MemoryService memory_service(memory, chats, characters, settings, [&engines] { return engines.get(); });
     memory_service.register_jobs(runner);
     api::register_model_jobs(runner, data_dir);
     // Declared before the chat service: its turn threads speak through it until they are joined.
     voice::TtsService tts(settings, blobs, data_dir);
+    // Pictures render on the image service's own runner (a download does not hold them up).
+    image::ImageService images(settings, blobs, characters, chats, job_store, data_dir);
     chat::ChatService chat(chats, characters, settings, [&engines] { return engines.get(); });
     chat.set_memory(&memory_service);
     chat.set_speaker(tts.speaker_factory());
+    chat.set_imager(images.imager_factory(), [&images] { return images.instruction(); });
     std::atomic<bool> stopping{false};
 
     http::ServerOptions server_options;
@@ -225,7 +230,7 @@ int serve(const Options& o) {
     api::Context ctx{MYCANDY_VERSION, data_dir, settings, **db, characters, chats, blobs, chat, memory, runner,
                      [&engines] { return engines.get(); }, [&engines] { return engines.status(); },
                      [&engines, &settings] { engines.configure(*settings.current()); },
-                     [&stopping] { return stopping.load(); }, &tts};
+                     [&stopping] { return stopping.load(); }, &tts, &images};
     api::register_routes(server, ctx);
 
     const std::string ui_dir = find_ui_dir(loaded->settings);
@@ -262,6 +267,7 @@ int serve(const Options& o) {
               ", config ", o.config, ", ui ", ui_dir.empty() ? "not built" : ui_dir, ") started in ", ms, " ms");
     if (!access.loopback_only) log::info("listening on ", o.host, ": requests need the access token (server.api_token)");
     runner.start();
+    images.start();
     signals.start(server, [&] {
         // Open streams end: their turns stop and store what they have.
         stopping = true;
@@ -270,6 +276,7 @@ int serve(const Options& o) {
     server.run();
     chat.cancel_all();
     runner.stop();
+    images.stop();
     engines.shutdown();
     log::info("stopped");
     return 0;

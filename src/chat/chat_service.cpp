@@ -218,6 +218,16 @@ void ChatService::run(std::shared_ptr<Turn> turn, std::string chat_id, TurnReque
     if (request.speak && m_speaker) {
         speaker = m_speaker(character, [turn](TurnEvent e) { turn->push(std::move(e)); }, turn->m_cancel);
     }
+    std::unique_ptr<ImageSink> imager = m_imager ? m_imager(character, chat_id) : nullptr;
+    size_t images_seen = 0;
+    // A picture starts as soon as its tag's prompt is complete, while the reply goes on.
+    auto check_images = [&] {
+        const auto& prompts = display.image_prompts();
+        for (; images_seen < prompts.size(); ++images_seen) {
+            if (!imager) continue;
+            if (auto e = imager->request(prompts[images_seen])) turn->push(std::move(*e));
+        }
+    };
     auto emit_sentence = [&](std::string sentence) {
         if (speaker) speaker->sentence(speech_index, sentence);
         turn->push(SpeechEvent{speech_index++, std::move(sentence)});
@@ -254,14 +264,17 @@ void ChatService::run(std::shared_ptr<Turn> turn, std::string chat_id, TurnReque
         req.cancel = turn->m_cancel;
         req.on_text = [&](std::string_view piece) {
             emit_display(display.push(piece));
+            check_images();
             return true;
         };
         result = engine->generate(req);
     }
     emit_display(display.finish());
+    check_images();
     for (auto& sentence : speech.finish()) emit_sentence(std::move(sentence));
     // The reply is stored with its audio, so playing it again later does not synthesize again.
     Json audio = speaker ? speaker->finish() : Json::array();
+    const Json images = imager ? imager->entries() : Json::array();
 
     // Store what was generated: complete, or partial after a stop, a disconnect or an error.
     const bool failed = !result.has_value();
@@ -292,6 +305,10 @@ void ChatService::run(std::shared_ptr<Turn> turn, std::string chat_id, TurnReque
             e["index"] = json_int_or(e, "index", 0) + offset;
             media.push_back(std::move(e));
         }
+        for (auto e : images) {  // Pictures of earlier swipes stay; each belongs to its swipe.
+            e["swipe"] = m.swipe_id;
+            media.push_back(std::move(e));
+        }
         m.media = std::move(media);
     };
     if (target && request.kind == TurnKind::Continue) {
@@ -316,6 +333,7 @@ void ChatService::run(std::shared_ptr<Turn> turn, std::string chat_id, TurnReque
         add_audio(m, true);
         stored = m_chats.add_message(m);
     }
+    if (imager && stored) imager->stored(*stored);
     if (m_memory && stored) {
         const int64_t user_message_id =
             request.kind == TurnKind::Send && !history.empty() && history.back().role == "user" ? history.back().id : 0;
@@ -351,7 +369,8 @@ BuiltPrompt ChatService::build(const std::string& chat_id, const Character& char
         }
         memory = m_memory->context_for(chat_id, current);
     }
-    return build_prompt(character, history, settings->str("chat.user_name"), engine, budget, memory);
+    return build_prompt(character, history, settings->str("chat.user_name"), engine, budget, memory,
+                        m_image_instruction ? m_image_instruction() : std::string());
 }
 
 Result<ChatService::Preview> ChatService::preview(const std::string& chat_id, const std::optional<std::string>& message) {

@@ -44,7 +44,9 @@ struct ErrorEvent { Error error; };
 struct AudioEvent { int index; std::string url; };
 // Speech stopped at sentence `index` (the text goes on): why, for the person.
 struct AudioErrorEvent { int index; Error error; };
-using TurnEvent = std::variant<UserEvent, TokenEvent, SpeechEvent, DoneEvent, ErrorEvent, AudioEvent, AudioErrorEvent>;
+// The reply asked for a picture ([GENERATE_IMAGE] <prompt>): `job_id` is the image job started for it.
+struct ImageEvent { std::string job_id; std::string prompt; };
+using TurnEvent = std::variant<UserEvent, TokenEvent, SpeechEvent, DoneEvent, ErrorEvent, AudioEvent, AudioErrorEvent, ImageEvent>;
 
 // Speaks a turn's sentences while the model is still writing (voice/ implements it, so chat/ does
 // not depend on any speech engine). Owned by the turn's thread: sentence() and finish() are called
@@ -63,6 +65,23 @@ public:
 using SpeakerFactory = std::function<std::unique_ptr<SpeechSink>(const Character& character,
                                                                   std::function<void(TurnEvent)> emit,
                                                                   std::shared_ptr<std::atomic<bool>> cancel)>;
+
+// Starts the pictures a reply asks for while it streams (image/ implements it). Owned by the turn's
+// thread: all members are called from it only.
+class ImageSink {
+public:
+    virtual ~ImageSink() = default;
+    // Starts a job for the model's prompt; nullopt when it is ignored (the reason is logged).
+    virtual std::optional<ImageEvent> request(const std::string& prompt) = 0;
+    // The reply's media entries for the jobs started ({"kind":"image","job","prompt","status"}).
+    virtual Json entries() = 0;
+    // The reply was stored as `message`: pictures that finished meanwhile are attached now.
+    virtual void stored(const Message& message) = 0;
+};
+// Makes the sink for one turn; null when pictures are off.
+using ImagerFactory = std::function<std::unique_ptr<ImageSink>(const Character& character, const std::string& chat_id)>;
+// The system prompt's words on how to ask for a picture ("" when pictures are off).
+using ImageInstruction = std::function<std::string()>;
 
 // The events of one running turn, handed from the turn's thread to whoever streams them.
 class Turn {
@@ -116,6 +135,11 @@ public:
     void set_memory(MemoryService* memory) { m_memory = memory; }
     // Set once at start-up, before any turn.
     void set_speaker(SpeakerFactory speaker) { m_speaker = std::move(speaker); }
+    // Set once at start-up, before any turn.
+    void set_imager(ImagerFactory imager, ImageInstruction instruction) {
+        m_imager = std::move(imager);
+        m_image_instruction = std::move(instruction);
+    }
 
     // The prompt the next turn would use (with `message` as the user's next message, if given).
     struct Preview {
@@ -141,6 +165,8 @@ private:
     SettingsStore& m_settings;
     EngineGetter m_engine;
     SpeakerFactory m_speaker;
+    ImagerFactory m_imager;
+    ImageInstruction m_image_instruction;
     std::mutex m_mu;  // Guards m_active, m_changing, m_threads, m_finished, m_next_thread.
     std::condition_variable m_idle;
     std::unordered_map<std::string, std::shared_ptr<Turn>> m_active;  // Chat id -> its running turn.

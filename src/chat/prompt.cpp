@@ -41,7 +41,8 @@ std::string substitute_macros(std::string text, const std::string& char_name, co
 }
 
 BuiltPrompt build_prompt(const Character& c, const std::vector<Message>& history, const std::string& user_name,
-                         const llm::Engine& engine, PromptBudget budget, const MemoryContext& memory) {
+                         const llm::Engine& engine, PromptBudget budget, const MemoryContext& memory,
+                         const std::string& image_instruction) {
     auto macro = [&](const std::string& s) { return substitute_macros(s, c.name, user_name); };
     std::string system = macro(trim(c.system_prompt).empty() ? kDefaultSystemPrompt : c.system_prompt);
     if (!trim(c.description).empty()) system += "\n\n" + macro(trim(c.description));
@@ -58,6 +59,7 @@ BuiltPrompt build_prompt(const Character& c, const std::vector<Message>& history
         rest = rest.substr(at + 7);
     }
     if (!examples.empty()) system += "\n\nExample dialogues:" + examples;
+    if (!trim(image_instruction).empty()) system += "\n\n" + macro(trim(image_instruction));
     if (!memory.pinned.empty()) {
         system += "\n\nFacts to always remember:";
         for (const auto& f : memory.pinned) system += "\n- " + macro(f.text);

@@ -42,8 +42,10 @@ struct BuiltPrompt {
 // Builds the prompt, ordered so the cached prefix survives: the stable part first (system prompt,
 // character, pinned facts), then the memory note (summary of what fell out of the window and the
 // facts relevant to the current message), then the recent messages, then post-history
-// instructions. `history` is oldest first and ends with the message the reply answers.
+// instructions. `image_instruction` (how to ask for a picture) joins the stable part.
+// `history` is oldest first and ends with the message the reply answers.
 BuiltPrompt build_prompt(const Character& character, const std::vector<Message>& history, const std::string& user_name,
-                         const llm::Engine& engine, PromptBudget budget, const MemoryContext& memory = {});
+                         const llm::Engine& engine, PromptBudget budget, const MemoryContext& memory = {},
+                         const std::string& image_instruction = {});
 
 }  // namespace mc::chat

@@ -67,6 +67,25 @@ const std::vector<Spec>& schema() {
         {"media.tts_api_key", Type::String, "", 0, 0, {}, true},
         {"media.tts_model_file", Type::String, ""},   // Embedded: the TTS backbone GGUF.
         {"media.tts_mmproj_file", Type::String, ""},  // Embedded: its mmproj GGUF.
+        // Pictures: ComfyUI (the seed's), an A1111/Forge/SD.Next server, or off.
+        {"media.image_backend", Type::String, "comfyui", 0, 0, {"comfyui", "a1111", "off"}},
+        {"media.image_instruct", Type::Boolean, true},  // Tell the model how to ask for a picture.
+        {"media.a1111_url", Type::String, "http://127.0.0.1:7860"},
+        {"media.image_workflow", Type::String, "default", 1, 64},  // "default" or data/workflows/<name>.json.
+        {"media.image_checkpoint", Type::String, "ponyDiffusionV6XL_v6StartWithThisOne.safetensors", 0, 255},
+        {"media.image_quality_tags", Type::String, "score_9, score_8_up, score_7_up", 0, 4000},
+        {"media.image_negative", Type::String,
+         "score_4, score_5, score_6, worst quality, low quality, lowres, bad anatomy, bad hands, text, watermark, signature", 0, 4000},
+        {"media.image_width", Type::Integer, 832, 64, 2048},
+        {"media.image_height", Type::Integer, 1216, 64, 2048},
+        {"media.image_steps", Type::Integer, 25, 1, 150},
+        {"media.image_cfg", Type::Number, 6.5, 1, 30},
+        {"media.image_sampler", Type::String, "euler_ancestral", 1, 64},
+        {"media.image_scheduler", Type::String, "normal", 1, 64},
+        {"media.image_likeness", Type::Boolean, true},  // IPAdapter fed the character's avatar (ComfyUI).
+        {"media.image_likeness_weight", Type::Number, 0.7, 0, 2},
+        {"media.image_max_mb", Type::Integer, 32, 1, 200},
+        {"media.image_timeout_s", Type::Integer, 600, 10, 7200},
         {"chat.user_name", Type::String, "User", 0, 100},
         {"memory.auto_summary", Type::Boolean, true},
         {"memory.summary_min_messages", Type::Integer, 6, 2, 10000},
@@ -181,6 +200,9 @@ Result<SettingsLoad> validate_settings(const Json& doc) {
             if (v.get_ref<const std::string&>().size() > limit) {
                 return fail(ErrorCode::InvalidInput, std::string("settings key '") + s.path + "' must be at most " +
                                                          std::to_string(limit) + " bytes long", s.path);
+            }
+            if (v.get_ref<const std::string&>().size() < static_cast<size_t>(s.min)) {
+                return fail(ErrorCode::InvalidInput, std::string("settings key '") + s.path + "' must not be empty", s.path);
             }
         } else if ((s.min != 0 || s.max != 0) && (v.get<double>() < s.min || v.get<double>() > s.max)) {
             std::ostringstream msg;

@@ -26,14 +26,14 @@ private:
 
 }  // namespace
 
-JobRunner::JobRunner(store::JobStore& store) : m_store(store) {}
+JobRunner::JobRunner(store::JobStore& store, store::KindFilter filter) : m_store(store), m_filter(std::move(filter)) {}
 
 JobRunner::~JobRunner() { stop(); }
 
 void JobRunner::handle(const std::string& kind, Handler handler) { m_handlers[kind] = std::move(handler); }
 
 void JobRunner::start() {
-    if (auto n = m_store.requeue_running(); n && *n > 0) log::info(*n, " unfinished background job(s) queued again");
+    if (auto n = m_store.requeue_running(m_filter); n && *n > 0) log::info(*n, " unfinished background job(s) queued again");
     m_thread = std::thread([this] { loop(); });
 }
 
@@ -90,7 +90,7 @@ void JobRunner::loop() {
     std::unique_lock lock(m_mu);
     while (!m_quit) {
         lock.unlock();
-        auto next = m_store.next_queued();
+        auto next = m_store.next_queued(m_filter);
         lock.lock();
         if (!next || !*next) {
             // Nothing queued; retries and new jobs poke us, and a slow timer covers anything missed.

@@ -44,7 +44,9 @@ using Handler = std::function<Outcome(const Job& job, JobContext& ctx)>;
 
 class JobRunner {
 public:
-    explicit JobRunner(store::JobStore& store);
+    // `filter`: the kinds this runner takes (several runners share one store, e.g. pictures render
+    // on their own runner so a model download does not hold them up).
+    explicit JobRunner(store::JobStore& store, store::KindFilter filter = {});
     ~JobRunner();
 
     void handle(const std::string& kind, Handler handler);  // Before start().
@@ -64,6 +66,7 @@ public:
 private:
     void loop();
     store::JobStore& m_store;
+    store::KindFilter m_filter;
     std::map<std::string, Handler> m_handlers;
     std::mutex m_mu;         // Guards m_quit, m_poked, m_running_id, m_running_cancel.
     std::mutex m_submit_mu;  // Makes submit_unique's check-then-submit atomic.

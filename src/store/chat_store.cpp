@@ -227,6 +227,38 @@ Result<Message> ChatStore::update_message(const Message& in) {
     return m;
 }
 
+Result<std::optional<Message>> ChatStore::edit_media(const std::string& chat_id, const std::string& job_id,
+                                                     const std::function<bool(Json& entry)>& edit) {
+    return m_db.transaction([&]() -> std::optional<Message> {
+        // Job ids are ours (hex), so the LIKE pattern is only a pre-filter; entries are matched exactly below.
+        Stmt s(m_db, std::string("SELECT ") + kMessageColumns + " FROM messages WHERE chat_id = ?1 AND media LIKE ?2");
+        s.bind(1, chat_id).bind(2, std::string("%") + job_id + "%");
+        std::optional<Message> found;
+        while (s.step()) {
+            Message m = read_message(s);
+            bool changed = false;
+            Json kept = Json::array();
+            for (auto& e : m.media) {
+                if (e.is_object() && e.contains("job") && e["job"] == job_id) {
+                    changed = true;
+                    if (!edit(e)) continue;
+                }
+                kept.push_back(std::move(e));
+            }
+            m.media = std::move(kept);
+            if (changed) {
+                found = std::move(m);
+                break;
+            }
+        }
+        if (!found) return std::nullopt;
+        Stmt u(m_db, "UPDATE messages SET media = ?2 WHERE id = ?1");
+        u.bind(1, found->id).bind(2, found->media.dump());
+        u.run();
+        return found;
+    });
+}
+
 Result<std::vector<std::string>> ChatStore::remove_message(int64_t id) {
     std::vector<std::string> files;
     auto changed = m_db.transaction([&] {

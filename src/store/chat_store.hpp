@@ -2,6 +2,7 @@
 // Thread safety: safe from any thread (serialized through Db).
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -46,6 +47,11 @@ public:
     Result<std::vector<Message>> import_messages(const std::string& chat_id, std::vector<Message> messages);
     Result<Message> get_message(int64_t id);
     Result<Message> update_message(const Message& m);
+    // Edits the media entry whose "job" is `job_id` in the chat's messages (a picture finished or
+    // failed after its message was stored, or is retried); `edit` returning false removes the
+    // entry. Returns the changed message, or nullopt when no message carries that job (yet).
+    Result<std::optional<Message>> edit_media(const std::string& chat_id, const std::string& job_id,
+                                              const std::function<bool(Json& entry)>& edit);
     // Deletes one message; returns the media files it pointed at.
     Result<std::vector<std::string>> remove_message(int64_t id);
 

@@ -97,9 +97,27 @@ Result<void> JobStore::set_progress(const std::string& id, double progress) {
     });
 }
 
-Result<std::optional<Job>> JobStore::next_queued() {
+namespace {
+
+// " AND kind [NOT] IN (?2, ?3, ...)" for a filter; the kinds are bound from `first` on.
+std::string kind_clause(const KindFilter& f, int first) {
+    if (f.kinds.empty()) return f.include ? " AND 0" : "";
+    std::string out = f.include ? " AND kind IN (" : " AND kind NOT IN (";
+    for (size_t i = 0; i < f.kinds.size(); ++i) out += std::string(i ? ", ?" : "?") + std::to_string(first + static_cast<int>(i));
+    return out + ")";
+}
+
+void bind_kinds(Stmt& s, const KindFilter& f, int first) {
+    for (size_t i = 0; i < f.kinds.size(); ++i) s.bind(first + static_cast<int>(i), f.kinds[i]);
+}
+
+}  // namespace
+
+Result<std::optional<Job>> JobStore::next_queued(const KindFilter& filter) {
     return m_db.transaction([&]() -> std::optional<Job> {
-        Stmt s(m_db, std::string("SELECT ") + kColumns + " FROM jobs WHERE status = 'queued' ORDER BY created_at, id LIMIT 1");
+        Stmt s(m_db, std::string("SELECT ") + kColumns + " FROM jobs WHERE status = 'queued'" + kind_clause(filter, 1) +
+                         " ORDER BY created_at, id LIMIT 1");
+        bind_kinds(s, filter, 1);
         if (!s.step()) return std::nullopt;
         return read_job(s);
     });
@@ -126,9 +144,10 @@ Result<std::vector<Job>> JobStore::active_for_chat(const std::string& chat_id) {
     });
 }
 
-Result<int> JobStore::requeue_running() {
+Result<int> JobStore::requeue_running(const KindFilter& filter) {
     return m_db.transaction([&] {
-        Stmt s(m_db, "UPDATE jobs SET status = 'queued', progress = 0 WHERE status = 'running'");
+        Stmt s(m_db, std::string("UPDATE jobs SET status = 'queued', progress = 0 WHERE status = 'running'") + kind_clause(filter, 1));
+        bind_kinds(s, filter, 1);
         s.run();
         return m_db.changes();
     });

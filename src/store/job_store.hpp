@@ -13,6 +13,13 @@
 
 namespace mc::store {
 
+// Which kinds of job a runner takes: only `kinds` (include) or all but them (the default, with none:
+// all).
+struct KindFilter {
+    std::vector<std::string> kinds;
+    bool include = false;
+};
+
 class JobStore {
 public:
     explicit JobStore(Db& db) : m_db(db) {}
@@ -27,13 +34,13 @@ public:
     // Writes only the progress, and only while the job is running (never resurrects a cancelled one).
     Result<void> set_progress(const std::string& id, double progress);
     // The oldest queued job, if any.
-    Result<std::optional<Job>> next_queued();
+    Result<std::optional<Job>> next_queued(const KindFilter& filter = {});
     // A queued or running job of this kind for this chat, if any.
     Result<std::optional<Job>> active(const std::string& kind, const std::string& chat_id);
     // Queued and running jobs of a chat, oldest first.
     Result<std::vector<Job>> active_for_chat(const std::string& chat_id);
     // At start: jobs left running by a previous process are queued again.
-    Result<int> requeue_running();
+    Result<int> requeue_running(const KindFilter& filter = {});
 
 private:
     Db& m_db;

@@ -45,6 +45,9 @@ protected:
     // The model says `reply` (a stand-in remote model, so the words are known); speech goes to `tts`.
     void start(const std::string& reply, Json media) {
         llm = std::make_unique<StandinLlm>([reply](const Json&) { return reply; });
+        // Pictures off: the reply's image tag must still never be spoken, and no picture entry
+        // joins the audio ones these tests count.
+        if (!media.contains("image_backend")) media["image_backend"] = "off";
         Json s = {{"llm", {{"backend", "remote"}, {"llama_cpp_url", llm->url()}}}, {"media", std::move(media)}};
         server = std::make_unique<ServerProcess>(s);
         settled_health(*server);
