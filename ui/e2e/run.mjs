@@ -5,6 +5,8 @@
 import { chromium } from 'playwright-core';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { deflateSync } from 'node:zlib';
+import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
 import { join, resolve } from 'node:path';
 import { assert, checks, startMycandy } from '../../tests/js/mycandy_server.mjs';
 
@@ -255,6 +257,141 @@ await step('the editor sets the character\'s voice and tests it', async () => {
   await desktop.getByTestId('character-editor').waitFor({ state: 'detached' });
   const chars = (await (await fetch(`${base}/api/characters`)).json()).characters;
   assert(chars[0].voice.voice === 'de+f3' && chars[0].voice.language === 'de', JSON.stringify(chars[0].voice));
+});
+
+// Stand-ins for what cannot run here: a remote model that asks for a picture, and ComfyUI (its
+// HTTP API and the /ws progress socket, as in shared/reference/comfyui-api.md).
+async function listen(server) {
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return `http://127.0.0.1:${server.address().port}`;
+}
+function standinLlm(reply) {
+  return createServer((req, res) => {
+    if (req.url === '/v1/models') {
+      res.setHeader('Content-Type', 'application/json');
+      return res.end(JSON.stringify({ object: 'list', data: [{ id: 'standin', object: 'model' }] }));
+    }
+    req.resume();
+    req.on('end', () => {
+      res.setHeader('Content-Type', 'text/event-stream');
+      for (const w of reply.split(/(?= )/)) res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: w } }] })}\n\n`);
+      res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] })}\n\ndata: [DONE]\n\n`);
+      res.end();
+    });
+  });
+}
+function standinComfy() {
+  const sockets = new Map();
+  const history = {};
+  const nodes = ['CheckpointLoaderSimple', 'EmptyLatentImage', 'CLIPTextEncode', 'KSampler', 'VAEDecode', 'SaveImage', 'LoadImage',
+    'LoraLoader', 'IPAdapterUnifiedLoader', 'IPAdapter'];
+  const frame = (obj) => {
+    const p = Buffer.from(JSON.stringify(obj));
+    const head = p.length < 126 ? Buffer.from([0x81, p.length]) : Buffer.from([0x81, 126, p.length >> 8, p.length & 255]);
+    return Buffer.concat([head, p]);
+  };
+  const send = (client, type, data) => sockets.get(client)?.write(frame({ type, data }));
+  let n = 0;
+  const server = createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const url = new URL(req.url, 'http://x');
+      const json = (o) => { res.setHeader('Content-Type', 'application/json'); res.end(JSON.stringify(o)); };
+      if (url.pathname === '/system_stats') return json({ system: {}, devices: [] });
+      if (url.pathname === '/object_info') {
+        const info = Object.fromEntries(nodes.map((k) => [k, { input: { required: {} } }]));
+        info.CheckpointLoaderSimple.input.required.ckpt_name = [['pony.safetensors']];
+        return json(info);
+      }
+      if (url.pathname === '/upload/image') return json({ name: 'avatar.png', subfolder: 'mycandy', type: 'input' });
+      if (url.pathname === '/prompt') {
+        const body = JSON.parse(Buffer.concat(chunks).toString());
+        const id = `p${++n}`;
+        json({ prompt_id: id, number: n, node_errors: {} });
+        // Twelve steps of progress on the socket, then the picture.
+        let step = 0;
+        const timer = setInterval(() => {
+          if (++step <= 12) return send(body.client_id, 'progress', { value: step, max: 12, prompt_id: id, node: '3' });
+          clearInterval(timer);
+          history[id] = { outputs: { 9: { images: [{ filename: `${id}.png`, subfolder: '', type: 'output' }] } },
+            status: { status_str: 'success', completed: true, messages: [] } };
+          send(body.client_id, 'executing', { node: null, prompt_id: id });
+        }, 150);
+        return;
+      }
+      if (url.pathname.startsWith('/history/')) {
+        const id = url.pathname.slice(9);
+        return json(history[id] ? { [id]: history[id] } : {});
+      }
+      if (url.pathname === '/view') {
+        res.setHeader('Content-Type', 'image/png');
+        return res.end(makePng(96, 128, [90, 160, 220]));
+      }
+      if (url.pathname === '/interrupt') return json({});
+      res.statusCode = 404;
+      res.end();
+    });
+  });
+  server.on('upgrade', (req, socket) => {
+    const key = req.headers['sec-websocket-key'];
+    const accept = createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+    const client = new URL(req.url, 'http://x').searchParams.get('clientId');
+    sockets.set(client, socket);
+    socket.on('error', () => {});
+    socket.on('close', () => sockets.delete(client));
+  });
+  return server;
+}
+
+await step('a reply that asks for a picture shows its progress, then the picture (chat, lightbox, media panel)', async () => {
+  const llm = standinLlm('*smiles* Here you go! [GENERATE_IMAGE] smiling, waving\nDo you like it?');
+  const comfy = standinComfy();
+  const llmUrl = await listen(llm);
+  const comfyUrl = await listen(comfy);
+  const patch = (body) => fetch(`${base}/api/settings`, {
+    method: 'PATCH', headers: { 'Content-Type': 'application/json', Origin: base }, body: JSON.stringify(body),
+  });
+  const llmBefore = (await (await fetch(`${base}/api/settings`)).json()).llm;
+  try {
+    await patch({ llm: { backend: 'remote', llama_cpp_url: llmUrl }, media: { comfyui_url: comfyUrl, image_checkpoint: 'pony.safetensors' } });
+    await desktop.getByTestId('composer').fill('Send me a picture?');
+    await desktop.getByTestId('composer').press('Enter');
+    // The progress bar while ComfyUI renders, then the picture in the reply.
+    await desktop.getByTestId('image-progress').first().waitFor();
+    const img = desktop.getByTestId('message-image-img').last();
+    await img.waitFor({ timeout: 30000 });
+    await desktop.waitForFunction(() => {
+      const all = document.querySelectorAll('[data-testid=message-image-img]');
+      const last = all[all.length - 1];
+      return last && last.complete && last.naturalWidth === 96;
+    });
+    const shown = await desktop.getByTestId('message-text').last().textContent();
+    assert(!shown.includes('GENERATE_IMAGE') && shown.includes('Do you like it?'), shown);
+    await desktop.screenshot({ path: join(artifacts, 'desktop-picture.png') });
+    await img.click();
+    await desktop.getByTestId('lightbox').waitFor();
+    await desktop.keyboard.press('Escape');
+    await desktop.getByTestId('lightbox').waitFor({ state: 'detached' });
+    await desktop.locator('[data-testid=media-images] img').first().waitFor();
+    // "Ask for a picture": the camera button's box; the picture arrives as the character's message.
+    const before = await desktop.getByTestId('message-image').count();
+    await desktop.getByTestId('ask-image-open').click();
+    await desktop.getByTestId('ask-image-prompt').fill('at the beach');
+    await desktop.getByTestId('ask-image-send').click();
+    await desktop.waitForFunction((n) => document.querySelectorAll('[data-testid=message-image-img]').length > n, before, { timeout: 30000 });
+    await desktop.getByTestId('open-settings').click();
+    const health = await desktop.getByTestId('health-image').textContent();
+    assert(health.includes('ready') && health.includes(comfyUrl), health);
+    await desktop.getByTestId('image-settings').waitFor();
+    await desktop.getByTestId('close-settings').click();
+  } finally {
+    await patch({ llm: { backend: llmBefore.backend, llama_cpp_url: llmBefore.llama_cpp_url } });
+    llm.close();
+    comfy.close();
+    comfy.closeAllConnections?.();
+  }
 });
 
 await step('health is visible in the settings', async () => {

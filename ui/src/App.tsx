@@ -59,7 +59,10 @@ export function App() {
           {llm && llm.state !== 'ready' && (
             <button
               className="truncate rounded-full bg-amber-500/15 px-3 py-1 text-xs text-amber-300"
-              onClick={() => setShowSettings(true)}
+              onClick={() => {
+                setShowSettings(true);
+                refreshHealth();  // What the panel shows is current, not up to 15 s old.
+              }}
               data-testid="llm-warning"
               title={llm.detail}
             >
@@ -69,7 +72,10 @@ export function App() {
           <div className="flex-1" />
           <button
             className="rounded-lg px-3 py-1.5 text-sm text-zinc-300 hover:bg-zinc-800"
-            onClick={() => setShowSettings(true)}
+            onClick={() => {
+                setShowSettings(true);
+                refreshHealth();  // What the panel shows is current, not up to 15 s old.
+              }}
             data-testid="open-settings"
           >
             ⚙ {t.settings}

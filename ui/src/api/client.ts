@@ -61,14 +61,28 @@ export interface Message {
   media: MediaEntry[];
 }
 
-// A file that belongs to a message: the audio of sentence `index` of swipe `swipe`, or a picture.
+// A file that belongs to a message: the audio of sentence `index` of swipe `swipe`, or a picture
+// (made by image job `job`; `url` once it is done, `error` when it failed).
 export interface MediaEntry {
   kind: 'audio' | 'image';
-  url: string;
+  url?: string;
   index?: number;
   swipe?: number;
   seconds?: number;
   prompt?: string;
+  job?: string;
+  status?: 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
+  error?: string;
+  seed?: number;
+}
+
+export interface Job {
+  id: string;
+  kind: string;
+  status: 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
+  progress: number;
+  error?: string;
+  result?: Record<string, unknown>;
 }
 
 // A character's voice (the `voice` object); empty strings mean "the settings' default".
@@ -202,6 +216,15 @@ export const api = {
     }
     return res.blob();
   },
+  // Pictures: "send me a picture" (with a chat, it arrives there as the character's message),
+  // retry, delete, and the ComfyUI workflow templates.
+  requestImage: (characterId: string, prompt: string, chatId?: string) =>
+    request<{ job: Job }>('POST', '/api/images', { character_id: characterId, prompt, ...(chatId ? { chat_id: chatId } : {}) }),
+  retryImage: (job: string) => request<{ job: Job }>('POST', `/api/images/${job}/retry`),
+  deleteImage: (job: string) => request<unknown>('DELETE', `/api/images/${job}`),
+  cancelJob: (job: string) => request<Job>('POST', `/api/jobs/${job}/cancel`),
+  workflows: () => request<{ workflows: string[]; active: string }>('GET', '/api/images/workflows'),
+  saveWorkflow: (name: string, graph: unknown) => request<{ workflows: string[] }>('PUT', `/api/images/workflows/${encodeURIComponent(name)}`, graph),
   search: async (chatId: string, q: string) =>
     (await request<{ results: { message: Message; snippet: string }[] }>(
       'GET',
@@ -215,6 +238,7 @@ export interface TurnHandlers {
   onSpeech?: (index: number, text: string) => void;
   onAudio?: (index: number, url: string) => void;
   onAudioError?: (e: ApiErrorBody) => void;
+  onImage?: (job: Job, prompt: string) => void;
   onDone?: (m: Message, finish: string, timings: Timings) => void;
   onError?: (e: ApiErrorBody) => void;
 }
@@ -243,7 +267,21 @@ export async function runTurn(
     else if (event === 'speech') h.onSpeech?.(data.index, data.text);
     else if (event === 'audio') h.onAudio?.(data.index, data.url);
     else if (event === 'audio_error') h.onAudioError?.(data.error);
+    else if (event === 'image') h.onImage?.(data.job, data.prompt);
     else if (event === 'done') h.onDone?.(data.message, data.finish_reason, data.timings);
     else if (event === 'error') h.onError?.(data.error);
   });
+}
+
+// Follows a job's progress (SSE) until it ends; returns a function that stops following.
+export function followJob(id: string, onJob: (j: Job) => void): () => void {
+  const source = new EventSource(`/api/jobs/${id}/events`);
+  source.addEventListener('job', (e) => {
+    const j = JSON.parse((e as MessageEvent).data) as Job;
+    onJob(j);
+    if (j.status === 'done' || j.status === 'failed' || j.status === 'cancelled') source.close();
+  });
+  // The stream ends when the job has; the browser would reconnect: don't.
+  source.onerror = () => source.close();
+  return () => source.close();
 }

@@ -59,6 +59,30 @@ export function CharacterEditor({ character, onClose, onSaved }: Props) {
     clone: false,
     ...((character?.voice ?? {}) as Voice),
   }));
+  // Pictures (extensions.mycandy.image): empty fields use the settings' values.
+  const ownImage = (((character?.extensions?.mycandy as Record<string, unknown> | undefined)?.image ?? {}) as Record<string, unknown>);
+  const [img, setImg] = useState(() => ({
+    seed: ownImage.seed !== undefined && ownImage.seed !== -1 ? String(ownImage.seed) : '',
+    width: ownImage.width !== undefined ? String(ownImage.width) : '',
+    height: ownImage.height !== undefined ? String(ownImage.height) : '',
+    steps: ownImage.steps !== undefined ? String(ownImage.steps) : '',
+    likeness: ownImage.likeness === undefined ? 'default' : ownImage.likeness ? 'on' : 'off',
+    loras: ((ownImage.loras as { name: string; weight?: number }[] | undefined) ?? []).map((l) => ({ name: l.name, weight: String(l.weight ?? 0.8) })),
+  }));
+  const imageBody = () => {
+    const out: Record<string, unknown> = {};
+    const num = (v: string) => (v.trim() === '' ? undefined : Number(v));
+    for (const k of ['seed', 'width', 'height', 'steps'] as const) {
+      const n = num(img[k]);
+      if (n !== undefined) out[k] = n;
+    }
+    if (img.likeness !== 'default') out.likeness = img.likeness === 'on';
+    const loras = img.loras.filter((l) => l.name.trim()).map((l) => ({ name: l.name.trim(), weight: Number(l.weight) }));
+    if (loras.length) out.loras = loras;
+    for (const k of ['checkpoint', 'negative']) if (ownImage[k] !== undefined) out[k] = ownImage[k];
+    return out;
+  };
+  const imgError = (k: string) => errors[`extensions.mycandy.image.${k}`];
   const [voiceNames, setVoiceNames] = useState<string[]>([]);
   const [testing, setTesting] = useState(false);
   useEffect(() => {
@@ -124,6 +148,10 @@ export function CharacterEditor({ character, onClose, onSaved }: Props) {
       alternate_greetings: form.alternate_greetings.filter((g) => g.trim()),
       tags: form.tags.split(',').map((s) => s.trim()).filter(Boolean),
       voice: { ...((character?.voice ?? {}) as Voice), ...voiceBody() },
+      extensions: {
+        ...(character?.extensions ?? {}),
+        mycandy: { ...((character?.extensions?.mycandy as Record<string, unknown> | undefined) ?? {}), image: imageBody() },
+      },
     };
     try {
       let saved = character ? await api.updateCharacter(character.id, body) : await api.createCharacter(body);
@@ -350,6 +378,53 @@ export function CharacterEditor({ character, onClose, onSaved }: Props) {
             >
               ▶ {t.testVoice}
             </button>
+          </section>
+          <section className="space-y-3 rounded-xl border border-zinc-800 p-3" data-testid="image-section">
+            <h3 className="text-sm font-medium">{t.imageSection}</h3>
+            <p className="text-xs text-zinc-500">{t.imageSectionHint}</p>
+            <div className="grid grid-cols-2 gap-3">
+              {(['width', 'height', 'steps', 'seed'] as const).map((k) => (
+                <Field key={k} label={{ width: t.imageWidth, height: t.imageHeight, steps: t.imageSteps, seed: t.imageSeed }[k]} error={imgError(k)}>
+                  <input className={inputClass} type="number" inputMode="numeric" value={img[k]} placeholder={k === 'seed' ? t.imageSeedRandom : t.imageFromSettings}
+                    aria-invalid={!!imgError(k)} onChange={(e) => setImg({ ...img, [k]: e.target.value })} data-testid={`image-${k}`} />
+                </Field>
+              ))}
+            </div>
+            <Field label={t.imageLikeness} error={imgError('likeness')}>
+              <select className={inputClass} value={img.likeness} onChange={(e) => setImg({ ...img, likeness: e.target.value })} data-testid="image-likeness">
+                <option value="default">{t.imageFromSettings}</option>
+                <option value="on">{t.on}</option>
+                <option value="off">{t.off}</option>
+              </select>
+            </Field>
+            <div className="space-y-2">
+              <span className="text-sm text-zinc-400">LoRAs</span>
+              {img.loras.map((l, i) => (
+                <div key={i} className="flex items-center gap-2">
+                  <input className={`${inputClass} min-w-0 flex-1`} value={l.name} placeholder="my_lora.safetensors" aria-label={t.imageLoraName}
+                    onChange={(e) => setImg({ ...img, loras: img.loras.map((x, j) => (j === i ? { ...x, name: e.target.value } : x)) })}
+                    data-testid={`lora-name-${i}`} />
+                  <input className={`${inputClass} w-20`} type="number" step="0.05" value={l.weight} aria-label={t.imageLoraWeight}
+                    onChange={(e) => setImg({ ...img, loras: img.loras.map((x, j) => (j === i ? { ...x, weight: e.target.value } : x)) })}
+                    data-testid={`lora-weight-${i}`} />
+                  <button className="min-h-10 min-w-10 rounded-lg hover:bg-zinc-800" aria-label={t.delete}
+                    onClick={() => setImg({ ...img, loras: img.loras.filter((_, j) => j !== i) })}>
+                    ✕
+                  </button>
+                </div>
+              ))}
+              {(imgError('loras') || Object.keys(errors).some((k) => k.startsWith('extensions.mycandy.image.loras'))) && (
+                <p className="text-xs text-red-400" data-testid="field-error">
+                  {imgError('loras') ?? errors[Object.keys(errors).find((k) => k.startsWith('extensions.mycandy.image.loras'))!]}
+                </p>
+              )}
+              {img.loras.length < 8 && (
+                <button className="rounded-lg bg-zinc-800 px-3 py-1.5 text-sm hover:bg-zinc-700"
+                  onClick={() => setImg({ ...img, loras: [...img.loras, { name: '', weight: '0.8' }] })} data-testid="lora-add">
+                  + LoRA
+                </button>
+              )}
+            </div>
           </section>
           {errors._form && <p className="text-sm text-red-400">{errors._form}</p>}
     </Drawer>

@@ -1,13 +1,15 @@
 // ChatPanel: the character's chats; replies stream in token by token; swipes, regenerate,
 // continue, edit, delete, stop; errors inline with a retry. With the speaker on, each sentence is
-// played as soon as its audio arrives; every reply has a play button.
+// played as soon as its audio arrives; every reply has a play button. Pictures a reply asks for
+// appear in it with their progress; the camera button asks for one directly.
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react';
-import { ApiError, api, runTurn, type Character, type Chat, type Message } from '../api/client';
+import { ApiError, api, runTurn, type Character, type Chat, type MediaEntry, type Message } from '../api/client';
 import { format, useT } from '../i18n';
 import { audioQueue, type QueueState } from '../lib/audioQueue';
 import { Markdown } from '../lib/markdown';
 import { Avatar } from './Avatar';
 import { MemoryPanel } from './MemoryPanel';
+import { MessageImage } from './MessageImage';
 
 interface Props {
   character: Character | null;
@@ -22,6 +24,7 @@ interface Streaming {
   targetId?: string;  // The reply being regenerated or continued.
   base: string;       // Text the stream extends (continue).
   text: string;
+  images: MediaEntry[];  // Pictures the reply asked for so far.
 }
 
 export function ChatPanel({ character, onEdit, onActivity }: Props) {
@@ -48,6 +51,8 @@ export function ChatPanel({ character, onEdit, onActivity }: Props) {
   const [audio, setAudio] = useState<QueueState>(queue.state());
   const [playingId, setPlayingId] = useState<string | null>(null);
   const [voiceNote, setVoiceNote] = useState<string | null>(null);
+  const [askImage, setAskImage] = useState<string | null>(null);  // The "send me a picture" box (null: closed).
+  const [imageNote, setImageNote] = useState<string | null>(null);
 
   useEffect(() => queue.subscribe(setAudio), [queue]);
   useEffect(() => {
@@ -84,7 +89,7 @@ export function ChatPanel({ character, onEdit, onActivity }: Props) {
       .sort((a, b) => (a.index ?? 0) - (b.index ?? 0));
     setPlayingId(m.id);
     if (stored.length > 0) {
-      for (const x of stored) queue.enqueue(x.url);
+      for (const x of stored) queue.enqueue(x.url!);
       return;
     }
     try {
@@ -134,7 +139,7 @@ export function ChatPanel({ character, onEdit, onActivity }: Props) {
   const turn = async (kind: Kind, body: unknown, target?: Message) => {
     if (!chatId) return;
     setError(null);
-    setStreaming({ kind, targetId: target?.id, base: kind === 'continue' && target ? target.content : '', text: '' });
+    setStreaming({ kind, targetId: target?.id, base: kind === 'continue' && target ? target.content : '', text: '', images: [] });
     stickToBottom.current = true;
     queue.stop();
     setPlayingId(null);
@@ -155,6 +160,8 @@ export function ChatPanel({ character, onEdit, onActivity }: Props) {
           if (speakRef.current) queue.enqueue(url);
         },
         onAudioError: (e) => setVoiceNote(e.message),
+        onImage: (job, prompt) =>
+          setStreaming((s) => (s ? { ...s, images: [...s.images, { kind: 'image', job: job.id, prompt, status: 'queued' }] } : s)),
       });
     } catch (e) {
       setError({ message: e instanceof ApiError ? e.message : String(e), retry });
@@ -164,6 +171,30 @@ export function ChatPanel({ character, onEdit, onActivity }: Props) {
       onActivity();
     }
   };
+
+  // A picture finished or was retried/deleted: the message and the media panel show it.
+  const reload = useCallback(async () => {
+    if (chatId) setMessages(await api.messages(chatId));
+    onActivity();
+  }, [chatId, onActivity]);
+
+  const requestImage = async () => {
+    if (!character || !chatId || askImage === null) return;
+    const prompt = askImage.trim() || 'selfie, looking at viewer, smiling';
+    setAskImage(null);
+    setImageNote(null);
+    stickToBottom.current = true;
+    try {
+      await api.requestImage(character.id, prompt, chatId);
+      await reload();
+    } catch (e) {
+      setImageNote(e instanceof ApiError ? e.message : String(e));
+    }
+  };
+
+  // The pictures of the swipe being shown (an imported chat may carry anything: checked).
+  const imagesOf = (m: Message) =>
+    (m.media ?? []).filter((x) => x && x.kind === 'image' && (x.swipe ?? 0) === m.swipe_id && (typeof x.job === 'string' || (typeof x.url === 'string' && x.url.startsWith('/api/media/'))));
 
   const send = () => {
     const text = draft.trim();
@@ -298,6 +329,10 @@ export function ChatPanel({ character, onEdit, onActivity }: Props) {
                       <Markdown text={text} />
                     </div>
                   )}
+                  {streaming?.targetId !== m.id &&
+                    imagesOf(m).map((x, i) => <MessageImage key={`${x.job ?? x.url}-${i}`} entry={x} onChanged={reload} />)}
+                  {streaming?.targetId === m.id &&
+                    streaming.images.map((x) => <MessageImage key={x.job} entry={x} onChanged={() => {}} />)}
                   {m.status === 'partial' && streaming?.targetId !== m.id && (
                     <div className="mt-1 text-xs text-zinc-500">({t.stopped})</div>
                   )}
@@ -372,6 +407,7 @@ export function ChatPanel({ character, onEdit, onActivity }: Props) {
             <Avatar character={character} size={32} />
             <div className="max-w-[85%] rounded-2xl rounded-tl-sm bg-zinc-800/80 px-4 py-2 leading-relaxed">
               {streaming.text ? <Markdown text={streaming.text} /> : <span className="text-zinc-500">{t.generating}</span>}
+              {streaming.images.map((x) => <MessageImage key={x.job} entry={x} onChanged={() => {}} />)}
             </div>
           </div>
         )}
@@ -382,6 +418,17 @@ export function ChatPanel({ character, onEdit, onActivity }: Props) {
               {voiceNote}
             </span>
             <button aria-label={t.close} onClick={() => setVoiceNote(null)}>
+              ✕
+            </button>
+          </div>
+        )}
+        {imageNote && (
+          <div className="mx-auto mb-4 flex max-w-xl items-start gap-2 rounded-xl border border-amber-900 bg-amber-950/40 px-4 py-2 text-xs text-amber-200" data-testid="image-note">
+            <span className="flex-1">
+              <span className="font-medium">{t.imageFailed}: </span>
+              {imageNote}
+            </span>
+            <button aria-label={t.close} onClick={() => setImageNote(null)}>
               ✕
             </button>
           </div>
@@ -402,7 +449,44 @@ export function ChatPanel({ character, onEdit, onActivity }: Props) {
       </div>
 
       <div className="border-t border-zinc-800 p-3">
+        {askImage !== null && (
+          <form
+            className="mb-2 flex items-center gap-2"
+            onSubmit={(e) => {
+              e.preventDefault();
+              requestImage();
+            }}
+            data-testid="ask-image"
+          >
+            <input
+              autoFocus
+              className="min-w-0 flex-1 rounded-lg bg-zinc-900 px-3 py-2 text-sm outline-none ring-pink-500 focus:ring-1"
+              placeholder={format(t.imagePromptPlaceholder, { name: character.name })}
+              value={askImage}
+              maxLength={2000}
+              onChange={(e) => setAskImage(e.target.value)}
+              onKeyDown={(e) => e.key === 'Escape' && setAskImage(null)}
+              data-testid="ask-image-prompt"
+            />
+            <button type="submit" className="min-h-10 rounded-lg bg-pink-600 px-3 text-sm font-medium hover:bg-pink-500" data-testid="ask-image-send">
+              {t.imageAsk}
+            </button>
+            <button type="button" className="min-h-10 rounded-lg px-2 text-sm text-zinc-400 hover:bg-zinc-800" onClick={() => setAskImage(null)}>
+              {t.cancel}
+            </button>
+          </form>
+        )}
         <div className="flex items-end gap-2">
+          <button
+            className={`flex min-h-[2.75rem] min-w-[2.75rem] shrink-0 items-center justify-center rounded-xl hover:bg-zinc-800 ${askImage !== null ? 'text-pink-300' : 'text-zinc-400'}`}
+            onClick={() => setAskImage(askImage === null ? '' : null)}
+            disabled={!chatId}
+            aria-label={t.imageSendMe}
+            title={t.imageSendMe}
+            data-testid="ask-image-open"
+          >
+            <CameraIcon />
+          </button>
           <textarea
             className="max-h-48 min-h-[2.75rem] flex-1 resize-none rounded-xl bg-zinc-900 px-3 py-2.5 outline-none ring-pink-500 focus:ring-1"
             rows={1}
@@ -439,6 +523,15 @@ export function ChatPanel({ character, onEdit, onActivity }: Props) {
       </div>
       {showMemory && chatId && <MemoryPanel chatId={chatId} onClose={() => setShowMemory(false)} />}
     </div>
+  );
+}
+
+function CameraIcon() {
+  return (
+    <svg viewBox="0 0 24 24" width="20" height="20" fill="none" stroke="currentColor" strokeWidth="2" strokeLinecap="round" strokeLinejoin="round" aria-hidden="true">
+      <path d="M4 8h3l2-3h6l2 3h3a1 1 0 0 1 1 1v9a1 1 0 0 1-1 1H4a1 1 0 0 1-1-1V9a1 1 0 0 1 1-1z" />
+      <circle cx="12" cy="13" r="3.5" />
+    </svg>
   );
 }
 

@@ -4,6 +4,7 @@ import { useEffect, useState } from 'react';
 import type { Character } from '../api/client';
 import { format, useT } from '../i18n';
 import { audioQueue } from '../lib/audioQueue';
+import { Lightbox } from './MessageImage';
 
 interface MediaItem {
   id: string;
@@ -19,6 +20,7 @@ interface MediaItem {
 export function MediaPanel({ character, version }: { character: Character | null; version: number }) {
   const t = useT();
   const [items, setItems] = useState<MediaItem[]>([]);
+  const [open, setOpen] = useState<MediaItem | null>(null);
 
   useEffect(() => {
     setItems([]);
@@ -50,11 +52,11 @@ export function MediaPanel({ character, version }: { character: Character | null
             {format(t.mediaEmptyImages, { name: character.name })}
           </p>
         ) : (
-          <div className="grid grid-cols-2 gap-2">
+          <div className="grid grid-cols-2 gap-2" data-testid="media-images">
             {images.map((i) => (
-              <a key={i.id} href={i.url} target="_blank" rel="noreferrer">
-                <img src={i.url} alt={i.prompt ?? ''} title={i.prompt} className="aspect-square w-full rounded-lg object-cover" />
-              </a>
+              <button key={i.id} onClick={() => setOpen(i)} aria-label={i.prompt ?? t.imageOpen}>
+                <img src={i.url} alt={i.prompt ?? ''} title={i.prompt} className="aspect-square w-full rounded-lg object-cover" loading="lazy" />
+              </button>
             ))}
           </div>
         )}
@@ -92,6 +94,7 @@ export function MediaPanel({ character, version }: { character: Character | null
           </ul>
         )}
       </section>
+      {open && <Lightbox url={open.url} caption={open.prompt} onClose={() => setOpen(null)} />}
     </div>
   );
 }

@@ -26,9 +26,28 @@ export function SettingsPanel({ health, onClose, onSaved }: Props) {
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [saved, setSaved] = useState(false);
 
+  const [workflows, setWorkflows] = useState<string[]>(['default']);
+  const [workflowNote, setWorkflowNote] = useState<string | null>(null);
+
   useEffect(() => {
     api.settings().then(setSettings);
+    api.workflows().then((w) => setWorkflows(w.workflows)).catch(() => {});
   }, []);
+
+  // A workflow exported from ComfyUI ("Save (API format)"), checked by the server before it is kept.
+  const uploadWorkflow = async (file: File) => {
+    setWorkflowNote(null);
+    const name = file.name.replace(/\.json$/i, '').replace(/[^A-Za-z0-9_-]+/g, '_').slice(0, 64) || 'workflow';
+    try {
+      const graph = JSON.parse(await file.text());
+      const r = await api.saveWorkflow(name, graph);
+      setWorkflows(r.workflows);
+      set('media.image_workflow', name);
+      setWorkflowNote(null);
+    } catch (e) {
+      setWorkflowNote(e instanceof ApiError ? e.message : t.workflowNotJson);
+    }
+  };
 
   if (!settings) return null;
   const get = (path: string) => {
@@ -59,7 +78,9 @@ export function SettingsPanel({ health, onClose, onSaved }: Props) {
     try {
       // Only the speech keys this panel edits (the API key stays as it is: the server never sends it).
       const media: Record<string, unknown> = {};
-      for (const k of ['tts_enabled', 'tts_engine', 'tts_url', 'tts_model', 'tts_voice', 'tts_model_file', 'tts_mmproj_file']) {
+      for (const k of ['tts_enabled', 'tts_engine', 'tts_url', 'tts_model', 'tts_voice', 'tts_model_file', 'tts_mmproj_file',
+        'image_backend', 'image_instruct', 'comfyui_url', 'a1111_url', 'image_workflow', 'image_checkpoint', 'image_quality_tags',
+        'image_negative', 'image_width', 'image_height', 'image_steps', 'image_cfg', 'image_likeness', 'image_likeness_weight']) {
         media[k] = settings.media?.[k];
       }
       const next = await api.patchSettings({ llm: settings.llm, chat: settings.chat, ui: settings.ui, media });
@@ -169,6 +190,59 @@ export function SettingsPanel({ health, onClose, onSaved }: Props) {
               <>
                 {input('media.tts_model_file', t.ttsModelFile)}
                 {input('media.tts_mmproj_file', t.ttsMmprojFile)}
+              </>
+            )}
+          </section>
+          <section className="space-y-3" data-testid="image-settings">
+            <h3 className="text-xs font-semibold uppercase tracking-wide text-zinc-500">{t.components.image}</h3>
+            <Field label={t.imageBackend} error={errors['media.image_backend']}>
+              <select className={inputClass} value={get('media.image_backend')} onChange={(e) => set('media.image_backend', e.target.value)} data-testid="setting-media.image_backend">
+                <option value="comfyui">ComfyUI</option>
+                <option value="a1111">A1111 / Forge / SD.Next</option>
+                <option value="off">{t.imageOff}</option>
+              </select>
+            </Field>
+            {get('media.image_backend') !== 'off' && (
+              <>
+                <label className="flex items-center gap-2 text-sm">
+                  <input type="checkbox" checked={!!settings.media?.image_instruct} onChange={(e) => set('media.image_instruct', e.target.checked)}
+                    data-testid="setting-media.image_instruct" />
+                  {t.imageInstruct}
+                </label>
+                {get('media.image_backend') === 'comfyui' ? input('media.comfyui_url', t.imageComfyUrl) : input('media.a1111_url', t.imageA1111Url)}
+                {get('media.image_backend') === 'comfyui' && (
+                  <>
+                    <Field label={t.imageWorkflow} error={errors['media.image_workflow'] ?? workflowNote ?? undefined}>
+                      <div className="flex gap-2">
+                        <select className={`${inputClass} min-w-0 flex-1`} value={get('media.image_workflow')} onChange={(e) => set('media.image_workflow', e.target.value)}
+                          data-testid="setting-media.image_workflow">
+                          {workflows.map((w) => (
+                            <option key={w} value={w}>{w === 'default' ? t.imageWorkflowDefault : w}</option>
+                          ))}
+                        </select>
+                        <label className="flex cursor-pointer items-center rounded-lg bg-zinc-800 px-3 text-sm hover:bg-zinc-700">
+                          {t.imageWorkflowUpload}
+                          <input type="file" accept=".json,application/json" className="sr-only"
+                            onChange={(e) => e.target.files?.[0] && uploadWorkflow(e.target.files[0])} data-testid="workflow-upload" />
+                        </label>
+                      </div>
+                    </Field>
+                    <label className="flex items-center gap-2 text-sm">
+                      <input type="checkbox" checked={!!settings.media?.image_likeness} onChange={(e) => set('media.image_likeness', e.target.checked)}
+                        data-testid="setting-media.image_likeness" />
+                      {t.imageLikeness}
+                    </label>
+                  </>
+                )}
+                {input('media.image_checkpoint', t.imageCheckpoint)}
+                {input('media.image_quality_tags', t.imageQualityTags)}
+                {input('media.image_negative', t.imageNegative)}
+                <div className="grid grid-cols-2 gap-3">
+                  {input('media.image_width', t.imageWidth, 'number')}
+                  {input('media.image_height', t.imageHeight, 'number')}
+                  {input('media.image_steps', t.imageSteps, 'number')}
+                  {input('media.image_cfg', 'CFG', 'number', '0.5')}
+                </div>
               </>
             )}
           </section>
