@@ -237,7 +237,11 @@ Result<Job> ImageService::submit(const Character& character, const std::string& 
     if (m_settings.current()->str("media.image_backend") == "off") {
         return fail(ErrorCode::Unavailable, "pictures are off: choose an image server in the settings (media.image_backend)");
     }
-    return m_runner.submit("image", Json{{"prompt", prompt}}, character.id, chat_id);
+    // Registered before the runner can finish it, so attach() knows its message is still coming.
+    std::lock_guard lock(m_attach_mu);
+    auto job = m_runner.submit("image", Json{{"prompt", prompt}}, character.id, chat_id);
+    if (job && chat_id) m_awaiting.insert(job->id);
+    return job;
 }
 
 Result<Job> ImageService::request(const std::string& character_id, const std::string& raw, const std::optional<std::string>& chat_id) {
@@ -262,6 +266,7 @@ Result<Job> ImageService::request(const std::string& character_id, const std::st
     m.media = Json::array({{{"kind", "image"}, {"job", job->id}, {"prompt", *prompt}, {"status", "queued"}, {"swipe", 0}}});
     if (auto stored = m_chats.add_message(m); !stored) {
         (void)m_runner.cancel(job->id);
+        forget_pending({job->id});
         return std::unexpected(stored.error());
     }
     attach_pending(*chat_id, {job->id});
@@ -314,8 +319,8 @@ Result<void> ImageService::remove(const std::string& job_id) {
 
 Result<Job> ImageService::cancel(const std::string& job_id) { return m_runner.cancel(job_id); }
 
-void ImageService::attach(const std::string& chat_id, const std::string& job_id, const Json& fields) {
-    if (chat_id.empty()) return;
+bool ImageService::attach(const std::string& chat_id, const std::string& job_id, const Json& fields) {
+    if (chat_id.empty()) return true;
     std::lock_guard lock(m_attach_mu);
     auto edited = m_chats.edit_media(chat_id, job_id, [&](Json& e) {
         for (const auto& [k, v] : fields.items()) e[k] = v;
@@ -323,14 +328,20 @@ void ImageService::attach(const std::string& chat_id, const std::string& job_id,
     });
     if (!edited) {
         log::warn("picture ", job_id, " could not be attached to its message: ", edited.error().message);
-    } else if (!*edited) {
-        m_unattached[job_id] = fields;  // The reply is still being written; stored() attaches it.
+        return true;
     }
+    if (*edited) return true;
+    if (m_awaiting.contains(job_id)) {
+        m_unattached[job_id] = fields;  // The reply is still being written; stored() attaches it.
+        return true;
+    }
+    return false;  // Its message was deleted.
 }
 
 void ImageService::attach_pending(const std::string& chat_id, const std::vector<std::string>& job_ids) {
     std::lock_guard lock(m_attach_mu);
     for (const auto& id : job_ids) {
+        m_awaiting.erase(id);
         auto it = m_unattached.find(id);
         if (it == m_unattached.end()) continue;
         const Json fields = std::move(it->second);
@@ -344,7 +355,14 @@ void ImageService::attach_pending(const std::string& chat_id, const std::vector<
 
 void ImageService::forget_pending(const std::vector<std::string>& job_ids) {
     std::lock_guard lock(m_attach_mu);
-    for (const auto& id : job_ids) m_unattached.erase(id);
+    for (const auto& id : job_ids) {
+        m_awaiting.erase(id);
+        auto it = m_unattached.find(id);
+        if (it == m_unattached.end()) continue;
+        // No message will show it: the file goes too.
+        if (auto file = blob_of(json_string_or(it->second, "url", ""))) m_blobs.remove(*file);
+        m_unattached.erase(it);
+    }
 }
 
 jobs::Outcome ImageService::render(const Job& job, jobs::JobContext& ctx) {
@@ -419,7 +437,10 @@ jobs::Outcome ImageService::render(const Job& job, jobs::JobContext& ctx) {
     auto name = m_blobs.put("images", done->ext, done->bytes);
     if (!name) return failed("the picture could not be saved: " + name.error().message);
     const std::string url = url_of(*name);
-    attach(chat_id, job.id, Json{{"status", "done"}, {"url", url}, {"seed", p.seed}, {"width", p.width}, {"height", p.height}});
+    if (!attach(chat_id, job.id, Json{{"status", "done"}, {"url", url}, {"seed", p.seed}, {"width", p.width}, {"height", p.height}})) {
+        m_blobs.remove(*name);
+        return jobs::Outcome::failed("the message the picture belonged to was deleted");
+    }
     return jobs::Outcome::done(Json{{"url", url}, {"prompt", prompt}, {"full_prompt", p.prompt}, {"negative_prompt", p.negative_prompt},
                                     {"seed", p.seed}, {"width", p.width}, {"height", p.height}, {"steps", p.steps},
                                     {"backend", backend_name}, {"likeness", !req.reference_bytes.empty()}, {"workflow", done->workflow}});

@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -82,10 +83,11 @@ private:
     class Sink;
     jobs::Outcome render(const Job& job, jobs::JobContext& ctx);
     // Writes a finished (or failed) job's fields into its message, or keeps them until the
-    // message is stored (attach_pending).
-    void attach(const std::string& chat_id, const std::string& job_id, const Json& fields);
+    // message is stored (attach_pending). False when the message is gone (deleted meanwhile).
+    bool attach(const std::string& chat_id, const std::string& job_id, const Json& fields);
     void attach_pending(const std::string& chat_id, const std::vector<std::string>& job_ids);
     void forget_pending(const std::vector<std::string>& job_ids);
+    // Submits and, with a chat, notes the job as awaiting its message (one step under m_attach_mu).
     Result<Job> submit(const Character& character, const std::string& prompt, const std::optional<std::string>& chat_id);
 
     SettingsStore& m_settings;
@@ -95,7 +97,8 @@ private:
     store::JobStore& m_jobs;
     std::string m_workflow_dir;
     jobs::JobRunner m_runner;
-    std::mutex m_attach_mu;                          // Guards m_unattached; held across the store write in attach().
+    std::mutex m_attach_mu;                          // Guards m_awaiting, m_unattached; held across the store writes.
+    std::set<std::string> m_awaiting;                 // Jobs whose message is not stored yet.
     std::map<std::string, Json> m_unattached;         // Job id -> fields, for messages not stored yet.
     std::mutex m_health_mu;                           // Guards m_health, m_health_key, m_health_at.
     Json m_health;

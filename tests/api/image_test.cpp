@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <filesystem>
 #include <thread>
 
 #include <openssl/evp.h>
@@ -342,6 +343,26 @@ TEST_F(ImageApi, CancelInterruptsComfyUi) {
     auto entries = image_entries(chat);
     ASSERT_EQ(entries.size(), 1u);
     EXPECT_EQ(entries[0]["status"], "cancelled");
+}
+
+TEST_F(ImageApi, APictureWhoseMessageWasDeletedWhileItRenderedLeavesNoFile) {
+    StandinComfyUi::Options o;
+    o.steps = 20;
+    o.step_time = std::chrono::milliseconds(50);
+    StandinComfyUi comfy(o);
+    start("[GENERATE_IMAGE] jumping", {{"comfyui_url", comfy.url()}, {"image_checkpoint", "pony.safetensors"}});
+    const std::string chat = new_chat();
+    auto r = turn(chat);
+    const std::string id = r.last("image")->data["job"]["id"];
+    const std::string message = r.last("done")->data["message"]["id"];
+    ASSERT_EQ(server->client().Delete(("/api/messages/" + message).c_str())->status / 100, 2);
+    const Json job = wait_job(id);
+    EXPECT_EQ(job["status"], "failed");
+    EXPECT_NE(job["error"].get<std::string>().find("deleted"), std::string::npos) << job.dump();
+    const std::string dir = server->data_dir() + "/outputs/images";
+    size_t files = 0;
+    if (std::filesystem::exists(dir)) files = static_cast<size_t>(std::distance(std::filesystem::directory_iterator(dir), {}));
+    EXPECT_EQ(files, 0u);
 }
 
 TEST_F(ImageApi, WorkflowsAreCheckedWhenSavedAndUsed) {
