@@ -280,11 +280,13 @@ Result<Job> ImageService::retry(const std::string& job_id) {
     if (job->status == "queued" || job->status == "running") {
         return fail(ErrorCode::Conflict, "the picture is still being made; cancel it first", "id");
     }
+    // Under m_attach_mu from submit to the entry's new job id, so the new job cannot finish (and
+    // look for its entry) before the entry carries its id.
+    std::lock_guard lock(m_attach_mu);
     auto again = m_runner.submit("image", job->payload, job->character_id, job->chat_id);
     if (!again) return again;
     if (job->chat_id) {
         std::optional<std::string> old_file;
-        std::lock_guard lock(m_attach_mu);
         auto edited = m_chats.edit_media(*job->chat_id, job_id, [&](Json& e) {
             old_file = blob_of(json_string_or(e, "url", ""));
             e["job"] = again->id;
@@ -429,7 +431,14 @@ jobs::Outcome ImageService::render(const Job& job, jobs::JobContext& ctx) {
     }
     ctx.progress(0.02);
     auto cancel = ctx.cancel_flag();
-    auto done = backend->render(req, [&](double f) { ctx.progress(f); }, *cancel);
+    // Progress is written at most 4 times a second (ComfyUI may report every few milliseconds).
+    auto last_progress = std::chrono::steady_clock::now();
+    auto done = backend->render(req, [&](double f) {
+        const auto now = std::chrono::steady_clock::now();
+        if (f < 1.0 && now - last_progress < std::chrono::milliseconds(250)) return;
+        last_progress = now;
+        ctx.progress(f);
+    }, *cancel);
     if (!done) {
         if (cancel->load()) return failed("cancelled", "cancelled");
         return failed(done.error().message);
