@@ -131,27 +131,8 @@ public:
 private:
     Result<http::ClientResponse> call(const std::string& method, const std::string& path, const std::string& body,
                                       const std::string& type, size_t cap, int read_timeout_ms) {
-        http::ClientOptions options;
-        options.connect_timeout_ms = m_o.connect_timeout_ms;
-        options.read_timeout_ms = read_timeout_ms;
-        std::string collected;
-        bool too_big = false;
-        auto r = http::fetch(method, m_o.url, path, body, type, options, [&](std::string_view piece) {
-            if (collected.size() + piece.size() > cap) {
-                too_big = true;
-                return false;
-            }
-            collected.append(piece);
-            return true;
-        });
-        if (too_big) return fail(ErrorCode::TooLarge, "the image server's answer is larger than media.image_max_mb allows");
-        if (!r) {
-            return std::unexpected(Error{ErrorCode::Unavailable,
-                                         "the image server is not reachable at " + m_o.url + " (" + r.error().message +
-                                             "): start it with --api, or correct media.a1111_url", "media.a1111_url"});
-        }
-        if (r->status >= 200 && r->status < 300) r->body = std::move(collected);
-        return r;
+        return call_image_server(m_o, {"the image server", "start it with --api, or correct media.a1111_url", "media.a1111_url"}, method,
+                                 path, body, type, cap, read_timeout_ms);
     }
     BackendOptions m_o;
 };

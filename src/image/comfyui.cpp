@@ -227,28 +227,8 @@ private:
     // A request to ComfyUI; bodies up to `cap` bytes. Unreachable: Unavailable naming the URL.
     Result<http::ClientResponse> call(const std::string& method, const std::string& path, const std::string& body,
                                       const std::string& type, size_t cap = 1u << 20) {
-        http::ClientOptions options;
-        options.connect_timeout_ms = m_o.connect_timeout_ms;
-        options.read_timeout_ms = 60000;
-        std::string collected;
-        bool too_big = false;
-        auto r = http::fetch(method, m_o.url, path, body, type, options, [&](std::string_view piece) {
-            if (collected.size() + piece.size() > cap) {
-                too_big = true;
-                return false;
-            }
-            collected.append(piece);
-            return true;
-        });
-        if (too_big) return fail(ErrorCode::TooLarge, "ComfyUI's answer to " + path.substr(0, path.find('?')) + " is larger than " +
-                                                          std::to_string(cap >> 20) + " MB (media.image_max_mb)");
-        if (!r) {
-            return std::unexpected(Error{ErrorCode::Unavailable,
-                                         "ComfyUI is not reachable at " + m_o.url + " (" + r.error().message +
-                                             "): start ComfyUI or correct media.comfyui_url", "media.comfyui_url"});
-        }
-        if (r->status >= 200 && r->status < 300) r->body = std::move(collected);
-        return r;
+        return call_image_server(m_o, {"ComfyUI", "start ComfyUI or correct media.comfyui_url", "media.comfyui_url"}, method, path, body,
+                                 type, cap, 60000);
     }
 
     Result<std::string> upload(const std::string& bytes, const std::string& name) {

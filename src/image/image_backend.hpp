@@ -9,6 +9,7 @@
 #include <string>
 
 #include "core/result.hpp"
+#include "http/client.hpp"
 #include "image/workflow.hpp"
 
 namespace mc::image {
@@ -49,6 +50,19 @@ struct BackendOptions {
 
 std::unique_ptr<ImageBackend> make_comfyui_backend(BackendOptions options);
 std::unique_ptr<ImageBackend> make_a1111_backend(BackendOptions options);
+
+// Who a request goes to, for its error messages: "ComfyUI is not reachable at <url> (<why>): <fix>".
+struct ServerName {
+    std::string name;     // "ComfyUI"
+    std::string fix;      // "start ComfyUI or correct media.comfyui_url"
+    std::string setting;  // The field named in the error: "media.comfyui_url"
+};
+
+// One request to an image server: a 2xx body of at most `cap` bytes (TooLarge beyond, naming
+// media.image_max_mb); other statuses keep their body for the error. Unreachable: Unavailable.
+Result<http::ClientResponse> call_image_server(const BackendOptions& o, const ServerName& who, const std::string& method,
+                                               const std::string& path, const std::string& body, const std::string& type,
+                                               size_t cap, int read_timeout_ms);
 
 // "image/png" bytes check; returns the extension or "" when `bytes` is not an image we keep.
 std::string image_ext(std::string_view bytes);
