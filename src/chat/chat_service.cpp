@@ -263,14 +263,16 @@ void ChatService::run(std::shared_ptr<Turn> turn, std::string chat_id, TurnReque
         req.sampling = sampling;
         req.cancel = turn->m_cancel;
         req.on_text = [&](std::string_view piece) {
-            emit_display(display.push(piece));
-            check_images();
+            std::string shown_now = display.push(piece);
+            check_images();  // A picture completed by this piece starts before its text goes out.
+            emit_display(shown_now);
             return true;
         };
         result = engine->generate(req);
     }
-    emit_display(display.finish());
+    std::string rest = display.finish();
     check_images();
+    emit_display(rest);
     for (auto& sentence : speech.finish()) emit_sentence(std::move(sentence));
     // The reply is stored with its audio, so playing it again later does not synthesize again.
     Json audio = speaker ? speaker->finish() : Json::array();

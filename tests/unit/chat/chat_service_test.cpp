@@ -2,6 +2,7 @@
 // edits and turns in one chat exclude each other (issue 9, item 11), and turn threads are joined.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <filesystem>
 #include <future>
@@ -141,6 +142,126 @@ TEST_F(ChatServiceTest, TheServersOwnStopStringIsCheckedBeforeTheMessageIsStored
     engine->release();
     bool ended = false;
     while (!ended) (void)(*turn)->next(std::chrono::milliseconds(100), ended);
+}
+
+}  // namespace
+}  // namespace mc::chat
+
+namespace mc::chat {
+namespace {
+
+// Writes its reply in the given pieces, as a model's tokens arrive.
+class PiecesEngine : public llm::Engine {
+public:
+    explicit PiecesEngine(std::vector<std::string> pieces) : m_pieces(std::move(pieces)) {}
+    Result<llm::GenerateResult> generate(const llm::GenerateRequest& r) override {
+        llm::GenerateResult g;
+        for (const auto& p : m_pieces) {
+            if (r.on_text) r.on_text(p);
+            g.text += p;
+        }
+        return g;
+    }
+    llm::EngineStatus status() const override { return {"ready", "", "pieces", "embedded"}; }
+    int count_tokens(std::string_view t) const override { return static_cast<int>(t.size() / 4 + 1); }
+    std::string format_prompt(const std::vector<llm::ChatMessage>& messages, bool) const override {
+        std::string s;
+        for (const auto& m : messages) s += m.role + ": " + m.content + "\n";
+        return s;
+    }
+    int context_size() const override { return 2048; }
+
+private:
+    std::vector<std::string> m_pieces;
+};
+
+// Records what the turn asked for and when the reply was stored.
+struct ImageLog {
+    std::mutex mu;
+    std::vector<std::string> prompts;
+    int64_t stored_message = 0;
+};
+
+class RecordingImages : public ImageSink {
+public:
+    explicit RecordingImages(ImageLog& log) : m_log(log) {}
+    std::optional<ImageEvent> request(const std::string& prompt) override {
+        std::lock_guard lock(m_log.mu);
+        m_log.prompts.push_back(prompt);
+        const std::string job = "job" + std::to_string(m_log.prompts.size());
+        m_entries.push_back({{"kind", "image"}, {"job", job}, {"prompt", prompt}, {"status", "queued"}});
+        return ImageEvent{job, prompt};
+    }
+    Json entries() override { return m_entries; }
+    void stored(const Message& m) override {
+        std::lock_guard lock(m_log.mu);
+        m_log.stored_message = m.id;
+    }
+
+private:
+    ImageLog& m_log;
+    Json m_entries = Json::array();
+};
+
+TEST(ChatServiceImages, ATagSplitAcrossTokensStartsItsPictureBeforeTheTextAfterItAndIsStoredWithTheReply) {
+    const std::string dir = (std::filesystem::temp_directory_path() / ("mc-chatimg-" + random_hex(6))).string();
+    std::filesystem::create_directories(dir);
+    {
+        auto db = std::move(*store::Db::open(dir + "/characters.db"));
+        store::CharacterStore characters(*db);
+        store::ChatStore chats(*db);
+        SettingsStore settings(dir + "/settings.json", Settings());
+        auto engine = std::make_shared<PiecesEngine>(std::vector<std::string>{
+            "Look", " [GEN", "ERATE_IM", "AGE] smi", "ling, red", "\nafter", " that [GENERATE_IMAGE]", "\n", "[GENERATE_IMAGE] second"});
+        ChatService service(chats, characters, settings, [engine] { return engine; });
+        ImageLog log;
+        service.set_imager([&log](const Character&, const std::string&) { return std::make_unique<RecordingImages>(log); },
+                           [] { return std::string("Pictures: write [GENERATE_IMAGE] <words>."); });
+        Character c;
+        c.name = "Mia";
+        const std::string chat = chats.create(characters.create(c)->id, {})->first.id;
+
+        auto preview = service.preview(chat, std::string("hi"));
+        ASSERT_TRUE(preview.has_value());
+        EXPECT_NE(preview->text.find("Pictures: write [GENERATE_IMAGE]"), std::string::npos);
+
+        TurnRequest req;
+        req.content = "A picture?";
+        auto turn = service.start(chat, req);
+        ASSERT_TRUE(turn.has_value());
+        std::vector<std::string> order;
+        std::string shown;
+        std::optional<Message> done;
+        for (bool ended = false; !ended;) {
+            auto e = (*turn)->next(std::chrono::milliseconds(5000), ended);
+            if (!e) continue;
+            if (auto* t = std::get_if<TokenEvent>(&*e)) {
+                shown += t->text;
+                order.push_back("token:" + t->text);
+            } else if (auto* i = std::get_if<ImageEvent>(&*e)) {
+                order.push_back("image:" + i->prompt);
+            } else if (auto* d = std::get_if<DoneEvent>(&*e)) {
+                done = d->message;
+            }
+        }
+        ASSERT_TRUE(done.has_value());
+        EXPECT_EQ(log.prompts, (std::vector<std::string>{"smiling, red", "second"}));
+        EXPECT_EQ(shown.find("GENERATE"), std::string::npos) << shown;
+        // The first picture is announced before the piece that completed its tag is shown.
+        const auto image_at = std::find(order.begin(), order.end(), "image:smiling, red");
+        const auto after_at = std::find_if(order.begin(), order.end(), [](const std::string& s) { return s.find("after") != std::string::npos; });
+        ASSERT_NE(image_at, order.end());
+        ASSERT_NE(after_at, order.end());
+        EXPECT_LT(image_at, after_at);
+        // The reply is stored with both entries (its swipe noted) and the sink hears which message it is.
+        ASSERT_EQ(done->media.size(), 2u);
+        EXPECT_EQ(done->media[0]["job"], "job1");
+        EXPECT_EQ(done->media[0]["swipe"], 0);
+        EXPECT_EQ(done->media[1]["prompt"], "second");
+        EXPECT_EQ(log.stored_message, done->id);
+        EXPECT_EQ(chats.get_message(done->id)->media, done->media);
+    }
+    std::filesystem::remove_all(dir);
 }
 
 }  // namespace
