@@ -308,6 +308,18 @@ TEST_F(ImageApi, MissingNodesErrorsWhileRunningAndNonImagesAreNamed) {
     EXPECT_NE(job["error"].get<std::string>().find("CheckpointLoaderSimple"), std::string::npos) << job.dump();
 }
 
+TEST_F(ImageApi, APictureOverTheSizeLimitIsRefused) {
+    StandinComfyUi::Options o;
+    o.png_side = 700;  // About 1.4 MB uncompressed.
+    StandinComfyUi comfy(o);
+    start("[GENERATE_IMAGE] huge", {{"comfyui_url", comfy.url()}, {"image_checkpoint", "pony.safetensors"}, {"image_max_mb", 1}});
+    const std::string chat = new_chat();
+    const Json job = wait_job(turn(chat).last("image")->data["job"]["id"]);
+    EXPECT_EQ(job["status"], "failed");
+    EXPECT_NE(job["error"].get<std::string>().find("larger than 1 MB"), std::string::npos) << job.dump();
+    EXPECT_NE(job["error"].get<std::string>().find("media.image_max_mb"), std::string::npos) << job.dump();
+}
+
 TEST_F(ImageApi, WithoutAWebSocketTheClientPollsHistory) {
     StandinComfyUi::Options o;
     o.websocket = false;

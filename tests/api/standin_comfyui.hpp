@@ -40,6 +40,7 @@ public:
         bool fail_in_sampler = false;         // execution_error in the KSampler.
         bool view_not_image = false;          // /view answers HTML.
         std::set<std::string> missing_nodes;  // Node types this server lacks.
+        int png_side = 0;                     // Output picture's side in pixels (0: the latent's size / 8).
     };
 
     StandinComfyUi() : StandinComfyUi(Options{}) {}
@@ -470,7 +471,8 @@ private:
                 static const Json none = Json::object();
                 return none;
             }();
-            m_images[file] = make_png(latent.value("width", 64) / 8, latent.value("height", 64) / 8);
+            m_images[file] = m_o.png_side > 0 ? make_png(m_o.png_side, m_o.png_side)
+                                              : make_png(latent.value("width", 64) / 8, latent.value("height", 64) / 8);
             m_history[p.id] = {{"prompt", {0, p.id, p.graph, Json::object(), Json::array({save})}},
                                {"outputs", {{save, {{"images", images}}}}},
                                {"status", {{"status_str", "success"}, {"completed", true}, {"messages", Json::array()}}}};
