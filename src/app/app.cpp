@@ -247,6 +247,7 @@ int serve(const Options& o) {
         });
     }
     server.redirect("/", "/ui/");
+    server.redirect("/favicon.ico", "/ui/favicon.svg");  // Browsers and tools that ask the root.
 
     // Access control (api/access_guard): Host and Origin checks always; beyond this machine,
     // server.api_token is required and every request must carry it.

@@ -79,6 +79,11 @@ desktop.on('pageerror', (e) => errors.push(String(e)));
 desktop.setDefaultTimeout(30000);
 
 await step('the UI loads at /ui and / redirects there', async () => {
+  // An icon at /favicon.ico and a web app manifest, so a phone can add it to the home screen.
+  const icon = await fetch(`${base}/favicon.ico`);
+  assert(icon.ok && icon.headers.get('content-type') === 'image/svg+xml', `favicon: ${icon.status}`);
+  const manifest = await (await fetch(`${base}/ui/manifest.webmanifest`)).json();
+  assert(manifest.start_url === '/ui/' && manifest.icons.length > 0, JSON.stringify(manifest));
   await desktop.goto(`${base}/`);
   assert(desktop.url() === `${base}/ui/`, desktop.url());
   await desktop.getByText('No characters yet').waitFor();
@@ -430,6 +435,21 @@ await step('usable on a phone (390x844)', async () => {
   }
   const overflow = await phone.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
   assert(!overflow, 'page scrolls sideways');
+  // The composer's camera button is a full-size touch target.
+  const cam = await phone.getByTestId('ask-image-open').boundingBox();
+  assert(cam && cam.width >= 40 && cam.height >= 40, `camera button: ${JSON.stringify(cam)}`);
+  // The editor does not scroll sideways (its file choosers are our own buttons, translated).
+  await phone.getByTestId('edit-character').click();
+  await phone.getByTestId('character-editor').waitFor();
+  const sideways = await phone.evaluate(() => [...document.querySelectorAll('[data-testid=character-editor] *')]
+    .filter((el) => el.scrollWidth > el.clientWidth + 1 && !['visible', 'hidden', 'clip'].includes(getComputedStyle(el).overflowX))
+    .map((el) => `${el.tagName}.${el.className} ${el.scrollWidth}>${el.clientWidth}`));
+  assert(sideways.length === 0, `the editor scrolls sideways: ${sideways.join(', ')}`);
+  const picker = await phone.getByTestId('avatar-input').locator('xpath=..').boundingBox();
+  assert(picker && picker.x + picker.width <= 390 && picker.height >= 40, `file chooser: ${JSON.stringify(picker)}`);
+  await phone.screenshot({ path: join(artifacts, 'phone-390x844-editor.png') });
+  await phone.keyboard.press('Escape');  // Esc closes a drawer.
+  await phone.getByTestId('character-editor').waitFor({ state: 'detached' });
   await phone.screenshot({ path: join(artifacts, 'phone-390x844-chat.png') });
   await phone.getByTestId('tab-characters').click();
   await phone.screenshot({ path: join(artifacts, 'phone-390x844-characters.png') });

@@ -136,6 +136,8 @@ const en = {
   imageLoraWeight: 'Weight',
   on: 'On',
   off: 'Off',
+  chooseFile: 'Choose a file…',
+  noFileChosen: 'No file chosen',
   components: { db: 'Database', llm: 'Language model', tts: 'Speech output', stt: 'Speech input', image: 'Images' },
   states: {
     ready: 'ready',
@@ -298,6 +300,8 @@ const de: Strings = {
   imageLoraWeight: 'Gewicht',
   on: 'An',
   off: 'Aus',
+  chooseFile: 'Datei wählen …',
+  noFileChosen: 'Keine Datei gewählt',
   components: { db: 'Datenbank', llm: 'Sprachmodell', tts: 'Sprachausgabe', stt: 'Spracheingabe', image: 'Bilder' },
   states: {
     ready: 'bereit',

@@ -7,6 +7,7 @@ import { audioQueue } from '../lib/audioQueue';
 import { format, useT } from '../i18n';
 import { Drawer } from './Drawer';
 import { Field, inputClass } from './Field';
+import { FilePicker } from './FilePicker';
 
 type TextKey =
   | 'name'
@@ -209,13 +210,11 @@ export function CharacterEditor({ character, onClose, onSaved }: Props) {
               {avatarPreview && <img src={avatarPreview} alt="" className="h-full w-full object-cover" data-testid="avatar-preview" />}
             </div>
             <Field label={t.avatar} error={errors.avatar}>
-              <input
-                type="file"
+              <FilePicker
                 accept="image/png,image/jpeg,image/webp"
-                className="text-sm"
-                data-testid="avatar-input"
-                onChange={(e) => {
-                  const f = e.target.files?.[0] ?? null;
+                label={t.chooseFile}
+                testId="avatar-input"
+                onFile={(f) => {
                   setAvatar(f);
                   if (f) setAvatarPreview(URL.createObjectURL(f));
                 }}
@@ -267,13 +266,11 @@ export function CharacterEditor({ character, onClose, onSaved }: Props) {
           {text('post_history_instructions', t.postHistory, 2)}
           {text('creator_notes', t.creatorNotes, 2)}
           <Field label={t.voiceSample} error={errors.voice_sample}>
-            <input
-              type="file"
+            <FilePicker
               accept="audio/wav,audio/mpeg,audio/flac,audio/ogg,.wav,.mp3,.flac,.ogg"
-              className="text-sm"
-              data-testid="voice-input"
-              onChange={(e) => {
-                const f = e.target.files?.[0] ?? null;
+              label={t.chooseFile}
+              testId="voice-input"
+              onFile={(f) => {
                 setSample(f);
                 if (f) setSamplePreview(URL.createObjectURL(f));
               }}

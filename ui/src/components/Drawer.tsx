@@ -1,8 +1,8 @@
-import type { ReactNode } from 'react';
+import { useEffect, type ReactNode } from 'react';
 import { useT } from '../i18n';
 
 // A panel sliding in from the right (full screen on a phone): title, close button, scrolling body,
-// optional footer.
+// optional footer. Escape closes it (unless a picture's full view is open over it).
 export function Drawer(props: {
   title: ReactNode;
   onClose: () => void;
@@ -13,8 +13,16 @@ export function Drawer(props: {
   children: ReactNode;
 }) {
   const t = useT();
+  const { onClose } = props;
+  useEffect(() => {
+    const key = (e: KeyboardEvent) => {
+      if (e.key === 'Escape' && !document.querySelector('[data-testid=lightbox]')) onClose();
+    };
+    window.addEventListener('keydown', key);
+    return () => window.removeEventListener('keydown', key);
+  }, [onClose]);
   return (
-    <div className="fixed inset-0 z-40 flex justify-end bg-black/60" role="dialog" data-testid={props.testId}>
+    <div className="fixed inset-0 z-40 flex justify-end bg-black/60" role="dialog" aria-modal="true" data-testid={props.testId}>
       <div
         className={`flex h-full w-full ${props.wide ? 'max-w-2xl' : 'max-w-xl'} flex-col bg-zinc-950 shadow-2xl md:border-l md:border-zinc-800`}
       >
