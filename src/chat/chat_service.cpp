@@ -313,19 +313,27 @@ void ChatService::run(std::shared_ptr<Turn> turn, std::string chat_id, TurnReque
         }
         m.media = std::move(media);
     };
+    // The new media is added to what the message carries when it is written (not to the turn's
+    // snapshot): a picture of an earlier swipe that finished meanwhile stays attached.
+    auto with_media = [&](Message& m, bool replace) {
+        return [&m, &add_audio, replace](const Json& stored_media) {
+            Message fresh = m;
+            fresh.media = stored_media;
+            add_audio(fresh, replace);
+            return fresh.media;
+        };
+    };
     if (target && request.kind == TurnKind::Continue) {
         Message m = *target;
         m.swipes[static_cast<size_t>(m.swipe_id)] += text;
         m.status = status;
-        add_audio(m, false);
-        stored = m_chats.update_message(m);
+        stored = m_chats.update_message(m, with_media(m, false));
     } else if (target) {
         Message m = *target;
         m.swipes.push_back(text);
         m.swipe_id = static_cast<int>(m.swipes.size()) - 1;
         m.status = status;
-        add_audio(m, true);
-        stored = m_chats.update_message(m);
+        stored = m_chats.update_message(m, with_media(m, true));
     } else if (!failed || !text.empty()) {
         Message m;
         m.chat_id = chat_id;

@@ -259,6 +259,26 @@ Result<std::optional<Message>> ChatStore::edit_media(const std::string& chat_id,
     });
 }
 
+Result<Message> ChatStore::update_message(const Message& in, const std::function<Json(const Json& stored_media)>& media) {
+    Message m = in;
+    auto changed = m_db.transaction([&] {
+        Stmt s(m_db, "SELECT media FROM messages WHERE id = ?1");
+        s.bind(1, m.id);
+        if (!s.step()) return 0;
+        Json stored = Json::parse(s.text(0), nullptr, false);
+        m.media = media(stored.is_array() ? stored : Json::array());
+        normalize(m);
+        Stmt u(m_db, "UPDATE messages SET content=?2, swipes=?3, swipe_id=?4, status=?5, media=?6 WHERE id=?1");
+        u.bind(1, m.id).bind(2, m.content).bind(3, Json(m.swipes).dump()).bind(4, m.swipe_id);
+        u.bind(5, m.status).bind(6, m.media.dump());
+        u.run();
+        return m_db.changes();
+    });
+    if (!changed) return std::unexpected(changed.error());
+    if (*changed == 0) return fail(ErrorCode::NotFound, "no message with id '" + std::to_string(m.id) + "'", "id");
+    return m;
+}
+
 Result<std::vector<std::string>> ChatStore::remove_message(int64_t id) {
     std::vector<std::string> files;
     auto changed = m_db.transaction([&] {

@@ -47,6 +47,9 @@ public:
     Result<std::vector<Message>> import_messages(const std::string& chat_id, std::vector<Message> messages);
     Result<Message> get_message(int64_t id);
     Result<Message> update_message(const Message& m);
+    // Like update_message, but the media written is `media(the stored media)`, read in the same
+    // transaction: what was attached meanwhile (a picture finishing during a regenerate) is kept.
+    Result<Message> update_message(const Message& m, const std::function<Json(const Json& stored_media)>& media);
     // Edits the media entry whose "job" is `job_id` in the chat's messages (a picture finished or
     // failed after its message was stored, or is retried); `edit` returning false removes the
     // entry. Returns the changed message, or nullopt when no message carries that job (yet).

@@ -130,6 +130,32 @@ TEST_F(ChatServiceTest, NoChangeRunsWhileATurnRunsAndTheTurnsThreadIsJoined) {
     EXPECT_EQ(message_count(), 3u);  // Greeting, the user's message, the reply.
 }
 
+TEST_F(ChatServiceTest, APictureAttachedWhileTheReplyIsRegeneratedIsKept) {
+    // The greeting carries a picture that is still rendering.
+    auto greeting = chats->messages(chat, std::nullopt, 10)->front();
+    greeting.media = Json::array({{{"kind", "image"}, {"job", "j1"}, {"status", "queued"}, {"swipe", 0}}});
+    ASSERT_TRUE(chats->update_message(greeting).has_value());
+    TurnRequest req;
+    req.kind = TurnKind::Regenerate;
+    auto turn = service->start(chat, req);
+    ASSERT_TRUE(turn.has_value());
+    engine->wait_started();
+    // The picture finishes while the new swipe is being written.
+    auto edited = chats->edit_media(chat, "j1", [](Json& e) {
+        e["status"] = "done";
+        e["url"] = "/api/media/images/x.png";
+        return true;
+    });
+    ASSERT_TRUE(edited.has_value() && edited->has_value());
+    engine->release();
+    for (bool ended = false; !ended;) (*turn)->next(std::chrono::milliseconds(5000), ended);
+    const Message stored = *chats->get_message(greeting.id);
+    ASSERT_EQ(stored.swipes.size(), 2u);
+    ASSERT_EQ(stored.media.size(), 1u);
+    EXPECT_EQ(stored.media[0]["status"], "done");
+    EXPECT_EQ(stored.media[0]["url"], "/api/media/images/x.png");
+}
+
 TEST_F(ChatServiceTest, TheServersOwnStopStringIsCheckedBeforeTheMessageIsStored) {
     llm::Sampling s;
     for (size_t i = 0; i < llm::kMaxClientStops; ++i) {
