@@ -387,6 +387,8 @@ await step('a reply that asks for a picture shows its progress, then the picture
     await desktop.getByTestId('ask-image-send').click();
     await desktop.waitForFunction((n) => document.querySelectorAll('[data-testid=message-image-img]').length > n, before, { timeout: 30000 });
     await desktop.getByTestId('open-settings').click();
+    // Opening the settings asks for fresh health; wait for the answer about this ComfyUI.
+    await desktop.waitForFunction((u) => document.querySelector('[data-testid=health-image]')?.textContent.includes(u), comfyUrl);
     const health = await desktop.getByTestId('health-image').textContent();
     assert(health.includes('ready') && health.includes(comfyUrl), health);
     await desktop.getByTestId('image-settings').waitFor();
@@ -435,6 +437,17 @@ await step('usable on a phone (390x844)', async () => {
   }
   const overflow = await phone.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
   assert(!overflow, 'page scrolls sideways');
+  // Every per-message action and the swipe arrows are touch-sized; deleting a character needs no hover.
+  for (const id of ['edit-message', 'delete-message', 'swipe-prev', 'swipe-next', 'play-message']) {
+    const b = await phone.getByTestId(id).last().boundingBox();
+    assert(b && b.width >= 40 && b.height >= 40, `${id} too small on a phone: ${JSON.stringify(b)}`);
+  }
+  await phone.getByTestId('tab-characters').click();
+  const del = phone.getByTestId('delete-character').first();
+  const delBox = await del.boundingBox();
+  assert(delBox && delBox.width >= 44 && delBox.height >= 44, `delete-character: ${JSON.stringify(delBox)}`);
+  assert(await del.evaluate((el) => getComputedStyle(el).opacity === '1'), 'delete-character hidden on a phone');
+  await phone.getByTestId('tab-chat').click();
   // The composer's camera button is a full-size touch target.
   const cam = await phone.getByTestId('ask-image-open').boundingBox();
   assert(cam && cam.width >= 40 && cam.height >= 40, `camera button: ${JSON.stringify(cam)}`);

@@ -138,6 +138,9 @@ const en = {
   off: 'Off',
   chooseFile: 'Choose a file…',
   noFileChosen: 'No file chosen',
+  previousSwipe: 'Previous version',
+  nextSwipe: 'Next version (or a new one)',
+  editMessage: 'Edit message',
   components: { db: 'Database', llm: 'Language model', tts: 'Speech output', stt: 'Speech input', image: 'Images' },
   states: {
     ready: 'ready',
@@ -302,6 +305,9 @@ const de: Strings = {
   off: 'Aus',
   chooseFile: 'Datei wählen …',
   noFileChosen: 'Keine Datei gewählt',
+  previousSwipe: 'Vorige Fassung',
+  nextSwipe: 'Nächste Fassung (oder eine neue)',
+  editMessage: 'Nachricht bearbeiten',
   components: { db: 'Datenbank', llm: 'Sprachmodell', tts: 'Sprachausgabe', stt: 'Spracheingabe', image: 'Bilder' },
   states: {
     ready: 'bereit',

@@ -85,7 +85,8 @@ export function CharacterPanel({ characters, selectedId, onSelect, onCreate, onD
                 <div className="truncate text-xs text-zinc-500">{lastMessages[c.id] ?? t.noMessagesYet}</div>
               </div>
               <button
-                className="rounded p-1 text-zinc-500 opacity-0 hover:text-red-400 group-hover:opacity-100"
+                className="flex min-h-11 min-w-11 shrink-0 items-center justify-center rounded-lg text-zinc-500 hover:bg-zinc-800 hover:text-red-400 focus:opacity-100 md:min-h-8 md:min-w-8 md:opacity-0 md:group-hover:opacity-100"
+                data-testid="delete-character"
                 onClick={(e) => {
                   e.stopPropagation();
                   setConfirm(c);

@@ -340,20 +340,20 @@ export function ChatPanel({ character, onEdit, onActivity }: Props) {
                 <div className="mt-1 flex items-center gap-1 text-xs text-zinc-500">
                   {m.role === 'assistant' && m.swipes.length > 1 && (
                     <span className="flex items-center" data-testid="swipes">
-                      <button className="px-1 hover:text-zinc-200" onClick={() => swipe(m, -1)} disabled={!!streaming} aria-label="previous">
+                      <button className={`${actionClass} hover:text-zinc-200`} onClick={() => swipe(m, -1)} disabled={!!streaming} aria-label={t.previousSwipe} data-testid="swipe-prev">
                         ‹
                       </button>
                       <span data-testid="swipe-counter">
                         {m.swipe_id + 1}/{m.swipes.length}
                       </span>
-                      <button className="px-1 hover:text-zinc-200" onClick={() => swipe(m, 1)} disabled={!!streaming} aria-label="next">
+                      <button className={`${actionClass} hover:text-zinc-200`} onClick={() => swipe(m, 1)} disabled={!!streaming} aria-label={t.nextSwipe} data-testid="swipe-next">
                         ›
                       </button>
                     </span>
                   )}
                   {m.role === 'assistant' && streaming?.targetId !== m.id && m.content.trim() && (
                     <button
-                      className={`min-h-8 min-w-8 rounded px-1.5 hover:bg-zinc-800 hover:text-zinc-200 ${playingId === m.id ? 'text-pink-300' : ''}`}
+                      className={`${actionClass} hover:text-zinc-200 ${playingId === m.id ? 'text-pink-300' : ''}`}
                       onClick={() => play(m)}
                       aria-label={playingId === m.id ? t.stopPlaying : t.playMessage}
                       title={playingId === m.id ? t.stopPlaying : t.playMessage}
@@ -364,29 +364,33 @@ export function ChatPanel({ character, onEdit, onActivity }: Props) {
                   )}
                   {m.id === lastAssistant?.id && isLast(m) && !streaming && (
                     <>
-                      <button className="rounded px-1.5 hover:bg-zinc-800 hover:text-zinc-200" onClick={() => turn('regenerate', {}, m)} data-testid="regenerate">
+                      <button className={`${actionClass} hover:text-zinc-200`} onClick={() => turn('regenerate', {}, m)} data-testid="regenerate">
                         ↻ {t.regenerate}
                       </button>
-                      <button className="rounded px-1.5 hover:bg-zinc-800 hover:text-zinc-200" onClick={() => turn('continue', {}, m)} data-testid="continue">
+                      <button className={`${actionClass} hover:text-zinc-200`} onClick={() => turn('continue', {}, m)} data-testid="continue">
                         » {t.continue}
                       </button>
                     </>
                   )}
                   {!streaming && editingId !== m.id && (
-                    <span className="opacity-100 md:opacity-0 md:group-hover:opacity-100">
+                    <span className="flex opacity-100 focus-within:opacity-100 md:opacity-0 md:group-hover:opacity-100">
                       <button
-                        className="rounded px-1.5 hover:bg-zinc-800 hover:text-zinc-200"
+                        className={`${actionClass} hover:text-zinc-200`}
                         onClick={() => {
                           setEditingId(m.id);
                           setEditText(m.content);
                         }}
+                        aria-label={t.editMessage}
+                        title={t.editMessage}
                         data-testid="edit-message"
                       >
                         ✎
                       </button>
                       <button
-                        className="rounded px-1.5 hover:bg-zinc-800 hover:text-red-400"
+                        className={`${actionClass} hover:text-red-400`}
                         aria-label={t.deleteMessage}
+                        title={t.deleteMessage}
+                        data-testid="delete-message"
                         onClick={async () => {
                           if (!window.confirm(t.confirmDeleteMessage)) return;
                           await api.deleteMessage(m.id);
@@ -534,6 +538,9 @@ function CameraIcon() {
     </svg>
   );
 }
+
+// Per-message actions: 40 px touch targets on a phone, compact from md up.
+const actionClass = 'flex min-h-10 min-w-10 items-center justify-center rounded px-1.5 hover:bg-zinc-800 md:min-h-8 md:min-w-8';
 
 // A speaker, with sound waves when on and a cross when off (an SVG: emoji fonts are not everywhere).
 function SpeakerIcon({ on }: { on: boolean }) {
