@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <thread>
 
 #include "../stt_audio.hpp"
 #include "server_process.hpp"
@@ -195,6 +196,65 @@ TEST_F(SttApi, WrongModelsAreNamedInHealthAndAnswers) {
     expect_error(bad, 400, "stt.language", "");
     bad = c().Patch("/api/settings", Json{{"stt", {{"max_seconds", 0}}}}.dump(), "application/json");
     expect_error(bad, 400, "stt.max_seconds", "");
+}
+
+// Whisper and VAD files go through the models API like GGUF ones: downloaded (kind "stt", checked
+// for whisper.cpp's magic), listed with their kind, and loaded into the stt settings.
+TEST_F(SttApi, WhisperModelsAreDownloadedListedAndLoadedThroughTheModelsApi) {
+    start(stt_settings("models/stt/missing.bin", ""));
+    const std::string whisper = read_file(MYCANDY_WHISPER_MODEL);
+    httplib::Server files;
+    files.Get("/ggml-tiny-test.bin", [&](const httplib::Request&, httplib::Response& res) { res.set_content(whisper, "application/octet-stream"); });
+    files.Get("/fake.bin", [](const httplib::Request&, httplib::Response& res) { res.set_content("GGUF" + std::string(5000, '\1'), "application/octet-stream"); });
+    const int port = files.bind_to_any_port("127.0.0.1");
+    std::thread serving([&] { files.listen_after_bind(); });
+    const std::string base = "http://127.0.0.1:" + std::to_string(port);
+    auto wait_job = [&](const std::string& id) {
+        Json j;
+        for (int i = 0; i < 3000; ++i) {  // Polls the job's state (the API has no push for jobs).
+            j = body_json(c().Get(("/api/jobs/" + id).c_str()));
+            if (j["status"] == "done" || j["status"] == "failed") break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        return j;
+    };
+    auto r = c().Post("/api/models/download", Json{{"url", base + "/ggml-tiny-test.bin"}, {"kind", "stt"}}.dump(), "application/json");
+    ASSERT_EQ(r->status, 202) << r->body;
+    Json job = wait_job(body_json(r)["job"]["id"]);
+    EXPECT_EQ(job["status"], "done") << job.dump();
+    EXPECT_EQ(job["result"]["name"], "stt/ggml-tiny-test.bin");
+    r = c().Post("/api/models/download", Json{{"url", base + "/fake.bin"}, {"kind", "stt"}}.dump(), "application/json");
+    ASSERT_EQ(r->status, 202) << r->body;
+    job = wait_job(body_json(r)["job"]["id"]);
+    EXPECT_EQ(job["status"], "failed");
+    EXPECT_NE(job.dump().find("not a whisper.cpp ggml model"), std::string::npos) << job.dump();
+    expect_error(c().Post("/api/models/download", Json{{"url", base + "/x.gguf"}, {"kind", "stt"}}.dump(), "application/json"), 400, "url", ".bin");
+    expect_error(c().Post("/api/models/download", Json{{"url", base + "/x.bin"}, {"kind", "tts"}}.dump(), "application/json"), 400, "kind", "stt");
+    files.stop();
+    serving.join();
+
+    write_file(server->data_dir() + "/models/stt/vad.bin", read_file(MYCANDY_VAD_MODEL));
+    const Json list = body_json(c().Get("/api/models"));
+    ASSERT_EQ(list["models"].size(), 2u) << list.dump();
+    for (const auto& m : list["models"]) {
+        EXPECT_EQ(m["kind"], "stt");
+        EXPECT_EQ(m["format"], "ggml");
+        EXPECT_EQ(m["loaded"], false);
+    }
+    r = c().Post("/api/models/load", R"({"path":"stt/ggml-tiny-test.bin"})", "application/json");
+    ASSERT_EQ(r->status, 200) << r->body;
+    EXPECT_EQ(body_json(r)["stt"]["state"], "ready") << r->body;
+    r = c().Post("/api/models/load", R"({"path":"stt/vad.bin"})", "application/json");
+    ASSERT_EQ(r->status, 200) << r->body;
+    const Json settings = body_json(c().Get("/api/settings"));
+    EXPECT_EQ(settings["stt"]["model_path"], "models/stt/ggml-tiny-test.bin");
+    EXPECT_EQ(settings["stt"]["vad_model_path"], "models/stt/vad.bin");
+    for (const auto& m : body_json(c().Get("/api/models"))["models"]) EXPECT_EQ(m["loaded"], true) << m.dump();
+    const auto clip = spoken_clip("Guten Morgen", "de", 1.0, 1.0);
+    auto t = post_audio("/api/stt", clip.wav);
+    ASSERT_EQ(t->status, 200) << t->body;
+    ASSERT_FALSE(body_json(t)["segments"].empty());
+    EXPECT_NEAR(body_json(t)["segments"][0]["start"].get<double>(), clip.speech_start, 0.15);
 }
 
 }  // namespace
