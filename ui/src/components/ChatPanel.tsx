@@ -1,13 +1,16 @@
 // ChatPanel: the character's chats; replies stream in token by token; swipes, regenerate,
 // continue, edit, delete, stop; errors inline with a retry. With the speaker on, each sentence is
-// played as soon as its audio arrives; every reply has a play button.
+// played as soon as its audio arrives; every reply has a play button. The microphone button turns
+// speech into the message's text (MicButton).
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react';
 import { ApiError, api, runTurn, type Character, type Chat, type Message } from '../api/client';
 import { format, useT } from '../i18n';
 import { audioQueue, type QueueState } from '../lib/audioQueue';
 import { Markdown } from '../lib/markdown';
+import { sttPrompt } from '../api/stt';
 import { Avatar } from './Avatar';
 import { MemoryPanel } from './MemoryPanel';
+import { MicButton } from './MicButton';
 
 interface Props {
   character: Character | null;
@@ -53,8 +56,16 @@ export function ChatPanel({ character, onEdit, onActivity }: Props) {
   useEffect(() => {
     if (!audio.playing && audio.pending === 0) setPlayingId(null);
   }, [audio]);
+  // Speech in: the recognized text goes into the box, or is sent at once (stt.auto_send).
+  const [sttAutoSend, setSttAutoSend] = useState(false);
   useEffect(() => {
-    api.settings().then((s) => setTtsDefault(s.media?.tts_enabled !== false)).catch(() => {});
+    api
+      .settings()
+      .then((s) => {
+        setTtsDefault(s.media?.tts_enabled !== false);
+        setSttAutoSend(s.stt?.auto_send === true);
+      })
+      .catch(() => {});
   }, []);
   useEffect(() => {
     const stored = chatId ? localStorage.getItem(`mc.speak.${chatId}`) : null;
@@ -403,6 +414,14 @@ export function ChatPanel({ character, onEdit, onActivity }: Props) {
 
       <div className="border-t border-zinc-800 p-3">
         <div className="flex items-end gap-2">
+          <MicButton
+            disabled={!!streaming}
+            prompt={() => sttPrompt(character.name, messages.slice(-2).map((m) => m.content).join(' '))}
+            onText={(text) => {
+              if (sttAutoSend && !streaming) turn('messages', { content: text });
+              else setDraft((d) => (d.trim() ? `${d.trimEnd()} ${text}` : text));
+            }}
+          />
           <textarea
             className="max-h-48 min-h-[2.75rem] flex-1 resize-none rounded-xl bg-zinc-900 px-3 py-2.5 outline-none ring-pink-500 focus:ring-1"
             rows={1}
