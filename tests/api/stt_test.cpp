@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <mutex>
 #include <thread>
 
 #include "../stt_audio.hpp"
@@ -255,6 +256,69 @@ TEST_F(SttApi, WhisperModelsAreDownloadedListedAndLoadedThroughTheModelsApi) {
     ASSERT_EQ(t->status, 200) << t->body;
     ASSERT_FALSE(body_json(t)["segments"].empty());
     EXPECT_NEAR(body_json(t)["segments"][0]["start"].get<double>(), clip.speech_start, 0.15);
+}
+
+// The http engine: an OpenAI-compatible transcription server (a stand-in here, in this process)
+// gets the recording as 16 kHz WAV in a multipart form with the language, prompt and key; its
+// verbose_json comes back in our shape; a server that is down is a 503 naming it.
+TEST_F(SttApi, RemoteEngineSendsTheRecordingToAnOpenAiCompatibleServer) {
+    struct Seen {
+        std::string file, content_type, model, language, prompt, format, auth;
+    };
+    std::mutex mu;  // Guards `seen` (written on the stand-in's thread, read here after the request).
+    std::vector<Seen> seen;
+    httplib::Server standin;
+    standin.Get("/v1/models", [](const httplib::Request&, httplib::Response& res) { res.set_content(R"({"data":[]})", "application/json"); });
+    standin.Post("/v1/audio/transcriptions", [&](const httplib::Request& req, httplib::Response& res) {
+        Seen s;
+        s.file = req.get_file_value("file").content;
+        s.content_type = req.get_file_value("file").content_type;
+        s.model = req.get_file_value("model").content;
+        s.language = req.get_file_value("language").content;
+        s.prompt = req.get_file_value("prompt").content;
+        s.format = req.get_file_value("response_format").content;
+        s.auth = req.get_header_value("Authorization");
+        {
+            std::lock_guard lock(mu);
+            seen.push_back(s);
+        }
+        res.set_content(R"({"text":" Hallo Mia. ","language":"german","duration":2.5,"segments":[{"id":0,"start":0.5,"end":1.9,"text":" Hallo Mia."}]})",
+                        "application/json");
+    });
+    const int port = standin.bind_to_any_port("127.0.0.1");
+    std::thread serving([&] { standin.listen_after_bind(); });
+    Json settings = stt_settings(MYCANDY_WHISPER_MODEL);
+    settings["stt"]["engine"] = "http";
+    settings["stt"]["url"] = "http://127.0.0.1:" + std::to_string(port) + "/v1";
+    settings["stt"]["api_key"] = "s3cret";
+    settings["stt"]["model"] = "Systran/faster-whisper-small";
+    start(settings);
+    EXPECT_EQ(stt_health()["state"], "ready") << stt_health().dump();
+    const auto clip = spoken_clip("Hallo Mia", "de", 0.5, 0.5);
+    auto r = post_audio("/api/stt?language=de&prompt=Mia", clip.wav);
+    ASSERT_EQ(r->status, 200) << r->body;
+    const Json j = body_json(r);
+    EXPECT_EQ(j["text"], "Hallo Mia.");
+    EXPECT_EQ(j["language"], "de");
+    ASSERT_EQ(j["segments"].size(), 1u);
+    EXPECT_EQ(j["segments"][0]["start"], 0.5);
+    {
+        std::lock_guard lock(mu);
+        ASSERT_EQ(seen.size(), 1u);
+        EXPECT_EQ(seen[0].file.substr(0, 4), "RIFF");
+        // Resampled to 16 kHz, 16-bit mono (within a few samples of the resampler's edges).
+        EXPECT_NEAR(static_cast<double>(seen[0].file.size()), 44 + clip.seconds * 16000 * 2, 64);
+        EXPECT_EQ(seen[0].content_type, "audio/wav");
+        EXPECT_EQ(seen[0].model, "Systran/faster-whisper-small");
+        EXPECT_EQ(seen[0].language, "de");
+        EXPECT_EQ(seen[0].prompt, "Mia");
+        EXPECT_EQ(seen[0].format, "verbose_json");
+        EXPECT_EQ(seen[0].auth, "Bearer s3cret");
+    }
+    standin.stop();
+    serving.join();
+    expect_error(post_audio("/api/stt", clip.wav), 503, "", "127.0.0.1:" + std::to_string(port));
+    EXPECT_EQ(stt_health()["state"], "unavailable");
 }
 
 }  // namespace
