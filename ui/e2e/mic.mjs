@@ -118,6 +118,22 @@ await step('on a phone (390x844) the button fits beside the message box and work
   await phone.screenshot({ path: join(artifacts, 'mic-phone-390x844.png') });
 });
 
+await step('with "send recognized speech at once" the words go straight into the chat', async () => {
+  await page.getByTestId('composer').fill('');
+  await page.getByTestId('open-settings').click();
+  await page.getByTestId('health-stt').getByText('ready').waitFor();
+  await page.getByTestId('setting-stt.auto_send').check();
+  await page.getByTestId('save-settings').click();
+  await page.getByTestId('settings-saved').waitFor();
+  await page.getByTestId('close-settings').click();
+  const before = await page.getByTestId('message-user').count();
+  await speakInto(page);
+  await page.getByTestId('message-user').nth(before).waitFor();
+  const sent = await page.getByTestId('message-user').nth(before).getByTestId('message-text').textContent();
+  assert(sent.trim().length > 0, 'empty message');
+  assert((await page.getByTestId('composer').inputValue()) === '', 'text was also left in the box');
+});
+
 await step('no errors in the page', async () => {
   assert(errors.length === 0, errors.join('\n'));
 });

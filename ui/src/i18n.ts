@@ -130,6 +130,13 @@ const en = {
   micTranscribing: 'Recognizing speech…',
   micNothingHeard: 'Nothing was heard. Speak a little louder or closer to the microphone.',
   micDenied: 'The microphone is not available',
+  sttEngine: 'Recognition',
+  sttOff: 'Off',
+  sttLanguage: 'Spoken language',
+  sttDetect: 'Detect',
+  sttModelPath: 'Whisper model (.bin)',
+  sttVadPath: 'Voice activity model (.bin; empty: by loudness)',
+  sttAutoSend: 'Send recognized speech at once',
   micNeedsHttps: 'Browsers only allow the microphone on https:// or on this computer (localhost). From a phone, open the https address (see README: Talking from a phone).',
 };
 
@@ -263,6 +270,13 @@ const de: Strings = {
   micTranscribing: 'Sprache wird erkannt…',
   micNothingHeard: 'Es war nichts zu hören. Sprich etwas lauter oder näher am Mikrofon.',
   micDenied: 'Das Mikrofon ist nicht verfügbar',
+  sttEngine: 'Erkennung',
+  sttOff: 'Aus',
+  sttLanguage: 'Gesprochene Sprache',
+  sttDetect: 'Erkennen',
+  sttModelPath: 'Whisper-Modell (.bin)',
+  sttVadPath: 'Sprachaktivitätsmodell (.bin; leer: nach Lautstärke)',
+  sttAutoSend: 'Erkannte Sprache sofort senden',
   micNeedsHttps: 'Browser erlauben das Mikrofon nur über https:// oder auf diesem Computer (localhost). Vom Handy aus die https-Adresse öffnen (siehe README: Vom Handy aus sprechen).',
 };
 

@@ -417,8 +417,11 @@ export function ChatPanel({ character, onEdit, onActivity }: Props) {
           <MicButton
             disabled={!!streaming}
             prompt={() => sttPrompt(character.name, messages.slice(-2).map((m) => m.content).join(' '))}
-            onText={(text) => {
-              if (sttAutoSend && !streaming) turn('messages', { content: text });
+            onText={async (text) => {
+              // The setting as it is now (it may have changed in the settings drawer meanwhile).
+              const autoSend = await api.settings().then((s) => s.stt?.auto_send === true, () => sttAutoSend);
+              setSttAutoSend(autoSend);
+              if (autoSend && !streaming && !draft.trim()) turn('messages', { content: text });
               else setDraft((d) => (d.trim() ? `${d.trimEnd()} ${text}` : text));
             }}
           />

@@ -9,7 +9,7 @@ import { useT } from '../i18n';
 import { Recorder, microphoneAvailable } from '../lib/recorder';
 
 interface Props {
-  onText: (text: string) => void;
+  onText: (text: string) => void | Promise<void>;
   prompt: () => string;
   disabled?: boolean;
 }
@@ -69,7 +69,7 @@ export function MicButton({ onText, prompt, disabled }: Props) {
       const blob = await r.stop();
       setRecordedType(blob.type);
       const result = await transcribe(blob, { prompt: prompt() });
-      if (result.text.trim()) onText(result.text.trim());
+      if (result.text.trim()) await onText(result.text.trim());
       else setNote(t.micNothingHeard);
     } catch (e) {
       setNote(e instanceof ApiError ? e.message : String(e));
