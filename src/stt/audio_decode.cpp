@@ -212,6 +212,16 @@ Result<Pcm> decode_webm(std::string_view bytes, double max_seconds) {
     if (webm->channels < 1 || webm->channels > 2) {
         return fail(ErrorCode::InvalidInput, "the WebM Opus track has " + std::to_string(webm->channels) + " channels (1 or 2 are read)", "file");
     }
+    // The length from the packets' own headers first: two hours of Opus are refused before decoding.
+    int64_t total = 0;
+    for (const auto& p : webm->packets) {
+        const int n = opus_packet_get_nb_samples(reinterpret_cast<const unsigned char*>(p.data()), static_cast<opus_int32>(p.size()), 48000);
+        if (n > 0) total += n;
+    }
+    if (static_cast<double>(total) > (max_seconds + 1) * 48000) {
+        return fail(ErrorCode::TooLarge, "the recording is " + std::to_string(total / 48000) + " s long; at most " +
+                                             std::to_string(static_cast<long long>(max_seconds)) + " s are transcribed", "file");
+    }
     int pre_skip = 0;
     if (webm->codec_private.size() >= 12 && webm->codec_private.starts_with("OpusHead")) {
         pre_skip = static_cast<uint8_t>(webm->codec_private[10]) | static_cast<uint8_t>(webm->codec_private[11]) << 8;

@@ -7,6 +7,7 @@
 #include <opus/opus.h>
 #include <sndfile.h>
 
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -149,6 +150,15 @@ TEST(AudioDecode, BadBytesAreRefusedByName) {
     auto longer_flac = decode_audio(sndfile_bytes(ten_s, 16000, SF_FORMAT_FLAC | SF_FORMAT_PCM_16), 5);
     ASSERT_FALSE(longer_flac);
     EXPECT_EQ(longer_flac.error().code, ErrorCode::TooLarge);
+    // Two hours of (silent, 20 ms) Opus in WebM: 6 MB, refused from the packet headers.
+    const std::string head = std::string("OpusHead\x01\x01\x38\x01\x80\xbb\x00\x00\x00\x00\x00", 19);
+    const std::vector<std::string> two_hours(360000, std::string("\xf8\xff\xfe", 3));
+    const auto t0 = std::chrono::steady_clock::now();
+    auto hours = decode_audio(mux_webm_opus(head, two_hours, 20), 1800);
+    ASSERT_FALSE(hours);
+    EXPECT_EQ(hours.error().code, ErrorCode::TooLarge);
+    EXPECT_NE(hours.error().message.find("7200 s"), std::string::npos) << hours.error().message;
+    EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 5.0);
 }
 
 class WhisperModels : public ::testing::Test {
