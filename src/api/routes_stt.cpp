@@ -3,6 +3,8 @@
 // response_format json | text | verbose_json).
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
+#include <map>
 
 #include "api/context.hpp"
 #include "api/json_io.hpp"
