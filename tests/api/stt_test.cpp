@@ -250,7 +250,8 @@ TEST_F(SttApi, WhisperModelsAreDownloadedListedAndLoadedThroughTheModelsApi) {
     const Json settings = body_json(c().Get("/api/settings"));
     EXPECT_EQ(settings["stt"]["model_path"], "models/stt/ggml-tiny-test.bin");
     EXPECT_EQ(settings["stt"]["vad_model_path"], "models/stt/vad.bin");
-    for (const auto& m : body_json(c().Get("/api/models"))["models"]) EXPECT_EQ(m["loaded"], true) << m.dump();
+    const Json loaded = body_json(c().Get("/api/models"));  // Named: a range-for over a temporary's member dangles.
+    for (const auto& m : loaded["models"]) EXPECT_EQ(m["loaded"], true) << m.dump();
     const auto clip = spoken_clip("Guten Morgen", "de", 1.0, 1.0);
     auto t = post_audio("/api/stt", clip.wav);
     ASSERT_EQ(t->status, 200) << t->body;
