@@ -76,3 +76,25 @@ for entry in "deps:--omit=optional" "tests/openai:" "ui:"; do
     echo "$want" > "$stamp"
   fi
 done
+
+# whisper.cpp's sources (speech to text) come in the npm package @fugood/whisper.node; it is fetched
+# with `npm pack` and checked against its pinned checksum, not installed with npm ci: its
+# per-platform optional packages are not all published, which makes `npm ci` refuse the lockfile.
+WHISPER_PKG=@fugood/whisper.node
+WHISPER_VERSION=1.1.3
+WHISPER_SHA512=wiDjBuKUa6ji6HItkW99TwQI3Q4wf7yh0W/xeroJfZLctQrSM+xfUcoY9iH/w7su3gjW5R6z3tTHJPaF468kig==
+if [ "$(cat deps/whisper.node/.mycandy-sha512 2>/dev/null)" != "$WHISPER_SHA512" ]; then
+  echo "setup: fetching $WHISPER_PKG@$WHISPER_VERSION (whisper.cpp sources) into deps/whisper.node/"
+  tmp="$(mktemp -d)"
+  (cd "$tmp" && npm pack --silent "$WHISPER_PKG@$WHISPER_VERSION" >/dev/null)
+  tgz="$tmp/fugood-whisper.node-$WHISPER_VERSION.tgz"
+  got="$(node -e 'process.stdout.write(require("crypto").createHash("sha512").update(require("fs").readFileSync(process.argv[1])).digest("base64"))' "$tgz")"
+  if [ "$got" != "$WHISPER_SHA512" ]; then
+    echo "setup: $WHISPER_PKG@$WHISPER_VERSION does not match its pinned checksum" >&2
+    exit 1
+  fi
+  rm -rf deps/whisper.node && mkdir -p deps/whisper.node
+  tar xzf "$tgz" -C deps/whisper.node --strip-components=1
+  echo "$WHISPER_SHA512" > deps/whisper.node/.mycandy-sha512
+  rm -rf "$tmp"
+fi

@@ -16,6 +16,7 @@
 #include "store/memory_store.hpp"
 #include "image/image_service.hpp"
 #include "voice/tts_service.hpp"
+#include "stt/stt_service.hpp"
 
 namespace mc::http {
 class Server;
@@ -45,6 +46,8 @@ struct Context {
     voice::TtsService* tts = nullptr;
     // Pictures (set by the app; null in tools that build routes without it).
     image::ImageService* images = nullptr;
+    // Speech in (set by the app; null in tools that build routes without it).
+    stt::SttService* stt = nullptr;
 };
 
 // Registers every /api route on `server`.

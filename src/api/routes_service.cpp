@@ -44,7 +44,7 @@ void register_service_routes(http::Server& server, Context& ctx) {
             {"db", db_component(ctx)},
             {"llm", llm_component(ctx)},
             {"tts", ctx.tts ? ctx.tts->health() : component("not_configured", "text-to-speech is not available")},
-            {"stt", component("not_configured", "speech-to-text is not built yet")},
+            {"stt", ctx.stt ? ctx.stt->health() : component("not_configured", "speech-to-text is not available")},
             {"image", ctx.images ? ctx.images->health() : component("not_configured", "pictures are not available")},
         };
         const bool db_ok = components["db"]["state"].get<std::string>() == "ready";
@@ -75,6 +75,7 @@ void register_routes(http::Server& server, Context& ctx) {
     register_model_routes(server, ctx);
     register_voice_routes(server, ctx);
     register_image_routes(server, ctx);
+    register_stt_routes(server, ctx);
 }
 
 }  // namespace mc::api

@@ -37,6 +37,8 @@
 #include "store/job_store.hpp"
 #include "store/memory_store.hpp"
 #include "voice/tts_test_model.hpp"
+#include "stt/stt_service.hpp"
+#include "stt/whisper_files.hpp"
 
 #ifndef MYCANDY_VERSION
 #define MYCANDY_VERSION "0.0.0"
@@ -51,6 +53,7 @@ constexpr const char* kUsage =
     "usage: mycandy [serve] [options]\n"
     "       mycandy make-test-model --out FILE [--size tiny|1b] [--type q8_0|f16] [--seed N] [--vocab GGUF]\n"
     "       mycandy make-test-model --kind qwen3tts|pockettts --out FILE --mmproj FILE [--size tiny|1.7b] [--seed N]\n"
+    "       mycandy make-test-model --kind whisper|whisper-en|vad --out FILE [--size tiny|base] [--seed N]\n"
     "       mycandy --help | --version\n"
     "\n"
     "Your private AI companion: serves the web UI at http://HOST:PORT/ui and the API at /api.\n"
@@ -64,7 +67,10 @@ constexpr const char* kUsage =
     "make-test-model writes a llama-architecture GGUF with random weights, the Llama-3 tokenizer and\n"
     "chat template: tiny (loads instantly, for tests) or 1b (Llama-3.2-1B's shape, for benchmarks).\n"
     "With --kind qwen3tts or pockettts it writes a random text-to-speech pair (backbone --out, mmproj\n"
-    "--mmproj) for the embedded voice engine: tiny, or 1.7b (Qwen3-TTS-12Hz-1.7B-Base's shape).\n";
+    "--mmproj) for the embedded voice engine: tiny, or 1.7b (Qwen3-TTS-12Hz-1.7B-Base's shape).\n"
+    "With --kind whisper (multilingual) or whisper-en (English only) it writes a random-weight Whisper\n"
+    "model in whisper.cpp's ggml format: tiny (the smallest shape, for tests) or base (ggml-base.bin's\n"
+    "shape, for benchmarks); --kind vad writes a Silero-shaped VAD that detects loudness.\n";
 
 struct Options {
     std::string command = "serve";
@@ -210,6 +216,7 @@ int serve(const Options& o) {
     api::register_model_jobs(runner, data_dir);
     // Declared before the chat service: its turn threads speak through it until they are joined.
     voice::TtsService tts(settings, blobs, data_dir);
+    stt::SttService stt(settings, data_dir);
     // Pictures render on the image service's own runner (a download does not hold them up).
     image::ImageService images(settings, blobs, characters, chats, job_store, data_dir);
     chat::ChatService chat(chats, characters, settings, [&engines] { return engines.get(); });
@@ -230,7 +237,7 @@ int serve(const Options& o) {
     api::Context ctx{MYCANDY_VERSION, data_dir, settings, **db, characters, chats, blobs, chat, memory, runner,
                      [&engines] { return engines.get(); }, [&engines] { return engines.status(); },
                      [&engines, &settings] { engines.configure(*settings.current()); },
-                     [&stopping] { return stopping.load(); }, &tts, &images};
+                     [&stopping] { return stopping.load(); }, &tts, &images, &stt};
     api::register_routes(server, ctx);
 
     const std::string ui_dir = find_ui_dir(loaded->settings);
@@ -301,6 +308,28 @@ int make_test_model(int argc, char** argv) {
         else return die("unknown option '" + a + "' for make-test-model", 2);
     }
     const auto started = std::chrono::steady_clock::now();
+    if (kind == "whisper" || kind == "whisper-en" || kind == "vad") {
+        if (t.out.empty()) return die("--out FILE is required", 2);
+        if (!mmproj.empty()) return die("--mmproj is only for --kind qwen3tts|pockettts", 2);
+        Result<void> done;
+        if (kind == "vad") {
+            done = stt::write_vad_test_model(t.out);
+        } else {
+            stt::WhisperTestModelOptions o;
+            o.out = t.out;
+            o.multilingual = kind == "whisper";
+            o.seed = t.seed;
+            const std::string size = size_given ? t.size : "tiny";
+            if (size == "base") o.n_state = 512, o.n_head = 8, o.n_layer = 6;
+            else if (size != "tiny") return die("--size for --kind whisper is tiny or base", 2);
+            done = stt::write_whisper_test_model(o);
+        }
+        if (!done) return die(done.error().message, 2);
+        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+        std::printf("wrote %s (%s, %.1f MB) in %lld ms\n", t.out.c_str(), kind.c_str(), static_cast<double>(fs::file_size(t.out)) / 1e6,
+                    static_cast<long long>(ms));
+        return 0;
+    }
     if (kind != "llama") {
         // A text-to-speech pair for the embedded voice engine (voice/tts_test_model).
         voice::TtsTestModelOptions o{kind, t.out, mmproj, size_given ? t.size : "tiny", t.seed};

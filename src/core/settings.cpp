@@ -86,6 +86,18 @@ const std::vector<Spec>& schema() {
         {"media.image_likeness_weight", Type::Number, 0.7, 0, 2},
         {"media.image_max_mb", Type::Integer, 32, 1, 200},
         {"media.image_timeout_s", Type::Integer, 600, 10, 7200},
+        // Speech to text (stt/): whisper.cpp in-process, an OpenAI-compatible server, or off.
+        {"stt.engine", Type::String, "embedded", 0, 0, {"embedded", "http", "off"}},
+        {"stt.model_path", Type::String, "models/stt/ggml-base.bin", 0, 4096},
+        {"stt.vad_model_path", Type::String, "models/stt/ggml-silero-v5.1.2.bin", 0, 4096},  // "": no VAD.
+        {"stt.vad_threshold", Type::Number, 0.5, 0.01, 0.99},
+        {"stt.language", Type::String, "auto", 0, 0, {"auto", "de", "en"}},
+        {"stt.max_seconds", Type::Integer, 1800, 1, 14400},
+        {"stt.threads", Type::Integer, 0, 0, 512},
+        {"stt.url", Type::String, ""},  // http engine: the server's base URL.
+        {"stt.model", Type::String, "whisper-1", 0, 200},
+        {"stt.api_key", Type::String, "", 0, 0, {}, true},
+        {"stt.auto_send", Type::Boolean, false},  // UI: send the recognized text at once.
         {"chat.user_name", Type::String, "User", 0, 100},
         {"memory.auto_summary", Type::Boolean, true},
         {"memory.summary_min_messages", Type::Integer, 6, 2, 10000},

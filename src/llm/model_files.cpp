@@ -14,6 +14,13 @@ namespace mc::llm {
 namespace fs = std::filesystem;
 namespace {
 
+// whisper.cpp's legacy files start with the uint32 0x67676d6c ("ggml") in little-endian order.
+bool is_ggml(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    char magic[4] = {};
+    return in.read(magic, 4) && std::string_view(magic, 4) == "lmgg";
+}
+
 bool is_gguf(const fs::path& p) {
     std::ifstream in(p, std::ios::binary);
     char magic[4] = {};
@@ -53,8 +60,12 @@ std::vector<ModelFile> list_models(const std::string& models_dir) {
     std::error_code ec;
     for (auto it = fs::recursive_directory_iterator(models_dir, fs::directory_options::skip_permission_denied, ec);
          !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-        if (!it->is_regular_file(ec) || it->path().extension() != ".gguf" || !is_gguf(it->path())) continue;
-        out.push_back({fs::relative(it->path(), models_dir, ec).generic_string(), static_cast<int64_t>(it->file_size(ec))});
+        if (!it->is_regular_file(ec)) continue;
+        std::string format;
+        if (it->path().extension() == ".gguf" && is_gguf(it->path())) format = "gguf";
+        else if (it->path().extension() == ".bin" && is_ggml(it->path())) format = "ggml";
+        else continue;
+        out.push_back({fs::relative(it->path(), models_dir, ec).generic_string(), static_cast<int64_t>(it->file_size(ec)), format});
     }
     std::sort(out.begin(), out.end(), [](const ModelFile& a, const ModelFile& b) { return a.name < b.name; });
     return out;
@@ -67,7 +78,7 @@ Result<ModelFile> find_model(const std::string& models_dir, const std::string& n
     return fail(ErrorCode::NotFound, "no model '" + name.substr(0, 200) + "' in the models folder (see GET /api/models)", "path");
 }
 
-Result<std::string> download_name(const std::string& url, const std::string& requested) {
+Result<std::string> download_name(const std::string& url, const std::string& requested, const std::string& format) {
     std::string name = requested;
     if (name.empty()) {
         std::string path = url.substr(0, url.find_first_of("?#"));
@@ -78,8 +89,9 @@ Result<std::string> download_name(const std::string& url, const std::string& req
         if (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_') clean += c;
     }
     while (!clean.empty() && clean[0] == '.') clean.erase(0, 1);
-    if (clean.size() < 6 || clean.size() > 200 || !clean.ends_with(".gguf")) {
-        return fail(ErrorCode::InvalidInput, "the file to download must be a .gguf file (got '" + name.substr(0, 100) + "')", "url");
+    const std::string ext = format == "ggml" ? ".bin" : ".gguf";
+    if (clean.size() < ext.size() + 1 || clean.size() > 200 || !clean.ends_with(ext)) {
+        return fail(ErrorCode::InvalidInput, "the file to download must be a " + ext + " file (got '" + name.substr(0, 100) + "')", "url");
     }
     return clean;
 }
@@ -138,9 +150,9 @@ Result<int64_t> download_model(const DownloadRequest& r) {
         return fail(ErrorCode::Unavailable, "download incomplete (" + std::to_string(size) + " of " + std::to_string(total) +
                                                 " bytes): " + last_error + "; starting it again resumes");
     }
-    if (!is_gguf(part)) {
+    if (r.format == "ggml" ? !is_ggml(part) : !is_gguf(part)) {
         fs::remove(part, ec);
-        return fail(ErrorCode::UnsupportedMedia, r.url + " is not a GGUF model file");
+        return fail(ErrorCode::UnsupportedMedia, r.url + (r.format == "ggml" ? " is not a whisper.cpp ggml model file" : " is not a GGUF model file"));
     }
     if (!r.sha256.empty()) {
         auto digest = sha256_file(part);

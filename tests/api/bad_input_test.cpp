@@ -36,7 +36,7 @@ const std::vector<Route> kRoutes = {
     {"POST", "/api/tts"}, {"GET", "/api/tts/voices"}, {"POST", "/v1/audio/speech"}, {"GET", "/api/characters/{character}/media"},
     {"GET", "/api/media/audio/{character}.wav"}, {"POST", "/api/images"}, {"POST", "/api/images/{job}/retry", true},
     {"GET", "/api/images/workflows"}, {"GET", "/api/images/workflows/{character}"}, {"PUT", "/api/images/workflows/{character}"},
-    {"GET", "/api/media/images/{character}.png"},
+    {"GET", "/api/media/images/{character}.png"}, {"POST", "/api/stt", true}, {"POST", "/v1/audio/transcriptions", true},
     // Deletes last, and only with ids that do not exist (the corpus must keep its chat).
     {"DELETE", "/api/memory/facts/{fact}"}, {"DELETE", "/api/messages/{message}"}, {"DELETE", "/api/chats/{chat}"},
     {"DELETE", "/api/images/{job}"}, {"DELETE", "/api/images/workflows/{character}"}, {"DELETE", "/api/characters/{character}"},

@@ -1,18 +1,20 @@
 // Drives mycandy's OpenAI-compatible endpoints with the official `openai` npm client.
-// Usage: node openai_client.test.mjs <path to mycandy> <path to a GGUF model>
+// Usage: node openai_client.test.mjs <path to mycandy> <path to a GGUF model> [<whisper model> <VAD model>]
 // Starts the server on a free port with a temporary data folder, runs the checks, stops it.
 // Prints "N passed, M failed" and exits non-zero when anything failed.
-import OpenAI from 'openai';
+import { spawnSync } from 'node:child_process';
+import OpenAI, { toFile } from 'openai';
 import { assert, checks, startMycandy } from '../js/mycandy_server.mjs';
 
-const [binary, model] = process.argv.slice(2);
+const [binary, model, whisperModel, vadModel] = process.argv.slice(2);
 if (!binary || !model) {
   console.error('usage: node openai_client.test.mjs <mycandy> <model.gguf>');
   process.exit(2);
 }
 
-const server = await startMycandy(binary, { llm: { model_path: model, context_size: 2048, max_tokens: 16, threads: 2 } },
-  'mc-openai-');
+const settings = { llm: { model_path: model, context_size: 2048, max_tokens: 16, threads: 2 } };
+if (whisperModel) settings.stt = { model_path: whisperModel, vad_model_path: vadModel ?? '', threads: 2 };
+const server = await startMycandy(binary, settings, 'mc-openai-');
 const base = server.base;
 
 const { check, summary } = checks();
@@ -76,6 +78,52 @@ await check('bad parameters are a 400 the client reports', async () => {
     assert(e.status === 400, `status ${e.status}`);
   }
 });
+
+// Speech to text: espeak-ng speech (made here) between a second of silence on each side, as WAV.
+function spokenWav(text) {
+  const r = spawnSync('espeak-ng', ['-v', 'en', '--stdout', text]);
+  if (r.status !== 0) throw new Error('espeak-ng is needed');
+  const wav = r.stdout;
+  const data = wav.indexOf('data');
+  const rate = wav.readUInt32LE(24);
+  const pcm = wav.subarray(data + 8);
+  const silence = Buffer.alloc(rate * 2);
+  const body = Buffer.concat([silence, pcm, silence]);
+  const header = Buffer.alloc(44);
+  header.write('RIFF', 0); header.writeUInt32LE(36 + body.length, 4); header.write('WAVEfmt ', 8);
+  header.writeUInt32LE(16, 16); header.writeUInt16LE(1, 20); header.writeUInt16LE(1, 22);
+  header.writeUInt32LE(rate, 24); header.writeUInt32LE(rate * 2, 28); header.writeUInt16LE(2, 32);
+  header.writeUInt16LE(16, 34); header.write('data', 36); header.writeUInt32LE(body.length, 40);
+  return Buffer.concat([header, body]);
+}
+
+if (whisperModel) {
+  const wav = spokenWav('Good evening Mia, how was your day?');
+  await check('audio.transcriptions.create (json)', async () => {
+    const r = await client.audio.transcriptions.create({ file: await toFile(wav, 'speech.wav'), model: 'whisper-1', language: 'en' });
+    assert(typeof r.text === 'string' && r.text.length > 0, `text ${JSON.stringify(r)}`);
+  });
+  await check('audio.transcriptions.create (verbose_json): segments inside the speech', async () => {
+    const r = await client.audio.transcriptions.create({
+      file: await toFile(wav, 'speech.wav'), model: 'whisper-1', response_format: 'verbose_json', prompt: 'Mia',
+    });
+    assert(r.segments.length > 0, 'no segments');
+    assert(r.segments[0].start > 0.8 && r.segments[0].start < 1.3, `start ${r.segments[0].start}`);
+    assert(r.duration > r.segments.at(-1).end, `duration ${r.duration}`);
+  });
+  await check('audio.transcriptions.create (text)', async () => {
+    const r = await client.audio.transcriptions.create({ file: await toFile(wav, 'speech.wav'), model: 'whisper-1', response_format: 'text' });
+    assert(typeof r === 'string' && r.endsWith('\n'), `text ${JSON.stringify(r)}`);
+  });
+  await check('audio.transcriptions.create with a non-audio file is a 415 the client reports', async () => {
+    try {
+      await client.audio.transcriptions.create({ file: await toFile(Buffer.from('hello'), 'a.txt'), model: 'whisper-1' });
+      throw new Error('no error');
+    } catch (e) {
+      assert(e.status === 415, `status ${e.status}`);
+    }
+  });
+}
 
 await server.stop();
 process.exit(summary());

@@ -165,6 +165,20 @@ const en = {
   searchChat: 'Search this chat…',
   noResults: 'Nothing found.',
   working: 'Updating memory…',
+  micStart: 'Speak (tap, or hold while talking)',
+  micStop: 'Stop and use the text',
+  micCancel: 'Cancel recording',
+  micTranscribing: 'Recognizing speech…',
+  micNothingHeard: 'Nothing was heard. Speak a little louder or closer to the microphone.',
+  micDenied: 'The microphone is not available',
+  sttEngine: 'Recognition',
+  sttOff: 'Off',
+  sttLanguage: 'Spoken language',
+  sttDetect: 'Detect',
+  sttModelPath: 'Whisper model (.bin)',
+  sttVadPath: 'Voice activity model (.bin; empty: by loudness)',
+  sttAutoSend: 'Send recognized speech at once',
+  micNeedsHttps: 'Browsers only allow the microphone on https:// or on this computer (localhost). From a phone, open the https address (see README: Talking from a phone).',
 };
 
 export type Strings = typeof en;
@@ -332,6 +346,20 @@ const de: Strings = {
   searchChat: 'In diesem Chat suchen…',
   noResults: 'Nichts gefunden.',
   working: 'Gedächtnis wird aktualisiert…',
+  micStart: 'Sprechen (tippen, oder beim Sprechen gedrückt halten)',
+  micStop: 'Stopp und Text übernehmen',
+  micCancel: 'Aufnahme verwerfen',
+  micTranscribing: 'Sprache wird erkannt…',
+  micNothingHeard: 'Es war nichts zu hören. Sprich etwas lauter oder näher am Mikrofon.',
+  micDenied: 'Das Mikrofon ist nicht verfügbar',
+  sttEngine: 'Erkennung',
+  sttOff: 'Aus',
+  sttLanguage: 'Gesprochene Sprache',
+  sttDetect: 'Erkennen',
+  sttModelPath: 'Whisper-Modell (.bin)',
+  sttVadPath: 'Sprachaktivitätsmodell (.bin; leer: nach Lautstärke)',
+  sttAutoSend: 'Erkannte Sprache sofort senden',
+  micNeedsHttps: 'Browser erlauben das Mikrofon nur über https:// oder auf diesem Computer (localhost). Vom Handy aus die https-Adresse öffnen (siehe README: Vom Handy aus sprechen).',
 };
 
 export const strings = { en, de };

@@ -1,15 +1,18 @@
 // ChatPanel: the character's chats; replies stream in token by token; swipes, regenerate,
 // continue, edit, delete, stop; errors inline with a retry. With the speaker on, each sentence is
 // played as soon as its audio arrives; every reply has a play button. Pictures a reply asks for
-// appear in it with their progress; the camera button asks for one directly.
+// appear in it with their progress; the camera button asks for one directly. The microphone button
+// turns speech into the message's text (MicButton).
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react';
 import { ApiError, api, runTurn, type Character, type Chat, type MediaEntry, type Message } from '../api/client';
 import { format, useT } from '../i18n';
 import { audioQueue, type QueueState } from '../lib/audioQueue';
 import { Markdown } from '../lib/markdown';
+import { sttPrompt } from '../api/stt';
 import { Avatar } from './Avatar';
 import { MemoryPanel } from './MemoryPanel';
 import { MessageImage } from './MessageImage';
+import { MicButton } from './MicButton';
 
 interface Props {
   character: Character | null;
@@ -58,8 +61,16 @@ export function ChatPanel({ character, onEdit, onActivity }: Props) {
   useEffect(() => {
     if (!audio.playing && audio.pending === 0) setPlayingId(null);
   }, [audio]);
+  // Speech in: the recognized text goes into the box, or is sent at once (stt.auto_send).
+  const [sttAutoSend, setSttAutoSend] = useState(false);
   useEffect(() => {
-    api.settings().then((s) => setTtsDefault(s.media?.tts_enabled !== false)).catch(() => {});
+    api
+      .settings()
+      .then((s) => {
+        setTtsDefault(s.media?.tts_enabled !== false);
+        setSttAutoSend(s.stt?.auto_send === true);
+      })
+      .catch(() => {});
   }, []);
   useEffect(() => {
     const stored = chatId ? localStorage.getItem(`mc.speak.${chatId}`) : null;
@@ -481,6 +492,17 @@ export function ChatPanel({ character, onEdit, onActivity }: Props) {
           </form>
         )}
         <div className="flex items-end gap-2">
+          <MicButton
+            disabled={!!streaming}
+            prompt={() => sttPrompt(character.name, messages.slice(-2).map((m) => m.content).join(' '))}
+            onText={async (text) => {
+              // The setting as it is now (it may have changed in the settings drawer meanwhile).
+              const autoSend = await api.settings().then((s) => s.stt?.auto_send === true, () => sttAutoSend);
+              setSttAutoSend(autoSend);
+              if (autoSend && !streaming && !draft.trim()) turn('messages', { content: text });
+              else setDraft((d) => (d.trim() ? `${d.trimEnd()} ${text}` : text));
+            }}
+          />
           <button
             className={`flex min-h-[2.75rem] min-w-[2.75rem] shrink-0 items-center justify-center rounded-xl hover:bg-zinc-800 ${askImage !== null ? 'text-pink-300' : 'text-zinc-400'}`}
             onClick={() => setAskImage(askImage === null ? '' : null)}

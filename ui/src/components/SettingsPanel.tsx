@@ -83,7 +83,10 @@ export function SettingsPanel({ health, onClose, onSaved }: Props) {
         'image_negative', 'image_width', 'image_height', 'image_steps', 'image_cfg', 'image_likeness', 'image_likeness_weight']) {
         media[k] = settings.media?.[k];
       }
-      const next = await api.patchSettings({ llm: settings.llm, chat: settings.chat, ui: settings.ui, media });
+      // Speech input: the keys this panel edits (stt.api_key stays as it is).
+      const stt: Record<string, unknown> = {};
+      for (const k of ['engine', 'model_path', 'vad_model_path', 'language', 'url', 'model', 'auto_send']) stt[k] = settings.stt?.[k];
+      const next = await api.patchSettings({ llm: settings.llm, chat: settings.chat, ui: settings.ui, media, stt });
       setSettings(next);
       setSaved(true);
       onSaved(next);
@@ -244,6 +247,41 @@ export function SettingsPanel({ health, onClose, onSaved }: Props) {
                   {input('media.image_cfg', 'CFG', 'number', '0.5')}
                 </div>
               </>
+            )}
+          </section>
+          <section className="space-y-3" data-testid="settings-stt">
+            <h3 className="text-xs font-semibold uppercase tracking-wide text-zinc-500">{t.components.stt}</h3>
+            <label className="flex items-center gap-2 text-sm">
+              <input type="checkbox" checked={!!settings.stt?.auto_send} onChange={(e) => set('stt.auto_send', e.target.checked)} data-testid="setting-stt.auto_send" />
+              {t.sttAutoSend}
+            </label>
+            <div className="grid grid-cols-2 gap-3">
+              <Field label={t.sttEngine} error={errors['stt.engine']}>
+                <select className={inputClass} value={get('stt.engine')} onChange={(e) => set('stt.engine', e.target.value)} data-testid="setting-stt.engine">
+                  <option value="embedded">whisper.cpp</option>
+                  <option value="http">{t.voiceEngineHttp}</option>
+                  <option value="off">{t.sttOff}</option>
+                </select>
+              </Field>
+              <Field label={t.sttLanguage} error={errors['stt.language']}>
+                <select className={inputClass} value={get('stt.language')} onChange={(e) => set('stt.language', e.target.value)} data-testid="setting-stt.language">
+                  <option value="auto">{t.sttDetect}</option>
+                  <option value="de">Deutsch</option>
+                  <option value="en">English</option>
+                </select>
+              </Field>
+            </div>
+            {get('stt.engine') === 'embedded' && (
+              <>
+                {input('stt.model_path', t.sttModelPath)}
+                {input('stt.vad_model_path', t.sttVadPath)}
+              </>
+            )}
+            {get('stt.engine') === 'http' && (
+              <div className="grid grid-cols-2 gap-3">
+                {input('stt.url', t.ttsUrl)}
+                {input('stt.model', t.model)}
+              </div>
             )}
           </section>
           <section>

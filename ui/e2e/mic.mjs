@@ -1,0 +1,143 @@
+// End-to-end test of talking instead of typing: Chromium's fake microphone plays a WAV made with
+// espeak-ng (speech between silences, looped) into the page; the microphone button records it with
+// MediaRecorder (WebM/Opus, as for a person), the real server decodes it and runs whisper.cpp on
+// random-weight models, and the text lands in the message box. Also on a 390 px phone.
+// Usage: node e2e/mic.mjs <mycandy> <whisper model> <VAD model> <ui dist folder> <artifacts folder>
+import { chromium } from 'playwright-core';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { assert, checks, startMycandy } from '../../tests/js/mycandy_server.mjs';
+
+const [binary, whisper, vad, dist, artifacts] = process.argv.slice(2).map((p) => resolve(p));
+mkdirSync(artifacts, { recursive: true });
+
+const server = await startMycandy(binary, {
+  server: { ui_dir: dist },
+  llm: { model_path: join(artifacts, 'no-model.gguf') },
+  stt: { model_path: whisper, vad_model_path: vad, threads: 2 },
+  media: { tts_enabled: false, image_backend: 'off' },
+}, 'mc-e2e-mic-');
+const base = server.base;
+
+// 1 s of silence, German speech, 1.5 s of silence: what the fake microphone plays in a loop.
+const said = spawnSync('espeak-ng', ['-v', 'de', '--stdout', 'Hallo Mia, erzähl mir von deinem Tag.']);
+assert(said.status === 0, 'espeak-ng is needed');
+const wav = said.stdout;
+const rate = wav.readUInt32LE(24);
+const pcm = wav.subarray(wav.indexOf('data') + 8);
+const body = Buffer.concat([Buffer.alloc(rate * 2), pcm, Buffer.alloc(rate * 3)]);
+const header = Buffer.alloc(44);
+header.write('RIFF', 0); header.writeUInt32LE(36 + body.length, 4); header.write('WAVEfmt ', 8);
+header.writeUInt32LE(16, 16); header.writeUInt16LE(1, 20); header.writeUInt16LE(1, 22);
+header.writeUInt32LE(rate, 24); header.writeUInt32LE(rate * 2, 28); header.writeUInt16LE(2, 32);
+header.writeUInt16LE(16, 34); header.write('data', 36); header.writeUInt32LE(body.length, 40);
+const micFile = join(server.dir, 'mic.wav');
+writeFileSync(micFile, Buffer.concat([header, body]));
+
+const character = await (await fetch(`${base}/api/characters`, {
+  method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name: 'Mia', first_mes: 'Hallo!' }),
+})).json();
+assert(character.id, JSON.stringify(character));
+
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
+    `--use-file-for-fake-audio-capture=${micFile}`, '--autoplay-policy=no-user-gesture-required'],
+});
+let page = null;
+const { check: step, summary } = checks((n) => page?.screenshot({ path: join(artifacts, `mic-failed-${n}.png`) }));
+const errors = [];
+
+// Records until the meter has heard speech and then silence again (so the speech is complete),
+// stops, and waits for the text in the message box.
+async function speakInto(p) {
+  await p.getByTestId('mic').click();
+  await p.waitForFunction(() => document.querySelector('[data-testid=mic]')?.dataset.state === 'recording');
+  await p.waitForFunction(() => Number(document.querySelector('[data-testid=mic-level]')?.dataset.level ?? 0) > 0.4, null, { timeout: 20000 });
+  await p.waitForFunction(() => Number(document.querySelector('[data-testid=mic-level]')?.dataset.level ?? 1) < 0.05, null, { timeout: 20000 });
+  await p.getByTestId('mic').click();
+  await p.waitForFunction(() => document.querySelector('[data-testid=mic]')?.dataset.state === 'idle', null, { timeout: 60000 });
+}
+
+await step('the microphone button records, shows the level, and puts the recognized text in the box', async () => {
+  page = await browser.newPage({ viewport: { width: 1440, height: 900 }, locale: 'en-US' });
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.setDefaultTimeout(30000);
+  let uploads = 0;
+  page.on('request', (r) => { if (r.url().includes('/api/stt')) uploads++; });
+  await page.goto(`${base}/ui/`);
+  await page.getByTestId('character-item').first().click();
+  await page.getByTestId('composer').waitFor();
+  await speakInto(page);
+  const note = await page.getByTestId('mic-note').count();
+  const text = await page.getByTestId('composer').inputValue();
+  assert(note === 0, `note: ${note ? await page.getByTestId('mic-note').textContent() : ''}`);
+  assert(text.trim().length > 0, 'no text in the message box');
+  // What the server decoded was the browser's own recording: WebM/Opus from MediaRecorder.
+  const type = await page.getByTestId('mic').getAttribute('data-recorded-type');
+  assert(uploads === 1 && type.startsWith('audio/webm'), `${uploads} uploads of ${type}`);
+  await page.screenshot({ path: join(artifacts, 'mic-desktop.png') });
+});
+
+await step('cancel throws the recording away (nothing is sent)', async () => {
+  await page.getByTestId('composer').fill('');
+  let sent = 0;
+  page.on('request', (r) => { if (r.url().includes('/api/stt')) sent++; });
+  await page.getByTestId('mic').click();
+  await page.waitForFunction(() => document.querySelector('[data-testid=mic]')?.dataset.state === 'recording');
+  await page.getByTestId('mic-cancel').click();
+  await page.waitForFunction(() => document.querySelector('[data-testid=mic]')?.dataset.state === 'idle');
+  assert(sent === 0, `${sent} uploads`);
+  assert((await page.getByTestId('composer').inputValue()) === '', 'text appeared');
+});
+
+await step('Alt+M starts and stops from the keyboard', async () => {
+  await page.keyboard.press('Alt+m');
+  await page.waitForFunction(() => document.querySelector('[data-testid=mic]')?.dataset.state === 'recording');
+  await page.keyboard.press('Escape');
+  await page.waitForFunction(() => document.querySelector('[data-testid=mic]')?.dataset.state === 'idle');
+});
+
+await step('on a phone (390x844) the button fits beside the message box and works', async () => {
+  const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  phone.on('pageerror', (e) => errors.push(String(e)));
+  phone.setDefaultTimeout(30000);
+  await phone.goto(`${base}/ui/`);
+  await phone.getByTestId('character-item').first().click();
+  await phone.getByTestId('composer').waitFor();
+  const mic = await phone.getByTestId('mic').boundingBox();
+  const box = await phone.getByTestId('composer').boundingBox();
+  assert(mic && mic.width >= 40 && mic.height >= 40 && mic.x >= 0, `mic: ${JSON.stringify(mic)}`);
+  assert(box && box.x >= mic.x + mic.width && box.x + box.width <= 390 && box.width >= 150, `composer: ${JSON.stringify(box)}`);
+  await speakInto(phone);
+  assert((await phone.getByTestId('composer').inputValue()).trim().length > 0, 'no text on the phone');
+  const overflow = await phone.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
+  assert(!overflow, 'page scrolls sideways');
+  await phone.screenshot({ path: join(artifacts, 'mic-phone-390x844.png') });
+});
+
+await step('with "send recognized speech at once" the words go straight into the chat', async () => {
+  await page.getByTestId('composer').fill('');
+  await page.getByTestId('open-settings').click();
+  await page.getByTestId('health-stt').getByText('ready').waitFor();
+  await page.getByTestId('setting-stt.auto_send').check();
+  await page.getByTestId('save-settings').click();
+  await page.getByTestId('settings-saved').waitFor();
+  await page.getByTestId('close-settings').click();
+  const before = await page.getByTestId('message-user').count();
+  await speakInto(page);
+  await page.getByTestId('message-user').nth(before).waitFor();
+  const sent = await page.getByTestId('message-user').nth(before).getByTestId('message-text').textContent();
+  assert(sent.trim().length > 0, 'empty message');
+  assert((await page.getByTestId('composer').inputValue()) === '', 'text was also left in the box');
+});
+
+await step('no errors in the page', async () => {
+  assert(errors.length === 0, errors.join('\n'));
+});
+
+await browser.close();
+await server.stop();
+process.exit(summary());
