@@ -1,6 +1,9 @@
 #include "http/client.hpp"
 
 #include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "core/text.hpp"
 
 namespace mc::http {
 namespace {
@@ -67,6 +70,18 @@ Result<ClientResponse> fetch(const std::string& method, const std::string& base_
     }
     out.status = res->status;
     return out;
+}
+
+std::string server_error_text(const std::string& body) {
+    const auto j = nlohmann::json::parse(body, nullptr, false);
+    if (j.is_object()) {
+        if (j.contains("error") && j["error"].is_object() && j["error"].value("message", nlohmann::json()).is_string()) {
+            return j["error"]["message"].get<std::string>().substr(0, 300);
+        }
+        if (j.contains("detail") && j["detail"].is_string()) return j["detail"].get<std::string>().substr(0, 300);
+    }
+    std::string s = trim(sanitize_utf8(body.substr(0, 300)));
+    return s.empty() ? std::string("no details") : s;
 }
 
 std::vector<std::string> SseParser::push(std::string_view chunk) {

@@ -37,6 +37,10 @@ Result<ClientResponse> fetch(const std::string& method, const std::string& base_
                              const std::function<bool(std::string_view)>& on_data = {},
                              const std::function<void(const ClientResponse&)>& on_headers = {});
 
+// A server's own error text from an error body, short: {"error":{"message"}} (OpenAI style),
+// {"detail"} (FastAPI) or the body itself; "no details" when empty.
+std::string server_error_text(const std::string& body);
+
 // Splits an SSE byte stream into events' data payloads (comments and other fields ignored).
 class SseParser {
 public:

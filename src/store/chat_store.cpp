@@ -213,18 +213,7 @@ Result<Message> ChatStore::get_message(int64_t id) {
 }
 
 Result<Message> ChatStore::update_message(const Message& in) {
-    Message m = in;
-    normalize(m);
-    auto changed = m_db.transaction([&] {
-        Stmt s(m_db, "UPDATE messages SET content=?2, swipes=?3, swipe_id=?4, status=?5, media=?6 WHERE id=?1");
-        s.bind(1, m.id).bind(2, m.content).bind(3, Json(m.swipes).dump()).bind(4, m.swipe_id);
-        s.bind(5, m.status).bind(6, m.media.dump());
-        s.run();
-        return m_db.changes();
-    });
-    if (!changed) return std::unexpected(changed.error());
-    if (*changed == 0) return fail(ErrorCode::NotFound, "no message with id '" + std::to_string(m.id) + "'", "id");
-    return m;
+    return update_message(in, [&in](const Json&) { return in.media; });
 }
 
 Result<std::optional<Message>> ChatStore::edit_media(const std::string& chat_id, const std::string& job_id,

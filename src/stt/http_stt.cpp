@@ -13,17 +13,6 @@
 namespace mc::stt {
 namespace {
 
-std::string server_message(const std::string& body) {
-    const Json j = Json::parse(body, nullptr, false);
-    if (j.is_object()) {
-        if (j.contains("error") && j["error"].is_object() && j["error"].value("message", Json()).is_string()) {
-            return j["error"]["message"].get<std::string>().substr(0, 300);
-        }
-        if (j.contains("detail") && j["detail"].is_string()) return j["detail"].get<std::string>().substr(0, 300);
-    }
-    std::string s = trim(sanitize_utf8(body.substr(0, 300)));
-    return s.empty() ? std::string("no details") : s;
-}
 
 void add_field(std::string& b, const std::string& boundary, const std::string& name, const std::string& value) {
     b += "--";
@@ -80,7 +69,7 @@ Result<Transcript> HttpStt::transcribe(const SttRequest& req) {
     if (!r) return fail(ErrorCode::Unavailable, "speech-to-text server: " + r.error().message);
     if (r->status < 200 || r->status >= 300) {
         return fail(ErrorCode::Unavailable, "the speech-to-text server at " + m_opt.base_url + " answered HTTP " + std::to_string(r->status) +
-                                                ": " + server_message(r->body));
+                                                ": " + http::server_error_text(r->body));
     }
     const Json j = Json::parse(r->body, nullptr, false);
     Transcript out;

@@ -12,18 +12,6 @@ namespace {
 
 constexpr size_t kMaxAudioBytes = 64u << 20;
 
-// The server's own error text, short: {"error":{"message"}} or {"detail"} (FastAPI) or the body.
-std::string server_message(const std::string& body) {
-    const Json j = Json::parse(body, nullptr, false);
-    if (j.is_object()) {
-        if (j.contains("error") && j["error"].is_object() && j["error"].value("message", Json()).is_string()) {
-            return j["error"]["message"].get<std::string>().substr(0, 300);
-        }
-        if (j.contains("detail") && j["detail"].is_string()) return j["detail"].get<std::string>().substr(0, 300);
-    }
-    std::string s = trim(body.substr(0, 300));
-    return s.empty() ? std::string("no details") : s;
-}
 
 }  // namespace
 
@@ -62,11 +50,11 @@ Result<Audio> HttpTts::synthesize(const TtsRequest& request) {
     if (r->status == 400 || r->status == 404 || r->status == 422) {
         // Usually an unknown voice or model: the caller's choice, named.
         return fail(ErrorCode::InvalidInput,
-                    "the TTS server refused voice '" + voice + "' / model '" + m_opt.model + "': " + server_message(r->body),
+                    "the TTS server refused voice '" + voice + "' / model '" + m_opt.model + "': " + http::server_error_text(r->body),
                     "voice");
     }
     if (r->status < 200 || r->status >= 300) {
-        return fail(ErrorCode::Unavailable, "the TTS server answered HTTP " + std::to_string(r->status) + ": " + server_message(r->body));
+        return fail(ErrorCode::Unavailable, "the TTS server answered HTTP " + std::to_string(r->status) + ": " + http::server_error_text(r->body));
     }
     auto audio = parse_wav(audio_bytes);
     if (!audio) {
