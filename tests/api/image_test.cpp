@@ -352,7 +352,14 @@ TEST_F(ImageApi, CancelInterruptsComfyUi) {
     const auto until = Clock::now() + std::chrono::seconds(10);
     while (comfy.interrupts() == 0 && Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     EXPECT_EQ(comfy.interrupts(), 1);
-    auto entries = image_entries(chat);
+    // The job's row says "cancelled" at once; its message entry follows when the render returns.
+    std::vector<Json> entries;
+    const auto settle = Clock::now() + std::chrono::seconds(10);
+    do {
+        entries = image_entries(chat);
+        if (entries.size() == 1 && entries[0]["status"] != "queued") break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    } while (Clock::now() < settle);
     ASSERT_EQ(entries.size(), 1u);
     EXPECT_EQ(entries[0]["status"], "cancelled");
 }
