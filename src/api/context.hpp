@@ -48,6 +48,9 @@ struct Context {
     image::ImageService* images = nullptr;
     // Speech in (set by the app; null in tools that build routes without it).
     stt::SttService* stt = nullptr;
+    // /api/health's "server": scheme, the certificate's fingerprint in https mode, and the
+    // addresses other devices can open (set by the app).
+    Json server_info = Json::object();
 };
 
 // Registers every /api route on `server`.

@@ -178,6 +178,11 @@ const en = {
   sttModelPath: 'Whisper model (.bin)',
   sttVadPath: 'Voice activity model (.bin; empty: by loudness)',
   sttAutoSend: 'Send recognized speech at once',
+  phoneTitle: 'Talking from a phone',
+  httpsSetting: 'Serve https (a phone\'s microphone needs it; takes effect at the next start)',
+  httpsOn: 'This server speaks https. When the phone warns about the certificate, check that it shows this SHA-256 fingerprint, then accept it:',
+  httpsFromFlag: '(on now because the server was started with --https)',
+  httpsHowTo: 'A phone\'s browser allows the microphone only over https: turn on https above, restart with make run RUN_ARGS="--host 0.0.0.0" and a server.api_token, then open the address shown here on the phone.',
   micNeedsHttps: 'Browsers only allow the microphone on https:// or on this computer (localhost). From a phone, open the https address (see README: Talking from a phone).',
 };
 
@@ -359,6 +364,11 @@ const de: Strings = {
   sttModelPath: 'Whisper-Modell (.bin)',
   sttVadPath: 'Sprachaktivitätsmodell (.bin; leer: nach Lautstärke)',
   sttAutoSend: 'Erkannte Sprache sofort senden',
+  phoneTitle: 'Vom Handy aus sprechen',
+  httpsSetting: 'https anbieten (das Mikrofon am Handy braucht es; gilt ab dem nächsten Start)',
+  httpsOn: 'Dieser Server spricht https. Wenn das Handy vor dem Zertifikat warnt, prüfen, dass es diesen SHA-256-Fingerabdruck zeigt, und dann annehmen:',
+  httpsFromFlag: '(jetzt an, weil der Server mit --https gestartet wurde)',
+  httpsHowTo: 'Der Browser am Handy erlaubt das Mikrofon nur über https: oben https einschalten, mit make run RUN_ARGS="--host 0.0.0.0" und einem server.api_token neu starten, dann die hier gezeigte Adresse am Handy öffnen.',
   micNeedsHttps: 'Browser erlauben das Mikrofon nur über https:// oder auf diesem Computer (localhost). Vom Handy aus die https-Adresse öffnen (siehe README: Vom Handy aus sprechen).',
 };
 
