@@ -82,6 +82,8 @@ const en = {
   upload: 'Upload',
   createCharacter: 'Create character',
   editCharacter: 'Edit {name}',
+  // Dates and times are written the way this language writes them (not the browser's way).
+  locale: 'en-GB',
   language: 'Language',
   languageAuto: 'Browser',
   model: 'Model',
@@ -183,7 +185,7 @@ const en = {
   httpsOn: 'This server speaks https. When the phone warns about the certificate, check that it shows this SHA-256 fingerprint, then accept it:',
   httpsFromFlag: '(on now because the server was started with --https)',
   httpsHowTo: 'A phone\'s browser allows the microphone only over https: turn on https above, restart with make run RUN_ARGS="--host 0.0.0.0" and a server.api_token, then open the address shown here on the phone.',
-  micNeedsHttps: 'Browsers only allow the microphone on https:// or on this computer (localhost). From a phone, open the https address (see README: Talking from a phone).',
+  micNeedsHttps: 'Browsers only allow the microphone on https:// or on this computer (localhost). From a phone, open the https address (Settings → Speech input → Talking from a phone).',
 };
 
 export type Strings = typeof en;
@@ -268,6 +270,7 @@ const de: Strings = {
   upload: 'Hochladen',
   createCharacter: 'Charakter anlegen',
   editCharacter: '{name} bearbeiten',
+  locale: 'de-DE',
   language: 'Sprache',
   languageAuto: 'Browser',
   model: 'Modell',
@@ -369,7 +372,7 @@ const de: Strings = {
   httpsOn: 'Dieser Server spricht https. Wenn das Handy vor dem Zertifikat warnt, prüfen, dass es diesen SHA-256-Fingerabdruck zeigt, und dann annehmen:',
   httpsFromFlag: '(jetzt an, weil der Server mit --https gestartet wurde)',
   httpsHowTo: 'Der Browser am Handy erlaubt das Mikrofon nur über https: oben https einschalten, mit make run RUN_ARGS="--host 0.0.0.0" und einem server.api_token neu starten, dann die hier gezeigte Adresse am Handy öffnen.',
-  micNeedsHttps: 'Browser erlauben das Mikrofon nur über https:// oder auf diesem Computer (localhost). Vom Handy aus die https-Adresse öffnen (siehe README: Vom Handy aus sprechen).',
+  micNeedsHttps: 'Browser erlauben das Mikrofon nur über https:// oder auf diesem Computer (localhost). Vom Handy aus die https-Adresse öffnen (Einstellungen → Spracheingabe → Vom Handy aus sprechen).',
 };
 
 export const strings = { en, de };
@@ -382,6 +385,11 @@ export function resolveLang(setting: unknown): Lang {
 
 export function format(template: string, vars: Record<string, string> = {}): string {
   return template.replace(/\{(\w+)\}/g, (_, k) => vars[k] ?? `{${k}}`);
+}
+
+// A date and time as the chosen UI language writes it.
+export function formatDate(t: Strings, ms: number): string {
+  return new Date(ms).toLocaleString(t.locale, { dateStyle: 'medium', timeStyle: 'short' });
 }
 
 export const LangContext = createContext<Strings>(en);
