@@ -13,22 +13,40 @@ using http::Method;
 using http::Request;
 using http::Response;
 
-// Streams a turn's events; a client that goes away cancels the turn, which then stores its
-// partial reply. The stream always drains to the turn's end so nothing is left running.
-Response stream_turn(Context& ctx, std::shared_ptr<chat::Turn> turn) {
+// How a stream treats its client going away.
+enum class OnDisconnect {
+    Cancel,    // The turn stops and stores its partial reply; the stream drains to the turn's end.
+    Continue,  // The turn goes on (and is stored whole); the stream ends. A reloaded page attaches again.
+};
+
+// Streams a turn's events. `replay`: this reader attached later and starts from the turn's first
+// event (after a `turn` event saying what kind of turn it is).
+Response stream_turn(Context& ctx, std::shared_ptr<chat::Turn> turn, OnDisconnect on_disconnect, bool replay = false) {
     Response r;
     r.content_type = "text/event-stream";
     r.headers = {{"Cache-Control", "no-cache"}, {"X-Accel-Buffering", "no"}};
-    r.stream = [turn, &ctx](http::StreamSink& sink) {
+    r.stream = [turn, &ctx, on_disconnect, replay](http::StreamSink& sink) {
         bool connected = true;
+        size_t cursor = 0;
+        if (replay) {
+            const chat::TurnKind kind = turn->kind();
+            const char* name = kind == chat::TurnKind::Send ? "messages" : kind == chat::TurnKind::Regenerate ? "regenerate" : "continue";
+            const int64_t target = turn->target_id();
+            connected = sink.write(http::sse_event("turn", Json{{"kind", name}, {"target_id", target ? Json(std::to_string(target)) : Json(nullptr)}}.dump()));
+        }
         auto idle_since = std::chrono::steady_clock::now();
+        auto gone = [&] {
+            if (on_disconnect == OnDisconnect::Cancel) turn->cancel();
+            return on_disconnect == OnDisconnect::Continue;  // Nothing more to do here.
+        };
+        if (!connected && gone()) return;
         while (true) {
             bool ended = false;
-            auto e = turn->next(std::chrono::milliseconds(200), ended);
+            auto e = replay ? turn->next_from(cursor, std::chrono::milliseconds(200), ended) : turn->next(std::chrono::milliseconds(200), ended);
             if (e) {
                 if (connected && !sink.write(turn_event_sse(*e))) {
                     connected = false;
-                    turn->cancel();
+                    if (gone()) return;
                 }
                 idle_since = std::chrono::steady_clock::now();
                 continue;
@@ -41,7 +59,7 @@ Response stream_turn(Context& ctx, std::shared_ptr<chat::Turn> turn) {
                 connected = sink.write(": keep-alive\n\n");
                 idle_since = std::chrono::steady_clock::now();
             }
-            if (!connected) turn->cancel();
+            if (!connected && gone()) return;
         }
     };
     return r;
@@ -61,11 +79,15 @@ Response start_turn(Context& ctx, const Request& req, chat::TurnKind kind) {
     }
     Fields f(body);
     if (kind == chat::TurnKind::Send) {
-        f.only({"content", "sampling", "speak"});
+        f.only({"content", "sampling", "speak", "on_disconnect"});
         // The length limit (llm.max_message_chars) is the chat service's; this only bounds memory.
         t.content = f.string("content", kMaxBodyText);
     } else {
-        f.only({"sampling", "speak"});
+        f.only({"sampling", "speak", "on_disconnect"});
+    }
+    const auto on_disconnect = f.opt_string("on_disconnect", 16);
+    if (on_disconnect && *on_disconnect != "cancel" && *on_disconnect != "continue") {
+        f.reject(ErrorCode::InvalidInput, "on_disconnect", "'on_disconnect' must be \"cancel\" (the default) or \"continue\"");
     }
     // Speaking is on by default when text-to-speech is (media.tts_enabled); the UI's speaker toggle
     // sends its own choice.
@@ -78,7 +100,7 @@ Response start_turn(Context& ctx, const Request& req, chat::TurnKind kind) {
     }
     auto turn = ctx.chat.start(req.param("id"), std::move(t));
     if (!turn) return error_response(turn.error());
-    return stream_turn(ctx, *turn);
+    return stream_turn(ctx, *turn, on_disconnect.value_or("cancel") == "continue" ? OnDisconnect::Continue : OnDisconnect::Cancel);
 }
 
 }  // namespace
@@ -119,6 +141,15 @@ void register_chat_routes(http::Server& server, Context& ctx) {
         Json out = Json::array();
         for (const auto& c : *list) out.push_back(chat_to_json(c));
         return json_response(200, {{"chats", out}});
+    });
+
+    // Attaches to the reply being written in a chat (a page reloaded mid-reply): the turn so far,
+    // then what follows. The reader going away does not stop the turn.
+    server.route(Method::Get, "/api/chats/{id}/turn", [&ctx](const Request& req) {
+        if (auto c = ctx.chats.get(req.param("id")); !c) return error_response(c.error());
+        auto turn = ctx.chat.running_turn(req.param("id"));
+        if (!turn) return error_response({ErrorCode::NotFound, "no reply is being generated in this chat", "chat_id"});
+        return stream_turn(ctx, turn, OnDisconnect::Continue, true);
     });
 
     server.route(Method::Get, "/api/chats/{id}", [&ctx](const Request& req) {

@@ -33,15 +33,11 @@ Result<std::vector<Message>> recent_history(store::ChatStore& chats, const std::
 
 }  // namespace
 
-std::optional<TurnEvent> Turn::next(std::chrono::milliseconds wait, bool& ended) {
+std::optional<TurnEvent> Turn::next_from(size_t& cursor, std::chrono::milliseconds wait, bool& ended) {
     std::unique_lock lock(m_mu);
-    m_cv.wait_for(lock, wait, [&] { return !m_events.empty() || m_ended; });
+    m_cv.wait_for(lock, wait, [&] { return cursor < m_events.size() || m_ended; });
     ended = false;
-    if (!m_events.empty()) {
-        TurnEvent e = std::move(m_events.front());
-        m_events.pop_front();
-        return e;
-    }
+    if (cursor < m_events.size()) return m_events[cursor++];
     ended = m_ended;
     return std::nullopt;
 }
@@ -121,6 +117,12 @@ llm::Sampling ChatService::default_sampling() const {
     return out;
 }
 
+std::shared_ptr<Turn> ChatService::running_turn(const std::string& chat_id) {
+    std::lock_guard lock(m_mu);
+    const auto it = m_active.find(chat_id);
+    return it == m_active.end() ? nullptr : it->second;
+}
+
 bool ChatService::running(const std::string& chat_id) {
     std::lock_guard lock(m_mu);
     return m_active.contains(chat_id);
@@ -143,7 +145,7 @@ Result<std::shared_ptr<Turn>> ChatService::start(const std::string& chat_id, Tur
         }
     }
     join_finished();
-    auto turn = std::make_shared<Turn>();
+    auto turn = std::make_shared<Turn>(request.kind);
     {
         std::lock_guard lock(m_mu);
         if (m_active.contains(chat_id)) {
@@ -186,6 +188,7 @@ Result<std::shared_ptr<Turn>> ChatService::start(const std::string& chat_id, Tur
         turn->push(UserEvent{*stored});
     } else if (!history->empty() && history->back().role == "assistant") {
         target = history->back();
+        turn->m_target_id = target->id;
         history->pop_back();
     } else if (history->empty()) {
         release();

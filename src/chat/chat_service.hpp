@@ -83,26 +83,38 @@ using ImagerFactory = std::function<std::unique_ptr<ImageSink>(const Character& 
 // The system prompt's words on how to ask for a picture ("" when pictures are off).
 using ImageInstruction = std::function<std::string()>;
 
-// The events of one running turn, handed from the turn's thread to whoever streams them.
+enum class TurnKind { Send, Regenerate, Continue };
+
+// The events of one running turn, handed from the turn's thread to whoever streams them. Every
+// event is kept until the turn ends, so a reader that comes later (a page reloaded mid-reply)
+// replays the turn so far and then follows it.
 class Turn {
 public:
-    // Waits up to `wait` for the next event. nullopt with `ended` set: the turn is over and drained.
-    std::optional<TurnEvent> next(std::chrono::milliseconds wait, bool& ended);
+    explicit Turn(TurnKind kind = TurnKind::Send) : m_kind(kind) {}
+    // The next event for the request that started the turn. Waits up to `wait`; nullopt with
+    // `ended` set: the turn is over and every event was read.
+    std::optional<TurnEvent> next(std::chrono::milliseconds wait, bool& ended) { return next_from(m_first_reader, wait, ended); }
+    // The same for another reader, who keeps its own position (start at 0 for the whole turn).
+    std::optional<TurnEvent> next_from(size_t& cursor, std::chrono::milliseconds wait, bool& ended);
     void cancel() { m_cancel->store(true); }
     bool cancelled() const { return m_cancel->load(); }
+    TurnKind kind() const { return m_kind; }
+    // Regenerate / continue: the reply being replaced or extended (0 until known, and for Send).
+    int64_t target_id() const { return m_target_id.load(); }
 
 private:
     friend class ChatService;
     void push(TurnEvent e);
     void end();
-    std::mutex m_mu;
+    const TurnKind m_kind;
+    std::atomic<int64_t> m_target_id{0};
+    std::mutex m_mu;  // Guards m_events, m_ended, m_first_reader.
     std::condition_variable m_cv;
-    std::deque<TurnEvent> m_events;
+    std::vector<TurnEvent> m_events;
+    size_t m_first_reader = 0;
     bool m_ended = false;
     std::shared_ptr<std::atomic<bool>> m_cancel = std::make_shared<std::atomic<bool>>(false);
 };
-
-enum class TurnKind { Send, Regenerate, Continue };
 
 struct TurnRequest {
     TurnKind kind = TurnKind::Send;
@@ -124,6 +136,8 @@ public:
     // Stops the running turn of a chat; NotFound when none runs.
     Result<void> stop(const std::string& chat_id);
     bool running(const std::string& chat_id);
+    // The chat's running turn (null when none runs), for a reader that attaches to it.
+    std::shared_ptr<Turn> running_turn(const std::string& chat_id);
     // Runs `change` (an edit or delete in the chat) while no turn can start in it: Conflict when a
     // turn runs. Changes to the same chat may run together; a turn starting meanwhile is refused.
     // Makes "check no turn runs, then write" atomic.

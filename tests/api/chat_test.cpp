@@ -3,11 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <filesystem>
 #include <thread>
 
 #include "server_process.hpp"
 #include "sse_client.hpp"
+#include "standin_llm.hpp"
 
 namespace mc::test {
 namespace {
@@ -347,6 +350,68 @@ TEST_F(ChatApi, DeletingACharacterDeletesItsChats) {
     EXPECT_EQ(server->client().Delete(("/api/characters/" + character).c_str())->status, 200);
     EXPECT_EQ(server->client().Get(("/api/chats/" + chat).c_str())->status, 404);
     EXPECT_EQ(server->client().Get(("/api/chats/" + chat + "/messages").c_str())->status, 404);
+}
+
+}  // namespace
+}  // namespace mc::test
+
+namespace mc::test {
+namespace {
+
+// A page reloaded while a reply is written (issue 17 item 5): the UI's turns ask the server to go
+// on when the page goes away; the reloaded page attaches to the running turn, replays what was
+// written so far and follows it to the end — the reply is stored whole, not "(cancelled)".
+TEST(TurnAttach, AReloadedPageAttachesToTheRunningReplyWhichFinishes) {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool open = false;
+    StandinLlm llm([&](const Json&) {
+        std::unique_lock lock(mu);
+        cv.wait_for(lock, std::chrono::seconds(30), [&] { return open; });
+        return std::string("Hello there, my friend.");
+    });
+    ServerProcess server(Json{{"llm", {{"backend", "remote"}, {"llama_cpp_url", llm.url()}}}, {"media", {{"image_backend", "off"}, {"tts_enabled", false}}}});
+    auto c = server.client();
+    const std::string character = body_json(c.Post("/api/characters", R"({"name":"Mia"})", "application/json"))["id"];
+    const std::string chat = body_json(c.Post("/api/chats", Json{{"character_id", character}}.dump(), "application/json"))["chat"]["id"];
+    const std::string path = "/api/chats/" + chat;
+    EXPECT_EQ(c.Get((path + "/turn").c_str())->status, 404) << "nothing runs yet";
+    auto bad = c.Post((path + "/messages").c_str(), R"({"content":"hi","on_disconnect":"maybe"})", "application/json");
+    EXPECT_EQ(bad->status, 400);
+    EXPECT_EQ(body_json(bad)["error"]["field"], "on_disconnect");
+
+    // The page sends, sees its message stored, and goes away (a reload).
+    auto first = post_sse(server.port(), path + "/messages", R"({"content":"Tell me a story","on_disconnect":"continue"})",
+                          [](const SseEvent& e) { return e.event == "user"; });
+    ASSERT_EQ(first.status, 200);
+    ASSERT_EQ(first.count("user"), 1u);
+    EXPECT_TRUE(body_json(c.Get(path.c_str()))["generating"].get<bool>()) << "the reply stopped with its page";
+
+    // The reloaded page attaches: what kind of turn, the turn so far (the user's message), then the rest.
+    // The model answers once the attached reader has replayed the user's message.
+    auto attached = get_sse(server.port(), path + "/turn", [&](const SseEvent& e) {
+        if (e.event == "user") {
+            std::lock_guard lock(mu);
+            open = true;
+            cv.notify_all();
+        }
+        return false;
+    });
+    ASSERT_EQ(attached.status, 200) << attached.body;
+    ASSERT_FALSE(attached.events.empty());
+    EXPECT_EQ(attached.events.front().event, "turn");
+    EXPECT_EQ(attached.events.front().data["kind"], "messages");
+    EXPECT_EQ(attached.count("user"), 1u);
+    EXPECT_EQ(attached.text_of("token"), "Hello there, my friend.");
+    const SseEvent* done = attached.last("done");
+    ASSERT_NE(done, nullptr);
+    EXPECT_EQ(done->data["message"]["status"], "complete");
+    auto messages = body_json(c.Get((path + "/messages").c_str()))["messages"];
+    ASSERT_TRUE(messages.is_array()) << messages.dump();
+    EXPECT_EQ(messages.back()["content"], "Hello there, my friend.");
+    EXPECT_EQ(messages.back()["status"], "complete");
+    EXPECT_FALSE(body_json(c.Get(path.c_str()))["generating"].get<bool>());
+    EXPECT_EQ(c.Get((path + "/turn").c_str())->status, 404);
 }
 
 }  // namespace

@@ -25,18 +25,20 @@ size_t SseResult::count(const std::string& event) const {
     return n;
 }
 
-SseResult post_sse(int port, const std::string& path, const std::string& body,
-                   const std::function<bool(const SseEvent&)>& stop_after) {
+namespace {
+
+SseResult stream_sse(const std::string& method, int port, const std::string& path, const std::string& body,
+                     const std::function<bool(const SseEvent&)>& stop_after) {
     httplib::Client c("127.0.0.1", port);
     c.set_read_timeout(120, 0);
     SseResult out;
     std::string buf, event, data;
     bool hung_up = false;
     httplib::Request req;
-    req.method = "POST";
+    req.method = method;
     req.path = path;
     req.body = body;
-    req.headers.emplace("Content-Type", "application/json");
+    if (method == "POST") req.headers.emplace("Content-Type", "application/json");
     req.response_handler = [&](const httplib::Response& r) {
         out.status = r.status;
         return true;
@@ -73,6 +75,17 @@ SseResult post_sse(int port, const std::string& path, const std::string& body,
     c.send(req);
     (void)hung_up;
     return out;
+}
+
+}  // namespace
+
+SseResult post_sse(int port, const std::string& path, const std::string& body,
+                   const std::function<bool(const SseEvent&)>& stop_after) {
+    return stream_sse("POST", port, path, body, stop_after);
+}
+
+SseResult get_sse(int port, const std::string& path, const std::function<bool(const SseEvent&)>& stop_after) {
+    return stream_sse("GET", port, path, "", stop_after);
 }
 
 }  // namespace mc::test

@@ -27,5 +27,7 @@ struct SseResult {
 // POSTs `body` to `path` and reads events until the stream ends or `stop_after` returns true.
 SseResult post_sse(int port, const std::string& path, const std::string& body,
                    const std::function<bool(const SseEvent&)>& stop_after = {});
+// The same for a GET (attaching to a running turn).
+SseResult get_sse(int port, const std::string& path, const std::function<bool(const SseEvent&)>& stop_after = {});
 
 }  // namespace mc::test

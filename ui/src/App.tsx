@@ -11,14 +11,29 @@ import { SettingsPanel } from './components/SettingsPanel';
 
 type Tab = 'characters' | 'chat' | 'media';
 
+// The page's address names the character and chat: /ui/c/{character}/chat/{chat}.
+interface Route {
+  characterId: string | null;
+  chatId: string | null;
+}
+function parseRoute(path: string): Route {
+  const m = path.match(/^\/ui\/c\/([^/]+)(?:\/chat\/([^/]+))?\/?$/);
+  return { characterId: m ? decodeURIComponent(m[1]) : null, chatId: m?.[2] ? decodeURIComponent(m[2]) : null };
+}
+function routePath(characterId: string, chatId?: string | null): string {
+  return `/ui/c/${encodeURIComponent(characterId)}${chatId ? `/chat/${encodeURIComponent(chatId)}` : ''}`;
+}
+
 export function App() {
   const [lang, setLang] = useState<Lang>(resolveLang('auto'));
   const [characters, setCharacters] = useState<Character[]>([]);
-  const [selectedId, setSelectedId] = useState<string | null>(null);
+  const [route] = useState(() => parseRoute(window.location.pathname));
+  const [selectedId, setSelectedId] = useState<string | null>(route.characterId);
+  const [routeChatId, setRouteChatId] = useState<string | null>(route.chatId);
   const [editing, setEditing] = useState<Character | 'new' | null>(null);
   const [showSettings, setShowSettings] = useState(false);
   const [health, setHealth] = useState<Health | null>(null);
-  const [tab, setTab] = useState<Tab>('characters');
+  const [tab, setTab] = useState<Tab>(route.characterId ? 'chat' : 'characters');
   const [mediaVersion, setMediaVersion] = useState(0);
   const t = strings[lang];
 
@@ -47,9 +62,35 @@ export function App() {
   const llm = health?.components.llm;
 
   const select = (id: string) => {
-    setSelectedId(id);
+    if (id !== selectedId) {
+      setSelectedId(id);
+      setRouteChatId(null);
+      window.history.pushState(null, '', routePath(id));
+    }
     setTab('chat');
   };
+
+  // The chat panel shows a chat: the address names it (the first one of a character replaces the
+  // character-only address; switching chats is a step back/forward can undo).
+  const chatShown = useCallback((chatId: string) => {
+    const here = parseRoute(window.location.pathname);
+    if (!here.characterId || here.chatId === chatId) return;
+    setRouteChatId(chatId);
+    const path = routePath(here.characterId, chatId);
+    if (here.chatId) window.history.pushState(null, '', path);
+    else window.history.replaceState(null, '', path);
+  }, []);
+
+  useEffect(() => {
+    const onPop = () => {
+      const r = parseRoute(window.location.pathname);
+      setSelectedId(r.characterId);
+      setRouteChatId(r.chatId);
+      setTab(r.characterId ? 'chat' : 'characters');
+    };
+    window.addEventListener('popstate', onPop);
+    return () => window.removeEventListener('popstate', onPop);
+  }, []);
 
   return (
     <LangContext.Provider value={t}>
@@ -91,7 +132,10 @@ export function App() {
               onSelect={select}
               onCreate={() => setEditing('new')}
               onDeleted={async (id) => {
-                if (id === selectedId) setSelectedId(null);
+                if (id === selectedId) {
+                  setSelectedId(null);
+                  window.history.pushState(null, '', '/ui/');
+                }
                 await reload();
               }}
             />
@@ -99,6 +143,8 @@ export function App() {
           <section className={`${tab === 'chat' ? 'flex' : 'hidden'} min-w-0 flex-1 flex-col md:flex`}>
             <ChatPanel
               character={selected}
+              routeChatId={routeChatId}
+              onChatShown={chatShown}
               onEdit={() => selected && setEditing(selected)}
               onActivity={() => {
                 reload();

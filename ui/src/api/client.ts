@@ -181,6 +181,7 @@ export const api = {
 
   chats: async (characterId: string) =>
     (await request<{ chats: Chat[] }>('GET', `/api/characters/${characterId}/chats`)).chats,
+  chat: (chatId: string) => request<Chat & { generating: boolean }>('GET', `/api/chats/${chatId}`),
   createChat: (characterId: string) =>
     request<{ chat: Chat; messages: Message[] }>('POST', '/api/chats', { character_id: characterId }),
   deleteChat: (id: string) => request<unknown>('DELETE', `/api/chats/${id}`),
@@ -243,6 +244,31 @@ export interface TurnHandlers {
   onImage?: (job: Job, prompt: string) => void;
   onDone?: (m: Message, finish: string, timings: Timings) => void;
   onError?: (e: ApiErrorBody) => void;
+  // Attaching to a running turn: what kind it is (and the reply it replaces or extends).
+  onTurn?: (kind: 'messages' | 'regenerate' | 'continue', targetId: string | null) => void;
+}
+
+async function readTurn(res: Response, h: TurnHandlers): Promise<void> {
+  if (!res.ok) {
+    const json = await res.json().catch(() => null);
+    throw new ApiError(res.status, json?.error ?? { code: 'internal', message: `HTTP ${res.status}` });
+  }
+  await readSse(res, (event, data) => {
+    if (event === 'turn') h.onTurn?.(data.kind, data.target_id);
+    else if (event === 'user') h.onUser?.(data.message);
+    else if (event === 'token') h.onToken?.(data.text);
+    else if (event === 'speech') h.onSpeech?.(data.index, data.text);
+    else if (event === 'audio') h.onAudio?.(data.index, data.url);
+    else if (event === 'audio_error') h.onAudioError?.(data.error);
+    else if (event === 'image') h.onImage?.(data.job, data.prompt);
+    else if (event === 'done') h.onDone?.(data.message, data.finish_reason, data.timings);
+    else if (event === 'error') h.onError?.(data.error);
+  });
+}
+
+// Follows the reply being written in a chat (after a reload): the turn so far, then the rest.
+export async function attachTurn(chatId: string, h: TurnHandlers, signal?: AbortSignal): Promise<void> {
+  await readTurn(await fetch(`/api/chats/${chatId}/turn`, { signal }), h);
 }
 
 // Runs a turn: kind = messages (send), regenerate or continue. Resolves when the stream ends.
@@ -253,26 +279,15 @@ export async function runTurn(
   h: TurnHandlers,
   signal?: AbortSignal,
 ): Promise<void> {
+  // The page may go away mid-reply (a reload): the server finishes and stores the reply anyway,
+  // and the reloaded page attaches to it (attachTurn). The Stop button stops a reply.
   const res = await fetch(`/api/chats/${chatId}/${kind}`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify(body ?? {}),
+    body: JSON.stringify({ on_disconnect: 'continue', ...((body as object) ?? {}) }),
     signal,
   });
-  if (!res.ok) {
-    const json = await res.json().catch(() => null);
-    throw new ApiError(res.status, json?.error ?? { code: 'internal', message: `HTTP ${res.status}` });
-  }
-  await readSse(res, (event, data) => {
-    if (event === 'user') h.onUser?.(data.message);
-    else if (event === 'token') h.onToken?.(data.text);
-    else if (event === 'speech') h.onSpeech?.(data.index, data.text);
-    else if (event === 'audio') h.onAudio?.(data.index, data.url);
-    else if (event === 'audio_error') h.onAudioError?.(data.error);
-    else if (event === 'image') h.onImage?.(data.job, data.prompt);
-    else if (event === 'done') h.onDone?.(data.message, data.finish_reason, data.timings);
-    else if (event === 'error') h.onError?.(data.error);
-  });
+  await readTurn(res, h);
 }
 
 // Follows a job's progress (SSE) until it ends; returns a function that stops following.

@@ -4,7 +4,7 @@
 // appear in it with their progress; the camera button asks for one directly. The microphone button
 // turns speech into the message's text (MicButton).
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react';
-import { ApiError, api, runTurn, type Character, type Chat, type MediaEntry, type Message } from '../api/client';
+import { ApiError, api, attachTurn, runTurn, type TurnHandlers, type Character, type Chat, type MediaEntry, type Message } from '../api/client';
 import { format, formatDate, useT } from '../i18n';
 import { audioQueue, type QueueState } from '../lib/audioQueue';
 import { Markdown } from '../lib/markdown';
@@ -18,6 +18,10 @@ interface Props {
   character: Character | null;
   onEdit: () => void;
   onActivity: () => void;
+  // The chat named in the page's address (/ui/c/{character}/chat/{chat}); the panel opens it and
+  // reports the chat it shows, so the address follows (reload and back/forward restore it).
+  routeChatId?: string | null;
+  onChatShown?: (chatId: string) => void;
 }
 
 type Kind = 'messages' | 'regenerate' | 'continue';
@@ -30,11 +34,13 @@ interface Streaming {
   images: MediaEntry[];  // Pictures the reply asked for so far.
 }
 
-export function ChatPanel({ character, onEdit, onActivity }: Props) {
+export function ChatPanel({ character, onEdit, onActivity, routeChatId = null, onChatShown }: Props) {
   const t = useT();
   const [chats, setChats] = useState<Chat[]>([]);
   const [chatId, setChatId] = useState<string | null>(null);
   const [messages, setMessages] = useState<Message[]>([]);
+  const messagesRef = useRef(messages);
+  messagesRef.current = messages;
   const [streaming, setStreaming] = useState<Streaming | null>(null);
   const [error, setError] = useState<{ message: string; retry?: () => void } | null>(null);
   const [draft, setDraft] = useState('');
@@ -120,11 +126,21 @@ export function ChatPanel({ character, onEdit, onActivity }: Props) {
     }
   };
 
+  const routeChatRef = useRef(routeChatId);
+  routeChatRef.current = routeChatId;
+  const onChatShownRef = useRef(onChatShown);
+  onChatShownRef.current = onChatShown;
+  const attachRef = useRef<(id: string) => void>(() => {});
+
   const loadChat = useCallback(async (id: string) => {
     setChatId(id);
+    onChatShownRef.current?.(id);
     setError(null);
     setMessages(await api.messages(id));
     stickToBottom.current = true;
+    // A reply may still be written (the page was reloaded mid-reply): follow it to its end.
+    const chat = await api.chat(id).catch(() => null);
+    if (chat?.generating) attachRef.current(id);
   }, []);
 
   useEffect(() => {
@@ -140,9 +156,15 @@ export function ChatPanel({ character, onEdit, onActivity }: Props) {
         list = await api.chats(character.id);
       }
       setChats(list);
-      await loadChat(list[0].id);
+      const wanted = list.find((c) => c.id === routeChatRef.current);
+      await loadChat((wanted ?? list[0]).id);
     })();
   }, [character?.id, loadChat]);
+
+  // Back/forward to another chat of the same character.
+  useEffect(() => {
+    if (routeChatId && chatId && routeChatId !== chatId && chats.some((c) => c.id === routeChatId)) loadChat(routeChatId);
+  }, [routeChatId]);  // eslint-disable-line react-hooks/exhaustive-deps
 
   // Follow new text while the reader is at the bottom; leave them be when they scrolled up.
   useLayoutEffect(() => {
@@ -168,8 +190,19 @@ export function ChatPanel({ character, onEdit, onActivity }: Props) {
     body = { ...(body as object), ...(speakChoice === null ? {} : { speak: speakNow }) };
     const retry = () => turn(kind === 'messages' ? 'regenerate' : kind, kind === 'messages' ? {} : body, target);
     try {
-      await runTurn(chatId, kind, body, {
-        onUser: (m) => setMessages((ms) => [...ms, m]),
+      await runTurn(chatId, kind, body, turnHandlers(retry));
+    } catch (e) {
+      setError({ message: e instanceof ApiError ? e.message : String(e), retry });
+    } finally {
+      setStreaming(null);
+      if (chatId) setMessages(await api.messages(chatId));
+      onActivity();
+    }
+  };
+
+  // What a turn's events do, for a turn this page started and one it attached to.
+  const turnHandlers = (retry?: () => void): TurnHandlers => ({
+        onUser: (m) => setMessages((ms) => (ms.some((x) => x.id === m.id) ? ms : [...ms, m])),
         onToken: (text) => setStreaming((s) => (s ? { ...s, text: s.text + text } : s)),
         onDone: (m) =>
           setMessages((ms) => (ms.some((x) => x.id === m.id) ? ms.map((x) => (x.id === m.id ? m : x)) : [...ms, m])),
@@ -181,12 +214,26 @@ export function ChatPanel({ character, onEdit, onActivity }: Props) {
         onAudioError: (e) => setVoiceNote(e.message),
         onImage: (job, prompt) =>
           setStreaming((s) => (s ? { ...s, images: [...s.images, { kind: 'image', job: job.id, prompt, status: 'queued' }] } : s)),
-      });
+        onTurn: (kind, targetId) =>
+          setStreaming((s) => {
+            if (!s) return s;
+            const target = targetId ? messagesRef.current.find((m) => m.id === targetId) : undefined;
+            return { ...s, kind, targetId: targetId ?? undefined, base: kind === 'continue' && target ? target.content : '' };
+          }),
+  });
+
+  // Follows a reply that was already being written when this chat was opened.
+  attachRef.current = async (id: string) => {
+    setStreaming({ kind: 'messages', base: '', text: '', images: [] });
+    stickToBottom.current = true;
+    try {
+      await attachTurn(id, turnHandlers());
     } catch (e) {
-      setError({ message: e instanceof ApiError ? e.message : String(e), retry });
+      // 404: it ended between the look and the attach; the stored reply is loaded below.
+      if (!(e instanceof ApiError && e.status === 404)) setError({ message: e instanceof ApiError ? e.message : String(e) });
     } finally {
       setStreaming(null);
-      if (chatId) setMessages(await api.messages(chatId));
+      setMessages(await api.messages(id));
       onActivity();
     }
   };
