@@ -163,6 +163,22 @@ Json from_world_info_entry(const Json& e) {
     copy("uid", out, "id");
     copy("key", out, "keys");
     copy("keysecondary", out, "secondary_keys");
+    // Older world-info files write keys as one comma-separated string.
+    for (const char* k : {"keys", "secondary_keys"}) {
+        if (!out.contains(k) || !out[k].is_string()) continue;
+        Json list = Json::array();
+        const std::string all = out[k].get<std::string>();
+        size_t start = 0;
+        while (start <= all.size()) {
+            const size_t comma = std::min(all.find(',', start), all.size());
+            std::string key = all.substr(start, comma - start);
+            key.erase(0, key.find_first_not_of(' '));
+            key.erase(key.find_last_not_of(' ') + 1);
+            if (!key.empty()) list.push_back(key);
+            start = comma + 1;
+        }
+        out[k] = std::move(list);
+    }
     copy("comment", out, "comment");
     copy("comment", out, "name");
     copy("content", out, "content");

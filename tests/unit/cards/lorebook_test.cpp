@@ -162,6 +162,9 @@ TEST(LorebookFormats, SillyTavernWorldInfoIsReadWithEveryOption) {
     EXPECT_EQ(e1["extensions"]["someFutureOption"], "kept");
     EXPECT_EQ(fire(st, {"castle at night"}).size(), 1u);
     EXPECT_TRUE(fire(st, {"Castle at night"}).empty());  // Case-sensitive.
+    // Older files: keys as one comma-separated string.
+    const Json old = {{"entries", {{"0", {{"key", "tower, gate ,"}, {"content", "T."}}}}}};
+    EXPECT_EQ((*normalize_lorebook(old))["entries"][0]["keys"], Json({"tower", "gate"}));
     // V3 wrapper and the V2 character_book shape.
     EXPECT_TRUE(normalize_lorebook(Json{{"spec", "lorebook_v3"}, {"data", test::full_book(1)}}));
     auto v2 = normalize_lorebook(test::full_book(2));

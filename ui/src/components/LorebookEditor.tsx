@@ -21,14 +21,17 @@ function ext(e: LoreEntry): Record<string, unknown> {
 export function LorebookEditor({ character, onClose }: { character: Character; onClose: () => void }) {
   const t = useT();
   const [books, setBooks] = useState<Lorebook[]>([]);
+  const [others, setOthers] = useState<Lorebook[]>([]);
   const [book, setBook] = useState<Lorebook | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [saved, setSaved] = useState(false);
 
   const load = useCallback(
     async (select?: string) => {
-      const all = (await api.lorebooks()).filter((b) => b.character_ids.includes(character.id));
+      const everything = await api.lorebooks();
+      const all = everything.filter((b) => b.character_ids.includes(character.id));
       setBooks(all);
+      setOthers(everything.filter((b) => !b.character_ids.includes(character.id)));
       const id = select ?? all[0]?.id;
       setBook(id ? await api.lorebook(id) : null);
     },
@@ -132,6 +135,28 @@ export function LorebookEditor({ character, onClose }: { character: Character; o
           />
         </label>
       </div>
+      {others.length > 0 && (
+        <div className="flex flex-wrap items-center gap-2 text-sm" data-testid="other-lorebooks">
+          <span className="text-zinc-400">{t.lorebookOthers}</span>
+          {others.map((b) => (
+            <button
+              key={b.id}
+              className="min-h-10 rounded-lg border border-zinc-700 px-3 hover:bg-zinc-800"
+              title={format(t.lorebookAttach, { name: character.name })}
+              onClick={async () => {
+                try {
+                  await api.updateLorebook(b.id, { character_ids: [...b.character_ids, character.id] });
+                  await load(b.id);
+                } catch (e) {
+                  fail(e);
+                }
+              }}
+            >
+              + {b.name}
+            </button>
+          ))}
+        </div>
+      )}
       {error && (
         <p className="break-words text-sm text-red-400" role="alert" data-testid="lorebook-error">
           {error}
@@ -321,6 +346,20 @@ export function LorebookEditor({ character, onClose }: { character: Character; o
               }}
             >
               + {t.loreAddEntry}
+            </button>
+            <button
+              className="min-h-10 rounded-lg px-3 text-sm hover:bg-zinc-800"
+              data-testid="detach-lorebook"
+              onClick={async () => {
+                try {
+                  await api.updateLorebook(book.id, { character_ids: book.character_ids.filter((id) => id !== character.id) });
+                  await load();
+                } catch (e) {
+                  fail(e);
+                }
+              }}
+            >
+              {format(t.lorebookDetach, { name: character.name })}
             </button>
             <button
               className="min-h-10 rounded-lg px-3 text-sm text-red-400 hover:bg-zinc-800"
