@@ -5,6 +5,7 @@
 
 #include "../card_fixtures.hpp"
 #include "server_process.hpp"
+#include "sse_client.hpp"
 
 namespace mc::test {
 namespace {
@@ -276,6 +277,41 @@ TEST(CardsPrompt, FiredEntriesShowInThePreviewWithReasonsAndPositions) {
     ASSERT_EQ(b->status, 201) << b->body;
     const Json p2 = body_json(c.Get(("/api/chats/" + chat_id + "/prompt?message=castle").c_str()));
     EXPECT_NE(p2["text"].get<std::string>().find("LORE-CHAT"), std::string::npos);
+}
+
+// The stable-prefix design: entries that change between turns sit after the cached part, so a turn
+// reads only them and the new message again, not the history.
+TEST(CardsPrompt, ChangedEntriesCostOnlyThemselvesNotTheHistory) {
+    ServerProcess server(Json{{"llm", {{"model_path", MYCANDY_TINY_MODEL}, {"context_size", 2048}, {"max_tokens", 12}, {"threads", 2}}},
+                              {"chat", {{"user_name", "Jonas"}}}, {"media", {{"image_instruct", false}}}});
+    settled_health(server);
+    auto c = server.client();
+    Json card = v2_card(full_data(3));
+    card["data"]["post_history_instructions"] = "";
+    card["data"]["character_book"] = {
+        {"name", "Harbour"},
+        {"scan_depth", 1},
+        {"entries",
+         {{{"keys", {"harbour"}}, {"content", "The harbour has twelve piers, a fish market and a red crane from 1920."}},
+          {{"keys", {"lighthouse"}}, {"content", "The lighthouse keeper is called Ole; he has kept the light for forty years."}}}}};
+    const Json r = body_json(c.Post("/api/characters/import", card.dump(), "application/json"));
+    const std::string chat =
+        body_json(c.Post("/api/chats", Json{{"character_id", r["character"]["id"]}}.dump(), "application/json"))["chat"]["id"];
+    auto send = [&](const std::string& text) {
+        return post_sse(server.port(), "/api/chats/" + chat + "/messages", Json{{"content", text}, {"sampling", {{"seed", 3}}}}.dump());
+    };
+    for (const char* m : {"Tell me about the harbour, please.", "And the lighthouse?", "What else is at the harbour?"}) {
+        ASSERT_NE(send(m).last("done"), nullptr) << m;
+    }
+    const std::string next = "Who keeps the lighthouse?";
+    const Json p = body_json(c.Get(("/api/chats/" + chat + "/prompt?message=Who%20keeps%20the%20lighthouse%3F").c_str()));
+    ASSERT_EQ(p["world_info"].size(), 1u);
+    EXPECT_EQ(p["world_info"][0]["reason"], "key 'lighthouse'");
+    const auto done = send(next);
+    ASSERT_NE(done.last("done"), nullptr);
+    const Json t = done.last("done")->data["timings"];
+    EXPECT_GE(t["cached_tokens"].get<int>(), p["tokens"]["system"].get<int>() + p["tokens"]["history"].get<int>() - 40) << t.dump();
+    EXPECT_LE(t["prompt_tokens"].get<int>(), p["tokens"]["world_info"].get<int>() + 40) << t.dump();
 }
 
 }  // namespace
