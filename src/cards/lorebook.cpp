@@ -21,6 +21,8 @@ struct CompiledEntry {
     std::string content;
     std::vector<CompiledKey> keys;
     std::vector<CompiledKey> secondary;
+    std::vector<CompiledKey> exclude;  // @@exclude_keys: none of these may match.
+    bool never = false;                // @@dont_activate.
     bool selective = false;
     int logic = 0;
     bool case_sensitive = false;
@@ -297,6 +299,9 @@ std::optional<std::string> match(const CompiledEntry& e, const Buffer& b) {
         }
     }
     if (!primary) return std::nullopt;
+    for (const auto& k : e.exclude) {
+        if (key_matches(k, b, e.case_sensitive, e.whole_words)) return std::nullopt;
+    }
     std::string reason = "key '" + primary->shown + "'";
     if (!e.selective || e.secondary.empty()) return reason;
     size_t hits = 0;
@@ -419,6 +424,42 @@ Result<std::shared_ptr<const CompiledBook>> compile_lorebook(const std::string& 
             e->position = LorePosition::AtDepth;
             e->depth = static_cast<int>(std::clamp<int64_t>(json_int_or(ext, "depth", 4), 0, 10000));
         }
+        // V3 decorators: leading "@@name value" lines of the content (removed from what is inserted).
+        std::vector<std::string> exclude_keys;
+        while (e->content.starts_with("@@")) {
+            const size_t nl = e->content.find('\n');
+            const std::string line = e->content.substr(2, nl == std::string::npos ? std::string::npos : nl - 2);
+            e->content = nl == std::string::npos ? std::string() : e->content.substr(nl + 1);
+            const size_t sp = line.find(' ');
+            const std::string name = line.substr(0, sp);
+            const std::string value = sp == std::string::npos ? std::string() : line.substr(sp + 1);
+            if (name == "depth") {
+                e->position = LorePosition::AtDepth;
+                try { e->depth = std::clamp(std::stoi(value), 0, 10000); } catch (...) { e->depth = 0; }
+            } else if (name == "position") {
+                if (value.starts_with("after")) e->position = LorePosition::AfterChar;
+                else if (value.starts_with("before")) e->position = LorePosition::BeforeChar;
+            } else if (name == "exclude_keys") {
+                size_t start = 0;
+                while (start <= value.size()) {
+                    const size_t comma = std::min(value.find(',', start), value.size());
+                    std::string key = value.substr(start, comma - start);
+                    key.erase(0, key.find_first_not_of(' '));
+                    key.erase(key.find_last_not_of(' ') + 1);
+                    if (!key.empty()) exclude_keys.push_back(key);
+                    start = comma + 1;
+                }
+            } else if (name == "dont_activate") {
+                e->never = true;
+            } else if (name == "activate") {
+                e->constant = true;
+            }
+        }
+        for (const auto& key : exclude_keys) {
+            auto k = compile_key(key, e->case_sensitive, false, "entries[" + std::to_string(i) + "].content");
+            if (!k) return std::unexpected(k.error());
+            e->exclude.push_back(std::move(*k));
+        }
         const bool use_regex = j.contains("use_regex") && j["use_regex"] == true;
         for (const char* which : {"keys", "secondary_keys"}) {
             if (!j.contains(which) || !j[which].is_array()) continue;
@@ -470,6 +511,7 @@ Activation activate(const std::vector<std::shared_ptr<const CompiledBook>>& book
         };
         for (size_t i = 0; i < book->entries.size(); ++i) {
             const CompiledEntry& e = *book->entries[i];
+            if (e.never) continue;
             if (e.constant) fire(i, "constant");
             else if (auto why = match(e, b)) fire(i, *why);
         }
@@ -489,7 +531,7 @@ Activation activate(const std::vector<std::shared_ptr<const CompiledBook>>& book
                 from = matched.size();
                 for (size_t i = 0; i < book->entries.size(); ++i) {
                     const CompiledEntry& e = *book->entries[i];
-                    if (fired[i] || e.exclude_recursion) continue;
+                    if (fired[i] || e.exclude_recursion || e.never) continue;
                     if (auto why = match(e, rb)) fire(i, "recursion " + std::to_string(level) + ": " + *why);
                 }
                 if (from == matched.size()) break;

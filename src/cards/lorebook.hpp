@@ -8,7 +8,9 @@
 // whole words, regex keys `/pattern/flags` on RE2 (linear time: no catastrophic backtracking),
 // constant entries, enabled/disabled, the book's scan_depth (messages scanned, newest first), its
 // token_budget (lower `priority` dropped first), recursive scanning of fired entries' content
-// (up to kMaxRecursion levels; extensions.exclude_recursion / prevent_recursion honoured).
+// (up to kMaxRecursion levels; extensions.exclude_recursion / prevent_recursion honoured), and the
+// V3 content decorators @@depth N, @@position before…/after…, @@exclude_keys a,b, @@activate,
+// @@dont_activate (others, such as @@role or @@activate_only_after, are removed and ignored).
 // Thread safety: pure functions; a CompiledBook is immutable and may be shared between threads.
 #pragma once
 

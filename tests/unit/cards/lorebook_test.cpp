@@ -80,6 +80,24 @@ TEST(LorebookActivation, OneRowPerRule) {
     }
 }
 
+TEST(LorebookActivation, V3Decorators) {
+    auto one = [](const std::string& content, const std::string& text) {
+        auto n = normalize_lorebook(book_of({entry(content, {"dragon"})}));
+        EXPECT_TRUE(n);
+        return activate({*compile_lorebook("b", *n)}, {text}, 1000, words);
+    };
+    auto deep = one("@@depth 3\n@@role system\nDeep.", "dragon");
+    ASSERT_EQ(deep.fired.size(), 1u);
+    EXPECT_EQ(deep.fired[0].position, LorePosition::AtDepth);
+    EXPECT_EQ(deep.fired[0].depth, 3);
+    EXPECT_EQ(deep.fired[0].content, "Deep.");
+    EXPECT_EQ(one("@@position after_desc\nA.", "dragon").fired[0].position, LorePosition::AfterChar);
+    EXPECT_TRUE(one("@@exclude_keys red, blue\nX.", "a red dragon").fired.empty());
+    EXPECT_EQ(one("@@exclude_keys red, blue\nX.", "a green dragon").fired.size(), 1u);
+    EXPECT_TRUE(one("@@dont_activate\nX.", "dragon").fired.empty());
+    EXPECT_EQ(one("@@activate\nX.", "nothing").fired.size(), 1u);
+}
+
 TEST(LorebookActivation, ScanDepthCountsMessagesNewestFirst) {
     const Json b = book_of({entry("E", {"dragon"})}, {{"scan_depth", 1}});
     EXPECT_TRUE(fire(b, {"nothing", "dragon"}).empty());
