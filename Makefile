@@ -24,8 +24,10 @@ configure: setup $(BUILD_DIR)/build.ninja
 build: configure
 	cmake --build $(BUILD_DIR)
 
+# More options for the server: make run RUN_ARGS="--host 0.0.0.0 --https" (see mycandy --help).
+RUN_ARGS ?=
 run: build
-	$(BUILD_DIR)/mycandy serve --port $(PORT)
+	$(BUILD_DIR)/mycandy serve --port $(PORT) $(RUN_ARGS)
 
 # Every test, then the unit, engine, API and fuzz-replay tests again against a build of our code
 # with AddressSanitizer + UndefinedBehaviorSanitizer (llama.cpp itself stays uninstrumented and

@@ -51,6 +51,9 @@ struct Context {
     stt::SttService* stt = nullptr;
     // Lorebooks (set by the app; null in tools that build routes without it).
     store::LorebookStore* lorebooks = nullptr;
+    // /api/health's "server": scheme, the certificate's fingerprint in https mode, and the
+    // addresses other devices can open (set by the app).
+    Json server_info = Json::object();
 };
 
 // Registers every /api route on `server`.

@@ -49,7 +49,7 @@ void register_service_routes(http::Server& server, Context& ctx) {
         };
         const bool db_ok = components["db"]["state"].get<std::string>() == "ready";
         return json_response(200, {{"status", db_ok ? "ok" : "degraded"}, {"version", ctx.version},
-                                   {"components", components}});
+                                   {"server", ctx.server_info}, {"components", components}});
     });
 
     server.route(Method::Get, "/api/settings",

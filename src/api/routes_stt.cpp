@@ -9,6 +9,7 @@
 #include "api/context.hpp"
 #include "api/json_io.hpp"
 #include "api/routes.hpp"
+#include "core/log.hpp"
 #include "core/text.hpp"
 #include "stt/stt_service.hpp"
 
@@ -62,6 +63,25 @@ Json segments_json(const stt::Transcript& t, bool verbose) {
         out.push_back(std::move(j));
     }
     return out;
+}
+
+// Transcribes while the client waits: a client that goes away (a closed tab, a cancelled
+// recording, a timeout) stops the recognition, and a request queued behind another one is dropped
+// without running.
+Result<stt::Transcript> transcribe_while_waited_for(Context& ctx, const Request& req, std::string_view audio, stt::SttOptions o) {
+    const auto t0 = std::chrono::steady_clock::now();
+    o.cancel = std::make_shared<std::atomic<bool>>(false);
+    Result<stt::Transcript> t = fail(ErrorCode::Internal, "not run");
+    {
+        http::ClientWatch watch(req, o.cancel);
+        t = ctx.stt->transcribe(audio, o);
+    }
+    if (o.cancel->load()) {
+        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+        log::info("speech-to-text: stopped after ", ms, " ms: the client of ", req.path, " went away");
+        return fail(ErrorCode::Unavailable, "the client went away");
+    }
+    return t;
 }
 
 // What a multipart form holds, each field once.
@@ -131,7 +151,7 @@ void register_stt_routes(http::Server& server, Context& ctx) {
         stt::SttOptions o;
         o.language = language;
         o.prompt = *p;
-        auto t = ctx.stt->transcribe(audio, o);
+        auto t = transcribe_while_waited_for(ctx, req, audio, o);
         if (!t) return error_response(t.error());
         const double total_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
         return json_response(200, {{"text", t->text},
@@ -179,7 +199,7 @@ void register_stt_routes(http::Server& server, Context& ctx) {
         stt::SttOptions o;
         o.language = language;
         o.prompt = *prompt;
-        auto t = ctx.stt->transcribe(form->file->data, o);
+        auto t = transcribe_while_waited_for(ctx, req, form->file->data, o);
         if (!t) return error_response(t.error());
         if (format == "text") {
             Response r;

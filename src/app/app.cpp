@@ -22,6 +22,7 @@
 #include "core/settings.hpp"
 #include "core/text.hpp"
 #include "http/server.hpp"
+#include "http/tls.hpp"
 #include "chat/chat_service.hpp"
 #include "chat/memory.hpp"
 #include "jobs/job_runner.hpp"
@@ -63,6 +64,8 @@ constexpr const char* kUsage =
     "  --port PORT       port to listen on (default 8000)\n"
     "  --data-dir DIR    characters.db, outputs/, logs/, models/ (default ./data)\n"
     "  --config FILE     settings file (default config/settings.json)\n"
+    "  --https           serve https (as server.https): a self-signed certificate in DATA/tls unless\n"
+    "                    server.tls_cert and server.tls_key name your own\n"
     "\n"
     "make-test-model writes a llama-architecture GGUF with random weights, the Llama-3 tokenizer and\n"
     "chat template: tiny (loads instantly, for tests) or 1b (Llama-3.2-1B's shape, for benchmarks).\n"
@@ -78,6 +81,7 @@ struct Options {
     int port = 8000;
     std::string data_dir = "data";
     std::string config = "config/settings.json";
+    bool https = false;
 };
 
 int die(const std::string& message, int code = 1) {
@@ -103,6 +107,7 @@ std::string parse_options(int argc, char** argv, Options& o) {
         if (a == "--host") { if (!value(o.host)) return "--host needs a value"; }
         else if (a == "--data-dir") { if (!value(o.data_dir)) return "--data-dir needs a value"; }
         else if (a == "--config") { if (!value(o.config)) return "--config needs a value"; }
+        else if (a == "--https") { o.https = true; }
         else if (a == "--port") {
             if (!value(v)) return "--port needs a value";
             char* end = nullptr;
@@ -227,7 +232,34 @@ int serve(const Options& o) {
     chat.set_imager(images.imager_factory(), [&images] { return images.instruction(); });
     std::atomic<bool> stopping{false};
 
+    // https (server.https or --https): the person's own certificate, or a self-signed one for this
+    // machine's names and addresses, kept in data/tls so a browser's exception survives restarts.
+    const bool https = o.https || loaded->settings.boolean("server.https");
+    const std::string scheme = https ? "https" : "http";
+    http::TlsFiles tls;
+    if (https) {
+        const std::string own_cert = loaded->settings.str("server.tls_cert");
+        const std::string own_key = loaded->settings.str("server.tls_key");
+        if (own_cert.empty() != own_key.empty()) {
+            return die("server.tls_cert and server.tls_key go together: set both (your own certificate) or neither (a self-signed one)");
+        }
+        Result<http::TlsFiles> files = std::unexpected(Error{ErrorCode::Internal, "", ""});
+        if (!own_cert.empty()) {
+            files = http::check_certificate(own_cert, own_key);
+        } else {
+            std::vector<std::string> names = http::local_names();
+            for (const auto& h : api::split_list(loaded->settings.str("server.allowed_hosts"))) names.push_back(h);
+            if (o.host != "0.0.0.0" && o.host != "::") names.push_back(o.host);
+            files = http::ensure_self_signed(data_dir + "/tls", names);
+        }
+        if (!files) return die(files.error().message);
+        tls = *files;
+        log::info("https: certificate ", tls.cert_file, tls.generated ? " (made now)" : "", ", SHA-256 fingerprint ", tls.fingerprint);
+    }
+
     http::ServerOptions server_options;
+    server_options.tls_cert_file = tls.cert_file;
+    server_options.tls_key_file = tls.key_file;
     server_options.error_response = [](int status, const std::string& message) {
         ErrorCode code = ErrorCode::Internal;
         if (status == 404) code = ErrorCode::NotFound;
@@ -267,13 +299,22 @@ int serve(const Options& o) {
     access.allowed_origins = api::split_list(loaded->settings.str("server.allowed_origins"));
     if (!access.loopback_only && access.token.empty()) {
         return die("refusing to listen on " + o.host + " without an access token: set server.api_token in " + o.config +
-                   " (then open http://<this machine>:" + std::to_string(o.port) + "/ui/?token=<token> once per browser)");
+                   " (then open " + scheme + "://<this machine>:" + std::to_string(o.port) + "/ui/?token=<token> once per browser)");
     }
     server.set_guard([access](const http::Request& req) { return api::check_access(req, access); });
 
     if (auto bound = server.bind(o.host, o.port); !bound) return die(bound.error().message);
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
-    log::info("mycandy ", MYCANDY_VERSION, " serving http://", o.host, ":", server.port(), "/ui (data ", data_dir,
+    // What /api/health says about how to reach this server (the UI shows it for the phone).
+    ctx.server_info = {{"scheme", scheme}, {"tls_fingerprint", https ? Json(tls.fingerprint) : Json(nullptr)}, {"urls", Json::array()}};
+    if (!access.loopback_only) {
+        const bool any = o.host == "0.0.0.0" || o.host == "::";
+        for (const auto& name : any ? http::local_names() : std::vector<std::string>{o.host}) {
+            const bool v6 = name.find(':') != std::string::npos;
+            ctx.server_info["urls"].push_back(scheme + "://" + (v6 ? "[" + name + "]" : name) + ":" + std::to_string(server.port()) + "/ui/");
+        }
+    }
+    log::info("mycandy ", MYCANDY_VERSION, " serving ", scheme, "://", o.host, ":", server.port(), "/ui (data ", data_dir,
               ", config ", o.config, ", ui ", ui_dir.empty() ? "not built" : ui_dir, ") started in ", ms, " ms");
     if (!access.loopback_only) log::info("listening on ", o.host, ": requests need the access token (server.api_token)");
     runner.start();

@@ -44,6 +44,9 @@ const std::vector<Spec>& schema() {
         {"server.ui_dir", Type::String, ""},
         {"server.allowed_hosts", Type::String, ""},    // Comma-separated extra names for the Host check.
         {"server.allowed_origins", Type::String, ""},  // Comma-separated origins allowed to send changes.
+        {"server.https", Type::Boolean, false},        // Serve https (a phone's microphone needs it); at start.
+        {"server.tls_cert", Type::String, ""},         // PEM files of one's own; empty = self-signed in data/tls.
+        {"server.tls_key", Type::String, ""},
         {"llm.backend", Type::String, "embedded", 0, 0, {"embedded", "remote"}},
         {"llm.remote_mode", Type::String, "chat", 0, 0, {"chat", "completion"}},
         {"llm.api_key", Type::String, "", 0, 0, {}, true},

@@ -1,6 +1,9 @@
 #include "http/server.hpp"
 
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <poll.h>
+#include <sys/stat.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -119,6 +122,83 @@ const std::string& Request::upload() const {
     return parts.size() == 1 ? parts.front().data : kEmpty;
 }
 
+namespace {
+
+// The port and numeric address of a socket's end (`peer` or our own).
+bool socket_end(int fd, bool peer, int& port, std::string& addr) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    auto* sa = reinterpret_cast<sockaddr*>(&ss);
+    if ((peer ? getpeername(fd, sa, &len) : getsockname(fd, sa, &len)) != 0) return false;
+    char host[NI_MAXHOST] = {};
+    char serv[NI_MAXSERV] = {};
+    if (getnameinfo(sa, len, host, sizeof host, serv, sizeof serv, NI_NUMERICHOST | NI_NUMERICSERV) != 0) return false;
+    port = std::atoi(serv);
+    addr = host;
+    return true;
+}
+
+// The connected socket between our `local_port` and the client's address and port, or -1.
+int find_socket(int local_port, int remote_port, const std::string& remote_addr) {
+    DIR* dir = opendir("/proc/self/fd");
+    if (!dir) return -1;
+    int found = -1;
+    while (dirent* e = readdir(dir)) {
+        char* end = nullptr;
+        const long fd = std::strtol(e->d_name, &end, 10);
+        if (end == e->d_name || *end || fd < 0 || fd == dirfd(dir)) continue;
+        struct stat st{};
+        if (fstat(static_cast<int>(fd), &st) != 0 || !S_ISSOCK(st.st_mode)) continue;
+        int lp = 0, rp = 0;
+        std::string la, ra;
+        if (socket_end(static_cast<int>(fd), false, lp, la) && lp == local_port &&
+            socket_end(static_cast<int>(fd), true, rp, ra) && rp == remote_port && ra == remote_addr) {
+            found = static_cast<int>(fd);
+            break;
+        }
+    }
+    closedir(dir);
+    return found;
+}
+
+}  // namespace
+
+bool Request::client_gone() const {
+    if (m_socket == -2) m_socket = local_port > 0 && remote_port > 0 ? find_socket(local_port, remote_port, remote_addr) : -1;
+    if (m_socket < 0) return false;
+    pollfd p{m_socket, POLLRDHUP, 0};
+    if (poll(&p, 1, 0) <= 0) return false;
+    return (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
+ClientWatch::ClientWatch(const Request& request, std::shared_ptr<std::atomic<bool>> flag) {
+    // A copy of what finds the socket: the request may be moved while this watches.
+    m_thread = std::thread([this, local = request.local_port, remote = request.remote_port, addr = request.remote_addr,
+                            flag = std::move(flag)] {
+        Request probe;
+        probe.local_port = local;
+        probe.remote_port = remote;
+        probe.remote_addr = addr;
+        std::unique_lock lock(m_mu);
+        while (!m_done) {
+            if (probe.client_gone()) {
+                flag->store(true);
+                return;
+            }
+            m_cv.wait_for(lock, std::chrono::milliseconds(100));
+        }
+    });
+}
+
+ClientWatch::~ClientWatch() {
+    {
+        std::lock_guard lock(m_mu);
+        m_done = true;
+    }
+    m_cv.notify_all();
+    m_thread.join();
+}
+
 std::string Request::media_type() const {
     std::string t = header("Content-Type");
     t = t.substr(0, t.find(';'));
@@ -130,7 +210,10 @@ std::string Request::media_type() const {
 }
 
 struct Server::Impl {
-    httplib::Server server;
+    // Plain, or httplib::SSLServer when ServerOptions names a certificate.
+    std::unique_ptr<httplib::Server> owned;
+    httplib::Server* server_ptr = nullptr;
+    httplib::Server& server_ref() { return *server_ptr; }
     ServerOptions options;
     int listen_fd = -1;  // Seen in the socket-options hook, to raise the backlog after bind.
     // Access control (set_guard). Set before listening, then only read.
@@ -139,7 +222,14 @@ struct Server::Impl {
 
 Server::Server(ServerOptions options) : m_impl(std::make_unique<Impl>()) {
     m_impl->options = std::move(options);
-    auto& svr = m_impl->server;
+    if (!m_impl->options.tls_cert_file.empty()) {
+        m_impl->owned = std::make_unique<httplib::SSLServer>(m_impl->options.tls_cert_file.c_str(),
+                                                             m_impl->options.tls_key_file.c_str());
+    } else {
+        m_impl->owned = std::make_unique<httplib::Server>();
+    }
+    m_impl->server_ptr = m_impl->owned.get();
+    auto& svr = m_impl->server_ref();
     const int threads = m_impl->options.worker_threads;
     svr.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
     svr.set_payload_max_length(m_impl->options.max_body_bytes);
@@ -197,6 +287,8 @@ Request convert(const httplib::Request& req, const std::vector<std::string>& nam
     r.method = req.method;
     r.path = req.path;
     r.remote_addr = req.remote_addr;
+    r.remote_port = req.remote_port;
+    r.local_port = req.local_port;
     for (size_t i = 0; i < names.size() && i + 1 < req.matches.size(); ++i) r.params[names[i]] = req.matches[i + 1];
     for (const auto& [k, v] : req.params) r.query.emplace(k, v);
     for (const auto& [k, v] : req.headers) r.headers.emplace(k, v);
@@ -224,7 +316,7 @@ void send(Response out, httplib::Response& res) {
 void Server::route(Method method, const std::string& pattern, Handler handler) {
     std::vector<std::string> names;
     const std::string regex = to_regex(pattern, names);
-    auto& svr = m_impl->server;
+    auto& svr = m_impl->server_ref();
     if (method == Method::Get) {
         svr.Get(regex, [names, handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
             send(handler(convert(req, names)), res);
@@ -334,7 +426,7 @@ void Server::serve_static(const std::string& prefix, const std::string& dir) {
     };
     route(Method::Get, prefix, handler);
     // httplib matches the whole path, so a second route takes everything below the prefix.
-    m_impl->server.Get(prefix + "/(.*)", [handler](const httplib::Request& req, httplib::Response& res) {
+    m_impl->server_ref().Get(prefix + "/(.*)", [handler](const httplib::Request& req, httplib::Response& res) {
         Request r;
         r.method = req.method;
         r.path = req.path;
@@ -349,7 +441,7 @@ void Server::set_guard(std::function<std::optional<Response>(const Request&)> gu
     m_impl->guard = guard;
     // Requests with a body are checked by their route once the body is read (see route()); here,
     // before routing, the others (GET, HEAD, OPTIONS, and anything no route takes).
-    m_impl->server.set_pre_routing_handler(
+    m_impl->server_ref().set_pre_routing_handler(
         [guard = std::move(guard)](const httplib::Request& req, httplib::Response& res) {
             if (req.method == "POST" || req.method == "PUT" || req.method == "PATCH" || req.method == "DELETE") {
                 return httplib::Server::HandlerResponse::Unhandled;
@@ -370,10 +462,14 @@ void Server::set_guard(std::function<std::optional<Response>(const Request&)> gu
 }
 
 void Server::redirect(const std::string& from, const std::string& to) {
-    m_impl->server.Get(from, [to](const httplib::Request&, httplib::Response& res) { res.set_redirect(to, 302); });
+    m_impl->server_ref().Get(from, [to](const httplib::Request&, httplib::Response& res) { res.set_redirect(to, 302); });
 }
 
 Result<void> Server::bind(const std::string& host, int port) {
+    if (!m_impl->server_ref().is_valid()) {
+        return fail(ErrorCode::InvalidInput, "the https certificate or key cannot be used: " + m_impl->options.tls_cert_file + ", " +
+                                                 m_impl->options.tls_key_file, "server.tls_cert");
+    }
     // Probe first with the same options httplib will use, so the error can say why.
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
@@ -396,10 +492,10 @@ Result<void> Server::bind(const std::string& host, int port) {
                                                 (err == EADDRINUSE ? " (another program uses this port; try --port)" : ""));
     }
     if (port == 0) {
-        m_port = m_impl->server.bind_to_any_port(host);
+        m_port = m_impl->server_ref().bind_to_any_port(host);
         if (m_port <= 0) return fail(ErrorCode::Unavailable, "cannot listen on " + where);
     } else {
-        if (!m_impl->server.bind_to_port(host, port)) {
+        if (!m_impl->server_ref().bind_to_port(host, port)) {
             return fail(ErrorCode::Unavailable, "cannot listen on " + where + ": " + std::strerror(errno));
         }
         m_port = port;
@@ -416,15 +512,15 @@ Result<void> Server::bind(const std::string& host, int port) {
 // then stops it (httplib ignores a stop before it listens).
 void Server::run() {
     m_run_entered = true;
-    if (!m_stopping) m_impl->server.listen_after_bind();
+    if (!m_stopping) m_impl->server_ref().listen_after_bind();
     m_run_left = true;
 }
 
 void Server::stop() {
     m_stopping = true;
     if (!m_run_entered) return;
-    while (!m_impl->server.is_running() && !m_run_left) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    m_impl->server.stop();
+    while (!m_impl->server_ref().is_running() && !m_run_left) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    m_impl->server_ref().stop();
 }
 
 std::string sse_event(std::string_view event, std::string_view data) {

@@ -5,6 +5,9 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <functional>
 #include <map>
 #include <memory>
@@ -38,6 +41,8 @@ struct Request {
     std::multimap<std::string, std::string> query;         // Decoded query string.
     std::multimap<std::string, std::string> headers;       // As received (httplib compares case-insensitively).
     std::string remote_addr;
+    int remote_port = -1;
+    int local_port = -1;
 
     const std::string& param(const std::string& name) const;
     std::optional<std::string> query_param(const std::string& name) const;
@@ -47,6 +52,30 @@ struct Request {
     // An uploaded file: the raw body, or the one part of a multipart/form-data body (curl -F,
     // an HTML form). Empty when a form holds no part or more than one.
     const std::string& upload() const;
+    // Whether the client has closed its side of the connection (it went away, or gave up waiting):
+    // for handlers that compute long before they answer. Linux: finds the request's socket once
+    // and asks the kernel; false when it cannot tell.
+    bool client_gone() const;
+
+private:
+    mutable int m_socket = -2;  // -2: not looked up yet; -1: not found.
+};
+
+// Sets `flag` once the request's client has gone, checking every 100 ms until destroyed — so a
+// long computation (a transcription) can stop when nobody waits for it. Owns one thread, joined
+// in the destructor.
+class ClientWatch {
+public:
+    ClientWatch(const Request& request, std::shared_ptr<std::atomic<bool>> flag);
+    ~ClientWatch();
+    ClientWatch(const ClientWatch&) = delete;
+    ClientWatch& operator=(const ClientWatch&) = delete;
+
+private:
+    std::mutex m_mu;  // Guards m_done (the watcher waits on m_cv for it).
+    std::condition_variable m_cv;
+    bool m_done = false;
+    std::thread m_thread;
 };
 
 // Where a streamed response writes. write() returns false once the client has gone.
@@ -74,6 +103,9 @@ struct ServerOptions {
     int worker_threads = 256;  // Open SSE streams (and keep-alive connections) each hold one.
     // Builds the response for errors the layer itself detects (no route, body too large, exception).
     std::function<Response(int status, const std::string& message)> error_response;
+    // https: PEM certificate and key files (see http/tls); empty = plain http.
+    std::string tls_cert_file;
+    std::string tls_key_file;
 };
 
 class Server {

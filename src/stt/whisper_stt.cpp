@@ -127,6 +127,8 @@ Result<void> WhisperStt::load_locked() {
 
 Result<Transcript> WhisperStt::transcribe(const SttRequest& req) {
     std::lock_guard lock(m_mu);
+    // Waited for the one recognition before this one: its client may have gone meanwhile.
+    if (req.cancel && req.cancel->load()) return fail(ErrorCode::Unavailable, "cancelled");
     if (auto l = load_locked(); !l) return std::unexpected(l.error());
     const auto t0 = std::chrono::steady_clock::now();
     Transcript out;

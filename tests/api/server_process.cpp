@@ -6,6 +6,8 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+
+#include <algorithm>
 #include <unistd.h>
 
 #include <chrono>
@@ -102,6 +104,8 @@ ServerProcess::ServerProcess(const Json& settings, std::vector<std::string> extr
     m_config = m_root + "/config/settings.json";
     m_log = m_root + "/server-output.txt";
     write_file(m_config, settings.dump(2));
+    m_https = std::find(m_extra.begin(), m_extra.end(), "--https") != m_extra.end() ||
+              (settings.contains("server") && settings["server"].value("https", false));
     start();
 }
 
@@ -120,7 +124,7 @@ void ServerProcess::start() {
     // Poll until the server answers; give up after 15 s with the server's output in the error.
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
     while (std::chrono::steady_clock::now() < deadline) {
-        httplib::Client c("127.0.0.1", m_port);
+        httplib::Client c = client();
         c.set_connection_timeout(0, 200000);
         if (auto r = c.Get("/api/health"); r && (r->status == 200 || r->status == 401)) return;  // 401: up, with a token.
         int status = 0;
@@ -144,7 +148,9 @@ int ServerProcess::stop(int signal) {
 }
 
 httplib::Client ServerProcess::client() const {
-    httplib::Client c("127.0.0.1", m_port);
+    httplib::Client c((m_https ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(m_port));
+    // In https mode the server's certificate is its own self-signed one (checked by Https.* tests).
+    c.enable_server_certificate_verification(false);
     c.set_read_timeout(60, 0);
     return c;
 }

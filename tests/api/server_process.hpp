@@ -34,7 +34,8 @@ public:
     explicit ServerProcess(const Json& settings = Json::object(), std::vector<std::string> extra_args = {});
     ~ServerProcess();
 
-    httplib::Client client() const;
+    httplib::Client client() const;  // http, or https when the server was started in https mode.
+    bool https() const { return m_https; }
     int port() const { return m_port; }
     pid_t pid() const { return m_pid; }
     const std::string& data_dir() const { return m_data_dir; }
@@ -48,6 +49,7 @@ public:
 private:
     void start();
     int m_port = 0;
+    bool m_https = false;  // `--https` or server.https: clients speak TLS.
     pid_t m_pid = -1;
     std::string m_root, m_data_dir, m_config, m_log;
     std::vector<std::string> m_extra;

@@ -220,6 +220,65 @@ TEST(Ui, ServesTheBuiltUiWithClientSideRoutesAndRedirectsRoot) {
     EXPECT_EQ(c.Get("/ui/%2e%2e/%2e%2e/etc/passwd")->status, 404);
 }
 
+// https mode (issue 13: a phone's browser allows the microphone only on https): the UI, the API
+// and the health's fingerprint over TLS, with a self-signed certificate the server made for this
+// machine and keeps across restarts; plain http on that port gets nothing.
+TEST(Https, ServesTheUiAndApiWithItsOwnCertificateKeptAcrossRestarts) {
+    const std::string ui = make_temp_dir("mc-ui");
+    write_file(ui + "/index.html", "<!doctype html><div id=root></div>");
+    ServerProcess server(Json{{"server", {{"ui_dir", ui}, {"https", true}}}});
+    const std::string cert = server.data_dir() + "/tls/cert.pem";
+    ASSERT_TRUE(std::filesystem::exists(cert)) << read_file(server.log_path());
+    // A client that trusts exactly this certificate, checking the name as a browser does.
+    httplib::SSLClient tls("127.0.0.1", server.port());
+    tls.set_ca_cert_path(cert.c_str());
+    tls.enable_server_certificate_verification(true);
+    auto index = tls.Get("/ui/");
+    ASSERT_TRUE(index) << httplib::to_string(index.error()) << " verify " << tls.get_openssl_verify_result();
+    EXPECT_EQ(index->status, 200);
+    EXPECT_NE(index->body.find("id=root"), std::string::npos);
+    httplib::SSLClient by_name("localhost", server.port());
+    by_name.set_ca_cert_path(cert.c_str());
+    by_name.enable_server_certificate_verification(true);
+    auto health = by_name.Get("/api/health");
+    ASSERT_TRUE(health) << httplib::to_string(health.error());
+    const Json h = body_json(health);
+    EXPECT_EQ(h["server"]["scheme"], "https");
+    const std::string fingerprint = h["server"]["tls_fingerprint"].get<std::string>();
+    EXPECT_EQ(fingerprint.size(), 95u) << fingerprint;
+    EXPECT_NE(read_file(server.log_path()).find(fingerprint), std::string::npos) << "the log shows the fingerprint to compare";
+    // Changes from the UI's own origin pass the origin check over https.
+    auto created = tls.Post("/api/characters", {{"Origin", "https://127.0.0.1:" + std::to_string(server.port())}},
+                            R"({"name":"Mia"})", "application/json");
+    ASSERT_TRUE(created);
+    EXPECT_EQ(created->status, 201) << created->body;
+    // Plain http on the https port is not served.
+    httplib::Client plain("127.0.0.1", server.port());
+    plain.set_read_timeout(3, 0);
+    auto p = plain.Get("/api/health");
+    EXPECT_TRUE(!p || p->status != 200);
+    // A restart keeps the certificate: the browser's exception stays valid.
+    server.stop();
+    server.restart();
+    EXPECT_EQ(body_json(server.client().Get("/api/health"))["server"]["tls_fingerprint"], fingerprint);
+    const Json plain_health = body_json(ServerProcess().client().Get("/api/health"));
+    EXPECT_EQ(plain_health["server"]["scheme"], "http");
+    EXPECT_TRUE(plain_health["server"]["tls_fingerprint"].is_null());
+}
+
+TEST(Https, OwnCertificateFilesAreCheckedAtStart) {
+    const std::string dir = make_temp_dir("mc-tls");
+    write_file(dir + "/cert.pem", "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n");
+    write_file(dir + "/settings.json", Json{{"server", {{"tls_cert", dir + "/cert.pem"}, {"tls_key", dir + "/key.pem"}}}}.dump());
+    auto r = run_mycandy({"serve", "--https", "--port", "0", "--data-dir", dir + "/data", "--config", dir + "/settings.json"});
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.output.find("server.tls_cert: " + dir + "/cert.pem is not a readable PEM certificate"), std::string::npos) << r.output;
+    write_file(dir + "/half.json", Json{{"server", {{"https", true}, {"tls_cert", dir + "/cert.pem"}}}}.dump());
+    r = run_mycandy({"serve", "--port", "0", "--data-dir", dir + "/data", "--config", dir + "/half.json"});
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.output.find("server.tls_cert and server.tls_key go together"), std::string::npos) << r.output;
+}
+
 TEST(Errors, UnknownRoutesAndOversizeBodiesAreJson) {
     ServerProcess server;
     auto c = server.client();

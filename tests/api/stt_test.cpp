@@ -6,6 +6,11 @@
 // English-only model asked for German.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <mutex>
 #include <thread>
@@ -86,6 +91,54 @@ TEST_F(SttApi, RawRecordingGivesTextLanguageAndSegmentsWhereTheSpeechIs) {
     ASSERT_TRUE(m);
     ASSERT_EQ(m->status, 200) << m->body;
     EXPECT_EQ(body_json(m)["segments"].size(), j["segments"].size());
+}
+
+// A client that goes away (a closed tab, a cancelled recording) stops its recognition instead of
+// keeping the recognizer busy for the whole clip; the next request is served as usual.
+TEST_F(SttApi, ARecognitionStopsWhenItsClientGoesAway) {
+    start();
+    const auto clip = spoken_clip("Hallo Mia, wie geht es dir heute? Ich erzähle dir jetzt eine lange Geschichte "
+                                  "über den Wald, die Berge und das Meer, und du hörst mir einfach zu.", "de", 0.5, 0.5);
+    ASSERT_FALSE(clip.wav.empty()) << "espeak-ng is needed";
+    for (const char* path : {"/api/stt", "/v1/audio/transcriptions"}) {
+        std::string body, type = "audio/wav";
+        if (std::string(path) == "/api/stt") {
+            body = clip.wav;
+        } else {
+            const std::string b = "mcboundary";
+            body = "--" + b + "\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nwhisper-1\r\n--" + b +
+                   "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\nContent-Type: audio/wav\r\n\r\n" +
+                   clip.wav + "\r\n--" + b + "--\r\n";
+            type = "multipart/form-data; boundary=" + b;
+        }
+        const size_t before = read_file(server->log_path()).size();
+        // Send the whole request, then leave without reading the answer.
+        const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(static_cast<uint16_t>(server->port()));
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+        const std::string request = std::string("POST ") + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: " + type +
+                                    "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+        for (size_t done = 0; done < request.size();) {
+            const ssize_t n = ::send(fd, request.data() + done, request.size() - done, MSG_NOSIGNAL);
+            ASSERT_GT(n, 0);
+            done += static_cast<size_t>(n);
+        }
+        ::close(fd);
+        std::string log;
+        for (int i = 0; i < 500; ++i) {
+            log = read_file(server->log_path()).substr(before);
+            if (log.find("went away") != std::string::npos) break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        EXPECT_NE(log.find(std::string("speech-to-text: stopped after")), std::string::npos) << path << ": " << log;
+        EXPECT_NE(log.find(std::string("the client of ") + path + " went away"), std::string::npos) << log;
+    }
+    auto r = post_audio("/api/stt", clip.wav);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << r->body;
 }
 
 TEST_F(SttApi, SilenceIsAnEmptyTranscriptNotAnError) {

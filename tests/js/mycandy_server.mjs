@@ -16,17 +16,23 @@ export function freePort() {
   });
 }
 
-// Returns { base, dir, stop() }.
-export async function startMycandy(binary, settings, prefix = 'mc-js-') {
+// Returns { base, dir, stop() }. `options`: `args` (more command-line arguments, e.g. --https),
+// `host` (the address in `base`, default 127.0.0.1), `https` (base is https://; the server's
+// certificate is its own self-signed one, so this process stops verifying certificates), `token`
+// (sent while waiting for the server).
+export async function startMycandy(binary, settings, prefix = 'mc-js-', options = {}) {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   writeFileSync(join(dir, 'settings.json'), JSON.stringify(settings));
   const port = await freePort();
   const server = spawn(binary, ['serve', '--port', String(port), '--data-dir', join(dir, 'data'),
-    '--config', join(dir, 'settings.json')], { stdio: ['ignore', 'ignore', 'inherit'] });
-  const base = `http://127.0.0.1:${port}`;
+    '--config', join(dir, 'settings.json'), ...(options.args ?? [])], { stdio: ['ignore', 'ignore', 'inherit'] });
+  if (options.https) process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
+  const host = options.host ?? '127.0.0.1';
+  const base = `${options.https ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const headers = options.token ? { Authorization: `Bearer ${options.token}` } : {};
   for (let i = 0; i < 500; i++) {
     try {
-      const h = await (await fetch(`${base}/api/health`)).json();
+      const h = await (await fetch(`${base}/api/health`, { headers })).json();
       if (h.components.llm.state !== 'loading') break;
     } catch { /* starting */ }
     await new Promise((r) => setTimeout(r, 20));

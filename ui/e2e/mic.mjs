@@ -6,6 +6,7 @@
 import { chromium } from 'playwright-core';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import { assert, checks, startMycandy } from '../../tests/js/mycandy_server.mjs';
 
@@ -132,6 +133,52 @@ await step('with "send recognized speech at once" the words go straight into the
   const sent = await page.getByTestId('message-user').nth(before).getByTestId('message-text').textContent();
   assert(sent.trim().length > 0, 'empty message');
   assert((await page.getByTestId('composer').inputValue()) === '', 'text was also left in the box');
+});
+
+// A phone on the LAN: the browser allows the microphone there only over https. The server listens
+// on this machine's network address with --https (its own self-signed certificate) and a token;
+// Chromium accepts the certificate as a person does after comparing the fingerprint.
+await step('a phone over https at this machine\'s network address records and gets text', async () => {
+  const lan = Object.values(networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
+  assert(lan, 'this machine has no network address to test with');
+  const token = 'e2e-phone-token';
+  const remote = await startMycandy(binary, {
+    server: { ui_dir: dist, api_token: token },
+    llm: { model_path: join(artifacts, 'no-model.gguf') },
+    stt: { model_path: whisper, vad_model_path: vad, threads: 2 },
+    media: { tts_enabled: false, image_backend: 'off' },
+  }, 'mc-e2e-https-', { args: ['--host', lan, '--https'], host: lan, https: true, token });
+  try {
+    const headers = { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' };
+    const health = await (await fetch(`${remote.base}/api/health`, { headers })).json();
+    assert(health.server?.scheme === 'https' && /^[0-9A-F]{2}(:[0-9A-F]{2}){31}$/.test(health.server.tls_fingerprint ?? ''),
+      JSON.stringify(health.server));
+    assert(health.server.urls.includes(`${remote.base}/ui/`), JSON.stringify(health.server.urls));
+    const mia = await (await fetch(`${remote.base}/api/characters`, {
+      method: 'POST', headers, body: JSON.stringify({ name: 'Mia', first_mes: 'Hallo!' }),
+    })).json();
+    assert(mia.id, JSON.stringify(mia));
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, ignoreHTTPSErrors: true });
+    const phone = await context.newPage();
+    phone.on('pageerror', (e) => errors.push(String(e)));
+    phone.setDefaultTimeout(30000);
+    await phone.goto(`${remote.base}/ui/?token=${token}`);
+    assert(await phone.evaluate(() => window.isSecureContext && location.protocol === 'https:'), 'not a secure context');
+    await phone.getByTestId('character-item').first().click();
+    await phone.getByTestId('composer').waitFor();
+    await speakInto(phone);
+    assert((await phone.getByTestId('mic-note').count()) === 0, 'the microphone refused');
+    assert((await phone.getByTestId('composer').inputValue()).trim().length > 0, 'no text over https');
+    // Settings show the fingerprint to compare and the address to open.
+    await phone.getByTestId('open-settings').click();
+    await phone.getByTestId('https-fingerprint').getByText(health.server.tls_fingerprint).waitFor();
+    await phone.getByTestId('phone-urls').getByText(`${remote.base}/ui/`).waitFor();
+    await phone.getByTestId('settings-phone').scrollIntoViewIfNeeded();
+    await phone.screenshot({ path: join(artifacts, 'mic-phone-https.png') });
+    await context.close();
+  } finally {
+    await remote.stop();
+  }
 });
 
 await step('no errors in the page', async () => {

@@ -147,6 +147,21 @@ await step('Shift+Enter makes a new line instead of sending', async () => {
   await desktop.getByTestId('composer').fill('');
 });
 
+await step('the message box grows with its text, up to a limit, and shrinks back', async () => {
+  const box = desktop.getByTestId('composer');
+  const empty = (await box.boundingBox()).height;
+  await box.fill('one\ntwo\nthree\nfour\nfive\nsix');
+  const six = (await box.boundingBox()).height;
+  const shown = await box.evaluate((el) => el.scrollHeight <= el.clientHeight + 1);
+  assert(six >= empty + 80 && shown, `6 lines in a ${six}px box (empty ${empty}px), all visible: ${shown}`);
+  await box.fill(Array.from({ length: 40 }, (_, i) => `line ${i}`).join('\n'));
+  const many = (await box.boundingBox()).height;
+  assert(many <= 200, `40 lines made the box ${many}px high`);
+  await box.fill('');
+  const again = (await box.boundingBox()).height;
+  assert(Math.abs(again - empty) <= 1, `empty again: ${again}px, was ${empty}px`);
+});
+
 await step('regenerate adds a swipe; ‹ goes back to the first', async () => {
   await desktop.getByTestId('regenerate').click();
   await desktop.getByTestId('swipe-counter').getByText('2/2').waitFor();
@@ -416,6 +431,9 @@ await step('switch to German', async () => {
   await desktop.getByText('Einstellungen').first().waitFor();
   await desktop.getByTestId('close-settings').click();
   await desktop.getByText('Senden').waitFor();
+  // Dates follow the chosen language, not the browser's (an en-US browser here): 01.12.2026, not 12/1/2026.
+  const chatName = await desktop.getByTestId('chat-select').locator('option').first().textContent();
+  assert(/\d{2}\.\d{2}\.\d{4}/.test(chatName) && !/\d{1,2}\/\d{1,2}\/\d{4}/.test(chatName), `chat date in German: ${chatName}`);
   await desktop.screenshot({ path: join(artifacts, 'desktop-de.png') });
 });
 
@@ -429,6 +447,11 @@ await step('usable on a phone (390x844)', async () => {
   await phone.getByTestId('message-user').first().waitFor();
   const box = await phone.getByTestId('composer').boundingBox();
   assert(box && box.x >= 0 && box.x + box.width <= 390, `composer off screen: ${JSON.stringify(box)}`);
+  // Beside the microphone, camera and send buttons the box keeps room to write, and its
+  // placeholder stays on one line.
+  assert(box.width >= 180 && box.height <= 50, `composer cramped on a phone: ${JSON.stringify(box)}`);
+  const send = await phone.getByTestId('send').boundingBox();
+  assert(send && send.width >= 40 && send.height >= 40 && send.x + send.width <= 390, `send: ${JSON.stringify(send)}`);
   // The header keeps who you talk to readable, with the speaker and the other buttons as icons.
   const name = await phone.getByTestId('chat-character-name').boundingBox();
   assert(name && name.width >= 60, `character name squeezed: ${JSON.stringify(name)}`);

@@ -82,6 +82,8 @@ const en = {
   upload: 'Upload',
   createCharacter: 'Create character',
   editCharacter: 'Edit {name}',
+  // Dates and times are written the way this language writes them (not the browser's way).
+  locale: 'en-GB',
   language: 'Language',
   languageAuto: 'Browser',
   model: 'Model',
@@ -178,7 +180,12 @@ const en = {
   sttModelPath: 'Whisper model (.bin)',
   sttVadPath: 'Voice activity model (.bin; empty: by loudness)',
   sttAutoSend: 'Send recognized speech at once',
-  micNeedsHttps: 'Browsers only allow the microphone on https:// or on this computer (localhost). From a phone, open the https address (see README: Talking from a phone).',
+  phoneTitle: 'Talking from a phone',
+  httpsSetting: 'Serve https (a phone\'s microphone needs it; takes effect at the next start)',
+  httpsOn: 'This server speaks https. When the phone warns about the certificate, check that it shows this SHA-256 fingerprint, then accept it:',
+  httpsFromFlag: '(on now because the server was started with --https)',
+  httpsHowTo: 'A phone\'s browser allows the microphone only over https: turn on https above, restart with make run RUN_ARGS="--host 0.0.0.0" and a server.api_token, then open the address shown here on the phone.',
+  micNeedsHttps: 'Browsers only allow the microphone on https:// or on this computer (localhost). From a phone, open the https address (Settings → Speech input → Talking from a phone).',
   importCards: 'Import cards',
   importDrop: 'Drop character cards (PNG, JSON, CHARX) here',
   importSummary: 'Imported {ok} of {total}',
@@ -304,6 +311,7 @@ const de: Strings = {
   upload: 'Hochladen',
   createCharacter: 'Charakter anlegen',
   editCharacter: '{name} bearbeiten',
+  locale: 'de-DE',
   language: 'Sprache',
   languageAuto: 'Browser',
   model: 'Modell',
@@ -400,7 +408,12 @@ const de: Strings = {
   sttModelPath: 'Whisper-Modell (.bin)',
   sttVadPath: 'Sprachaktivitätsmodell (.bin; leer: nach Lautstärke)',
   sttAutoSend: 'Erkannte Sprache sofort senden',
-  micNeedsHttps: 'Browser erlauben das Mikrofon nur über https:// oder auf diesem Computer (localhost). Vom Handy aus die https-Adresse öffnen (siehe README: Vom Handy aus sprechen).',
+  phoneTitle: 'Vom Handy aus sprechen',
+  httpsSetting: 'https anbieten (das Mikrofon am Handy braucht es; gilt ab dem nächsten Start)',
+  httpsOn: 'Dieser Server spricht https. Wenn das Handy vor dem Zertifikat warnt, prüfen, dass es diesen SHA-256-Fingerabdruck zeigt, und dann annehmen:',
+  httpsFromFlag: '(jetzt an, weil der Server mit --https gestartet wurde)',
+  httpsHowTo: 'Der Browser am Handy erlaubt das Mikrofon nur über https: oben https einschalten, mit make run RUN_ARGS="--host 0.0.0.0" und einem server.api_token neu starten, dann die hier gezeigte Adresse am Handy öffnen.',
+  micNeedsHttps: 'Browser erlauben das Mikrofon nur über https:// oder auf diesem Computer (localhost). Vom Handy aus die https-Adresse öffnen (Einstellungen → Spracheingabe → Vom Handy aus sprechen).',
   importCards: 'Karten importieren',
   importDrop: 'Charakterkarten (PNG, JSON, CHARX) hier ablegen',
   importSummary: '{ok} von {total} importiert',
@@ -454,6 +467,11 @@ export function resolveLang(setting: unknown): Lang {
 
 export function format(template: string, vars: Record<string, string> = {}): string {
   return template.replace(/\{(\w+)\}/g, (_, k) => vars[k] ?? `{${k}}`);
+}
+
+// A date and time as the chosen UI language writes it.
+export function formatDate(t: Strings, ms: number): string {
+  return new Date(ms).toLocaleString(t.locale, { dateStyle: 'medium', timeStyle: 'short' });
 }
 
 export const LangContext = createContext<Strings>(en);

@@ -163,6 +163,8 @@ export interface Component {
 export interface Health {
   status: string;
   version: string;
+  // How other devices reach this server: https for a phone's microphone.
+  server?: { scheme: 'http' | 'https'; tls_fingerprint: string | null; urls: string[] };
   components: Record<'db' | 'llm' | 'tts' | 'stt' | 'image', Component>;
 }
 

@@ -5,7 +5,7 @@
 // turns speech into the message's text (MicButton).
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react';
 import { ApiError, api, runTurn, type Character, type Chat, type MediaEntry, type Message } from '../api/client';
-import { format, useT } from '../i18n';
+import { format, formatDate, useT } from '../i18n';
 import { audioQueue, type QueueState } from '../lib/audioQueue';
 import { Markdown } from '../lib/markdown';
 import { sttPrompt } from '../api/stt';
@@ -38,6 +38,14 @@ export function ChatPanel({ character, onEdit, onActivity }: Props) {
   const [streaming, setStreaming] = useState<Streaming | null>(null);
   const [error, setError] = useState<{ message: string; retry?: () => void } | null>(null);
   const [draft, setDraft] = useState('');
+  // The message box grows with its text (up to its max-h-48, then it scrolls) and shrinks back.
+  const composerRef = useRef<HTMLTextAreaElement>(null);
+  useLayoutEffect(() => {
+    const el = composerRef.current;
+    if (!el) return;
+    el.style.height = 'auto';
+    if (draft) el.style.height = `${el.scrollHeight + (el.offsetHeight - el.clientHeight)}px`;
+  }, [draft]);
   const [editingId, setEditingId] = useState<string | null>(null);
   const [editText, setEditText] = useState('');
   const [showMemory, setShowMemory] = useState(false);
@@ -250,7 +258,7 @@ export function ChatPanel({ character, onEdit, onActivity }: Props) {
           >
             {chats.map((c) => (
               <option key={c.id} value={c.id} className="bg-zinc-900">
-                {c.title || format(t.chatTitle, { date: new Date(c.created_at).toLocaleString() })}
+                {c.title || format(t.chatTitle, { date: formatDate(t, c.created_at) })}
               </option>
             ))}
           </select>
@@ -514,7 +522,8 @@ export function ChatPanel({ character, onEdit, onActivity }: Props) {
             <CameraIcon />
           </button>
           <textarea
-            className="max-h-48 min-h-[2.75rem] flex-1 resize-none rounded-xl bg-zinc-900 px-3 py-2.5 outline-none ring-pink-500 focus:ring-1"
+            ref={composerRef}
+            className="max-h-48 min-h-[2.75rem] min-w-0 flex-1 resize-none rounded-xl bg-zinc-900 px-3 py-2.5 outline-none ring-pink-500 placeholder:text-sm focus:ring-1"
             rows={1}
             placeholder={format(t.typeMessage, { name: character.name })}
             value={draft}
@@ -539,8 +548,15 @@ export function ChatPanel({ character, onEdit, onActivity }: Props) {
               ■ {t.stop}
             </button>
           ) : (
-            <button className="rounded-xl bg-pink-600 px-4 py-2.5 font-medium hover:bg-pink-500 disabled:opacity-40" onClick={send} disabled={!draft.trim()} data-testid="send">
-              {t.send}
+            <button
+              className="flex min-h-[2.75rem] min-w-[2.75rem] shrink-0 items-center justify-center rounded-xl bg-pink-600 font-medium hover:bg-pink-500 disabled:opacity-40 md:px-4"
+              onClick={send}
+              disabled={!draft.trim()}
+              aria-label={t.send}
+              data-testid="send"
+            >
+              <span className="md:hidden" aria-hidden="true"><SendIcon /></span>
+              <span className="hidden md:inline">{t.send}</span>
             </button>
           )}
         </div>
@@ -549,6 +565,15 @@ export function ChatPanel({ character, onEdit, onActivity }: Props) {
       </div>
       {showMemory && chatId && <MemoryPanel chatId={chatId} onClose={() => setShowMemory(false)} />}
     </div>
+  );
+}
+
+function SendIcon() {
+  return (
+    <svg viewBox="0 0 24 24" width="20" height="20" fill="none" stroke="currentColor" strokeWidth="2" strokeLinecap="round" strokeLinejoin="round">
+      <path d="M4 12l16-8-6 16-2.5-6.5z" />
+      <path d="M11.5 13.5L20 4" />
+    </svg>
   );
 }
 

@@ -2,7 +2,7 @@
 // will appear there.
 import { useEffect, useState } from 'react';
 import type { Character } from '../api/client';
-import { format, useT } from '../i18n';
+import { format, formatDate, useT } from '../i18n';
 import { audioQueue } from '../lib/audioQueue';
 import { Lightbox } from './MessageImage';
 
@@ -86,7 +86,7 @@ export function MediaPanel({ character, version }: { character: Character | null
                   <span className="line-clamp-2 break-words text-zinc-300">{a.text}</span>
                   <span className="text-xs text-zinc-500">
                     {a.seconds ? `${Math.round(a.seconds)} s · ` : ''}
-                    {new Date(a.created_at).toLocaleString()}
+                    {formatDate(t, a.created_at)}
                   </span>
                 </span>
               </li>

@@ -2,7 +2,7 @@
 // facts (add, pin, delete) — and a search through the whole chat.
 import { useCallback, useEffect, useState } from 'react';
 import { ApiError, api, type Memory, type Message } from '../api/client';
-import { useT } from '../i18n';
+import { formatDate, useT } from '../i18n';
 import { Drawer } from './Drawer';
 import { Field, inputClass } from './Field';
 
@@ -66,7 +66,7 @@ export function MemoryPanel({ chatId, onClose }: { chatId: string; onClose: () =
                     <li key={s.version} className="rounded-lg bg-zinc-900 p-2">
                       <div className="mb-1 flex items-center text-xs text-zinc-500">
                         <span className="flex-1">
-                          v{s.version} · {s.source} · {new Date(s.created_at).toLocaleString()}
+                          v{s.version} · {s.source} · {formatDate(t, s.created_at)}
                         </span>
                         <button className="rounded px-2 hover:bg-zinc-800" onClick={() => guard('summary')(() => api.rollbackSummary(chatId, s.version))}>
                           {t.restore}
@@ -134,7 +134,7 @@ export function MemoryPanel({ chatId, onClose }: { chatId: string; onClose: () =
             <ul className="space-y-1 text-sm">
               {results?.map((r) => (
                 <li key={r.message.id} className="rounded-lg bg-zinc-900 px-3 py-2" data-testid="search-result">
-                  <span className="text-xs text-zinc-500">{new Date(r.message.created_at).toLocaleString()} · </span>
+                  <span className="text-xs text-zinc-500">{formatDate(t, r.message.created_at)} · </span>
                   {r.snippet}
                 </li>
               ))}

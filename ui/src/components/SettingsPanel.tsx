@@ -283,6 +283,28 @@ export function SettingsPanel({ health, onClose, onSaved }: Props) {
                 {input('stt.model', t.model)}
               </div>
             )}
+            <div className="space-y-2 rounded-lg bg-zinc-900 px-3 py-2 text-sm" data-testid="settings-phone">
+              <p className="font-medium text-zinc-200">{t.phoneTitle}</p>
+              <label className="flex items-center gap-2">
+                <input type="checkbox" checked={!!settings.server?.https} onChange={(e) => set('server.https', e.target.checked)} data-testid="setting-server.https" />
+                {t.httpsSetting}
+              </label>
+              {health?.server?.scheme === 'https' ? (
+                <p className="text-xs text-zinc-400" data-testid="https-fingerprint">
+                  {t.httpsOn} <span className="break-all font-mono text-zinc-300">{health.server.tls_fingerprint}</span>
+                  {!settings.server?.https && <> {t.httpsFromFlag}</>}
+                </p>
+              ) : (
+                <p className="text-xs text-zinc-400">{t.httpsHowTo}</p>
+              )}
+              {!!health?.server?.urls.length && (
+                <ul className="text-xs text-zinc-300" data-testid="phone-urls">
+                  {health.server.urls.map((u) => (
+                    <li key={u} className="break-all font-mono">{u}</li>
+                  ))}
+                </ul>
+              )}
+            </div>
           </section>
           <section>
             <Field label={t.language} error={errors['ui.language']}>
