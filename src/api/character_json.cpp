@@ -67,6 +67,15 @@ Json character_to_json(const Character& c) {
         {"created_at", c.created_at},
         {"updated_at", c.updated_at},
         {"extensions", c.extensions},
+        {"creator", c.creator},
+        {"character_version", c.character_version},
+        {"nickname", c.nickname},
+        {"group_only_greetings", c.group_only_greetings},
+        {"source", c.source},
+        {"creator_notes_multilingual", c.creator_notes_multilingual},
+        {"assets", c.assets},
+        {"creation_date", c.creation_date ? Json(*c.creation_date) : Json(nullptr)},
+        {"modification_date", c.modification_date ? Json(*c.modification_date) : Json(nullptr)},
     };
 }
 
@@ -74,9 +83,10 @@ Result<void> apply_character_fields(Character& c, const Json& body, bool creatin
     if (creating && !body.contains("name")) return fail(ErrorCode::InvalidInput, "'name' is required", "name");
     std::string* text_targets[] = {&c.name, &c.description, &c.personality, &c.scenario, &c.first_mes,
                                    &c.mes_example, &c.system_prompt, &c.post_history_instructions,
-                                   &c.creator_notes, &c.appearance};
+                                   &c.creator_notes, &c.appearance, &c.creator, &c.character_version, &c.nickname};
     const char* text_keys[] = {"name", "description", "personality", "scenario", "first_mes", "mes_example",
-                               "system_prompt", "post_history_instructions", "creator_notes", "appearance"};
+                               "system_prompt", "post_history_instructions", "creator_notes", "appearance",
+                               "creator", "character_version", "nickname"};
     for (auto it = body.begin(); it != body.end(); ++it) {
         const std::string& key = it.key();
         bool handled = kReadOnly.contains(key);
@@ -88,10 +98,39 @@ Result<void> apply_character_fields(Character& c, const Json& body, bool creatin
             handled = true;
         }
         if (handled) continue;
-        if (key == "alternate_greetings" || key == "tags") {
+        if (key == "alternate_greetings" || key == "tags" || key == "group_only_greetings" || key == "source") {
             auto list = list_field(body, key);
             if (!list) return std::unexpected(list.error());
-            (key == "tags" ? c.tags : c.alternate_greetings) = std::move(*list);
+            (key == "tags"                   ? c.tags
+             : key == "alternate_greetings" ? c.alternate_greetings
+             : key == "source"              ? c.source
+                                            : c.group_only_greetings) = std::move(*list);
+        } else if (key == "creation_date" || key == "modification_date") {
+            std::optional<int64_t>& target = key == "creation_date" ? c.creation_date : c.modification_date;
+            if (it->is_null()) {
+                target.reset();
+                continue;
+            }
+            if (!it->is_number_integer() || it->get<int64_t>() < 0 || it->get<int64_t>() > kMaxSafeInteger) {
+                return fail(ErrorCode::InvalidInput, "'" + key + "' must be an integer between 0 and 9007199254740991 (unix seconds) or null", key);
+            }
+            target = it->get<int64_t>();
+        } else if (key == "creator_notes_multilingual") {
+            if (!it->is_object()) return fail(ErrorCode::InvalidInput, "'" + key + "' must be an object of language -> text", key);
+            for (const auto& v : *it) {
+                if (!v.is_string()) return fail(ErrorCode::InvalidInput, "'" + key + "' must be an object of language -> text", key);
+            }
+            if (it->dump().size() > kMaxTextBytes) return fail(ErrorCode::TooLarge, "'" + key + "' is too large", key);
+            c.creator_notes_multilingual = *it;
+        } else if (key == "assets") {
+            if (!it->is_array() || it->size() > kMaxListItems) {
+                return fail(ErrorCode::InvalidInput, "'assets' must be an array of at most " + std::to_string(kMaxListItems) + " objects", key);
+            }
+            for (const auto& a : *it) {
+                if (!a.is_object()) return fail(ErrorCode::InvalidInput, "'assets' must be an array of objects", key);
+            }
+            if (it->dump().size() > kMaxTextBytes) return fail(ErrorCode::TooLarge, "'assets' is too large", key);
+            c.assets = *it;
         } else if (key == "voice" || key == "extensions") {
             if (!it->is_object()) return fail(ErrorCode::InvalidInput, "'" + key + "' must be an object", key);
             if (it->dump().size() > kMaxTextBytes) return fail(ErrorCode::TooLarge, "'" + key + "' is too large", key);

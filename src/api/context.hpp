@@ -13,6 +13,7 @@
 #include "store/character_store.hpp"
 #include "store/chat_store.hpp"
 #include "store/db.hpp"
+#include "store/lorebook_store.hpp"
 #include "store/memory_store.hpp"
 #include "image/image_service.hpp"
 #include "voice/tts_service.hpp"
@@ -48,6 +49,8 @@ struct Context {
     image::ImageService* images = nullptr;
     // Speech in (set by the app; null in tools that build routes without it).
     stt::SttService* stt = nullptr;
+    // Lorebooks (set by the app; null in tools that build routes without it).
+    store::LorebookStore* lorebooks = nullptr;
     // /api/health's "server": scheme, the certificate's fingerprint in https mode, and the
     // addresses other devices can open (set by the app).
     Json server_info = Json::object();

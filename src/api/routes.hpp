@@ -25,6 +25,7 @@ void register_model_routes(http::Server& server, Context& ctx);
 void register_voice_routes(http::Server& server, Context& ctx);
 void register_image_routes(http::Server& server, Context& ctx);
 void register_stt_routes(http::Server& server, Context& ctx);
+void register_lorebook_routes(http::Server& server, Context& ctx);
 // The `model_download` job (before the runner starts): downloads land in <data_dir>/models/llm/.
 void register_model_jobs(jobs::JobRunner& runner, const std::string& data_dir);
 

@@ -1,10 +1,16 @@
-// api/routes_characters: /api/characters — CRUD, avatar and voice-sample upload/download.
+// api/routes_characters: /api/characters — CRUD, avatar and voice-sample upload/download, card
+// import (PNG, JSON, CHARX; V1-V3) and export (PNG with V2+V3 chunks, V3 JSON).
 #include "api/character_json.hpp"
+#include "cards/card.hpp"
+#include "core/text.hpp"
 #include "api/context.hpp"
 #include "api/json_io.hpp"
 #include "api/routes.hpp"
 #include "core/log.hpp"
 #include "core/media_type.hpp"
+
+#include <cctype>
+#include <set>
 
 namespace mc::api {
 namespace {
@@ -79,6 +85,114 @@ Response get_file(Context& ctx, const FileSlot& slot, const Request& req) {
     return r;
 }
 
+// "Name", or "Name (2)", "Name (3)"... when a character of that name exists.
+Result<std::string> unique_name(Context& ctx, const std::string& name) {
+    auto list = ctx.characters.list();
+    if (!list) return std::unexpected(list.error());
+    std::set<std::string> taken;
+    for (const auto& c : *list) taken.insert(c.name);
+    if (!taken.contains(name)) return name;
+    for (int n = 2;; ++n) {
+        const std::string suffix = " (" + std::to_string(n) + ")";
+        std::string base = name;
+        // Stays within the name limit: the base is shortened by whole characters.
+        while (utf8_length(base) + suffix.size() > kMaxNameChars) base = utf8_prefix(base, base.size() - 1);
+        std::string candidate = base;
+        candidate += suffix;
+        if (!taken.contains(candidate)) return candidate;
+    }
+}
+
+// A file name made of the character's name: ASCII letters, digits, '-' and '_' only.
+std::string file_stem(const std::string& name) {
+    std::string out;
+    for (unsigned char ch : name) {
+        if (std::isalnum(ch) || ch == '-' || ch == '_') out.push_back(static_cast<char>(ch));
+        else if (ch == ' ' && !out.empty() && out.back() != '_') out.push_back('_');
+        if (out.size() >= 60) break;
+    }
+    return out.empty() ? std::string("character") : out;
+}
+
+Response import_card(Context& ctx, const Request& req) {
+    const std::string& bytes = req.upload();
+    auto card = cards::import_card(bytes);
+    if (!card) return error_response(card.error());
+    Character c;
+    if (auto ok = apply_character_fields(c, card->fields, true); !ok) return error_response(ok.error());
+    auto name = unique_name(ctx, c.name);
+    if (!name) return error_response(name.error());
+    c.name = *name;
+    // The card's picture becomes the avatar when it is an image we serve.
+    std::optional<std::string> avatar;
+    if (card->image && card->image->size() <= kMaxAvatarBytes) {
+        if (const auto type = sniff_image(*card->image)) {
+            auto stored = ctx.blobs.put(kAvatar.kind, type->ext, *card->image);
+            if (!stored) return error_response(stored.error());
+            avatar = *stored;
+            c.avatar_file = avatar;
+        }
+    }
+    auto created = ctx.characters.create(std::move(c));
+    if (!created) {
+        if (avatar) ctx.blobs.remove(*avatar);
+        return error_response(created.error());
+    }
+    Json book = nullptr;
+    if (card->book && ctx.lorebooks) {
+        Lorebook b;
+        b.data = *card->book;
+        if (trim(json_string_or(b.data, "name", "")).empty()) b.data["name"] = created->name;
+        b.character_ids.push_back(created->id);
+        auto saved = ctx.lorebooks->create(std::move(b));
+        if (!saved) {
+            if (auto files = ctx.characters.remove(created->id)) {
+                for (const auto& f : *files) ctx.blobs.remove(f);
+            }
+            return error_response(saved.error());
+        }
+        book = {{"id", saved->id}, {"name", saved->data["name"]}, {"entry_count", saved->data["entries"].size()}};
+    }
+    log::info("character imported: ", created->id, " (", created->name, ") from a V", card->spec, " ", card->format, " card");
+    return json_response(201, {{"character", character_to_json(*created)},
+                               {"lorebook", book},
+                               {"format", card->format},
+                               {"spec", card->spec}});
+}
+
+Response export_card(Context& ctx, const Request& req) {
+    auto c = ctx.characters.get(req.param("id"));
+    if (!c) return error_response(c.error());
+    const std::string format = req.query_param("format").value_or("png");
+    if (format != "png" && format != "json") return error_response({ErrorCode::InvalidInput, "'format' must be png or json", "format"});
+    // The character's first attached lorebook (its card's own, when it came with one) is its character_book.
+    std::optional<Json> book;
+    if (ctx.lorebooks) {
+        auto books = ctx.lorebooks->for_character(c->id);
+        if (!books) return error_response(books.error());
+        if (!books->empty()) book = books->front().data;
+    }
+    const Json fields = character_to_json(*c);
+    const std::string stem = file_stem(c->name);
+    if (format == "json") {
+        Response r = json_response(200, cards::card_v3(fields, book));
+        r.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + stem + ".json\"");
+        return r;
+    }
+    std::optional<std::string> image;
+    if (c->avatar_file) {
+        auto bytes = ctx.blobs.read(*c->avatar_file);
+        if (bytes) image = std::move(*bytes);  // A JPEG or WebP avatar: the placeholder carries the card.
+    }
+    auto png = cards::card_png(fields, book, image);
+    if (!png) return error_response(png.error());
+    Response r;
+    r.content_type = "image/png";
+    r.body = std::move(*png);
+    r.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + stem + ".png\"");
+    return r;
+}
+
 }  // namespace
 
 void register_character_routes(http::Server& server, Context& ctx) {
@@ -100,6 +214,9 @@ void register_character_routes(http::Server& server, Context& ctx) {
         log::info("character created: ", created->id, " (", created->name, ")");
         return json_response(201, character_to_json(*created));
     });
+
+    server.route(Method::Post, "/api/characters/import", [&ctx](const Request& req) { return import_card(ctx, req); });
+    server.route(Method::Get, "/api/characters/{id}/export", [&ctx](const Request& req) { return export_card(ctx, req); });
 
     server.route(Method::Get, "/api/characters/{id}", [&ctx](const Request& req) {
         auto c = ctx.characters.get(req.param("id"));

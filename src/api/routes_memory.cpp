@@ -178,12 +178,27 @@ void register_memory_routes(http::Server& server, Context& ctx) {
         for (const auto& m : p->prompt.messages) messages.push_back({{"role", m.role}, {"content", m.content}});
         Json facts = Json::array();
         for (auto id : p->prompt.fact_ids) facts.push_back(std::to_string(id));
+        // Lorebook entries: which fired and why, and those matched but left out.
+        Json world = Json::array();
+        auto lore_json = [](const cards::FiredEntry& f, bool fired) {
+            const char* pos = f.position == cards::LorePosition::AtDepth     ? "at_depth"
+                              : f.position == cards::LorePosition::AfterChar ? "after_char"
+                                                                             : "before_char";
+            Json j{{"lorebook_id", f.lorebook_id}, {"entry", f.entry}, {"name", f.name}, {"fired", fired},
+                   {"reason", f.reason}, {"position", pos}, {"order", f.order}, {"tokens", f.tokens}};
+            if (f.position == cards::LorePosition::AtDepth) j["depth"] = f.depth;
+            return j;
+        };
+        for (const auto& f : p->prompt.world_fired) world.push_back(lore_json(f, true));
+        for (const auto& f : p->prompt.world_dropped) world.push_back(lore_json(f, false));
         return json_response(200, {{"text", p->text},
+                                   {"world_info", world},
                                    {"messages", messages},
                                    {"tokens",
                                     {{"total", p->total_tokens},
                                      {"system", p->prompt.system_tokens},
                                      {"memory", p->prompt.memory_tokens},
+                                     {"world_info", p->prompt.world_tokens},
                                      {"history", p->prompt.history_tokens},
                                      {"post_history", p->prompt.post_tokens},
                                      {"reply_reserved", p->reply_tokens},

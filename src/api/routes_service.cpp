@@ -68,6 +68,7 @@ void register_service_routes(http::Server& server, Context& ctx) {
 void register_routes(http::Server& server, Context& ctx) {
     register_service_routes(server, ctx);
     register_character_routes(server, ctx);
+    register_lorebook_routes(server, ctx);
     register_chat_routes(server, ctx);
     register_openai_routes(server, ctx);
     register_memory_routes(server, ctx);

@@ -208,6 +208,7 @@ int serve(const Options& o) {
     if (!db) return die(db.error().message);
     store::CharacterStore characters(**db);
     store::ChatStore chats(**db);
+    store::LorebookStore lorebooks(**db);
     store::BlobStore blobs(data_dir + "/outputs");
     SettingsStore settings(o.config, loaded->settings);
     llm::EngineManager engines(data_dir);
@@ -226,6 +227,7 @@ int serve(const Options& o) {
     image::ImageService images(settings, blobs, characters, chats, job_store, data_dir);
     chat::ChatService chat(chats, characters, settings, [&engines] { return engines.get(); });
     chat.set_memory(&memory_service);
+    chat.set_lorebooks(&lorebooks);
     chat.set_speaker(tts.speaker_factory());
     chat.set_imager(images.imager_factory(), [&images] { return images.instruction(); });
     std::atomic<bool> stopping{false};
@@ -269,7 +271,7 @@ int serve(const Options& o) {
     api::Context ctx{MYCANDY_VERSION, data_dir, settings, **db, characters, chats, blobs, chat, memory, runner,
                      [&engines] { return engines.get(); }, [&engines] { return engines.status(); },
                      [&engines, &settings] { engines.configure(*settings.current()); },
-                     [&stopping] { return stopping.load(); }, &tts, &images, &stt};
+                     [&stopping] { return stopping.load(); }, &tts, &images, &stt, &lorebooks};
     api::register_routes(server, ctx);
 
     const std::string ui_dir = find_ui_dir(loaded->settings);

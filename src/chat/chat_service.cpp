@@ -382,8 +382,44 @@ BuiltPrompt ChatService::build(const std::string& chat_id, const Character& char
         }
         memory = m_memory->context_for(chat_id, current);
     }
+    const cards::Activation world = world_info(chat_id, character, history, engine);
     return build_prompt(character, history, settings->str("chat.user_name"), engine, budget, memory,
-                        m_image_instruction ? m_image_instruction() : std::string());
+                        m_image_instruction ? m_image_instruction() : std::string(), &world);
+}
+
+cards::Activation ChatService::world_info(const std::string& chat_id, const Character& character,
+                                          const std::vector<Message>& history, const llm::Engine& engine) {
+    if (!m_lorebooks) return {};
+    auto books = m_lorebooks->for_chat(chat_id, character.id);
+    if (!books) {
+        log::warn("lorebooks of chat ", chat_id, " not read: ", books.error().message);
+        return {};
+    }
+    std::vector<std::shared_ptr<const cards::CompiledBook>> compiled;
+    int scan = 0;
+    {
+        std::lock_guard lock(m_lore_mu);
+        for (const auto& b : *books) {
+            auto it = m_lore_cache.find(b.id);
+            if (it == m_lore_cache.end() || it->second.first != b.updated_at) {
+                auto c = cards::compile_lorebook(b.id, b.data);
+                if (!c) {
+                    log::warn("lorebook ", b.id, " skipped: ", c.error().message);
+                    continue;
+                }
+                it = m_lore_cache.insert_or_assign(b.id, std::make_pair(b.updated_at, *c)).first;
+            }
+            compiled.push_back(it->second.second);
+            scan = std::max(scan, it->second.second->scan_depth);
+        }
+    }
+    if (compiled.empty()) return {};
+    std::vector<std::string> recent;
+    for (auto it = history.rbegin(); it != history.rend() && recent.size() < static_cast<size_t>(scan); ++it) {
+        recent.push_back(it->content);
+    }
+    return cards::activate(compiled, recent, engine.context_size() / 4,
+                           [&engine](const std::string& text) { return engine.count_tokens(text); });
 }
 
 Result<ChatService::Preview> ChatService::preview(const std::string& chat_id, const std::optional<std::string>& message) {

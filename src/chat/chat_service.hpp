@@ -28,6 +28,7 @@
 #include "llm/engine.hpp"
 #include "store/character_store.hpp"
 #include "store/chat_store.hpp"
+#include "store/lorebook_store.hpp"
 
 namespace mc::chat {
 
@@ -147,6 +148,11 @@ public:
     // The samplers from the settings.
     llm::Sampling default_sampling() const;
     void set_memory(MemoryService* memory) { m_memory = memory; }
+    // Set once at start-up, before any turn: lorebooks attached to characters and chats.
+    void set_lorebooks(store::LorebookStore* lorebooks) { m_lorebooks = lorebooks; }
+    // The lorebook entries the history fires (newest messages last), for a chat of `character`.
+    cards::Activation world_info(const std::string& chat_id, const Character& character, const std::vector<Message>& history,
+                                 const llm::Engine& engine);
     // Set once at start-up, before any turn.
     void set_speaker(SpeakerFactory speaker) { m_speaker = std::move(speaker); }
     // Set once at start-up, before any turn.
@@ -176,6 +182,10 @@ private:
     store::ChatStore& m_chats;
     store::CharacterStore& m_characters;
     MemoryService* m_memory = nullptr;
+    store::LorebookStore* m_lorebooks = nullptr;
+    std::mutex m_lore_mu;  // Guards m_lore_cache.
+    // Compiled lorebooks by id, with the updated_at they were compiled from (regexes compile once).
+    std::unordered_map<std::string, std::pair<int64_t, std::shared_ptr<const cards::CompiledBook>>> m_lore_cache;
     SettingsStore& m_settings;
     EngineGetter m_engine;
     SpeakerFactory m_speaker;

@@ -30,6 +30,12 @@ void replace_all_ci(std::string& text, const std::string& from, const std::strin
 // Tokens the template adds around one message (header and end-of-turn markers).
 constexpr int kMessageOverhead = 6;
 
+// Appends `text` to `target` on a new line.
+void add_line(std::string& target, const std::string& text) {
+    if (!target.empty()) target += '\n';
+    target += text;
+}
+
 }  // namespace
 
 std::string substitute_macros(std::string text, const std::string& char_name, const std::string& user_name) {
@@ -42,12 +48,30 @@ std::string substitute_macros(std::string text, const std::string& char_name, co
 
 BuiltPrompt build_prompt(const Character& c, const std::vector<Message>& history, const std::string& user_name,
                          const llm::Engine& engine, PromptBudget budget, const MemoryContext& memory,
-                         const std::string& image_instruction) {
+                         const std::string& image_instruction, const cards::Activation* world) {
     auto macro = [&](const std::string& s) { return substitute_macros(s, c.name, user_name); };
+    // Lorebook entries by where they go.
+    std::string lore_const_before, lore_const_after, lore_before, lore_after;
+    std::vector<std::pair<int, std::string>> lore_depth;
+    if (world) {
+        for (const auto& f : world->fired) {
+            const std::string text = trim(macro(f.content));
+            if (text.empty()) continue;
+            if (f.position == cards::LorePosition::AtDepth) {
+                lore_depth.emplace_back(f.depth, text);
+                continue;
+            }
+            const bool before = f.position == cards::LorePosition::BeforeChar;
+            std::string& target = f.constant ? (before ? lore_const_before : lore_const_after) : (before ? lore_before : lore_after);
+            add_line(target, text);
+        }
+    }
     std::string system = macro(trim(c.system_prompt).empty() ? kDefaultSystemPrompt : c.system_prompt);
+    if (!lore_const_before.empty()) system += "\n\n" + lore_const_before;
     if (!trim(c.description).empty()) system += "\n\n" + macro(trim(c.description));
     if (!trim(c.personality).empty()) system += "\n\n" + macro("{{char}}'s personality: " + trim(c.personality));
     if (!trim(c.scenario).empty()) system += "\n\n" + macro("Scenario: " + trim(c.scenario));
+    if (!lore_const_after.empty()) system += "\n\n" + lore_const_after;
     // Example dialogues: blocks separated by <START>.
     std::string examples;
     std::string rest = c.mes_example;
@@ -67,6 +91,16 @@ BuiltPrompt build_prompt(const Character& c, const std::vector<Message>& history
 
     BuiltPrompt out;
     out.system_tokens = engine.count_tokens(system) + kMessageOverhead;
+    // Keyword-fired entries change from turn to turn: after the stable part, so a change costs
+    // only what follows it.
+    std::string lore = lore_before;
+    if (!lore_after.empty()) add_line(lore, lore_after);
+    if (world) {
+        out.world_fired = world->fired;
+        out.world_dropped = world->dropped;
+    }
+    out.world_tokens = lore.empty() ? 0 : engine.count_tokens(lore) + kMessageOverhead;
+    for (const auto& [depth, text] : lore_depth) out.world_tokens += engine.count_tokens(text) + kMessageOverhead;
 
     // The memory note changes more often than the stable part, so it comes after it.
     std::string note;
@@ -87,7 +121,8 @@ BuiltPrompt build_prompt(const Character& c, const std::vector<Message>& history
 
     std::string post = trim(macro(c.post_history_instructions));
     out.post_tokens = post.empty() ? 0 : engine.count_tokens(post) + kMessageOverhead;
-    int room = budget.context_size - budget.reply_tokens - out.system_tokens - out.memory_tokens - out.post_tokens - 8;
+    int room = budget.context_size - budget.reply_tokens - out.system_tokens - out.memory_tokens - out.post_tokens -
+               out.world_tokens - 8;
 
     // Newest first until the room is used up; the last message always goes in.
     size_t first = history.size();
@@ -103,8 +138,19 @@ BuiltPrompt build_prompt(const Character& c, const std::vector<Message>& history
     out.history_dropped = first;
     out.last_dropped_id = first > 0 ? history[first - 1].id : 0;
     out.messages.push_back({"system", system});
+    if (!lore.empty()) out.messages.push_back({"system", lore});
     if (!note.empty()) out.messages.push_back({"system", note});
-    for (size_t i = first; i < history.size(); ++i) {
+    const size_t used = history.size() - first;
+    for (size_t i = first; i <= history.size(); ++i) {
+        // Entries at depth d go before the d-th message from the end (depth 0: after the last).
+        const size_t from_end = history.size() - i;
+        std::string at_depth;
+        for (const auto& [depth, text] : lore_depth) {
+            const size_t d = std::min<size_t>(static_cast<size_t>(depth), used);
+            if (d == from_end) add_line(at_depth, text);
+        }
+        if (!at_depth.empty()) out.messages.push_back({"system", at_depth});
+        if (i == history.size()) break;
         const Message& m = history[i];
         out.messages.push_back({m.role, m.content});
     }

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cards/lorebook.hpp"
 #include "chat/memory.hpp"
 #include "llm/engine.hpp"
 #include "store/types.hpp"
@@ -37,6 +38,9 @@ struct BuiltPrompt {
     size_t history_dropped = 0;  // Older messages left out for lack of room.
     int64_t last_dropped_id = 0;  // The newest message left out (0 = none).
     std::vector<int64_t> fact_ids;  // Retrieved facts in the prompt.
+    int world_tokens = 0;           // Lorebook entries in the prompt.
+    std::vector<cards::FiredEntry> world_fired;    // Lorebook entries in the prompt, and why.
+    std::vector<cards::FiredEntry> world_dropped;  // Matched, but left out (budget).
 };
 
 // Builds the prompt, ordered so the cached prefix survives: the stable part first (system prompt,
@@ -44,8 +48,12 @@ struct BuiltPrompt {
 // facts relevant to the current message), then the recent messages, then post-history
 // instructions. `image_instruction` (how to ask for a picture) joins the stable part.
 // `history` is oldest first and ends with the message the reply answers.
+// Lorebook entries (`world`) go where a change costs least of the cached prefix: constant entries
+// (they never change) into the stable part, before or after the character definition as they
+// ask; entries fired by keys into their own message after the stable part (before_char ones
+// first); entries at a depth into the history, that many messages from its end.
 BuiltPrompt build_prompt(const Character& character, const std::vector<Message>& history, const std::string& user_name,
                          const llm::Engine& engine, PromptBudget budget, const MemoryContext& memory = {},
-                         const std::string& image_instruction = {});
+                         const std::string& image_instruction = {}, const cards::Activation* world = nullptr);
 
 }  // namespace mc::chat

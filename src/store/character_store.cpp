@@ -2,6 +2,7 @@
 
 #include "store/blob_store.hpp"
 
+#include "core/json.hpp"
 #include "core/text.hpp"
 
 namespace mc::store {
@@ -10,7 +11,7 @@ namespace {
 constexpr const char* kColumns =
     "id, name, description, personality, scenario, first_mes, alternate_greetings, mes_example, system_prompt, "
     "post_history_instructions, creator_notes, tags, appearance, voice, avatar_file, voice_sample_file, "
-    "voice_status, voice_error, extensions, created_at, updated_at";
+    "voice_status, voice_error, extensions, created_at, updated_at, card";
 
 Json parse_or(const std::string& text, Json fallback) {
     Json v = Json::parse(text, nullptr, false);
@@ -40,6 +41,27 @@ Character read_row(const Stmt& s) {
     c.extensions = parse_or(s.text(18), Json::object());
     c.created_at = s.integer(19);
     c.updated_at = s.integer(20);
+    const Json card = parse_or(s.text(21), Json::object());
+    c.creator = json_string_or(card, "creator", "");
+    c.character_version = json_string_or(card, "character_version", "");
+    c.nickname = json_string_or(card, "nickname", "");
+    auto strings = [&](const char* key) {
+        std::vector<std::string> out;
+        if (card.contains(key) && card[key].is_array()) {
+            for (const auto& v : card[key]) if (v.is_string()) out.push_back(v.get<std::string>());
+        }
+        return out;
+    };
+    c.group_only_greetings = strings("group_only_greetings");
+    c.source = strings("source");
+    if (card.contains("creator_notes_multilingual") && card["creator_notes_multilingual"].is_object()) {
+        c.creator_notes_multilingual = card["creator_notes_multilingual"];
+    }
+    if (card.contains("assets") && card["assets"].is_array()) c.assets = card["assets"];
+    if (card.contains("creation_date") && card["creation_date"].is_number_integer()) c.creation_date = card["creation_date"].get<int64_t>();
+    if (card.contains("modification_date") && card["modification_date"].is_number_integer()) {
+        c.modification_date = card["modification_date"].get<int64_t>();
+    }
     return c;
 }
 
@@ -50,6 +72,12 @@ void bind_all(Stmt& s, const Character& c) {
     s.bind(12, Json(c.tags).dump()).bind(13, c.appearance).bind(14, c.voice.dump());
     s.bind(15, c.avatar_file).bind(16, c.voice_sample_file).bind(17, c.voice_status).bind(18, c.voice_error);
     s.bind(19, c.extensions.dump()).bind(20, c.created_at).bind(21, c.updated_at);
+    Json card = {{"creator", c.creator}, {"character_version", c.character_version}, {"nickname", c.nickname},
+                 {"group_only_greetings", c.group_only_greetings}, {"source", c.source},
+                 {"creator_notes_multilingual", c.creator_notes_multilingual}, {"assets", c.assets}};
+    if (c.creation_date) card["creation_date"] = *c.creation_date;
+    if (c.modification_date) card["modification_date"] = *c.modification_date;
+    s.bind(22, card.dump());
 }
 
 }  // namespace
@@ -80,7 +108,7 @@ Result<Character> CharacterStore::create(Character c) {
     c.created_at = c.updated_at = now_ms();
     auto done = m_db.transaction([&] {
         Stmt s(m_db, std::string("INSERT INTO characters (") + kColumns +
-                         ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21)");
+                         ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22)");
         bind_all(s, c);
         s.run();
     });
@@ -95,7 +123,7 @@ Result<Character> CharacterStore::update(Character c) {
                "UPDATE characters SET name=?2, description=?3, personality=?4, scenario=?5, first_mes=?6, "
                "alternate_greetings=?7, mes_example=?8, system_prompt=?9, post_history_instructions=?10, "
                "creator_notes=?11, tags=?12, appearance=?13, voice=?14, avatar_file=?15, voice_sample_file=?16, "
-               "voice_status=?17, voice_error=?18, extensions=?19, created_at=?20, updated_at=?21 WHERE id=?1");
+               "voice_status=?17, voice_error=?18, extensions=?19, created_at=?20, updated_at=?21, card=?22 WHERE id=?1");
         bind_all(s, c);
         s.run();
         return m_db.changes();

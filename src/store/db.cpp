@@ -124,6 +124,27 @@ const std::vector<const char*>& migrations() {
         END;
         INSERT INTO messages_fts(messages_fts) VALUES ('rebuild');
         )sql",
+        // 3: character card fields (V2/V3 extras as one JSON object), lorebooks and what they are
+        // attached to.
+        R"sql(
+        ALTER TABLE characters ADD COLUMN card TEXT NOT NULL DEFAULT '{}';
+        CREATE TABLE lorebooks (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL DEFAULT '',
+            data TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        );
+        CREATE TABLE lorebook_links (
+            lorebook_id TEXT NOT NULL REFERENCES lorebooks(id) ON DELETE CASCADE,
+            character_id TEXT REFERENCES characters(id) ON DELETE CASCADE,
+            chat_id TEXT REFERENCES chats(id) ON DELETE CASCADE,
+            CHECK ((character_id IS NULL) != (chat_id IS NULL))
+        );
+        CREATE INDEX lorebook_links_by_book ON lorebook_links(lorebook_id);
+        CREATE INDEX lorebook_links_by_character ON lorebook_links(character_id);
+        CREATE INDEX lorebook_links_by_chat ON lorebook_links(chat_id);
+        )sql",
     };
     return list;
 }

@@ -33,6 +33,27 @@ struct Character {
     std::string voice_status = "none";
     std::string voice_error;
     Json extensions = Json::object();
+    // Card fields (V2/V3) with no use in the prompt, kept so an export gives back what was imported.
+    std::string creator;
+    std::string character_version;
+    std::string nickname;
+    std::vector<std::string> group_only_greetings;
+    std::vector<std::string> source;
+    Json creator_notes_multilingual = Json::object();
+    Json assets = Json::array();
+    std::optional<int64_t> creation_date;      // Unix seconds, as the card says.
+    std::optional<int64_t> modification_date;  // Unix seconds, as the card says.
+    int64_t created_at = 0;
+    int64_t updated_at = 0;
+};
+
+// A lorebook (world info): `data` is the V2 character_book object (cards/lorebook.hpp), attached
+// to characters and chats. A chat's turn uses the books of its character and of the chat itself.
+struct Lorebook {
+    std::string id;
+    Json data = Json::object();
+    std::vector<std::string> character_ids;
+    std::vector<std::string> chat_ids;
     int64_t created_at = 0;
     int64_t updated_at = 0;
 };

@@ -37,16 +37,21 @@ const std::vector<Route> kRoutes = {
     {"GET", "/api/media/audio/{character}.wav"}, {"POST", "/api/images"}, {"POST", "/api/images/{job}/retry", true},
     {"GET", "/api/images/workflows"}, {"GET", "/api/images/workflows/{character}"}, {"PUT", "/api/images/workflows/{character}"},
     {"GET", "/api/media/images/{character}.png"}, {"POST", "/api/stt", true}, {"POST", "/v1/audio/transcriptions", true},
+    {"POST", "/api/characters/import", true}, {"GET", "/api/characters/{character}/export"}, {"GET", "/api/lorebooks"},
+    {"POST", "/api/lorebooks"}, {"POST", "/api/lorebooks/import", true}, {"GET", "/api/lorebooks/{lorebook}"},
+    {"PATCH", "/api/lorebooks/{lorebook}"}, {"GET", "/api/lorebooks/{lorebook}/export"},
     // Deletes last, and only with ids that do not exist (the corpus must keep its chat).
     {"DELETE", "/api/memory/facts/{fact}"}, {"DELETE", "/api/messages/{message}"}, {"DELETE", "/api/chats/{chat}"},
-    {"DELETE", "/api/images/{job}"}, {"DELETE", "/api/images/workflows/{character}"}, {"DELETE", "/api/characters/{character}"},
+    {"DELETE", "/api/images/{job}"}, {"DELETE", "/api/lorebooks/{lorebook}"}, {"DELETE", "/api/images/workflows/{character}"}, {"DELETE", "/api/characters/{character}"},
 };
 
 // Every field any route reads.
 const std::vector<std::string> kFields = {
     "name", "description", "first_mes", "alternate_greetings", "tags", "voice", "extensions", "character_id", "title",
     "content", "swipe_id", "sampling", "text", "pinned", "version", "keep", "url", "sha256", "path", "messages",
-    "stream", "stream_options", "max_tokens", "top_k", "seed", "stop", "temperature", "llm", "chat", "memory", "model"};
+    "stream", "stream_options", "max_tokens", "top_k", "seed", "stop", "temperature", "llm", "chat", "memory", "model",
+    "entries", "character_ids", "chat_ids", "scan_depth", "token_budget", "recursive_scanning", "creator", "nickname",
+    "creation_date", "assets", "source", "group_only_greetings", "creator_notes_multilingual"};
 
 const std::string kInvalidUtf8 = "\xff\xfe\xc3(";
 
@@ -70,6 +75,8 @@ protected:
         ids["fact"] = body_json(c.Post(("/api/chats/" + ids["chat"] + "/memory/facts").c_str(), R"({"text":"Mia malt."})",
                                        "application/json"))["id"];
         ids["job"] = "0123456789abcdef";
+        ids["lorebook"] = body_json(c.Post("/api/lorebooks", R"({"name":"World","entries":[{"keys":["x"],"content":"X."}]})",
+                                           "application/json"))["id"];
     }
 
     std::string fill(std::string path, const std::string& id_override = "") const {

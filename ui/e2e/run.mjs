@@ -4,6 +4,7 @@
 // Usage: node e2e/run.mjs <mycandy> <model.gguf> <ui dist folder> <artifacts folder>
 import { chromium } from 'playwright-core';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { deflateSync } from 'node:zlib';
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -73,7 +74,7 @@ async function currentChat() {
   const chats = (await (await fetch(`${base}/api/characters/${chars[0].id}/chats`)).json()).chats;
   return chats[chats.length - 1].id;
 }
-desktop = await browser.newPage({ viewport: { width: 1440, height: 900 }, locale: 'en-US' });
+desktop = await browser.newPage({ viewport: { width: 1440, height: 900 }, locale: 'en-US', acceptDownloads: true });
 const errors = [];
 desktop.on('pageerror', (e) => errors.push(String(e)));
 desktop.setDefaultTimeout(30000);
@@ -492,6 +493,102 @@ await step('usable on a phone (390x844)', async () => {
   await phone.getByTestId('tab-media').click();
   await phone.getByTestId('media-avatar').waitFor();
   await phone.screenshot({ path: join(artifacts, 'phone-390x844-media.png') });
+});
+
+// Character cards (issue 15): a V3 PNG card with a lorebook and a PNG without a card, picked
+// together; the summary names both; the export links give the card back; the lorebook editor edits
+// the card's book; a JSON card dropped on the list is imported too.
+function pngWithText(image, keyword, text) {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (buf) => {
+    let c = 0xffffffff;
+    for (const x of buf) c = crcTable[(c ^ x) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const td = Buffer.concat([Buffer.from('tEXt'), Buffer.from(keyword), Buffer.from([0]), Buffer.from(text)]);
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(td.length - 4);
+  const c = Buffer.alloc(4);
+  c.writeUInt32BE(crc(td));
+  const iend = image.length - 12;
+  return Buffer.concat([image.subarray(0, iend), len, td, c, image.subarray(iend)]);
+}
+const lunaCard = {
+  spec: 'chara_card_v3',
+  spec_version: '3.0',
+  data: {
+    name: 'Luna', description: 'A lighthouse keeper.', personality: 'calm', scenario: 'A storm', first_mes: 'Welcome, {{user}}.',
+    mes_example: '', creator_notes: 'e2e', system_prompt: '', post_history_instructions: '', alternate_greetings: ['Hi'],
+    tags: ['sea'], creator: 'e2e', character_version: '2', extensions: { keep: { me: true } }, group_only_greetings: [],
+    nickname: 'Lu', creation_date: 1700000000,
+    character_book: { name: 'Coast', entries: [{ keys: ['lighthouse'], content: 'The lighthouse is 200 years old.', extensions: {}, enabled: true, insertion_order: 10, use_regex: false }] },
+  },
+};
+
+await step('import cards with the picker (summary), export PNG and JSON, edit the lorebook, drop a JSON card', async () => {
+  await desktop.setViewportSize({ width: 1440, height: 900 });
+  const cardPath = join(dir, 'luna.png');
+  writeFileSync(cardPath, pngWithText(makePng(48, 48, [40, 80, 200]), 'ccv3', Buffer.from(JSON.stringify(lunaCard)).toString('base64')));
+  const plainPath = join(dir, 'plain.png');
+  writeFileSync(plainPath, makePng(8, 8, [1, 2, 3]));
+  await desktop.getByTestId('tab-characters').click().catch(() => {});
+  await desktop.getByTestId('import-cards-input').setInputFiles([cardPath, plainPath]);
+  const summaryBox = desktop.getByTestId('import-summary');
+  await summaryBox.waitFor();
+  await desktop.getByTestId('import-failed').waitFor();
+  const summaryText = await summaryBox.textContent();
+  assert(summaryText.includes('Luna') && summaryText.includes('plain.png'), summaryText);
+  await desktop.getByTestId('character-item').filter({ hasText: 'Luna' }).waitFor();
+  await desktop.screenshot({ path: join(artifacts, 'desktop-import-summary.png') });
+  // The imported character is selected: its editor has the export links.
+  await desktop.getByTestId('chat-character-name').getByText('Luna').waitFor();
+  await desktop.getByTestId('edit-character').click();
+  const [pngDownload] = await Promise.all([desktop.waitForEvent('download'), desktop.getByTestId('export-png').click()]);
+  const exported = await readFile(await pngDownload.path());
+  assert(exported.subarray(1, 4).toString() === 'PNG', 'export is not a PNG');
+  assert(exported.includes(Buffer.from('ccv3')) && exported.includes(Buffer.from('chara')), 'export lacks card chunks');
+  const [jsonDownload] = await Promise.all([desktop.waitForEvent('download'), desktop.getByTestId('export-json').click()]);
+  const card = JSON.parse(await readFile(await jsonDownload.path(), 'utf8'));
+  assert(card.spec === 'chara_card_v3' && card.data.nickname === 'Lu' && card.data.extensions.keep.me === true, JSON.stringify(card).slice(0, 300));
+  assert(card.data.character_book.entries[0].content === 'The lighthouse is 200 years old.', 'book missing');
+  // The lorebook editor shows the card's book; an edit is saved.
+  await desktop.getByTestId('open-lorebooks').click();
+  await desktop.getByTestId('lore-entry').first().waitFor();
+  await desktop.getByTestId('lore-content').first().fill('The lighthouse is 300 years old.');
+  await desktop.getByTestId('save-lorebook').click();
+  await desktop.getByTestId('lorebook-error').waitFor({ state: 'detached', timeout: 2000 }).catch(() => {});
+  await desktop.waitForFunction(async () => {
+    const books = (await (await fetch('/api/lorebooks')).json()).lorebooks;
+    const b = await (await fetch(`/api/lorebooks/${books.find((x) => x.name === 'Coast').id}`)).json();
+    return b.entries[0].content === 'The lighthouse is 300 years old.';
+  });
+  await desktop.screenshot({ path: join(artifacts, 'desktop-lorebook.png') });
+  // At phone width the lorebook editor does not scroll sideways.
+  await desktop.setViewportSize({ width: 390, height: 844 });
+  const sideways = await desktop.evaluate(() => {
+    const el = document.querySelector('[data-testid=lorebook-editor] .overflow-y-auto');
+    return el ? el.scrollWidth - el.clientWidth : -1;
+  });
+  assert(sideways === 0, `lorebook editor scrolls sideways by ${sideways}px at 390px`);
+  await desktop.screenshot({ path: join(artifacts, 'phone-390x844-lorebook.png') });
+  await desktop.setViewportSize({ width: 1440, height: 900 });
+  await desktop.getByTestId('lorebook-editor').getByRole('button', { name: /Close|Schließen/ }).first().click();
+  await desktop.keyboard.press('Escape');
+  await desktop.getByTestId('character-editor').waitFor({ state: 'detached' });
+  // Drag and drop: a JSON card dropped on the list.
+  const dropped = { ...lunaCard, data: { ...lunaCard.data, name: 'Sol', character_book: undefined } };
+  await desktop.evaluate((text) => {
+    const dt = new DataTransfer();
+    dt.items.add(new File([text], 'sol.json', { type: 'application/json' }));
+    const panel = document.querySelector('[data-testid=character-panel]');
+    panel.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    panel.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+  }, JSON.stringify(dropped));
+  await desktop.getByTestId('character-item').filter({ hasText: 'Sol' }).waitFor();
 });
 
 await step('no errors in the page', async () => {

@@ -131,6 +131,10 @@ export function App() {
               selectedId={selectedId}
               onSelect={select}
               onCreate={() => setEditing('new')}
+              onImported={async (ids) => {
+                await reload();
+                if (ids.length) select(ids[ids.length - 1]);
+              }}
               onDeleted={async (id) => {
                 if (id === selectedId) {
                   setSelectedId(null);

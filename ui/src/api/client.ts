@@ -38,6 +38,59 @@ export interface Character {
   created_at: number;
   updated_at: number;
   extensions: Record<string, unknown>;
+  // Card fields (Tavern V2/V3) kept for export.
+  creator?: string;
+  character_version?: string;
+  nickname?: string;
+  group_only_greetings?: string[];
+  source?: string[];
+  creator_notes_multilingual?: Record<string, string>;
+  assets?: Record<string, unknown>[];
+  creation_date?: number | null;
+  modification_date?: number | null;
+}
+
+// What POST /api/characters/import answers.
+export interface CardImport {
+  character: Character;
+  lorebook: { id: string; name: string; entry_count: number } | null;
+  format: 'png' | 'json' | 'charx';
+  spec: number;
+}
+
+// One lorebook entry (the V2 character_book entry; SillyTavern's options in `extensions`).
+export interface LoreEntry {
+  keys: string[];
+  secondary_keys?: string[];
+  content: string;
+  enabled: boolean;
+  insertion_order: number;
+  constant?: boolean;
+  selective?: boolean;
+  case_sensitive?: boolean;
+  name?: string;
+  comment?: string;
+  priority?: number;
+  position?: 'before_char' | 'after_char' | '';
+  use_regex?: boolean;
+  extensions: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+export interface Lorebook {
+  id: string;
+  name: string;
+  description?: string;
+  scan_depth?: number;
+  token_budget?: number;
+  recursive_scanning?: boolean;
+  extensions: Record<string, unknown>;
+  entries?: LoreEntry[];
+  entry_count?: number;
+  character_ids: string[];
+  chat_ids: string[];
+  created_at: number;
+  updated_at: number;
 }
 
 export interface Chat {
@@ -175,6 +228,15 @@ export const api = {
   createCharacter: (c: Partial<Character>) => request<Character>('POST', '/api/characters', c),
   updateCharacter: (id: string, c: Partial<Character>) => request<Character>('PATCH', `/api/characters/${id}`, c),
   deleteCharacter: (id: string) => request<unknown>('DELETE', `/api/characters/${id}`),
+  importCard: (file: Blob) => request<CardImport>('POST', '/api/characters/import', undefined, file),
+  exportUrl: (id: string, format: 'png' | 'json') => `/api/characters/${id}/export?format=${format}`,
+  lorebooks: async () => (await request<{ lorebooks: Lorebook[] }>('GET', '/api/lorebooks')).lorebooks,
+  lorebook: (id: string) => request<Lorebook>('GET', `/api/lorebooks/${id}`),
+  createLorebook: (b: Partial<Lorebook>) => request<Lorebook>('POST', '/api/lorebooks', b),
+  updateLorebook: (id: string, b: Partial<Lorebook>) => request<Lorebook>('PATCH', `/api/lorebooks/${id}`, b),
+  deleteLorebook: (id: string) => request<unknown>('DELETE', `/api/lorebooks/${id}`),
+  importLorebook: (file: Blob, characterId?: string) =>
+    request<Lorebook>('POST', `/api/lorebooks/import${characterId ? `?character_id=${encodeURIComponent(characterId)}` : ''}`, undefined, file),
   uploadAvatar: (id: string, file: Blob) => request<Character>('PUT', `/api/characters/${id}/avatar`, undefined, file),
   uploadVoiceSample: (id: string, file: Blob) =>
     request<Character>('PUT', `/api/characters/${id}/voice_sample`, undefined, file),

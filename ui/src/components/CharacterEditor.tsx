@@ -8,6 +8,7 @@ import { format, useT } from '../i18n';
 import { Drawer } from './Drawer';
 import { Field, inputClass } from './Field';
 import { FilePicker } from './FilePicker';
+import { LorebookEditor } from './LorebookEditor';
 
 type TextKey =
   | 'name'
@@ -51,6 +52,7 @@ export function CharacterEditor({ character, onClose, onSaved }: Props) {
   const [samplePreview, setSamplePreview] = useState<string | null>(character?.voice_sample_url ?? null);
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [busy, setBusy] = useState(false);
+  const [showLore, setShowLore] = useState(false);
   const [voice, setVoice] = useState<Voice>(() => ({
     engine: '',
     voice: '',
@@ -205,6 +207,35 @@ export function CharacterEditor({ character, onClose, onSaved }: Props) {
         </>
       }
     >
+          {character && (
+            <div className="flex flex-wrap gap-2" data-testid="card-export">
+              <a
+                className="flex min-h-10 items-center rounded-lg bg-zinc-800 px-3 text-sm hover:bg-zinc-700"
+                href={api.exportUrl(character.id, 'png')}
+                download
+                data-testid="export-png"
+              >
+                {t.exportPng}
+              </a>
+              <a
+                className="flex min-h-10 items-center rounded-lg bg-zinc-800 px-3 text-sm hover:bg-zinc-700"
+                href={api.exportUrl(character.id, 'json')}
+                download
+                data-testid="export-json"
+              >
+                {t.exportJson}
+              </a>
+              <button
+                type="button"
+                className="flex min-h-10 items-center rounded-lg bg-zinc-800 px-3 text-sm hover:bg-zinc-700"
+                onClick={() => setShowLore(true)}
+                data-testid="open-lorebooks"
+              >
+                {t.lorebooks}
+              </button>
+            </div>
+          )}
+          {character && showLore && <LorebookEditor character={character} onClose={() => setShowLore(false)} />}
           <div className="flex items-center gap-4">
             <div className="h-24 w-24 shrink-0 overflow-hidden rounded-full bg-zinc-800">
               {avatarPreview && <img src={avatarPreview} alt="" className="h-full w-full object-cover" data-testid="avatar-preview" />}

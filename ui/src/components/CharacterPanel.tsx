@@ -1,6 +1,7 @@
-// CharacterPanel: the characters with avatars and their last message, search, create, delete.
-import { useEffect, useState } from 'react';
-import { api, type Character } from '../api/client';
+// CharacterPanel: the characters with avatars and their last message, search, create, delete, and
+// import of character cards (file picker or drag and drop, several at once, with a summary).
+import { useEffect, useRef, useState } from 'react';
+import { ApiError, api, type Character } from '../api/client';
 import { format, useT } from '../i18n';
 import { Avatar } from './Avatar';
 
@@ -10,10 +11,45 @@ interface Props {
   onSelect: (id: string) => void;
   onCreate: () => void;
   onDeleted: (id: string) => void;
+  onImported: (ids: string[]) => void;
 }
 
-export function CharacterPanel({ characters, selectedId, onSelect, onCreate, onDeleted }: Props) {
+interface ImportSummary {
+  total: number;
+  imported: string[];
+  failed: string[];
+}
+
+export function CharacterPanel({ characters, selectedId, onSelect, onCreate, onDeleted, onImported }: Props) {
   const t = useT();
+  const [dragging, setDragging] = useState(false);
+  const [importing, setImporting] = useState(false);
+  const [summary, setSummary] = useState<ImportSummary | null>(null);
+  const pickerRef = useRef<HTMLInputElement>(null);
+
+  // Imports the files one after another (the server decides each file's kind by its content).
+  const importFiles = async (files: File[]) => {
+    if (!files.length) return;
+    setImporting(true);
+    const result: ImportSummary = { total: files.length, imported: [], failed: [] };
+    const ids: string[] = [];
+    for (const f of files) {
+      try {
+        const r = await api.importCard(f);
+        ids.push(r.character.id);
+        result.imported.push(
+          r.lorebook
+            ? format(t.importWithBook, { name: r.character.name, count: String(r.lorebook.entry_count) })
+            : r.character.name,
+        );
+      } catch (e) {
+        result.failed.push(format(t.importFailed, { file: f.name, error: e instanceof ApiError ? e.message : String(e) }));
+      }
+    }
+    setImporting(false);
+    setSummary(result);
+    onImported(ids);
+  };
   const [query, setQuery] = useState('');
   const [confirm, setConfirm] = useState<Character | null>(null);
   const [lastMessages, setLastMessages] = useState<Record<string, string>>({});
@@ -47,7 +83,28 @@ export function CharacterPanel({ characters, selectedId, onSelect, onCreate, onD
   );
 
   return (
-    <div className="flex min-h-0 flex-1 flex-col">
+    <div
+      className={`relative flex min-h-0 flex-1 flex-col ${dragging ? 'ring-2 ring-inset ring-pink-500' : ''}`}
+      data-testid="character-panel"
+      onDragOver={(e) => {
+        if (!e.dataTransfer.types.includes('Files')) return;
+        e.preventDefault();
+        setDragging(true);
+      }}
+      onDragLeave={(e) => {
+        if (!e.currentTarget.contains(e.relatedTarget as Node | null)) setDragging(false);
+      }}
+      onDrop={(e) => {
+        e.preventDefault();
+        setDragging(false);
+        importFiles(Array.from(e.dataTransfer.files));
+      }}
+    >
+      {dragging && (
+        <div className="pointer-events-none absolute inset-0 z-10 flex items-center justify-center bg-zinc-950/80 p-6 text-center text-sm text-pink-300">
+          {t.importDrop}
+        </div>
+      )}
       <div className="flex gap-2 p-3">
         <input
           className="min-w-0 flex-1 rounded-lg bg-zinc-900 px-3 py-2 text-sm outline-none ring-pink-500 focus:ring-1"
@@ -64,7 +121,54 @@ export function CharacterPanel({ characters, selectedId, onSelect, onCreate, onD
         >
           +
         </button>
+        <button
+          className="min-h-10 rounded-lg bg-zinc-800 px-3 py-2 text-sm hover:bg-zinc-700 disabled:opacity-50"
+          onClick={() => pickerRef.current?.click()}
+          disabled={importing}
+          title={t.importCards}
+          aria-label={t.importCards}
+          data-testid="import-cards"
+        >
+          ⇪
+        </button>
+        <input
+          ref={pickerRef}
+          type="file"
+          multiple
+          accept=".png,.json,.charx,image/png,application/json"
+          className="hidden"
+          data-testid="import-cards-input"
+          onChange={(e) => {
+            const files = Array.from(e.target.files ?? []);
+            e.target.value = '';
+            importFiles(files);
+          }}
+        />
       </div>
+      {summary && (
+        <div className="mx-3 mb-2 rounded-lg bg-zinc-900 p-3 text-sm" role="status" data-testid="import-summary">
+          <div className="flex items-start gap-2">
+            <span className="flex-1 font-medium">
+              {format(t.importSummary, { ok: String(summary.imported.length), total: String(summary.total) })}
+            </span>
+            <button className="px-1 text-zinc-500 hover:text-zinc-200" onClick={() => setSummary(null)} aria-label={t.close}>
+              ✕
+            </button>
+          </div>
+          <ul className="mt-1 space-y-0.5 text-xs">
+            {summary.imported.map((n, i) => (
+              <li key={`ok${i}`} className="break-words text-zinc-300">
+                ✓ {n}
+              </li>
+            ))}
+            {summary.failed.map((n, i) => (
+              <li key={`no${i}`} className="break-words text-red-400" data-testid="import-failed">
+                ✕ {n}
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
       <ul className="scroll-thin min-h-0 flex-1 overflow-y-auto px-2 pb-2">
         {shown.length === 0 && <li className="px-3 py-6 text-center text-sm text-zinc-500">{t.noCharacters}</li>}
         {shown.map((c) => (
