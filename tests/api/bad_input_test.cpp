@@ -37,6 +37,8 @@ const std::vector<Route> kRoutes = {
     {"GET", "/api/media/audio/{character}.wav"}, {"POST", "/api/images"}, {"POST", "/api/images/{job}/retry", true},
     {"GET", "/api/images/workflows"}, {"GET", "/api/images/workflows/{character}"}, {"PUT", "/api/images/workflows/{character}"},
     {"GET", "/api/media/images/{character}.png"}, {"POST", "/api/stt", true}, {"POST", "/v1/audio/transcriptions", true},
+    {"POST", "/v1/completions"}, {"POST", "/completion"}, {"POST", "/tokenize"}, {"POST", "/detokenize"}, {"GET", "/props"},
+    {"GET", "/health"},
     // Deletes last, and only with ids that do not exist (the corpus must keep its chat).
     {"DELETE", "/api/memory/facts/{fact}"}, {"DELETE", "/api/messages/{message}"}, {"DELETE", "/api/chats/{chat}"},
     {"DELETE", "/api/images/{job}"}, {"DELETE", "/api/images/workflows/{character}"}, {"DELETE", "/api/characters/{character}"},
@@ -46,7 +48,8 @@ const std::vector<Route> kRoutes = {
 const std::vector<std::string> kFields = {
     "name", "description", "first_mes", "alternate_greetings", "tags", "voice", "extensions", "character_id", "title",
     "content", "swipe_id", "sampling", "text", "pinned", "version", "keep", "url", "sha256", "path", "messages",
-    "stream", "stream_options", "max_tokens", "top_k", "seed", "stop", "temperature", "llm", "chat", "memory", "model"};
+    "stream", "stream_options", "max_tokens", "top_k", "seed", "stop", "temperature", "llm", "chat", "memory", "model",
+    "prompt", "n_predict", "n", "tokens", "add_special", "with_pieces", "cache_prompt", "echo", "suffix"};
 
 const std::string kInvalidUtf8 = "\xff\xfe\xc3(";
 
