@@ -199,7 +199,9 @@ Result<int> read_max_tokens(const Json& body, const char* key, int fallback) {
     return *v < 0 ? 32768 : static_cast<int>(*v);
 }
 
-constexpr size_t kMaxPromptBytes = 16u << 20;
+// 1 MB of text is about 250,000 tokens, more than any context; tokenizing more would only keep a
+// worker busy (a 2 MB run of one letter takes seconds).
+constexpr size_t kMaxPromptBytes = 1u << 20;
 constexpr size_t kMaxPromptTokens = 1u << 20;
 
 // A text-completion prompt: a string, an array of token ids, or an array holding one of these
@@ -210,7 +212,7 @@ Result<std::string> read_prompt(const Json& body, const llm::Engine& engine) {
     if (p->is_array() && p->size() == 1 && ((*p)[0].is_string() || (*p)[0].is_array())) p = &(*p)[0];
     if (p->is_string()) {
         const auto& s = p->get_ref<const std::string&>();
-        if (s.size() > kMaxPromptBytes) return fail(ErrorCode::TooLarge, "'prompt' is longer than 16 MB", "prompt");
+        if (s.size() > kMaxPromptBytes) return fail(ErrorCode::TooLarge, "'prompt' is longer than 1 MB", "prompt");
         if (s.empty()) return fail(ErrorCode::InvalidInput, "'prompt' must not be empty", "prompt");
         return s;
     }
