@@ -124,6 +124,14 @@ const std::vector<const char*>& migrations() {
         END;
         INSERT INTO messages_fts(messages_fts) VALUES ('rebuild');
         )sql",
+        // 3: SillyTavern chat files kept whole — hidden messages (never in a prompt), the speaker's
+        // name, and what an imported line or header holds that we do not model, verbatim (JSON).
+        R"sql(
+        ALTER TABLE messages ADD COLUMN hidden INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE messages ADD COLUMN name TEXT NOT NULL DEFAULT '';
+        ALTER TABLE messages ADD COLUMN st_fields TEXT NOT NULL DEFAULT '{}';
+        ALTER TABLE chats ADD COLUMN st_header TEXT NOT NULL DEFAULT '{}';
+        )sql",
     };
     return list;
 }
