@@ -169,7 +169,7 @@ std::optional<double> Fields::opt_number(const char* key, double min, double max
     const double d = v->get<double>();
     if (!std::isfinite(d) || d < min || d > max) {
         char buf[96];
-        std::snprintf(buf, sizeof buf, "' must be a number from %g to %g", min, max);
+        std::snprintf(buf, sizeof buf, "' must be a number from %.15g to %.15g", min, max);
         reject(ErrorCode::InvalidInput, name(key), "'" + name(key) + buf);
         return std::nullopt;
     }

@@ -228,10 +228,11 @@ void register_chat_routes(http::Server& server, Context& ctx) {
         auto body = parse_object(req);
         if (!body) return error_response(body.error());
         Fields f(*body);
-        f.only({"content", "swipe_id"});
+        f.only({"content", "swipe_id", "hidden"});
         const auto limit = static_cast<size_t>(ctx.settings.current()->integer("llm.max_message_chars")) * 4;
         const auto content = f.opt_string("content", limit);
         const auto swipe_id = f.opt_integer("swipe_id", 0, kMaxSafeInteger);
+        const auto hidden = f.opt_boolean("hidden");
         if (f.error()) return error_response(*f.error());
         auto m = ctx.chats.get_message(*id);
         if (!m) return error_response(m.error());
@@ -252,6 +253,7 @@ void register_chat_routes(http::Server& server, Context& ctx) {
                 current->swipes[static_cast<size_t>(current->swipe_id)] = *content;
                 current->status = "complete";
             }
+            if (hidden) current->hidden = *hidden;
             saved = ctx.chats.update_message(*current);
             if (!saved) return std::unexpected(saved.error());
             return {};

@@ -224,13 +224,15 @@ void register_memory_routes(http::Server& server, Context& ctx) {
         if (auto list = ctx.memory.summaries(chat->id)) summaries = std::move(*list);
         std::vector<Fact> facts;
         if (auto list = ctx.memory.facts(chat->id)) facts = std::move(*list);
+        auto st_header = ctx.chats.st_header(chat->id);
+        if (!st_header) return error_response(st_header.error());
         Response r;
         if (format == "json") {
-            r = json_response(200, chat::export_chat_json(*chat, *character, messages, summaries, facts));
+            r = json_response(200, chat::export_chat_json(*chat, *character, messages, summaries, facts, *st_header));
             r.headers.emplace_back("Content-Disposition", "attachment; filename=\"chat-" + chat->id + ".json\"");
         } else if (format == "jsonl") {
             r.content_type = "application/jsonl";
-            r.body = chat::export_chat_jsonl(*chat, *character, messages, ctx.settings.current()->str("chat.user_name"));
+            r.body = chat::export_chat_jsonl(*chat, *character, messages, ctx.settings.current()->str("chat.user_name"), *st_header);
             r.headers.emplace_back("Content-Disposition", "attachment; filename=\"chat-" + chat->id + ".jsonl\"");
         } else {
             return error_response({ErrorCode::InvalidInput, "'format' must be json or jsonl", "format"});
@@ -250,6 +252,7 @@ void register_memory_routes(http::Server& server, Context& ctx) {
             auto created = store::value_or_throw(ctx.chats.create(character->id, {}));
             const std::string id = created.first.id;
             if (!parsed->title.empty()) store::value_or_throw(ctx.chats.rename(id, parsed->title));
+            if (!parsed->st_header.empty()) store::value_or_throw(ctx.chats.set_st_header(id, parsed->st_header));
             stored = store::value_or_throw(ctx.chats.import_messages(id, std::move(parsed->messages)));
             std::vector<Summary> summaries;
             for (auto& [s, index] : parsed->summaries) {

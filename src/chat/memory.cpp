@@ -119,9 +119,10 @@ jobs::Outcome MemoryService::run_summary(const Job& job, jobs::JobContext& ctx) 
         int64_t last = covers;
         for (const auto& m : *msgs) {
             if (!part.empty() && part.size() + m.content.size() > kSummaryChunkBytes) break;
+            last = m.id;
+            if (m.hidden) continue;  // Hidden messages never reach the model, summaries included.
             const std::string who = m.role == "user" ? user_name : m.role == "assistant" ? character->name : "Note";
             part += who + ": " + m.content + "\n";
-            last = m.id;
         }
         const std::string ask = (current.empty() ? std::string("Summary so far: (none yet)") : "Summary so far:\n" + current) +
                                 "\n\nNew part of the story:\n" + part;

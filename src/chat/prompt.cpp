@@ -124,10 +124,15 @@ BuiltPrompt build_prompt(const Character& c, const std::vector<Message>& history
     int room = budget.context_size - budget.reply_tokens - out.system_tokens - out.memory_tokens - out.post_tokens -
                out.world_tokens - 8;
 
-    // Newest first until the room is used up; the last message always goes in.
+    // Newest first until the room is used up; the last message always goes in. Hidden messages
+    // (SillyTavern's is_system) are shown in the chat but never sent to the model.
     size_t first = history.size();
     while (first > 0) {
         const Message& m = history[first - 1];
+        if (m.hidden && first != history.size()) {
+            --first;
+            continue;
+        }
         const int t = engine.count_tokens(m.content) + kMessageOverhead;
         if (t > room && first != history.size()) break;
         room -= t;
@@ -152,6 +157,10 @@ BuiltPrompt build_prompt(const Character& c, const std::vector<Message>& history
         if (!at_depth.empty()) out.messages.push_back({"system", at_depth});
         if (i == history.size()) break;
         const Message& m = history[i];
+        if (m.hidden && i + 1 != history.size()) {
+            --out.history_used;
+            continue;
+        }
         out.messages.push_back({m.role, m.content});
     }
     if (!post.empty()) out.messages.push_back({"system", post});

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iomanip>
 #include <sstream>
 
 namespace mc {
@@ -221,7 +222,8 @@ Result<SettingsLoad> validate_settings(const Json& doc) {
             }
         } else if ((s.min != 0 || s.max != 0) && (v.get<double>() < s.min || v.get<double>() > s.max)) {
             std::ostringstream msg;
-            msg << "settings key '" << s.path << "' must be between " << s.min << " and " << s.max;
+            // Up to 15 digits: 1048576 reads as such, not as 1.04858e+06.
+            msg << std::setprecision(15) << "settings key '" << s.path << "' must be between " << s.min << " and " << s.max;
             return fail(ErrorCode::InvalidInput, msg.str(), s.path);
         }
         if (!s.choices.empty()) {

@@ -12,6 +12,7 @@
 #include <httplib.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -25,6 +26,10 @@ namespace mc::http {
 namespace {
 
 const std::string kEmpty;
+
+// When the request this worker thread handles began (set before routing, read by the logger that
+// httplib calls once the response, streamed ones included, is written; reset after each request).
+thread_local std::chrono::steady_clock::time_point t_request_started{};
 
 std::string to_regex(const std::string& pattern, std::vector<std::string>& names) {
     std::string out;
@@ -249,6 +254,39 @@ Server::Server(ServerOptions options) : m_impl(std::make_unique<Impl>()) {
         r.content_type = "text/plain";
         return r;
     };
+    // One line per request: method, path (never the query string, which may carry the UI token),
+    // status and duration. Bodies are never logged: they hold what people write.
+    svr.set_logger([](const httplib::Request& req, const httplib::Response& res) {
+        const auto started = t_request_started;
+        t_request_started = {};
+        if (started == std::chrono::steady_clock::time_point{}) {
+            log::info("HTTP ", req.method, " ", req.path.substr(0, 200), " ", res.status);
+            return;
+        }
+        const auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count();
+        log::info("HTTP ", req.method, " ", req.path.substr(0, 200), " ", res.status, " ", us / 1000, ".", (us / 100) % 10, " ms");
+    });
+    // Before routing: stamp the start, then the access guard for requests without a body (those
+    // with one are checked by their route once it is read; see route()).
+    svr.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+        t_request_started = std::chrono::steady_clock::now();
+        if (!m_impl->guard) return httplib::Server::HandlerResponse::Unhandled;
+        if (req.method == "POST" || req.method == "PUT" || req.method == "PATCH" || req.method == "DELETE") {
+            return httplib::Server::HandlerResponse::Unhandled;
+        }
+        Request r;
+        r.method = req.method;
+        r.path = req.path;
+        r.remote_addr = req.remote_addr;
+        for (const auto& [k, v] : req.params) r.query.emplace(k, v);
+        for (const auto& [k, v] : req.headers) r.headers.emplace(k, v);
+        auto out = m_impl->guard(r);
+        if (!out) return httplib::Server::HandlerResponse::Unhandled;
+        res.status = out->status;
+        for (const auto& [k, v] : out->headers) res.set_header(k, v);
+        res.set_content(out->body, out->content_type);
+        return httplib::Server::HandlerResponse::Handled;
+    });
     svr.set_error_handler(httplib::Server::HandlerWithResponse([make_error](const httplib::Request& req,
                                                                            httplib::Response& res) {
         if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
@@ -438,27 +476,9 @@ void Server::serve_static(const std::string& prefix, const std::string& dir) {
 }
 
 void Server::set_guard(std::function<std::optional<Response>(const Request&)> guard) {
-    m_impl->guard = guard;
-    // Requests with a body are checked by their route once the body is read (see route()); here,
-    // before routing, the others (GET, HEAD, OPTIONS, and anything no route takes).
-    m_impl->server_ref().set_pre_routing_handler(
-        [guard = std::move(guard)](const httplib::Request& req, httplib::Response& res) {
-            if (req.method == "POST" || req.method == "PUT" || req.method == "PATCH" || req.method == "DELETE") {
-                return httplib::Server::HandlerResponse::Unhandled;
-            }
-            Request r;
-            r.method = req.method;
-            r.path = req.path;
-            r.remote_addr = req.remote_addr;
-            for (const auto& [k, v] : req.params) r.query.emplace(k, v);
-            for (const auto& [k, v] : req.headers) r.headers.emplace(k, v);
-            auto out = guard(r);
-            if (!out) return httplib::Server::HandlerResponse::Unhandled;
-            res.status = out->status;
-            for (const auto& [k, v] : out->headers) res.set_header(k, v);
-            res.set_content(out->body, out->content_type);
-            return httplib::Server::HandlerResponse::Handled;
-        });
+    // Requests with a body are checked by their route once the body is read (see route()); the
+    // others (GET, HEAD, OPTIONS, and anything no route takes) by the pre-routing handler.
+    m_impl->guard = std::move(guard);
 }
 
 void Server::redirect(const std::string& from, const std::string& to) {

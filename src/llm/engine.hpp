@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -63,6 +64,9 @@ struct GenerateRequest {
     std::vector<ChatMessage> messages;
     // Text the reply continues from (for "continue"): appended after the assistant header.
     std::string assistant_prefix;
+    // Text completion (/completion, /v1/completions): the whole prompt as the client wrote it, no
+    // chat template; `messages` and `assistant_prefix` are then ignored.
+    std::optional<std::string> raw_prompt;
     Sampling sampling;
     // Called with each piece of generated text (control tokens already removed). Return false to stop.
     std::function<bool(std::string_view)> on_text;
@@ -78,6 +82,7 @@ struct GenerateResult {
     int predicted_tokens = 0;
     double prompt_ms = 0;
     double predicted_ms = 0;
+    std::string stop_word;  // The stop string that ended the reply (empty for EOS, length, cancel).
 };
 
 struct EngineStatus {
@@ -97,6 +102,31 @@ public:
     // The formatted prompt for `messages` (what the model sees), for budgeting and debugging.
     virtual std::string format_prompt(const std::vector<ChatMessage>& messages, bool add_assistant) const = 0;
     virtual int context_size() const = 0;
+    // The prompt `request` would evaluate, in tokens, when the engine can say exactly (the embedded
+    // one); nullopt when only the remote server knows. Lets a route refuse an oversized prompt
+    // before a stream starts.
+    virtual std::optional<int> prompt_size(const GenerateRequest& request) const {
+        (void)request;
+        return std::nullopt;
+    }
+    // The model's tokenizer (/tokenize, /detokenize). `add_special` adds BOS as the model wants it;
+    // with `parse_special`, special-token text ("<|eot_id|>") becomes the special token. Engines without one here
+    // (remote) answer Unavailable naming why; detokenize refuses ids outside the vocabulary
+    // (InvalidInput, field "tokens").
+    virtual Result<std::vector<int32_t>> tokenize(std::string_view text, bool add_special, bool parse_special) const {
+        (void)text;
+        (void)add_special;
+        (void)parse_special;
+        return fail(ErrorCode::Unavailable, "the remote text engine has no tokenizer here (llm.backend is remote); "
+                                            "ask the model server itself");
+    }
+    virtual Result<std::string> detokenize(const std::vector<int32_t>& tokens) const {
+        (void)tokens;
+        return fail(ErrorCode::Unavailable, "the remote text engine has no tokenizer here (llm.backend is remote); "
+                                            "ask the model server itself");
+    }
+    // The chat template the engine applies (the model's Jinja text, or a fallback's name).
+    virtual std::string chat_template() const { return {}; }
     // Drops what is cached for `key` (a deleted chat).
     virtual void forget(const std::string& key) { (void)key; }
     // Persists caches before shutdown.

@@ -126,14 +126,15 @@ Result<std::string> apply_template(const std::string& tmpl, const std::vector<Ch
     return buf;
 }
 
-static std::vector<llama_token> tokenize_with(const llama_vocab* vocab, std::string_view text, bool add_special) {
+static std::vector<llama_token> tokenize_with(const llama_vocab* vocab, std::string_view text, bool add_special,
+                                              bool parse_special = true) {
     std::vector<llama_token> out(text.size() + 8);
     int n = llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), out.data(),
-                           static_cast<int32_t>(out.size()), add_special, true);
+                           static_cast<int32_t>(out.size()), add_special, parse_special);
     if (n < 0) {
         out.resize(static_cast<size_t>(-n));
         n = llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), out.data(),
-                           static_cast<int32_t>(out.size()), add_special, true);
+                           static_cast<int32_t>(out.size()), add_special, parse_special);
     }
     out.resize(static_cast<size_t>(std::max(n, 0)));
     return out;
@@ -584,9 +585,14 @@ struct LlamaEngine::Impl {
 
     Result<GenerateResult> run(const GenerateRequest& req) {
         if (!ctx) return fail(ErrorCode::Unavailable, detail.empty() ? "no model loaded" : detail);
-        auto prompt_text = apply_template(tmpl, req.messages, true);
-        if (!prompt_text) return std::unexpected(prompt_text.error());
-        const std::string text = *prompt_text + req.assistant_prefix;
+        std::string text;
+        if (req.raw_prompt) {
+            text = *req.raw_prompt;  // Text completion: the client's prompt as it is.
+        } else {
+            auto prompt_text = apply_template(tmpl, req.messages, true);
+            if (!prompt_text) return std::unexpected(prompt_text.error());
+            text = *prompt_text + req.assistant_prefix;
+        }
         switch_to(req.cache_key);
 
         // Tokens for the prompt: the cached tokens whose text the prompt repeats stay as they are
@@ -683,6 +689,7 @@ struct LlamaEngine::Impl {
                 if (const size_t at = pending.find(s); at != std::string::npos) {
                     pending.resize(at);
                     stopped = true;
+                    result.stop_word = s;
                 }
             }
             // Hand out what can no longer be part of a stop string or a split character.
@@ -857,5 +864,69 @@ std::string LlamaEngine::format_prompt(const std::vector<ChatMessage>& messages,
 }
 
 int LlamaEngine::context_size() const { return m_impl->opt.context_size; }
+
+std::optional<int> LlamaEngine::prompt_size(const GenerateRequest& request) const {
+    const llama_vocab* vocab = nullptr;
+    std::string tmpl;
+    {
+        std::lock_guard lock(m_impl->mu);
+        vocab = m_impl->vocab;
+        tmpl = m_impl->tmpl;
+    }
+    if (!vocab) return std::nullopt;  // Still loading: the engine checks when it runs.
+    std::string text;
+    if (request.raw_prompt) {
+        text = *request.raw_prompt;
+    } else {
+        auto t = apply_template(tmpl, request.messages, true);
+        if (!t) return std::nullopt;
+        text = *t + request.assistant_prefix;
+    }
+    // As run() counts an uncached prompt: with the model's BOS.
+    return static_cast<int>(tokenize_with(vocab, text, true).size());
+}
+
+Result<std::vector<int32_t>> LlamaEngine::tokenize(std::string_view text, bool add_special, bool parse_special) const {
+    const llama_vocab* vocab = nullptr;
+    {
+        std::lock_guard lock(m_impl->mu);
+        vocab = m_impl->vocab;
+    }
+    if (!vocab) return fail(ErrorCode::Unavailable, "the language model is not loaded yet");
+    auto tokens = tokenize_with(vocab, text, add_special, parse_special);
+    return std::vector<int32_t>(tokens.begin(), tokens.end());
+}
+
+Result<std::string> LlamaEngine::detokenize(const std::vector<int32_t>& tokens) const {
+    const llama_vocab* vocab = nullptr;
+    {
+        std::lock_guard lock(m_impl->mu);
+        vocab = m_impl->vocab;
+    }
+    if (!vocab) return fail(ErrorCode::Unavailable, "the language model is not loaded yet");
+    const int32_t n_vocab = llama_vocab_n_tokens(vocab);
+    for (size_t i = 0; i < tokens.size(); ++i) {
+        if (tokens[i] < 0 || tokens[i] >= n_vocab) {
+            return fail(ErrorCode::InvalidInput, "'tokens[" + std::to_string(i) + "]' is " + std::to_string(tokens[i]) +
+                                                     ", not a token of this model (0 to " + std::to_string(n_vocab - 1) + ")",
+                        "tokens");
+        }
+    }
+    if (tokens.empty()) return std::string();
+    std::string out(tokens.size() * 8 + 16, '\0');
+    const auto n_tokens = static_cast<int32_t>(tokens.size());
+    int32_t n = llama_detokenize(vocab, tokens.data(), n_tokens, out.data(), static_cast<int32_t>(out.size()), false, true);
+    if (n < 0) {
+        out.resize(static_cast<size_t>(-n));
+        n = llama_detokenize(vocab, tokens.data(), n_tokens, out.data(), static_cast<int32_t>(out.size()), false, true);
+    }
+    out.resize(static_cast<size_t>(std::max(n, 0)));
+    return out;
+}
+
+std::string LlamaEngine::chat_template() const {
+    std::lock_guard lock(m_impl->mu);
+    return m_impl->tmpl.empty() ? m_impl->opt.fallback_template : m_impl->tmpl;
+}
 
 }  // namespace mc::llm

@@ -53,6 +53,10 @@ public:
     int count_tokens(std::string_view text) const override;
     std::string format_prompt(const std::vector<ChatMessage>& messages, bool add_assistant) const override;
     int context_size() const override;
+    std::optional<int> prompt_size(const GenerateRequest& request) const override;
+    Result<std::vector<int32_t>> tokenize(std::string_view text, bool add_special, bool parse_special) const override;
+    Result<std::string> detokenize(const std::vector<int32_t>& tokens) const override;
+    std::string chat_template() const override;
     void shutdown() override;
     void forget(const std::string& key) override;
     // Blocks until the model finished loading (or failed). For tests and benchmarks.

@@ -39,10 +39,19 @@ Result<GenerateResult> OpenAiEngine::generate(const GenerateRequest& req) {
     const bool completion = m_opt.mode == "completion";
     Json body;
     std::string path;
+    // A text completion (raw prompt) goes to llama.cpp's /completion in completion mode and to the
+    // server's OpenAI /v1/completions in chat mode.
+    const bool raw_v1 = req.raw_prompt && !completion;
     if (completion) {
-        auto prompt = apply_template(m_opt.chat_template, req.messages, true);
-        if (!prompt) return std::unexpected(prompt.error());
-        body = {{"prompt", *prompt + req.assistant_prefix}, {"n_predict", s.max_tokens}, {"stream", true},
+        std::string prompt_text;
+        if (req.raw_prompt) {
+            prompt_text = *req.raw_prompt;
+        } else {
+            auto prompt = apply_template(m_opt.chat_template, req.messages, true);
+            if (!prompt) return std::unexpected(prompt.error());
+            prompt_text = *prompt + req.assistant_prefix;
+        }
+        body = {{"prompt", prompt_text}, {"n_predict", s.max_tokens}, {"stream", true},
                 {"cache_prompt", true}, {"temperature", s.temperature}, {"top_k", s.top_k}, {"top_p", s.top_p},
                 {"min_p", s.min_p}, {"repeat_penalty", s.repeat_penalty}, {"repeat_last_n", s.repeat_last_n},
                 {"presence_penalty", s.presence_penalty}, {"frequency_penalty", s.frequency_penalty},
@@ -50,6 +59,15 @@ Result<GenerateResult> OpenAiEngine::generate(const GenerateRequest& req) {
                 {"dry_allowed_length", s.dry_allowed_length}, {"stop", s.stop}};
         if (s.seed >= 0) body["seed"] = s.seed;
         path = "/completion";
+    } else if (raw_v1) {
+        body = {{"prompt", *req.raw_prompt}, {"stream", true}, {"max_tokens", s.max_tokens}, {"temperature", s.temperature},
+                {"top_p", s.top_p}, {"top_k", s.top_k}, {"min_p", s.min_p}, {"repeat_penalty", s.repeat_penalty},
+                {"presence_penalty", s.presence_penalty}, {"frequency_penalty", s.frequency_penalty},
+                {"stream_options", {{"include_usage", true}}}};
+        if (!s.stop.empty()) body["stop"] = s.stop;
+        if (s.seed >= 0) body["seed"] = s.seed;
+        if (!m_opt.model.empty()) body["model"] = m_opt.model;
+        path = "/v1/completions";
     } else {
         Json messages = Json::array();
         for (const auto& m : req.messages) messages.push_back({{"role", m.role}, {"content", m.content}});
@@ -91,6 +109,7 @@ Result<GenerateResult> OpenAiEngine::generate(const GenerateRequest& req) {
                 if (j.value("stop", false) && j.value("stop_type", "") == "limit") finish = "length";
             } else if (j.contains("choices") && j["choices"].is_array() && !j["choices"].empty()) {
                 const Json& c = j["choices"][0];
+                if (raw_v1 && c.contains("text") && c["text"].is_string()) piece = c["text"].get<std::string>();
                 if (c.contains("delta") && c["delta"].is_object() && c["delta"].contains("content") &&
                     c["delta"]["content"].is_string()) {
                     piece = c["delta"]["content"].get<std::string>();

@@ -1,15 +1,25 @@
 #include <cmath>
+#include <cstdio>
+#include <string>
 
 #include "llm/engine.hpp"
 
 namespace mc::llm {
 namespace {
 
+// A bound as people write it: 32768, 0.5, -2 (std::to_string(double) wrote "32768.000000").
+std::string number_text(double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.15g", v);
+    return buf;
+}
+
 Result<void> range(const char* field, double v, double lo, double hi) {
     if (!std::isfinite(v) || v < lo || v > hi) {
-        return fail(ErrorCode::InvalidInput,
-                    std::string("'") + field + "' must be between " + std::to_string(lo) + " and " + std::to_string(hi),
-                    field);
+        std::string message = "'";
+        message += field;
+        message += "' must be between " + number_text(lo) + " and " + number_text(hi);
+        return fail(ErrorCode::InvalidInput, message, field);
     }
     return {};
 }

@@ -29,18 +29,24 @@ Message read_message(const Stmt& s) {
     Json media = Json::parse(s.text(7), nullptr, false);
     m.media = media.is_array() ? media : Json::array();
     m.created_at = s.integer(8);
+    m.hidden = s.integer(9) != 0;
+    m.name = s.text(10);
+    Json st = Json::parse(s.text(11), nullptr, false);
+    m.st_fields = st.is_object() ? st : Json::object();
     return m;
 }
 
 namespace {
 
 constexpr const char* kInsertMessage =
-    "INSERT INTO messages (chat_id, role, content, swipes, swipe_id, status, media, created_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)";
+    "INSERT INTO messages (chat_id, role, content, swipes, swipe_id, status, media, created_at, hidden, name, st_fields) "
+    "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)";
 
 // Runs a prepared kInsertMessage for `m` and sets its id.
 void insert_message(Db& db, Stmt& s, Message& m) {
     s.bind(1, m.chat_id).bind(2, m.role).bind(3, m.content).bind(4, Json(m.swipes).dump());
     s.bind(5, m.swipe_id).bind(6, m.status).bind(7, m.media.dump()).bind(8, m.created_at);
+    s.bind(9, m.hidden ? 1 : 0).bind(10, m.name).bind(11, m.st_fields.dump(-1, ' ', false, Json::error_handler_t::replace));
     s.run();
     s.reset();
     m.id = db.last_insert_id();
@@ -134,6 +140,27 @@ Result<void> ChatStore::set_times(const std::string& id, int64_t created_at, int
         Stmt s(m_db, "UPDATE chats SET created_at = ?2, updated_at = ?3 WHERE id = ?1");
         s.bind(1, id).bind(2, created_at).bind(3, updated_at);
         s.run();
+    });
+}
+
+Result<void> ChatStore::set_st_header(const std::string& id, const Json& header) {
+    return m_db.transaction([&] {
+        Stmt s(m_db, "UPDATE chats SET st_header = ?2 WHERE id = ?1");
+        s.bind(1, id).bind(2, header.dump(-1, ' ', false, Json::error_handler_t::replace));
+        s.run();
+    });
+}
+
+Result<Json> ChatStore::st_header(const std::string& id) {
+    return m_db.transaction([&] {
+        Stmt s(m_db, "SELECT st_header FROM chats WHERE id = ?1");
+        s.bind(1, id);
+        Json header = Json::object();
+        if (s.step()) {
+            Json j = Json::parse(s.text(0), nullptr, false);
+            if (j.is_object()) header = std::move(j);
+        }
+        return header;
     });
 }
 
@@ -257,9 +284,9 @@ Result<Message> ChatStore::update_message(const Message& in, const std::function
         Json stored = Json::parse(s.text(0), nullptr, false);
         m.media = media(stored.is_array() ? stored : Json::array());
         normalize(m);
-        Stmt u(m_db, "UPDATE messages SET content=?2, swipes=?3, swipe_id=?4, status=?5, media=?6 WHERE id=?1");
+        Stmt u(m_db, "UPDATE messages SET content=?2, swipes=?3, swipe_id=?4, status=?5, media=?6, hidden=?7 WHERE id=?1");
         u.bind(1, m.id).bind(2, m.content).bind(3, Json(m.swipes).dump()).bind(4, m.swipe_id);
-        u.bind(5, m.status).bind(6, m.media.dump());
+        u.bind(5, m.status).bind(6, m.media.dump()).bind(7, m.hidden ? 1 : 0);
         u.run();
         return m_db.changes();
     });

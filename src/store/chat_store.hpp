@@ -14,7 +14,8 @@
 namespace mc::store {
 
 // The columns read_message() expects, in order.
-inline constexpr const char* kMessageColumns = "id, chat_id, role, content, swipes, swipe_id, status, media, created_at";
+inline constexpr const char* kMessageColumns =
+    "id, chat_id, role, content, swipes, swipe_id, status, media, created_at, hidden, name, st_fields";
 // A message from a row selected with kMessageColumns (prefixed by a table alias or not).
 Message read_message(const Stmt& s);
 
@@ -34,6 +35,10 @@ public:
     Result<std::vector<std::string>> remove(const std::string& id);
     // Restores a chat's times (import).
     Result<void> set_times(const std::string& id, int64_t created_at, int64_t updated_at);
+    // The header line of an imported SillyTavern file (user_name, character_name, create_date,
+    // chat_metadata, ...), verbatim; an empty object for chats begun here.
+    Result<void> set_st_header(const std::string& id, const Json& header);
+    Result<Json> st_header(const std::string& id);
 
     // Messages oldest first; `before` (a message id) pages backwards, `limit` caps the count.
     Result<std::vector<Message>> messages(const std::string& chat_id, std::optional<int64_t> before, int limit);
@@ -46,6 +51,7 @@ public:
     // Adds many messages in one transaction, keeping their created_at; returns them with ids.
     Result<std::vector<Message>> import_messages(const std::string& chat_id, std::vector<Message> messages);
     Result<Message> get_message(int64_t id);
+    // Writes content, swipes, swipe_id, status, media and hidden (name and st_fields stay).
     Result<Message> update_message(const Message& m);
     // Like update_message, but the media written is `media(the stored media)`, read in the same
     // transaction: what was attached meanwhile (a picture finishing during a regenerate) is kept.

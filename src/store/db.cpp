@@ -145,6 +145,14 @@ const std::vector<const char*>& migrations() {
         CREATE INDEX lorebook_links_by_character ON lorebook_links(character_id);
         CREATE INDEX lorebook_links_by_chat ON lorebook_links(chat_id);
         )sql",
+        // 4: SillyTavern chat files kept whole — hidden messages (never in a prompt), the speaker's
+        // name, and what an imported line or header holds that we do not model, verbatim (JSON).
+        R"sql(
+        ALTER TABLE messages ADD COLUMN hidden INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE messages ADD COLUMN name TEXT NOT NULL DEFAULT '';
+        ALTER TABLE messages ADD COLUMN st_fields TEXT NOT NULL DEFAULT '{}';
+        ALTER TABLE chats ADD COLUMN st_header TEXT NOT NULL DEFAULT '{}';
+        )sql",
     };
     return list;
 }

@@ -76,6 +76,14 @@ struct Message {
     std::string status = "complete";  // complete | partial | error
     Json media = Json::array();
     int64_t created_at = 0;
+    // Hidden from the model (SillyTavern's is_system): shown, never in a prompt.
+    bool hidden = false;
+    // The speaker's name as an imported file gave it ("" = the character's or the user's).
+    std::string name;
+    // The fields of an imported SillyTavern line we do not model (send_date as written,
+    // swipe_info, gen_started, gen_finished, extra, force_avatar, ...), verbatim, so an export
+    // gives them back.
+    Json st_fields = Json::object();
 };
 
 struct Summary {

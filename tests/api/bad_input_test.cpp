@@ -40,6 +40,8 @@ const std::vector<Route> kRoutes = {
     {"POST", "/api/characters/import", true}, {"GET", "/api/characters/{character}/export"}, {"GET", "/api/lorebooks"},
     {"POST", "/api/lorebooks"}, {"POST", "/api/lorebooks/import", true}, {"GET", "/api/lorebooks/{lorebook}"},
     {"PATCH", "/api/lorebooks/{lorebook}"}, {"GET", "/api/lorebooks/{lorebook}/export"},
+    {"POST", "/v1/completions"}, {"POST", "/completion"}, {"POST", "/tokenize"}, {"POST", "/detokenize"}, {"GET", "/props"},
+    {"GET", "/health"},
     // Deletes last, and only with ids that do not exist (the corpus must keep its chat).
     {"DELETE", "/api/memory/facts/{fact}"}, {"DELETE", "/api/messages/{message}"}, {"DELETE", "/api/chats/{chat}"},
     {"DELETE", "/api/images/{job}"}, {"DELETE", "/api/lorebooks/{lorebook}"}, {"DELETE", "/api/images/workflows/{character}"}, {"DELETE", "/api/characters/{character}"},
@@ -51,7 +53,8 @@ const std::vector<std::string> kFields = {
     "content", "swipe_id", "sampling", "text", "pinned", "version", "keep", "url", "sha256", "path", "messages",
     "stream", "stream_options", "max_tokens", "top_k", "seed", "stop", "temperature", "llm", "chat", "memory", "model",
     "entries", "character_ids", "chat_ids", "scan_depth", "token_budget", "recursive_scanning", "creator", "nickname",
-    "creation_date", "assets", "source", "group_only_greetings", "creator_notes_multilingual"};
+    "creation_date", "assets", "source", "group_only_greetings", "creator_notes_multilingual",
+    "prompt", "n_predict", "n", "tokens", "add_special", "with_pieces", "cache_prompt", "echo", "suffix"};
 
 const std::string kInvalidUtf8 = "\xff\xfe\xc3(";
 

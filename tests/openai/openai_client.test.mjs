@@ -79,6 +79,72 @@ await check('bad parameters are a 400 the client reports', async () => {
   }
 });
 
+await check('completions.create without streaming (n = 2)', async () => {
+  const r = await client.completions.create({ model: 'any', prompt: 'Once upon a time', max_tokens: 4, n: 2, seed: 9 });
+  assert(r.object === 'text_completion', `object ${r.object}`);
+  assert(r.choices.length === 2 && r.choices[1].index === 1, `choices ${JSON.stringify(r.choices)}`);
+  assert(typeof r.choices[0].text === 'string', 'text');
+  assert(r.choices[0].finish_reason === 'length', `finish ${r.choices[0].finish_reason}`);
+  assert(r.usage.completion_tokens === 8, `usage ${JSON.stringify(r.usage)}`);
+});
+
+await check('completions.create with streaming and usage', async () => {
+  const stream = await client.completions.create({
+    model: 'any', prompt: 'Once upon a time', max_tokens: 5, stream: true, stream_options: { include_usage: true },
+  });
+  let text = '';
+  let finish = null;
+  let usage = null;
+  let chunks = 0;
+  for await (const chunk of stream) {
+    chunks++;
+    if (chunk.usage) usage = chunk.usage;
+    if (chunk.choices.length) {
+      assert(chunk.object === 'text_completion', `object ${chunk.object}`);
+      text += chunk.choices[0].text ?? '';
+      finish = chunk.choices[0].finish_reason ?? finish;
+    }
+  }
+  assert(chunks >= 3, `chunks ${chunks}`);
+  assert(finish === 'length', `finish ${finish}`);
+  assert(usage && usage.completion_tokens === 5, `usage ${JSON.stringify(usage)}`);
+  assert(!text.includes('<|'), 'control tokens in text');
+});
+
+await check('completions.create refuses n = 17 naming n', async () => {
+  try {
+    await client.completions.create({ model: 'x', prompt: 'x', n: 17 });
+    throw new Error('no error');
+  } catch (e) {
+    assert(e.status === 400, `status ${e.status}`);
+    assert(String(e.message).includes("'n'"), e.message);
+  }
+});
+
+// SillyTavern's llama.cpp text completion, as plain HTTP: /props, /tokenize, streamed /completion.
+await check('plain HTTP as SillyTavern sends it: /props, /tokenize, /completion (stream)', async () => {
+  const props = await (await fetch(`${base}/props`)).json();
+  assert(props.default_generation_settings.n_ctx === 2048, `n_ctx ${JSON.stringify(props.default_generation_settings)}`);
+  const tok = await (await fetch(`${base}/tokenize`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ content: 'Hallo Mia!' }),
+  })).json();
+  assert(Array.isArray(tok.tokens) && tok.tokens.length > 1, JSON.stringify(tok));
+  const res = await fetch(`${base}/completion`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({
+      prompt: 'Mia: Hallo!\nUser: Wie geht es dir?\nMia:', n_predict: 4, max_tokens: 4, temperature: 0.7, top_k: -1,
+      top_p: 0.9, min_p: 0, repeat_penalty: 1.1, repeat_last_n: 0, typical_p: 1, mirostat: 0, stream: true,
+      cache_prompt: true, stop: ['\nUser:'], stopping_strings: ['\nUser:'], samplers: ['top_k', 'temperature'],
+    }),
+  });
+  assert(res.status === 200, `status ${res.status}`);
+  const body = await res.text();
+  const events = body.split('\n').filter((l) => l.startsWith('data: ')).map((l) => JSON.parse(l.slice(6)));
+  assert(events.length >= 1 && events.at(-1).stop === true, body.slice(0, 300));
+  assert(events.at(-1).tokens_predicted <= 4, JSON.stringify(events.at(-1)));
+});
+
 // Speech to text: espeak-ng speech (made here) between a second of silence on each side, as WAV.
 function spokenWav(text) {
   const r = spawnSync('espeak-ng', ['-v', 'en', '--stdout', text]);

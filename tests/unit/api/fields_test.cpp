@@ -3,6 +3,7 @@
 
 #include "api/access_guard.hpp"
 #include "api/json_io.hpp"
+#include "llm/engine.hpp"
 
 namespace mc::api {
 namespace {
@@ -69,6 +70,28 @@ TEST(Fields, LimitsUnknownFieldsAndTheFirstErrorWins) {
     Fields m(d);
     (void)m.string("content", 10);
     EXPECT_EQ(m.error()->message, "'content' (a string) is required");
+}
+
+// Issue 15: range errors wrote their bounds as floats ("between 1.000000 and 32768.000000").
+TEST(Fields, RangeErrorsWriteBoundsAsPeopleWriteThem) {
+    llm::Sampling s;
+    s.max_tokens = 0;
+    auto r = llm::validate(s);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().message, "'max_tokens' must be between 1 and 32768");
+    s = llm::Sampling{};
+    s.top_p = 2;
+    EXPECT_EQ(llm::validate(s).error().message, "'top_p' must be between 0 and 1");
+    s = llm::Sampling{};
+    s.repeat_last_n = -7;
+    EXPECT_EQ(llm::validate(s).error().message, "'repeat_last_n' must be between -1 and 1048576");
+    const Json big = Json::parse(R"({"x":5e7,"y":-3})");
+    Fields f(big);
+    (void)f.opt_number("x", 0, 1048576);
+    EXPECT_EQ(f.error()->message, "'x' must be a number from 0 to 1048576");
+    Fields g(big);
+    (void)g.opt_number("y", -2.5, 0.25);
+    EXPECT_EQ(g.error()->message, "'y' must be a number from -2.5 to 0.25");
 }
 
 http::Request request(const std::string& method, const std::string& host, const std::string& origin = "") {

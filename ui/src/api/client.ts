@@ -112,6 +112,10 @@ export interface Message {
   status: 'complete' | 'partial' | 'error';
   created_at: number;
   media: MediaEntry[];
+  // Shown, never sent to the model (SillyTavern's is_system).
+  hidden?: boolean;
+  // The speaker's name an imported file gave ('' otherwise).
+  name?: string;
 }
 
 // A file that belongs to a message: the audio of sentence `index` of swipe `swipe`, or a picture
@@ -254,7 +258,7 @@ export const api = {
         `/api/chats/${chatId}/messages?limit=100${before ? `&before=${before}` : ''}`,
       )
     ).messages,
-  editMessage: (id: string, patch: { content?: string; swipe_id?: number }) =>
+  editMessage: (id: string, patch: { content?: string; swipe_id?: number; hidden?: boolean }) =>
     request<Message>('PATCH', `/api/messages/${id}`, patch),
   deleteMessage: (id: string) => request<unknown>('DELETE', `/api/messages/${id}`),
   stop: (chatId: string) => request<unknown>('POST', `/api/chats/${chatId}/stop`),

@@ -357,14 +357,33 @@ export function ChatPanel({ character, onEdit, onActivity, routeChatId = null, o
       <div ref={scroller} onScroll={onScroll} className="scroll-thin min-h-0 flex-1 overflow-y-auto px-3 py-4 md:px-6" data-testid="messages">
         {messages.map((m) => {
           const mine = m.role === 'user';
+          const narration = m.role === 'system';
           const text = shownText(m);
           return (
-            <div key={m.id} className={`group mb-4 flex gap-3 ${mine ? 'flex-row-reverse' : ''}`} data-testid={`message-${m.role}`}>
-              {!mine && <Avatar character={character} size={32} />}
+            <div
+              key={m.id}
+              className={`group mb-4 flex gap-3 ${mine ? 'flex-row-reverse' : ''} ${narration ? 'justify-center' : ''} ${
+                m.hidden ? 'opacity-50' : ''
+              }`}
+              data-testid={`message-${m.role}`}
+              data-hidden={m.hidden ? 'true' : undefined}
+            >
+              {!mine && !narration && <Avatar character={character} size={32} />}
               <div className={`min-w-0 max-w-[85%] ${mine ? 'items-end' : ''} flex flex-col`}>
+                {(m.hidden || narration) && (
+                  <div className="mb-1 text-xs text-zinc-500" data-testid="message-label">
+                    {narration ? t.narration : ''}
+                    {narration && m.hidden ? ' · ' : ''}
+                    {m.hidden ? t.hiddenFromModel : ''}
+                  </div>
+                )}
                 <div
                   className={`rounded-2xl px-4 py-2 leading-relaxed ${
-                    mine ? 'rounded-tr-sm bg-pink-700/70' : 'rounded-tl-sm bg-zinc-800/80'
+                    narration
+                      ? 'border border-zinc-700 bg-transparent italic text-zinc-300'
+                      : mine
+                        ? 'rounded-tr-sm bg-pink-700/70'
+                        : 'rounded-tl-sm bg-zinc-800/80'
                   }`}
                 >
                   {editingId === m.id ? (
@@ -404,6 +423,19 @@ export function ChatPanel({ character, onEdit, onActivity, routeChatId = null, o
                   )}
                 </div>
                 <div className="mt-1 flex items-center gap-1 text-xs text-zinc-500">
+                  {streaming?.targetId !== m.id && (
+                    <button
+                      className="rounded px-1 opacity-60 hover:opacity-100"
+                      title={m.hidden ? t.unhideMessage : t.hideMessage}
+                      data-testid="toggle-hidden"
+                      onClick={async () => {
+                        const updated = await api.editMessage(m.id, { hidden: !m.hidden });
+                        setMessages((ms) => ms.map((x) => (x.id === m.id ? updated : x)));
+                      }}
+                    >
+                      {m.hidden ? t.unhideMessage : t.hideMessage}
+                    </button>
+                  )}
                   {m.role === 'assistant' && m.swipes.length > 1 && (
                     <span className="flex items-center" data-testid="swipes">
                       <button className={`${actionClass} hover:text-zinc-200`} onClick={() => swipe(m, -1)} disabled={!!streaming} aria-label={t.previousSwipe} data-testid="swipe-prev">
