@@ -16,6 +16,7 @@
 #include "store/lorebook_store.hpp"
 #include "store/memory_store.hpp"
 #include "image/image_service.hpp"
+#include "voice/rvc.hpp"
 #include "voice/tts_service.hpp"
 #include "stt/stt_service.hpp"
 
@@ -51,6 +52,8 @@ struct Context {
     stt::SttService* stt = nullptr;
     // Lorebooks (set by the app; null in tools that build routes without it).
     store::LorebookStore* lorebooks = nullptr;
+    // RVC voice training (set by the app; null in tools that build routes without it).
+    voice::VoiceTrainer* trainer = nullptr;
     // /api/health's "server": scheme, the certificate's fingerprint in https mode, and the
     // addresses other devices can open (set by the app).
     Json server_info = Json::object();

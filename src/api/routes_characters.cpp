@@ -57,15 +57,20 @@ Response put_file(Context& ctx, const FileSlot& slot, const Request& req) {
     if (!name) return error_response(name.error());
     const std::optional<std::string> old = (*c).*slot.member;
     (*c).*slot.member = *name;
-    if (slot.member == &Character::voice_sample_file) {
-        // A new sample invalidates a voice trained on the old one.
-        c->voice_status = "none";
-        c->voice_error.clear();
-    }
+    const bool sample = slot.member == &Character::voice_sample_file;
+    // A new sample ends a training of the old one (its job is cancelled: its result would be stale).
+    if (sample && ctx.trainer) ctx.trainer->cancel_for(c->id);
     auto saved = ctx.characters.update(std::move(*c));
     if (!saved) {
         ctx.blobs.remove(*name);
         return error_response(saved.error());
+    }
+    if (sample) {
+        // ... and a voice trained on the old sample no longer speaks for this one.
+        if (auto s = ctx.characters.set_voice_status(saved->id, "none", ""); s) {
+            saved->voice_status = "none";
+            saved->voice_error.clear();
+        }
     }
     if (old) ctx.blobs.remove(*old);
     return json_response(200, character_to_json(*saved));
@@ -236,9 +241,12 @@ void register_character_routes(http::Server& server, Context& ctx) {
     });
 
     server.route(Method::Delete, "/api/characters/{id}", [&ctx](const Request& req) {
+        // A training of this character stops first (its process group is killed), then its files go.
+        if (ctx.trainer) ctx.trainer->cancel_for(req.param("id"));
         auto files = ctx.characters.remove(req.param("id"));
         if (!files) return error_response(files.error());
         for (const auto& f : *files) ctx.blobs.remove(f);
+        if (ctx.trainer) ctx.trainer->remove_files(req.param("id"));
         log::info("character deleted: ", req.param("id"));
         return json_response(200, {{"deleted", req.param("id")}});
     });
@@ -248,6 +256,8 @@ void register_character_routes(http::Server& server, Context& ctx) {
     server.route(Method::Get, "/api/characters/{id}/avatar",
                  [&ctx](const Request& req) { return get_file(ctx, kAvatar, req); });
     server.route(Method::Put, "/api/characters/{id}/voice_sample",
+                 [&ctx](const Request& req) { return put_file(ctx, kVoiceSample, req); });
+    server.route(Method::Post, "/api/characters/{id}/voice_sample",  // The seed's form upload.
                  [&ctx](const Request& req) { return put_file(ctx, kVoiceSample, req); });
     server.route(Method::Get, "/api/characters/{id}/voice_sample",
                  [&ctx](const Request& req) { return get_file(ctx, kVoiceSample, req); });

@@ -28,7 +28,10 @@ void register_job_routes(http::Server& server, Context& ctx) {
         // Pictures run on the image service's own runner, which must hear of the cancel.
         auto found = ctx.jobs.get(req.param("id"));
         if (!found) return error_response(found.error());
-        auto j = found->kind == "image" && ctx.images ? ctx.images->cancel(req.param("id")) : ctx.jobs.cancel(req.param("id"));
+        // So do voice trainings (their process group is killed).
+        auto j = found->kind == "image" && ctx.images                ? ctx.images->cancel(req.param("id"))
+                 : found->kind == "voice_training" && ctx.trainer ? ctx.trainer->cancel(req.param("id"))
+                                                                  : ctx.jobs.cancel(req.param("id"));
         if (!j) return error_response(j.error());
         return json_response(200, job_to_json(*j));
     });

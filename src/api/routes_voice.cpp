@@ -2,6 +2,7 @@
 // POST /v1/audio/speech — and GET /api/media/{kind}/{file} for the audio (and images) we keep.
 #include <map>
 
+#include "api/chat_json.hpp"
 #include "api/context.hpp"
 #include "api/json_io.hpp"
 #include "api/routes.hpp"
@@ -80,6 +81,23 @@ void register_voice_routes(http::Server& server, Context& ctx) {
         auto audio = ctx.tts->speak(*character ? &**character : nullptr, override_voice, text);
         if (!audio) return error_response(audio.error());
         return audio_response(*audio, format);
+    });
+
+    // The seed's "Train": an RVC training of the character's voice sample, as a job (voice/rvc).
+    server.route(Method::Post, "/api/characters/{id}/train_voice", [&ctx](const Request& req) {
+        std::optional<int> epochs;
+        if (!req.body.empty()) {  // The seed posts no body; ours may name the epochs.
+            auto body = parse_object(req);
+            if (!body) return error_response(body.error());
+            Fields f(*body);
+            f.only({"epochs"});
+            if (auto e = f.opt_integer("epochs", 1, 1000)) epochs = static_cast<int>(*e);
+            if (f.error()) return error_response(*f.error());
+        }
+        if (!ctx.trainer) return error_response({ErrorCode::Unavailable, "voice training is not available", ""});
+        auto job = ctx.trainer->train(req.param("id"), epochs);
+        if (!job) return error_response(job.error());
+        return json_response(202, {{"job", job_to_json(*job)}});
     });
 
     server.route(Method::Get, "/api/tts/voices", [&ctx](const Request&) {

@@ -215,14 +215,16 @@ int serve(const Options& o) {
     engines.configure(loaded->settings);
     store::MemoryStore memory(**db);
     store::JobStore job_store(**db);
-    // Every kind of job but pictures, which the image service runs on its own runner.
-    jobs::JobRunner runner(job_store, store::KindFilter{{"image"}, false});
+    // Every kind of job but pictures and voice trainings, which run on runners of their own.
+    jobs::JobRunner runner(job_store, store::KindFilter{{"image", "voice_training"}, false});
     chat::MemoryService memory_service(memory, chats, characters, settings, [&engines] { return engines.get(); });
     memory_service.register_jobs(runner);
     api::register_model_jobs(runner, data_dir);
     // Declared before the chat service: its turn threads speak through it until they are joined.
     voice::TtsService tts(settings, blobs, data_dir);
     stt::SttService stt(settings, data_dir);
+    // RVC trainings, one at a time on their own runner (hours long: a summary must not wait).
+    voice::VoiceTrainer trainer(settings, characters, job_store, data_dir, [&blobs](const std::string& b) { return blobs.path_of(b); });
     // Pictures render on the image service's own runner (a download does not hold them up).
     image::ImageService images(settings, blobs, characters, chats, job_store, data_dir);
     chat::ChatService chat(chats, characters, settings, [&engines] { return engines.get(); });
@@ -271,7 +273,7 @@ int serve(const Options& o) {
     api::Context ctx{MYCANDY_VERSION, data_dir, settings, **db, characters, chats, blobs, chat, memory, runner,
                      [&engines] { return engines.get(); }, [&engines] { return engines.status(); },
                      [&engines, &settings] { engines.configure(*settings.current()); },
-                     [&stopping] { return stopping.load(); }, &tts, &images, &stt, &lorebooks};
+                     [&stopping] { return stopping.load(); }, &tts, &images, &stt, &lorebooks, &trainer};
     api::register_routes(server, ctx);
 
     const std::string ui_dir = find_ui_dir(loaded->settings);
@@ -319,6 +321,7 @@ int serve(const Options& o) {
     if (!access.loopback_only) log::info("listening on ", o.host, ": requests need the access token (server.api_token)");
     runner.start();
     images.start();
+    trainer.start();
     signals.start(server, [&] {
         // Open streams end: their turns stop and store what they have.
         stopping = true;
@@ -328,6 +331,7 @@ int serve(const Options& o) {
     chat.cancel_all();
     runner.stop();
     images.stop();
+    trainer.stop();
     engines.shutdown();
     log::info("stopped");
     return 0;

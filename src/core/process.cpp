@@ -66,16 +66,20 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv, const Pr
     Pipe in, out, err;
     if (!in.open() || !out.open() || !err.open()) return fail(ErrorCode::Unavailable, "cannot create pipes");
 
+    const char* workdir = options.working_dir.empty() ? nullptr : options.working_dir.c_str();
     const pid_t pid = ::fork();
     if (pid < 0) return fail(ErrorCode::Unavailable, std::string("cannot start ") + argv[0] + ": " + std::strerror(errno));
     if (pid == 0) {
+        if (options.own_group) ::setpgid(0, 0);
         ::dup2(in.fd[0], 0);
         ::dup2(out.fd[1], 1);
         ::dup2(err.fd[1], 2);
         if (options.nice > 0) ::setpriority(PRIO_PROCESS, 0, ::getpriority(PRIO_PROCESS, 0) + options.nice);
+        if (workdir && ::chdir(workdir) != 0) ::_exit(126);
         ::execv(program->c_str(), args.data());
         ::_exit(127);
     }
+    if (options.own_group) ::setpgid(pid, pid);  // Also here: no window where a kill misses the group.
     in.close_end(0);
     out.close_end(1);
     err.close_end(1);
@@ -87,17 +91,49 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv, const Pr
     const auto deadline = std::chrono::steady_clock::now() + options.timeout;
     std::optional<Error> failure;
     char buf[65536];
+    // Line mode: the unfinished line of each stream.
+    std::string partial[2];
+    constexpr size_t kMaxLine = 4096, kTail = 65536;
+    auto emit_lines = [&](int stream, const char* data, size_t n, bool flush) {
+        std::string& p = partial[stream];
+        for (size_t i = 0; i < n; ++i) {
+            const char c = data[i];
+            if (c == '\n' || c == '\r') {
+                if (!p.empty()) options.on_line(p);
+                p.clear();
+            } else if (p.size() < kMaxLine) {
+                p.push_back(c);
+            }
+        }
+        if (flush && !p.empty()) {
+            options.on_line(p);
+            p.clear();
+        }
+    };
+    // The child, once reaped here (the loop notices an exit while a grandchild keeps the pipes open).
+    int status = 0;
+    bool reaped = false;
+    std::optional<std::chrono::steady_clock::time_point> drain_until;
     while (out.fd[0] >= 0 || err.fd[0] >= 0) {
         if (options.cancel && options.cancel->load()) {
             failure = Error{ErrorCode::Unavailable, "cancelled", {}};
             break;
         }
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        const auto now = std::chrono::steady_clock::now();
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
         if (left.count() <= 0) {
-            failure = Error{ErrorCode::Unavailable, argv[0] + " did not finish within " +
-                                                        std::to_string(options.timeout.count()) + " ms", {}};
+            failure = Error{ErrorCode::Unavailable, argv[0] + " did not finish within " + std::to_string(options.timeout.count()) + " ms", {}};
             break;
         }
+        if (options.own_group && !reaped) {
+            pid_t w = ::waitpid(pid, &status, WNOHANG);
+            if (w == pid) {
+                reaped = true;
+                drain_until = now + std::chrono::milliseconds(500);
+            }
+        }
+        // The tool has exited but something it started still holds its output open: stop reading.
+        if (drain_until && now > *drain_until) break;
         pollfd fds[3];
         int n = 0;
         int idx_out = -1, idx_err = -1, idx_in = -1;
@@ -114,11 +150,15 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv, const Pr
             if (w < 0 && errno != EAGAIN && errno != EINTR) written = options.input.size();  // Child closed stdin.
             if (written >= options.input.size()) in.close_end(1);
         }
-        auto drain = [&](int idx, Pipe& p, std::string& into, size_t cap, bool hard_cap) {
+        auto drain = [&](int idx, int stream, Pipe& p, std::string& into, size_t cap, bool hard_cap) {
             if (idx < 0 || !(fds[idx].revents & (POLLIN | POLLHUP | POLLERR))) return;
             const ssize_t r = ::read(p.fd[0], buf, sizeof buf);
             if (r > 0) {
-                if (into.size() + static_cast<size_t>(r) > cap) {
+                if (options.on_line) {
+                    emit_lines(stream, buf, static_cast<size_t>(r), false);
+                    into.append(buf, static_cast<size_t>(r));
+                    if (into.size() > kTail) into.erase(0, into.size() - kTail);
+                } else if (into.size() + static_cast<size_t>(r) > cap) {
                     if (hard_cap) failure = Error{ErrorCode::TooLarge, argv[0] + " wrote more than " + std::to_string(cap >> 20) + " MB", {}};
                     into.append(buf, cap - std::min(cap, into.size()));
                 } else {
@@ -128,13 +168,34 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv, const Pr
                 p.close_end(0);
             }
         };
-        drain(idx_out, out, result.out, options.max_output, true);
-        drain(idx_err, err, result.err, 65536, false);
+        drain(idx_out, 0, out, result.out, options.max_output, true);
+        drain(idx_err, 1, err, result.err, 65536, false);
         if (failure) break;
     }
-    if (failure) ::kill(pid, SIGKILL);
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    if (options.on_line) {
+        emit_lines(0, nullptr, 0, true);
+        emit_lines(1, nullptr, 0, true);
+    }
+    if (options.own_group) {
+        if (failure && !reaped) {
+            // Ask first, so a tool can clean up; then make sure.
+            ::kill(-pid, SIGTERM);
+            const auto grace_end = std::chrono::steady_clock::now() + options.kill_grace;
+            while (std::chrono::steady_clock::now() < grace_end) {
+                if (::waitpid(pid, &status, WNOHANG) == pid) {
+                    reaped = true;
+                    break;
+                }
+                ::usleep(10000);
+            }
+        }
+        ::kill(-pid, SIGKILL);  // Whatever of the group is left (also after a normal exit).
+    } else if (failure) {
+        ::kill(pid, SIGKILL);
+    }
+    if (!reaped) {
+        while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
     }
     if (failure) return std::unexpected(*failure);
     if (WIFEXITED(status)) {
@@ -142,8 +203,12 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv, const Pr
         if (result.exit_code == 127 && result.out.empty()) {
             return fail(ErrorCode::Unavailable, "cannot run " + *program);
         }
+        if (result.exit_code == 126 && workdir && result.out.empty()) {
+            return fail(ErrorCode::Unavailable, "cannot run " + *program + " in " + options.working_dir);
+        }
     } else {
         result.exit_code = -1;
+        if (WIFSIGNALED(status)) result.term_signal = WTERMSIG(status);
     }
     return result;
 }

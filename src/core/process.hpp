@@ -6,9 +6,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/result.hpp"
@@ -21,10 +23,20 @@ struct ProcessOptions {
     size_t max_output = 64u << 20;                        // Larger stdout: killed, TooLarge.
     int nice = 0;                                         // Added to the child's nice value (lower priority).
     std::shared_ptr<std::atomic<bool>> cancel;            // Optional: set to kill the child early.
+    // Long-running tools (voice training): each line the child writes, stdout and stderr alike, as
+    // it arrives (without the newline; a line longer than 4 KB is cut there). When set, `out` keeps
+    // only the last 64 KB of stdout and max_output does not apply.
+    std::function<void(std::string_view line)> on_line;
+    // Runs the child in a process group of its own, and a kill (timeout, cancel) goes to the whole
+    // group: SIGTERM, then SIGKILL after `kill_grace` — so the tool's own children go too.
+    bool own_group = false;
+    std::chrono::milliseconds kill_grace{2000};
+    std::string working_dir;                              // Empty: ours.
 };
 
 struct ProcessResult {
-    int exit_code = 0;        // -1 when killed by a signal.
+    int exit_code = 0;        // -1 when killed by a signal (term_signal says which).
+    int term_signal = 0;
     std::string out;          // stdout.
     std::string err;          // stderr (first 64 KB).
 };
@@ -33,8 +45,8 @@ struct ProcessResult {
 std::optional<std::string> find_program(const std::string& program);
 
 // Runs argv[0] (resolved with find_program) with `argv`. Errors: Unavailable (program not found or
-// could not start; timed out; cancelled), TooLarge (output over the limit). A non-zero exit is not an
-// error here: the caller reads exit_code and err.
+// could not start; timed out; cancelled — the message says which), TooLarge (output over the limit).
+// A non-zero exit is not an error here: the caller reads exit_code and err.
 Result<ProcessResult> run_process(const std::vector<std::string>& argv, const ProcessOptions& options = {});
 
 }  // namespace mc

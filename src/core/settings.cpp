@@ -90,6 +90,14 @@ const std::vector<Spec>& schema() {
         {"media.image_likeness_weight", Type::Number, 0.7, 0, 2},
         {"media.image_max_mb", Type::Integer, 32, 1, 200},
         {"media.image_timeout_s", Type::Integer, 600, 10, 7200},
+        // A voice of their own (voice/rvc): the person's RVC tools as command templates (no shell).
+        {"media.vc_train_command", Type::String,
+         "python3 {vc_train_script} --sample {sample} --output {output} --epochs {epochs} --name {name}", 0, 4096},
+        {"media.vc_command", Type::String, "python3 {vc_script} --input {input} --output {output} --model {model}", 0, 4096},
+        {"media.vc_train_epochs", Type::Integer, 20, 1, 1000},
+        {"media.vc_train_timeout_s", Type::Integer, 21600, 5, 172800},
+        {"media.vc_timeout_s", Type::Integer, 60, 1, 3600},
+        {"media.vc_convert", Type::Boolean, true},  // Trained voices convert spoken replies.
         // Speech to text (stt/): whisper.cpp in-process, an OpenAI-compatible server, or off.
         {"stt.engine", Type::String, "embedded", 0, 0, {"embedded", "http", "off"}},
         {"stt.model_path", Type::String, "models/stt/ggml-base.bin", 0, 4096},

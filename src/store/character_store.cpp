@@ -123,14 +123,34 @@ Result<Character> CharacterStore::update(Character c) {
                "UPDATE characters SET name=?2, description=?3, personality=?4, scenario=?5, first_mes=?6, "
                "alternate_greetings=?7, mes_example=?8, system_prompt=?9, post_history_instructions=?10, "
                "creator_notes=?11, tags=?12, appearance=?13, voice=?14, avatar_file=?15, voice_sample_file=?16, "
-               "voice_status=?17, voice_error=?18, extensions=?19, created_at=?20, updated_at=?21, card=?22 WHERE id=?1");
+               "extensions=?19, created_at=?20, updated_at=?21, card=?22 WHERE id=?1");
         bind_all(s, c);
         s.run();
-        return m_db.changes();
+        const int n = m_db.changes();
+        // What the caller gets back carries the stored training state, not its own copy's.
+        Stmt q(m_db, "SELECT voice_status, voice_error FROM characters WHERE id = ?1");
+        q.bind(1, c.id);
+        if (q.step()) {
+            c.voice_status = q.text(0);
+            c.voice_error = q.text(1);
+        }
+        return n;
     });
     if (!changed) return std::unexpected(changed.error());
     if (*changed == 0) return fail(ErrorCode::NotFound, "no character with id '" + c.id + "'", "id");
     return c;
+}
+
+Result<void> CharacterStore::set_voice_status(const std::string& id, const std::string& status, const std::string& error) {
+    auto changed = m_db.transaction([&] {
+        Stmt s(m_db, "UPDATE characters SET voice_status = ?2, voice_error = ?3 WHERE id = ?1");
+        s.bind(1, id).bind(2, status).bind(3, error);
+        s.run();
+        return m_db.changes();
+    });
+    if (!changed) return std::unexpected(changed.error());
+    if (*changed == 0) return fail(ErrorCode::NotFound, "no character with id '" + id + "'", "id");
+    return {};
 }
 
 Result<std::vector<std::string>> CharacterStore::remove(const std::string& id) {

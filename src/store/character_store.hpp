@@ -20,8 +20,11 @@ public:
     Result<Character> get(const std::string& id);
     // Assigns id and timestamps.
     Result<Character> create(Character c);
-    // Writes every field of `c` (id must exist); bumps updated_at.
+    // Writes every field of `c` (id must exist) but the voice training state; bumps updated_at.
     Result<Character> update(Character c);
+    // Writes only the voice training state (voice_status, voice_error): the training job's own
+    // column, so an edit saved meanwhile neither loses nor undoes it. Errors: NotFound.
+    Result<void> set_voice_status(const std::string& id, const std::string& status, const std::string& error);
     // Returns the blob names the character owned, for the caller to delete.
     Result<std::vector<std::string>> remove(const std::string& id);
 

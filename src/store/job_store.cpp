@@ -144,6 +144,18 @@ Result<std::vector<Job>> JobStore::active_for_chat(const std::string& chat_id) {
     });
 }
 
+Result<std::vector<Job>> JobStore::active_of_kind(const std::string& kind, const std::string& character_id) {
+    return m_db.transaction([&] {
+        std::vector<Job> out;
+        Stmt s(m_db, std::string("SELECT ") + kColumns +
+                         " FROM jobs WHERE kind = ?1 AND (?2 = '' OR character_id = ?2) AND status IN ('queued', 'running')"
+                         " ORDER BY created_at, id");
+        s.bind(1, kind).bind(2, character_id);
+        while (s.step()) out.push_back(read_job(s));
+        return out;
+    });
+}
+
 Result<int> JobStore::requeue_running(const KindFilter& filter) {
     return m_db.transaction([&] {
         Stmt s(m_db, std::string("UPDATE jobs SET status = 'queued', progress = 0 WHERE status = 'running'") + kind_clause(filter, 1));

@@ -15,6 +15,7 @@
 #include "core/text.hpp"
 #include "voice/embedded_tts.hpp"
 #include "voice/espeak_tts.hpp"
+#include "voice/rvc.hpp"
 #include "voice/http_tts.hpp"
 #include "voice/wav.hpp"
 
@@ -98,6 +99,20 @@ private:
             req.text = item.second;
             auto audio = m_prepared.engine->synthesize(req);
             if (m_cancel && m_cancel->load()) continue;
+            if (audio && !m_prepared.rvc_model.empty() && !m_convert_failed) {
+                auto converted = m_service.convert(m_prepared.rvc_model, *audio, m_cancel);
+                if (m_cancel && m_cancel->load()) continue;
+                if (converted) {
+                    audio = std::move(converted);
+                } else {
+                    // The unconverted voice plays; the reason is said once, not per sentence.
+                    m_convert_failed = true;
+                    log::warn("voice conversion failed at sentence ", item.first, ": ", converted.error().message);
+                    Error e = converted.error();
+                    e.message += " (playing the voice without conversion)";
+                    m_emit(chat::AudioErrorEvent{item.first, e});
+                }
+            }
             Result<std::string> url = audio ? m_service.store_audio(*audio) : std::unexpected(audio.error());
             if (!url) {
                 log::warn("speech stopped at sentence ", item.first, ": ", url.error().message);
@@ -121,6 +136,7 @@ private:
     std::condition_variable m_cv;
     std::deque<std::pair<int, std::string>> m_queue;
     bool m_closed = false;
+    bool m_convert_failed = false;  // Worker only.
     Json m_media = Json::array();  // Written by the worker only; read after join.
     std::thread m_thread;          // Joined by finish() (or the destructor).
 };
@@ -168,6 +184,10 @@ Result<VoiceSpec> voice_spec_from_json(const Json& j) {
     if (j.contains("clone") && !j["clone"].is_null()) {
         if (!j["clone"].is_boolean()) return fail(ErrorCode::InvalidInput, "voice.clone must be true or false", "voice.clone");
         v.clone = j["clone"].get<bool>();
+    }
+    if (j.contains("convert") && !j["convert"].is_null()) {
+        if (!j["convert"].is_boolean()) return fail(ErrorCode::InvalidInput, "voice.convert must be true or false", "voice.convert");
+        v.convert = j["convert"].get<bool>();
     }
     return v;
 }
@@ -239,7 +259,14 @@ Result<TtsService::Prepared> TtsService::prepare(const Character* character, con
         }
         p.request.speaker_clip = m_blobs.path_of(*character->voice_sample_file);
     }
+    if (character && spec->convert && settings->boolean("media.vc_convert") && character->voice_status == "done") {
+        if (auto model = trained_model(m_data_dir, character->id)) p.rvc_model = *model;
+    }
     return p;
+}
+
+Result<Audio> TtsService::convert(const std::string& model, const Audio& audio, std::shared_ptr<std::atomic<bool>> cancel) {
+    return rvc_convert(*m_settings.current(), m_data_dir, model, audio, std::move(cancel));
 }
 
 Result<Audio> TtsService::speak(const Character* character, const std::optional<Json>& override_voice, const std::string& text,
@@ -252,8 +279,14 @@ Result<Audio> TtsService::speak(const Character* character, const std::optional<
     auto p = prepare(character, override_voice);
     if (!p) return std::unexpected(p.error());
     p->request.text = std::move(spoken);
-    p->request.cancel = std::move(cancel);
-    return p->engine->synthesize(p->request);
+    p->request.cancel = cancel;
+    auto audio = p->engine->synthesize(p->request);
+    if (!audio || p->rvc_model.empty()) return audio;
+    auto converted = convert(p->rvc_model, *audio, std::move(cancel));
+    if (converted) return converted;
+    // The voice without conversion, rather than no voice; the log says why.
+    log::warn("voice conversion failed: ", converted.error().message);
+    return audio;
 }
 
 Result<std::string> TtsService::store_audio(const Audio& audio) {

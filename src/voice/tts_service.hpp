@@ -29,6 +29,7 @@ struct VoiceSpec {
     double speed = 1.0;    // 0.5 .. 2.0
     int pitch = 50;        // 0 .. 99 (espeak)
     bool clone = false;    // Clone the character's voice sample (embedded engine).
+    bool convert = true;   // Convert with the character's trained RVC model, when it has one.
 };
 
 // Reads and checks a `voice` object (unknown keys are kept by the caller but ignored here).
@@ -58,9 +59,12 @@ public:
     struct Prepared {
         std::shared_ptr<TtsEngine> engine;
         TtsRequest request;
+        std::string rvc_model;  // Non-empty: each sentence is converted with this model.
     };
     // The engine and request for `character` (+ overrides); the text is filled in by the caller.
     Result<Prepared> prepare(const Character* character, const std::optional<Json>& override_voice);
+    // Converts synthesized audio with an RVC model (media.vc_command). Errors: see rvc_convert.
+    Result<Audio> convert(const std::string& model, const Audio& audio, std::shared_ptr<std::atomic<bool>> cancel);
     // Stores audio as a WAV blob and returns its URL (/api/media/audio/<name>.wav).
     Result<std::string> store_audio(const Audio& audio);
 
