@@ -9,8 +9,16 @@
 namespace mc::api {
 namespace {
 
-const std::set<std::string> kReadOnly = {"id", "avatar_url", "voice_sample_url", "voice_status", "voice_error",
-                                         "created_at", "updated_at"};
+const std::set<std::string> kReadOnly = {"id", "avatar_url", "voice_sample_url", "voice_sample_info", "voice_status",
+                                         "voice_error", "created_at", "updated_at"};
+
+// What the editor shows of a voice sample (the normalized copy's blob name stays inside).
+Json sample_info(const Character& c) {
+    if (!c.voice_sample_file) return nullptr;
+    Json out = c.voice_sample_info.is_object() ? c.voice_sample_info : Json::object();
+    out.erase("wav");
+    return out;
+}
 
 Result<std::string> text_field(const Json& body, const std::string& key) {
     const Json& v = body.at(key);
@@ -62,6 +70,7 @@ Json character_to_json(const Character& c) {
         {"voice", c.voice},
         {"avatar_url", c.avatar_file ? Json(base + "/avatar") : Json(nullptr)},
         {"voice_sample_url", c.voice_sample_file ? Json(base + "/voice_sample") : Json(nullptr)},
+        {"voice_sample_info", sample_info(c)},
         {"voice_status", c.voice_status},
         {"voice_error", c.voice_error},
         {"created_at", c.created_at},

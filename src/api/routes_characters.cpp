@@ -8,8 +8,12 @@
 #include "api/routes.hpp"
 #include "core/log.hpp"
 #include "core/media_type.hpp"
+#include "core/json.hpp"
+#include "stt/audio_decode.hpp"
 
+#include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <set>
 
 namespace mc::api {
@@ -34,8 +38,51 @@ struct FileSlot {
 
 const FileSlot kAvatar{"avatar", "avatars", kMaxAvatarBytes, sniff_image, "PNG, JPEG or WebP",
                        &Character::avatar_file};
-const FileSlot kVoiceSample{"voice_sample", "voices", kMaxVoiceSampleBytes, sniff_audio, "WAV, MP3, FLAC or OGG",
-                            &Character::voice_sample_file};
+const FileSlot kVoiceSample{"voice_sample", "voices", kMaxVoiceSampleBytes, nullptr, "", &Character::voice_sample_file};
+
+// A voice sample is kept twice: as sent (played back in the editor) and as the normalized WAV the
+// speech engines clone from and trainers learn from (stt::analyze_voice_sample).
+Response put_voice_sample(Context& ctx, const Request& req) {
+    auto c = ctx.characters.get(req.param("id"));
+    if (!c) return error_response(c.error());
+    const std::string& bytes = req.upload();
+    if (bytes.size() > kMaxVoiceSampleBytes) {
+        return error_response({ErrorCode::TooLarge, "voice_sample is larger than " + std::to_string(kMaxVoiceSampleBytes >> 20) + " MB", "voice_sample"});
+    }
+    if (bytes.empty()) return error_response({ErrorCode::InvalidInput, "voice_sample is empty", "voice_sample"});
+    auto analyzed = stt::analyze_voice_sample(bytes);
+    if (!analyzed) return error_response(analyzed.error());
+    auto name = ctx.blobs.put("voices", analyzed->ext, bytes);
+    if (!name) return error_response(name.error());
+    auto wav = ctx.blobs.put("voices", "wav", analyzed->wav);
+    if (!wav) {
+        ctx.blobs.remove(*name);
+        return error_response(wav.error());
+    }
+    const std::optional<std::string> old = c->voice_sample_file;
+    const std::string old_wav = json_string_or(c->voice_sample_info, "wav", "");
+    c->voice_sample_file = *name;
+    c->voice_sample_info = analyzed->info;
+    c->voice_sample_info["wav"] = *wav;
+    // A new sample ends a training of the old one (its job is cancelled: its result would be stale).
+    if (ctx.trainer) ctx.trainer->cancel_for(c->id);
+    auto saved = ctx.characters.update(std::move(*c));
+    if (!saved) {
+        ctx.blobs.remove(*name);
+        ctx.blobs.remove(*wav);
+        return error_response(saved.error());
+    }
+    // ... and a voice trained on the old sample no longer speaks for this one.
+    if (auto st = ctx.characters.set_voice_status(saved->id, "none", ""); st) {
+        saved->voice_status = "none";
+        saved->voice_error.clear();
+    }
+    if (old) ctx.blobs.remove(*old);
+    if (!old_wav.empty()) ctx.blobs.remove(old_wav);
+    log::info("voice sample of ", saved->id, ": ", analyzed->info["format"].get<std::string>(), ", ",
+              analyzed->info["seconds"].get<double>(), " s");
+    return json_response(200, character_to_json(*saved));
+}
 
 Response put_file(Context& ctx, const FileSlot& slot, const Request& req) {
     auto c = ctx.characters.get(req.param("id"));
@@ -57,20 +104,10 @@ Response put_file(Context& ctx, const FileSlot& slot, const Request& req) {
     if (!name) return error_response(name.error());
     const std::optional<std::string> old = (*c).*slot.member;
     (*c).*slot.member = *name;
-    const bool sample = slot.member == &Character::voice_sample_file;
-    // A new sample ends a training of the old one (its job is cancelled: its result would be stale).
-    if (sample && ctx.trainer) ctx.trainer->cancel_for(c->id);
     auto saved = ctx.characters.update(std::move(*c));
     if (!saved) {
         ctx.blobs.remove(*name);
         return error_response(saved.error());
-    }
-    if (sample) {
-        // ... and a voice trained on the old sample no longer speaks for this one.
-        if (auto s = ctx.characters.set_voice_status(saved->id, "none", ""); s) {
-            saved->voice_status = "none";
-            saved->voice_error.clear();
-        }
     }
     if (old) ctx.blobs.remove(*old);
     return json_response(200, character_to_json(*saved));
@@ -256,9 +293,9 @@ void register_character_routes(http::Server& server, Context& ctx) {
     server.route(Method::Get, "/api/characters/{id}/avatar",
                  [&ctx](const Request& req) { return get_file(ctx, kAvatar, req); });
     server.route(Method::Put, "/api/characters/{id}/voice_sample",
-                 [&ctx](const Request& req) { return put_file(ctx, kVoiceSample, req); });
+                 [&ctx](const Request& req) { return put_voice_sample(ctx, req); });
     server.route(Method::Post, "/api/characters/{id}/voice_sample",  // The seed's form upload.
-                 [&ctx](const Request& req) { return put_file(ctx, kVoiceSample, req); });
+                 [&ctx](const Request& req) { return put_voice_sample(ctx, req); });
     server.route(Method::Get, "/api/characters/{id}/voice_sample",
                  [&ctx](const Request& req) { return get_file(ctx, kVoiceSample, req); });
 }

@@ -40,6 +40,7 @@ std::string mime_for_ext(std::string_view ext) {
     if (ext == "flac") return "audio/flac";
     if (ext == "ogg") return "audio/ogg";
     if (ext == "mp3") return "audio/mpeg";
+    if (ext == "webm") return "audio/webm";
     return "";
 }
 

@@ -11,7 +11,7 @@ namespace {
 constexpr const char* kColumns =
     "id, name, description, personality, scenario, first_mes, alternate_greetings, mes_example, system_prompt, "
     "post_history_instructions, creator_notes, tags, appearance, voice, avatar_file, voice_sample_file, "
-    "voice_status, voice_error, extensions, created_at, updated_at, card";
+    "voice_status, voice_error, extensions, created_at, updated_at, card, voice_sample_info";
 
 Json parse_or(const std::string& text, Json fallback) {
     Json v = Json::parse(text, nullptr, false);
@@ -58,6 +58,7 @@ Character read_row(const Stmt& s) {
         c.creator_notes_multilingual = card["creator_notes_multilingual"];
     }
     if (card.contains("assets") && card["assets"].is_array()) c.assets = card["assets"];
+    c.voice_sample_info = parse_or(s.text(22), Json::object());
     if (card.contains("creation_date") && card["creation_date"].is_number_integer()) c.creation_date = card["creation_date"].get<int64_t>();
     if (card.contains("modification_date") && card["modification_date"].is_number_integer()) {
         c.modification_date = card["modification_date"].get<int64_t>();
@@ -78,6 +79,7 @@ void bind_all(Stmt& s, const Character& c) {
     if (c.creation_date) card["creation_date"] = *c.creation_date;
     if (c.modification_date) card["modification_date"] = *c.modification_date;
     s.bind(22, card.dump());
+    s.bind(23, c.voice_sample_info.dump());
 }
 
 }  // namespace
@@ -108,7 +110,7 @@ Result<Character> CharacterStore::create(Character c) {
     c.created_at = c.updated_at = now_ms();
     auto done = m_db.transaction([&] {
         Stmt s(m_db, std::string("INSERT INTO characters (") + kColumns +
-                         ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22)");
+                         ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23)");
         bind_all(s, c);
         s.run();
     });
@@ -123,7 +125,7 @@ Result<Character> CharacterStore::update(Character c) {
                "UPDATE characters SET name=?2, description=?3, personality=?4, scenario=?5, first_mes=?6, "
                "alternate_greetings=?7, mes_example=?8, system_prompt=?9, post_history_instructions=?10, "
                "creator_notes=?11, tags=?12, appearance=?13, voice=?14, avatar_file=?15, voice_sample_file=?16, "
-               "extensions=?19, created_at=?20, updated_at=?21, card=?22 WHERE id=?1");
+               "extensions=?19, created_at=?20, updated_at=?21, card=?22, voice_sample_info=?23 WHERE id=?1");
         bind_all(s, c);
         s.run();
         const int n = m_db.changes();
@@ -155,12 +157,14 @@ Result<void> CharacterStore::set_voice_status(const std::string& id, const std::
 
 Result<std::vector<std::string>> CharacterStore::remove(const std::string& id) {
     auto files = m_db.transaction([&]() -> std::optional<std::vector<std::string>> {
-        Stmt q(m_db, "SELECT avatar_file, voice_sample_file FROM characters WHERE id = ?1");
+        Stmt q(m_db, "SELECT avatar_file, voice_sample_file, voice_sample_info FROM characters WHERE id = ?1");
         q.bind(1, id);
         if (!q.step()) return std::nullopt;
         std::vector<std::string> owned;
         if (!q.is_null(0)) owned.push_back(q.text(0));
         if (!q.is_null(1)) owned.push_back(q.text(1));
+        const std::string wav = json_string_or(parse_or(q.text(2), Json::object()), "wav", "");
+        if (!wav.empty()) owned.push_back(wav);
         // The spoken replies and pictures in its chats go with it.
         Stmt m(m_db, "SELECT media FROM messages WHERE media != '[]' AND chat_id IN (SELECT id FROM chats WHERE character_id = ?1)");
         m.bind(1, id);

@@ -153,6 +153,10 @@ const std::vector<const char*>& migrations() {
         ALTER TABLE messages ADD COLUMN st_fields TEXT NOT NULL DEFAULT '{}';
         ALTER TABLE chats ADD COLUMN st_header TEXT NOT NULL DEFAULT '{}';
         )sql",
+        // 5: what a voice sample is (length, rate, loudness, waveform) and its normalized copy.
+        R"sql(
+        ALTER TABLE characters ADD COLUMN voice_sample_info TEXT NOT NULL DEFAULT '{}';
+        )sql",
     };
     return list;
 }

@@ -30,6 +30,17 @@ struct Character {
     Json voice = Json::object();
     std::optional<std::string> avatar_file;        // Generated blob name, never a client's path.
     std::optional<std::string> voice_sample_file;  // Generated blob name.
+    // What the sample is: {"wav": blob name of its normalized copy (24 kHz mono 16-bit WAV, what the
+    // engines and trainers read), "seconds", "sample_rate", "format", "loudness_db", "peak_db",
+    // "waveform": [0..1 peaks]}; {} for a sample stored before these were measured.
+    Json voice_sample_info = Json::object();
+    // The sample file engines and trainers read: its normalized copy, else the file as sent.
+    std::optional<std::string> voice_sample_for_engines() const {
+        if (!voice_sample_file) return std::nullopt;
+        const auto it = voice_sample_info.find("wav");
+        if (voice_sample_info.is_object() && it != voice_sample_info.end() && it->is_string()) return it->get<std::string>();
+        return voice_sample_file;
+    }
     std::string voice_status = "none";
     std::string voice_error;
     Json extensions = Json::object();

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 
 #include "voice/wav.hpp"
@@ -44,7 +45,7 @@ sf_count_t mem_read(void* ptr, sf_count_t count, void* u) {
 sf_count_t mem_write(const void*, sf_count_t, void*) { return 0; }
 sf_count_t mem_tell(void* u) { return static_cast<MemFile*>(u)->pos; }
 
-Result<Pcm> decode_sndfile(std::string_view bytes, const std::string& format, double max_seconds) {
+Result<Pcm> decode_sndfile(std::string_view bytes, const std::string& format, double max_seconds, int rate) {
     MemFile mem{bytes, 0};
     SF_VIRTUAL_IO io{mem_len, mem_seek, mem_read, mem_write, mem_tell};
     SF_INFO info{};
@@ -61,7 +62,7 @@ Result<Pcm> decode_sndfile(std::string_view bytes, const std::string& format, do
     const double max_frames = max_seconds * info.samplerate;
     if (info.frames > 0 && static_cast<double>(info.frames) > max_frames + info.samplerate) {
         return fail(ErrorCode::TooLarge, "the recording is " + std::to_string(static_cast<long long>(info.frames / info.samplerate)) +
-                                             " s long; at most " + std::to_string(static_cast<long long>(max_seconds)) + " s are transcribed", "file");
+                                             " s long; at most " + std::to_string(static_cast<long long>(max_seconds)) + " s are accepted", "file");
     }
     std::vector<float> mono;
     std::vector<float> buf(4096 * static_cast<size_t>(info.channels));
@@ -76,13 +77,13 @@ Result<Pcm> decode_sndfile(std::string_view bytes, const std::string& format, do
         }
         if (static_cast<double>(mono.size()) > max_frames + info.samplerate) {
             return fail(ErrorCode::TooLarge, "the recording is longer than " + std::to_string(static_cast<long long>(max_seconds)) +
-                                                 " s, the most that is transcribed", "file");
+                                                 " s, the most that is accepted", "file");
         }
     }
     if (mono.empty()) return fail(ErrorCode::InvalidInput, "the " + format + " file holds no audio", "file");
-    auto out = resample(mono, info.samplerate, kSampleRate);
+    auto out = resample(mono, info.samplerate, rate);
     if (!out) return std::unexpected(out.error());
-    return Pcm{std::move(*out), format, info.samplerate};
+    return Pcm{std::move(*out), format, info.samplerate, rate};
 }
 
 // ---- WebM / Matroska (EBML) ----
@@ -204,7 +205,7 @@ bool block_frames(std::string_view d, uint64_t want_track, std::vector<std::stri
     return true;
 }
 
-Result<Pcm> decode_webm(std::string_view bytes, double max_seconds) {
+Result<Pcm> decode_webm(std::string_view bytes, double max_seconds, int rate) {
     // Opus packets are at most 120 ms, at least 2.5 ms; MediaRecorder writes 20 ms ones.
     const auto max_packets = static_cast<size_t>(max_seconds / 0.0025) + 1000;
     auto webm = demux_webm_opus(bytes, max_packets);
@@ -220,7 +221,7 @@ Result<Pcm> decode_webm(std::string_view bytes, double max_seconds) {
     }
     if (static_cast<double>(total) > (max_seconds + 1) * 48000) {
         return fail(ErrorCode::TooLarge, "the recording is " + std::to_string(total / 48000) + " s long; at most " +
-                                             std::to_string(static_cast<long long>(max_seconds)) + " s are transcribed", "file");
+                                             std::to_string(static_cast<long long>(max_seconds)) + " s are accepted", "file");
     }
     int pre_skip = 0;
     if (webm->codec_private.size() >= 12 && webm->codec_private.starts_with("OpusHead")) {
@@ -250,7 +251,7 @@ Result<Pcm> decode_webm(std::string_view bytes, double max_seconds) {
         }
         if (static_cast<double>(mono.size()) > (max_seconds + 1) * 48000) {
             return fail(ErrorCode::TooLarge, "the recording is longer than " + std::to_string(static_cast<long long>(max_seconds)) +
-                                                 " s, the most that is transcribed", "file");
+                                                 " s, the most that is accepted", "file");
         }
     }
     if (bad * 2 > webm->packets.size()) {
@@ -259,9 +260,9 @@ Result<Pcm> decode_webm(std::string_view bytes, double max_seconds) {
     }
     mono.erase(mono.begin(), mono.begin() + std::min(mono.size(), static_cast<size_t>(pre_skip)));
     if (mono.empty()) return fail(ErrorCode::InvalidInput, "the WebM file holds no audio", "file");
-    auto out = resample(mono, 48000, kSampleRate);
+    auto out = resample(mono, 48000, rate);
     if (!out) return std::unexpected(out.error());
-    return Pcm{std::move(*out), "webm", 48000};
+    return Pcm{std::move(*out), "webm", 48000, rate};
 }
 
 }  // namespace
@@ -297,30 +298,47 @@ Result<std::vector<float>> resample(const std::vector<float>& in, int rate_in, i
     return out;
 }
 
-Result<Pcm> decode_audio(std::string_view bytes, double max_seconds) {
+namespace {
+Result<Pcm> decode_any(std::string_view bytes, double max_seconds, int rate);
+}
+
+Result<Pcm> decode_audio(std::string_view bytes, double max_seconds, int rate, const std::string& field) {
+    if (rate < 8000 || rate > 48000) return fail(ErrorCode::Internal, "decode_audio: unsupported rate " + std::to_string(rate));
+    auto r = decode_any(bytes, max_seconds, rate);
+    if (!r && field != "file") {
+        Error e = r.error();
+        if (e.field == "file") e.field = field;
+        return std::unexpected(e);
+    }
+    return r;
+}
+
+namespace {
+Result<Pcm> decode_any(std::string_view bytes, double max_seconds, int rate) {
     if (bytes.empty()) return fail(ErrorCode::InvalidInput, "the recording is empty", "file");
     const std::string format = sniff_recording(bytes);
     if (format.empty()) {
         return fail(ErrorCode::UnsupportedMedia, "not a recording this server reads: send WAV, MP3, FLAC, Ogg (Opus/Vorbis) or WebM (Opus)", "file");
     }
-    if (format == "webm") return decode_webm(bytes, max_seconds);
+    if (format == "webm") return decode_webm(bytes, max_seconds, rate);
     if (format == "wav") {
         // Our reader first: it also takes the "unknown length" headers streaming writers produce.
         if (auto wav = voice::parse_wav(bytes)) {
             if (wav->samples.empty()) return fail(ErrorCode::InvalidInput, "the WAV file holds no audio", "file");
             if (wav->seconds() > max_seconds + 1) {
                 return fail(ErrorCode::TooLarge, "the recording is " + std::to_string(static_cast<long long>(wav->seconds())) +
-                                                     " s long; at most " + std::to_string(static_cast<long long>(max_seconds)) + " s are transcribed", "file");
+                                                     " s long; at most " + std::to_string(static_cast<long long>(max_seconds)) + " s are accepted", "file");
             }
             std::vector<float> f(wav->samples.size());
             for (size_t i = 0; i < f.size(); ++i) f[i] = wav->samples[i] / 32768.0f;
-            auto out = resample(f, wav->sample_rate, kSampleRate);
+            auto out = resample(f, wav->sample_rate, rate);
             if (!out) return std::unexpected(out.error());
-            return Pcm{std::move(*out), "wav", wav->sample_rate};
+            return Pcm{std::move(*out), "wav", wav->sample_rate, rate};
         }
     }
-    return decode_sndfile(bytes, format, max_seconds);
+    return decode_sndfile(bytes, format, max_seconds, rate);
 }
+}  // namespace
 
 Result<WebmOpus> demux_webm_opus(std::string_view bytes, size_t max_packets) {
     Reader r{bytes};
@@ -444,6 +462,63 @@ std::string mux_webm_opus(const std::string& head, const std::vector<std::string
         s += cluster;
     }
     return s;
+}
+
+namespace {
+
+constexpr double kMinSampleSeconds = 3.0;
+constexpr double kMaxSampleSeconds = 600.0;
+constexpr int kSampleWavRate = 24000;
+constexpr size_t kWaveformPoints = 160;
+
+std::string decimal1(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f", v);
+    return buf;
+}
+
+}  // namespace
+
+Result<VoiceSample> analyze_voice_sample(std::string_view bytes) {
+    auto pcm = decode_audio(bytes, kMaxSampleSeconds, kSampleWavRate, "voice_sample");
+    if (!pcm) return std::unexpected(pcm.error());
+    const double seconds = pcm->seconds();
+    auto one_decimal = [](double v) { return std::round(v * 10) / 10; };
+    if (seconds < kMinSampleSeconds) {
+        return fail(ErrorCode::InvalidInput, "voice_sample is " + decimal1(seconds) + " s long; at least 3 s are needed (10–30 s of clear speech clone best)",
+                    "voice_sample");
+    }
+    double peak = 0, sum = 0;
+    for (float v : pcm->samples) {
+        peak = std::max(peak, static_cast<double>(std::abs(v)));
+        sum += static_cast<double>(v) * v;
+    }
+    if (peak < 1e-4) return fail(ErrorCode::InvalidInput, "voice_sample is silent", "voice_sample");
+    const double rms = std::sqrt(sum / static_cast<double>(pcm->samples.size()));
+    auto db = [&](double v) { return one_decimal(20 * std::log10(std::max(v, 1e-9))); };
+    // The waveform the editor draws: the loudest point of each slice, as sent.
+    Json waveform = Json::array();
+    const size_t n = pcm->samples.size();
+    for (size_t i = 0; i < kWaveformPoints; ++i) {
+        const size_t a = i * n / kWaveformPoints, b = std::max(a + 1, (i + 1) * n / kWaveformPoints);
+        float m = 0;
+        for (size_t k = a; k < b && k < n; ++k) m = std::max(m, std::abs(pcm->samples[k]));
+        waveform.push_back(std::round(m * 1000) / 1000);
+    }
+    // Peak-normalized to -1 dBFS (at most +20 dB), so quiet recordings clone as well as loud ones.
+    const double gain = std::min(0.891 / peak, 10.0);
+    voice::Audio audio;
+    audio.sample_rate = kSampleWavRate;
+    audio.samples.reserve(n);
+    for (float v : pcm->samples) {
+        audio.samples.push_back(static_cast<int16_t>(std::lround(std::clamp(v * gain, -1.0, 1.0) * 32767)));
+    }
+    VoiceSample out;
+    out.ext = pcm->format;
+    out.wav = voice::encode_wav(audio);
+    out.info = {{"seconds", std::round(seconds * 100) / 100}, {"sample_rate", pcm->source_rate}, {"format", pcm->format},
+                {"loudness_db", db(rms)}, {"peak_db", db(peak)}, {"waveform", std::move(waveform)}};
+    return out;
 }
 
 }  // namespace mc::stt

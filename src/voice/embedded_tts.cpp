@@ -164,6 +164,10 @@ struct EmbeddedTts::Loaded {
     // libllama does not apply the model's suppressed tokens (llama-common's sampler does): they
     // become -inf biases, so Qwen3 samples only codec codes and end-of-speech.
     std::vector<llama_logit_bias> suppress;
+    // The last voice sample, decoded once and kept while its file stays the same (path, size, mtime):
+    // a character's clip is read once, not for every sentence it speaks.
+    mtmd::bitmap_ptr speaker;
+    std::string speaker_key;
 };
 
 EmbeddedTts::EmbeddedTts(std::string model_path, std::string mmproj_path, int threads)
@@ -287,17 +291,25 @@ Result<Audio> EmbeddedTts::synthesize(const TtsRequest& request) {
                         "speaker_clip");
     }
 
-    mtmd::bitmap_ptr speaker;
+    mtmd_bitmap* speaker = nullptr;
     if (!request.speaker_clip.empty()) {
         std::error_code ec;
         if (!fs::is_regular_file(request.speaker_clip, ec))
             return fail(ErrorCode::Io, "voice sample " + request.speaker_clip + " not found", "speaker_clip");
-        auto wrapper = mtmd_helper_bitmap_init_from_file(l.mtmd.get(), request.speaker_clip.c_str(), false,
-                                                         mtmd_helper_init_opt_default());
-        if (!wrapper.bitmap)
-            return fail(ErrorCode::InvalidInput, "voice sample " + request.speaker_clip + " is not audio this engine can read",
-                        "speaker_clip");
-        speaker.reset(wrapper.bitmap);
+        const auto size = fs::file_size(request.speaker_clip, ec);
+        const auto mtime = fs::last_write_time(request.speaker_clip, ec).time_since_epoch().count();
+        const std::string key = request.speaker_clip + "\n" + std::to_string(size) + "\n" + std::to_string(mtime);
+        if (!l.speaker || l.speaker_key != key) {
+            auto wrapper = mtmd_helper_bitmap_init_from_file(l.mtmd.get(), request.speaker_clip.c_str(), false,
+                                                             mtmd_helper_init_opt_default());
+            if (!wrapper.bitmap)
+                return fail(ErrorCode::InvalidInput, "voice sample " + request.speaker_clip + " is not audio this engine can read",
+                            "speaker_clip");
+            l.speaker.reset(wrapper.bitmap);
+            l.speaker_key = key;
+            m_speaker_loads.fetch_add(1);
+        }
+        speaker = l.speaker.get();
     }
 
     auto cancelled = [&] { return request.cancel && request.cancel->load(); };
@@ -312,7 +324,7 @@ Result<Audio> EmbeddedTts::synthesize(const TtsRequest& request) {
         inp.seq_id = 0;
         inp.prompt = sentence.c_str();
         inp.prompt_len = sentence.size();
-        inp.speaker_ref = speaker.get();
+        inp.speaker_ref = speaker;
         inp.lang = qwen ? lang.c_str() : nullptr;
         inp.top_k = kTopK;
         inp.top_p = kTopP;

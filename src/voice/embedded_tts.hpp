@@ -6,6 +6,7 @@
 // runs at a time (an internal mutex guards the loaded model and contexts).
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -37,6 +38,8 @@ public:
     // The most frames (12.5 per second) one generation of `text` may produce: random or confused
     // weights that never emit end-of-speech stop there.
     static int max_frames(std::string_view text);
+    // How many times a voice sample was read and decoded (once per sample file, not per sentence).
+    int speaker_loads() const { return m_speaker_loads.load(); }
 
 private:
     struct Loaded;
@@ -48,6 +51,7 @@ private:
     std::mutex m_mu;                  // Guards m_loaded and m_load_error; held for a whole synthesis.
     std::unique_ptr<Loaded> m_loaded;  // Model, contexts and generation helper once loaded.
     std::string m_load_error;         // Why the last load failed (health reports it).
+    std::atomic<int> m_speaker_loads{0};
 };
 
 }  // namespace mc::voice

@@ -246,9 +246,13 @@ Result<Job> VoiceTrainer::train(const std::string& character_id, std::optional<i
                                              active->front().id + "): cancel it first", "job");
     }
     const int n = epochs ? *epochs : static_cast<int>(m_settings.current()->integer("media.vc_train_epochs"));
-    auto job = m_runner.submit(kKind, Json{{"epochs", n}, {"sample", *c->voice_sample_file}}, character_id, std::nullopt);
-    if (!job) return job;
-    (void)m_characters.set_voice_status(character_id, "queued", "");
+    // Before the job exists: the runner may start (and end) it at once, and its state must win.
+    if (auto st = m_characters.set_voice_status(character_id, "queued", ""); !st) return std::unexpected(st.error());
+    auto job = m_runner.submit(kKind, Json{{"epochs", n}, {"sample", *c->voice_sample_for_engines()}}, character_id, std::nullopt);
+    if (!job) {
+        (void)m_characters.set_voice_status(character_id, c->voice_status, c->voice_error);
+        return job;
+    }
     log::info("voice training queued for character ", character_id, " (job ", job->id, ", ", n, " epochs)");
     return job;
 }
@@ -292,7 +296,7 @@ jobs::Outcome VoiceTrainer::run(const Job& job, jobs::JobContext& ctx) {
     if (!c) return jobs::Outcome::failed("the character was deleted");
     if (!safe_id(id)) return failed("character id cannot name a model file");
     const std::string sample_blob = job.payload.value("sample", std::string());
-    if (!c->voice_sample_file || *c->voice_sample_file != sample_blob) {
+    if (!c->voice_sample_file || c->voice_sample_for_engines() != sample_blob) {
         return failed("the voice sample changed after this training was queued: train again");
     }
     finish("running", "");

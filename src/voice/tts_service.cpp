@@ -257,7 +257,7 @@ Result<TtsService::Prepared> TtsService::prepare(const Character* character, con
         if (!character || !character->voice_sample_file) {
             return fail(ErrorCode::InvalidInput, "voice.clone needs a voice sample: upload one to the character first", "voice.clone");
         }
-        p.request.speaker_clip = m_blobs.path_of(*character->voice_sample_file);
+        p.request.speaker_clip = m_blobs.path_of(*character->voice_sample_for_engines());
     }
     if (character && spec->convert && settings->boolean("media.vc_convert") && character->voice_status == "done") {
         if (auto model = trained_model(m_data_dir, character->id)) p.rvc_model = *model;

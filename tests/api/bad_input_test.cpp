@@ -41,7 +41,7 @@ const std::vector<Route> kRoutes = {
     {"POST", "/api/lorebooks"}, {"POST", "/api/lorebooks/import", true}, {"GET", "/api/lorebooks/{lorebook}"},
     {"PATCH", "/api/lorebooks/{lorebook}"}, {"GET", "/api/lorebooks/{lorebook}/export"},
     {"POST", "/v1/completions"}, {"POST", "/completion"}, {"POST", "/tokenize"}, {"POST", "/detokenize"}, {"GET", "/props"},
-    {"GET", "/health"},
+    {"GET", "/health"}, {"POST", "/api/characters/{character}/train_voice"}, {"POST", "/api/characters/{character}/voice_sample", true},
     // Deletes last, and only with ids that do not exist (the corpus must keep its chat).
     {"DELETE", "/api/memory/facts/{fact}"}, {"DELETE", "/api/messages/{message}"}, {"DELETE", "/api/chats/{chat}"},
     {"DELETE", "/api/images/{job}"}, {"DELETE", "/api/lorebooks/{lorebook}"}, {"DELETE", "/api/images/workflows/{character}"}, {"DELETE", "/api/characters/{character}"},
@@ -54,7 +54,7 @@ const std::vector<std::string> kFields = {
     "stream", "stream_options", "max_tokens", "top_k", "seed", "stop", "temperature", "llm", "chat", "memory", "model",
     "entries", "character_ids", "chat_ids", "scan_depth", "token_budget", "recursive_scanning", "creator", "nickname",
     "creation_date", "assets", "source", "group_only_greetings", "creator_notes_multilingual",
-    "prompt", "n_predict", "n", "tokens", "add_special", "with_pieces", "cache_prompt", "echo", "suffix"};
+    "prompt", "n_predict", "n", "tokens", "add_special", "with_pieces", "cache_prompt", "echo", "suffix", "epochs"};
 
 const std::string kInvalidUtf8 = "\xff\xfe\xc3(";
 

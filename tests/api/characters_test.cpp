@@ -4,12 +4,13 @@
 #include <filesystem>
 
 #include "server_process.hpp"
+#include "standin_tts.hpp"
 
 namespace mc::test {
 namespace {
 
 const std::string kPng = std::string("\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16) + std::string(64, '\x01');
-const std::string kWav = std::string("RIFF\x24\0\0\0WAVEfmt ", 16) + std::string(64, '\0');
+const std::string kWav = tone_wav(4.0, 22050);
 
 class CharactersApi : public ::testing::Test {
 protected:
@@ -159,15 +160,35 @@ TEST_F(CharactersApi, AvatarUploadIsTypeCheckedCappedAndReplacesTheOldFile) {
 TEST_F(CharactersApi, VoiceSampleUploadAndPlayback) {
     const std::string id = create({{"name", "Mia"}})["id"];
     const std::string path = "/api/characters/" + id + "/voice_sample";
+    EXPECT_TRUE(create({{"name", "Nosample"}})["voice_sample_info"].is_null());
     expect_error(c.Put(path.c_str(), kPng, "audio/wav"), 415, "unsupported_media", "voice_sample");
+    // Too short, silent, or not audio at all though it starts like an MP3: refused, nothing stored.
+    expect_error(c.Put(path.c_str(), tone_wav(2.0), "audio/wav"), 400, "invalid_input", "voice_sample");
+    expect_error(c.Post(path.c_str(), "ID3" + std::string(5000, 'x'), "audio/mpeg"), 400, "invalid_input", "voice_sample");
+    EXPECT_EQ(files_in("voices"), 0u);
     auto r = c.Put(path.c_str(), kWav, "audio/wav");
     ASSERT_EQ(r->status, 200) << r->body;
-    EXPECT_EQ(body_json(r)["voice_sample_url"], path);
+    const Json ch = body_json(r);
+    EXPECT_EQ(ch["voice_sample_url"], path);
+    // What the editor shows: length, the file's rate, format, loudness and a waveform.
+    const Json& info = ch["voice_sample_info"];
+    EXPECT_NEAR(info["seconds"].get<double>(), 4.0, 0.01);
+    EXPECT_EQ(info["sample_rate"], 22050);
+    EXPECT_EQ(info["format"], "wav");
+    EXPECT_TRUE(info["loudness_db"].is_number());
+    EXPECT_EQ(info["waveform"].size(), 160u);
+    EXPECT_FALSE(info.contains("wav"));  // The normalized copy's file stays inside.
+    EXPECT_EQ(body_json(c.Get(("/api/characters/" + id).c_str()))["voice_sample_info"], info);
+    EXPECT_EQ(files_in("voices"), 2u);  // As sent, and normalized for the engines.
     auto got = c.Get(path.c_str());
     EXPECT_EQ(got->body, kWav);
     EXPECT_EQ(got->get_header_value("Content-Type"), "audio/wav");
     std::string big = kWav + std::string(50u << 20, '\0');
     expect_error(c.Put(path.c_str(), big, "audio/wav"), 413, "too_large", "voice_sample");
+    // A new sample replaces both files.
+    ASSERT_EQ(c.Post(path.c_str(), tone_wav(6.0), "audio/wav")->status, 200);
+    EXPECT_EQ(files_in("voices"), 2u);
+    EXPECT_NEAR(body_json(c.Get(("/api/characters/" + id).c_str()))["voice_sample_info"]["seconds"].get<double>(), 6.0, 0.01);
 }
 
 TEST_F(CharactersApi, DeletingACharacterDeletesItsFiles) {
@@ -175,7 +196,7 @@ TEST_F(CharactersApi, DeletingACharacterDeletesItsFiles) {
     ASSERT_EQ(c.Put(("/api/characters/" + id + "/avatar").c_str(), kPng, "image/png")->status, 200);
     ASSERT_EQ(c.Put(("/api/characters/" + id + "/voice_sample").c_str(), kWav, "audio/wav")->status, 200);
     EXPECT_EQ(files_in("avatars"), 1u);
-    EXPECT_EQ(files_in("voices"), 1u);
+    EXPECT_EQ(files_in("voices"), 2u);
     EXPECT_EQ(c.Delete(("/api/characters/" + id).c_str())->status, 200);
     EXPECT_EQ(files_in("avatars"), 0u);
     EXPECT_EQ(files_in("voices"), 0u);

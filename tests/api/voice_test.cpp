@@ -320,7 +320,7 @@ TEST_F(VoiceApi, TheEmbeddedEngineSpeaksATurnAndClonesTheVoiceSample) {
     }
 
     // Cloning: the character's uploaded sample is the speaker reference.
-    ASSERT_EQ(server->client().Put(("/api/characters/" + character_id + "/voice_sample").c_str(), tone_wav(2.0), "audio/wav")->status, 200);
+    ASSERT_EQ(server->client().Put(("/api/characters/" + character_id + "/voice_sample").c_str(), tone_wav(4.0), "audio/wav")->status, 200);
     auto cloned = post("/api/tts", {{"text", "Hallo zusammen."}, {"character_id", character_id}, {"voice", {{"clone", true}}}});
     ASSERT_EQ(cloned->status, 200) << cloned->body;
     EXPECT_EQ(wav_info(cloned->body).rate, 24000);

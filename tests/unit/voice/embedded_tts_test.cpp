@@ -109,6 +109,26 @@ TEST_F(EmbeddedTtsTest, Qwen3ClonesASpeakerAndSpeaksEachSentence) {
     EXPECT_LE(static_cast<int>(a->samples.size()), cap_samples("Ja.") + cap_samples("Gut."));
 }
 
+// Instant cloning: a character's sample is read once and kept for every sentence after it; a new
+// sample (the file replaced) is read again.
+TEST_F(EmbeddedTtsTest, TheVoiceSampleIsReadOncePerSampleNotPerSentence) {
+    const std::string clip = s_dir + "/clip-cache.wav";
+    fs::copy_file(s_dir + "/clip.wav", clip, fs::copy_options::overwrite_existing);
+    TtsRequest r;
+    r.text = "Ja.";
+    r.language = "de";
+    r.speaker_clip = clip;
+    const int before = s_qwen->speaker_loads();
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(s_qwen->synthesize(r));
+    EXPECT_EQ(s_qwen->speaker_loads(), before + 1);
+    // Another sample: a different file, then this one rewritten with other content.
+    std::ofstream(clip, std::ios::binary | std::ios::app) << std::string(4800, '\0');
+    ASSERT_TRUE(s_qwen->synthesize(r));
+    EXPECT_EQ(s_qwen->speaker_loads(), before + 2);
+    ASSERT_TRUE(s_qwen->synthesize(r));
+    EXPECT_EQ(s_qwen->speaker_loads(), before + 2);
+}
+
 TEST_F(EmbeddedTtsTest, PocketSpeaksWithAVoiceSample) {
     TtsRequest r;
     r.text = "Hello there.";
