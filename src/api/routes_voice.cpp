@@ -100,6 +100,14 @@ void register_voice_routes(http::Server& server, Context& ctx) {
         return json_response(202, {{"job", job_to_json(*job)}});
     });
 
+    // The editor finds the character's training (to follow a running one after a reload).
+    server.route(Method::Get, "/api/characters/{id}/train_voice", [&ctx](const Request& req) {
+        if (!ctx.trainer) return error_response({ErrorCode::Unavailable, "voice training is not available", ""});
+        auto job = ctx.trainer->latest(req.param("id"));
+        if (!job) return error_response(job.error());
+        return json_response(200, {{"job", *job ? job_to_json(**job) : Json(nullptr)}});
+    });
+
     server.route(Method::Get, "/api/tts/voices", [&ctx](const Request&) {
         if (!ctx.tts) return error_response({ErrorCode::Unavailable, "text-to-speech is not available", ""});
         Json out = ctx.tts->voices();

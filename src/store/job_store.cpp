@@ -156,6 +156,16 @@ Result<std::vector<Job>> JobStore::active_of_kind(const std::string& kind, const
     });
 }
 
+Result<std::optional<Job>> JobStore::latest_of_kind(const std::string& kind, const std::string& character_id) {
+    return m_db.transaction([&]() -> std::optional<Job> {
+        Stmt s(m_db, std::string("SELECT ") + kColumns +
+                         " FROM jobs WHERE kind = ?1 AND character_id = ?2 ORDER BY created_at DESC, rowid DESC LIMIT 1");
+        s.bind(1, kind).bind(2, character_id);
+        if (!s.step()) return std::nullopt;
+        return read_job(s);
+    });
+}
+
 Result<int> JobStore::requeue_running(const KindFilter& filter) {
     return m_db.transaction([&] {
         Stmt s(m_db, std::string("UPDATE jobs SET status = 'queued', progress = 0 WHERE status = 'running'") + kind_clause(filter, 1));

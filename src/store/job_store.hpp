@@ -41,6 +41,8 @@ public:
     Result<std::vector<Job>> active_for_chat(const std::string& chat_id);
     // Queued and running jobs of this kind for a character (all characters when empty), oldest first.
     Result<std::vector<Job>> active_of_kind(const std::string& kind, const std::string& character_id = {});
+    // The newest job of this kind for a character, whatever its status.
+    Result<std::optional<Job>> latest_of_kind(const std::string& kind, const std::string& character_id);
     // At start: jobs left running by a previous process are queued again.
     Result<int> requeue_running(const KindFilter& filter = {});
 

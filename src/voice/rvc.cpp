@@ -257,6 +257,12 @@ Result<Job> VoiceTrainer::train(const std::string& character_id, std::optional<i
     return job;
 }
 
+Result<std::optional<Job>> VoiceTrainer::latest(const std::string& character_id) {
+    auto c = m_characters.get(character_id);
+    if (!c) return std::unexpected(c.error());
+    return m_jobs.latest_of_kind(kKind, character_id);
+}
+
 Result<Job> VoiceTrainer::cancel(const std::string& job_id) {
     auto before = m_jobs.get(job_id);
     if (!before) return before;

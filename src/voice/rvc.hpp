@@ -61,6 +61,8 @@ public:
     // Queues a training of the character's voice sample. Errors: NotFound, InvalidInput (no voice
     // sample; epochs out of range), Conflict (one is queued or running for this character).
     Result<Job> train(const std::string& character_id, std::optional<int> epochs);
+    // The character's newest training job (null when it never trained). Errors: NotFound.
+    Result<std::optional<Job>> latest(const std::string& character_id);
     // Cancels one training job (POST /api/jobs/{id}/cancel). Errors: NotFound, Conflict (ended).
     Result<Job> cancel(const std::string& job_id);
     // Cancels the character's queued or running trainings (the sample changed; it is being deleted).

@@ -41,7 +41,7 @@ const std::vector<Route> kRoutes = {
     {"POST", "/api/lorebooks"}, {"POST", "/api/lorebooks/import", true}, {"GET", "/api/lorebooks/{lorebook}"},
     {"PATCH", "/api/lorebooks/{lorebook}"}, {"GET", "/api/lorebooks/{lorebook}/export"},
     {"POST", "/v1/completions"}, {"POST", "/completion"}, {"POST", "/tokenize"}, {"POST", "/detokenize"}, {"GET", "/props"},
-    {"GET", "/health"}, {"POST", "/api/characters/{character}/train_voice"}, {"POST", "/api/characters/{character}/voice_sample", true},
+    {"GET", "/health"}, {"POST", "/api/characters/{character}/train_voice"}, {"GET", "/api/characters/{character}/train_voice"}, {"POST", "/api/characters/{character}/voice_sample", true},
     // Deletes last, and only with ids that do not exist (the corpus must keep its chat).
     {"DELETE", "/api/memory/facts/{fact}"}, {"DELETE", "/api/messages/{message}"}, {"DELETE", "/api/chats/{chat}"},
     {"DELETE", "/api/images/{job}"}, {"DELETE", "/api/lorebooks/{lorebook}"}, {"DELETE", "/api/images/workflows/{character}"}, {"DELETE", "/api/characters/{character}"},

@@ -127,11 +127,14 @@ TEST_F(VoiceTraining, TrainingReportsProgressAndItsModelConvertsEverySpokenSente
     const Json c = character_with_sample();
     const std::string id = c["id"];
     EXPECT_EQ(c["voice_status"], "none");
+    EXPECT_TRUE(body_json(server->client().Get(("/api/characters/" + id + "/train_voice").c_str()))["job"].is_null());
 
     auto r = post("/api/characters/" + id + "/train_voice", {{"epochs", 3}});
     ASSERT_EQ(r->status, 202) << r->body;
     const std::string job_id = body_json(r)["job"]["id"];
     EXPECT_EQ(body_json(r)["job"]["kind"], "voice_training");
+    // The editor finds it again (after a reload) from the character.
+    EXPECT_EQ(body_json(server->client().Get(("/api/characters/" + id + "/train_voice").c_str()))["job"]["id"], job_id);
     // A second "Train" while this one is queued or running is refused, naming the job.
     auto again = server->client().Post(("/api/characters/" + id + "/train_voice").c_str(), "", "application/json");
     EXPECT_EQ(again->status, 409) << again->body;
@@ -258,6 +261,36 @@ TEST_F(VoiceTraining, AMissingFailingOrHangingTrainerFailsTheJobSayingWhy) {
     EXPECT_EQ(r->status, 400);
     r = post("/api/characters/nope/train_voice", Json::object());
     EXPECT_EQ(r->status, 404);
+}
+
+TEST_F(VoiceTraining, AFailingConverterLeavesTheVoiceUnconvertedAndSaysSoOnce) {
+    StandinTts tts;
+    write_file((dir / "quick.sh").string(), "#!/bin/sh\necho 'epoch 1/1'\nprintf model > \"$1\"\n", true);
+    write_file((dir / "broken.sh").string(), "#!/bin/sh\necho 'model broken: wrong version' >&2\nexit 1\n", true);
+    start({{"tts_engine", "http"}, {"tts_url", tts.url()}, {"vc_train_command", (dir / "quick.sh").string() + " {output}"},
+           {"vc_command", (dir / "broken.sh").string() + " {input} {output}"}});
+    const std::string id = character_with_sample()["id"];
+    auto r = post("/api/characters/" + id + "/train_voice", Json::object());
+    ASSERT_EQ(r->status, 202) << r->body;
+    const std::string job_id = body_json(r)["job"]["id"];
+    ASSERT_TRUE(poll_until([&] { return job_ended(job_id); }));
+    ASSERT_EQ(character(id)["voice_status"], "done") << job(job_id).dump();
+    auto chat = body_json(post("/api/chats", {{"character_id", id}}));
+    const std::string chat_id = chat.contains("id") ? chat["id"] : chat["chat"]["id"];
+    auto turn = post_sse(server->port(), "/api/chats/" + chat_id + "/messages", Json{{"content", "Hi"}, {"speak", true}}.dump());
+    ASSERT_EQ(turn.status, 200) << turn.body;
+    // Every sentence still speaks (the engine's own voice); the reason comes once.
+    EXPECT_GE(turn.count("audio"), 2u);
+    ASSERT_EQ(turn.count("audio_error"), 1u);
+    const std::string why = turn.last("audio_error")->data.dump();
+    EXPECT_NE(why.find("model broken: wrong version"), std::string::npos) << why;
+    EXPECT_NE(why.find("without conversion"), std::string::npos) << why;
+    for (const auto& e : turn.events) {
+        if (e.event != "audio") continue;
+        auto a = server->client().Get(e.data["url"].get<std::string>().c_str());
+        ASSERT_EQ(a->status, 200);
+        EXPECT_EQ(a->body.substr(24, 4), std::string("\xc0\x5d\x00\x00", 4));  // The engine's 24 kHz.
+    }
 }
 
 // A trainer that starts a helper process which ignores SIGTERM, and says both pids.

@@ -181,6 +181,28 @@ await step('a phone over https at this machine\'s network address records and ge
   }
 });
 
+await step('a voice sample recorded in the character editor is stored and measured', async () => {
+  const p = await browser.newPage({ viewport: { width: 1440, height: 900 }, locale: 'en-US' });
+  p.on('pageerror', (e) => errors.push(String(e)));
+  p.setDefaultTimeout(30000);
+  await p.goto(`${base}/ui/`);
+  await p.getByTestId('character-item').first().click();
+  await p.getByTestId('edit-character').click();
+  page = p;  // A failure's screenshot shows this page.
+  await p.getByTestId('voice-record').click();
+  // The fake microphone's loop: past 5 s it has played its speech at least once.
+  await p.waitForFunction(() => Number(document.querySelector('[data-testid=voice-record]')?.dataset.seconds ?? 0) >= 5, null, { timeout: 20000, polling: 250 });
+  await p.getByTestId('voice-record').click();
+  const info = p.getByTestId('voice-sample-info');
+  await info.waitFor();
+  const text = await info.textContent();
+  assert(text.includes('WEBM') && text.includes('48000 Hz'), text);
+  const stored = await (await fetch(`${base}/api/characters/${character.id}`)).json();
+  assert(stored.voice_sample_info.format === 'webm' && stored.voice_sample_info.seconds >= 5, JSON.stringify(stored.voice_sample_info));
+  await p.getByTestId('voice-panel').screenshot({ path: join(artifacts, 'mic-voice-sample.png') });
+  await p.close();
+});
+
 await step('no errors in the page', async () => {
   assert(errors.length === 0, errors.join('\n'));
 });

@@ -3,7 +3,7 @@
 // 390x844 are written to the artifacts folder.
 // Usage: node e2e/run.mjs <mycandy> <model.gguf> <ui dist folder> <artifacts folder>
 import { chromium } from 'playwright-core';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { deflateSync } from 'node:zlib';
 import { createHash } from 'node:crypto';
@@ -278,6 +278,72 @@ await step('the editor sets the character\'s voice and tests it', async () => {
   await desktop.getByTestId('character-editor').waitFor({ state: 'detached' });
   const chars = (await (await fetch(`${base}/api/characters`)).json()).characters;
   assert(chars[0].voice.voice === 'de+f3' && chars[0].voice.language === 'de', JSON.stringify(chars[0].voice));
+});
+
+// A 16-bit mono WAV of a quiet tone.
+function toneWav(seconds, rate) {
+  const n = Math.round(seconds * rate);
+  const b = Buffer.alloc(44 + n * 2);
+  b.write('RIFF', 0);
+  b.writeUInt32LE(36 + n * 2, 4);
+  b.write('WAVEfmt ', 8);
+  b.writeUInt32LE(16, 16);
+  b.writeUInt16LE(1, 20);
+  b.writeUInt16LE(1, 22);
+  b.writeUInt32LE(rate, 24);
+  b.writeUInt32LE(rate * 2, 28);
+  b.writeUInt16LE(2, 32);
+  b.writeUInt16LE(16, 34);
+  b.write('data', 36);
+  b.writeUInt32LE(n * 2, 40);
+  for (let i = 0; i < n; i++) b.writeInt16LE(Math.round(6000 * Math.sin(i * 0.06) * Math.min(1, i / rate)), 44 + i * 2);
+  return b;
+}
+
+await step('a voice sample is measured and drawn; Train voice runs the trainer live; cancel stops it', async () => {
+  writeFileSync(join(dir, 'sample.wav'), toneWav(4, 22050));
+  // A stand-in RVC trainer (RVC cannot run here): says its epoch, waits for the test, writes a model.
+  const trainer = join(dir, 'train.sh');
+  const go = join(dir, 'go');
+  writeFileSync(trainer, `#!/bin/sh\necho "Epoch 1/4"\nwhile [ ! -e '${go}' ]; do sleep 0.05; done\necho "Epoch 4/4"\nprintf model > "$1"\n`, { mode: 0o755 });
+  const patched = await fetch(`${base}/api/settings`, {
+    method: 'PATCH', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ media: { vc_train_command: `${trainer} {output}` } }),
+  });
+  assert(patched.ok, await patched.text());
+  await desktop.getByTestId('edit-character').click();
+  await desktop.getByTestId('voice-panel').waitFor();
+  await desktop.getByTestId('voice-input').setInputFiles(join(dir, 'sample.wav'));
+  const info = desktop.getByTestId('voice-sample-info');
+  await info.waitFor();
+  const text = await info.textContent();
+  assert(text.includes('4.0 s') && text.includes('22050 Hz') && text.includes('WAV'), text);
+  assert((await desktop.getByTestId('voice-waveform').locator('rect').count()) === 160, 'waveform bars');
+  const status = () => desktop.getByTestId('voice-training-status').getAttribute('data-status');
+  assert((await status()) === 'none', await status());
+  await desktop.getByTestId('voice-train').click();
+  await desktop.waitForFunction(() => {
+    const bar = document.querySelector('[data-testid=voice-train-progress]');
+    return bar && bar.style.width === '25%';
+  }, null, { timeout: 30000 });
+  assert((await status()) === 'running', await status());
+  await desktop.getByTestId('voice-panel').screenshot({ path: join(artifacts, 'desktop-voice-training.png') });
+  writeFileSync(go, '');
+  await desktop.waitForFunction(() => document.querySelector('[data-testid=voice-training-status]')?.dataset.status === 'done', null, { timeout: 30000 });
+  assert(await desktop.getByTestId('voice-convert').isChecked(), 'convert checkbox');
+  // Again, and cancelled: the trained voice stays, the reason is shown.
+  rmSync(go);
+  await desktop.getByTestId('voice-train').click();
+  await desktop.getByTestId('voice-train-cancel').click();
+  await desktop.getByTestId('voice-train-error').waitFor({ timeout: 30000 });
+  assert((await desktop.getByTestId('voice-train-error').textContent()).includes('cancelled'), 'cancel reason');
+  assert((await status()) === 'done', await status());
+  await desktop.getByTestId('voice-panel').screenshot({ path: join(artifacts, 'desktop-voice-trained.png') });
+  await desktop.getByTestId('save-character').click();
+  await desktop.getByTestId('character-editor').waitFor({ state: 'detached' });
+  const chars = (await (await fetch(`${base}/api/characters`)).json()).characters;
+  assert(chars[0].voice_status === 'done' && chars[0].voice.convert === true && chars[0].voice_sample_info.seconds === 4,
+    JSON.stringify([chars[0].voice_status, chars[0].voice, chars[0].voice_sample_info?.seconds]));
 });
 
 // Stand-ins for what cannot run here: a remote model that asks for a picture, and ComfyUI (its

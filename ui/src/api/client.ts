@@ -33,6 +33,8 @@ export interface Character {
   voice: Record<string, unknown>;
   avatar_url: string | null;
   voice_sample_url: string | null;
+  // What the sample is (null without one; {} when stored before it was measured).
+  voice_sample_info: { seconds?: number; sample_rate?: number; format?: string; loudness_db?: number; peak_db?: number; waveform?: number[] } | null;
   voice_status: 'none' | 'queued' | 'running' | 'done' | 'failed';
   voice_error: string;
   created_at: number;
@@ -150,6 +152,7 @@ export interface Voice {
   speed?: number;
   pitch?: number;
   clone?: boolean;
+  convert?: boolean;
 }
 
 export interface Voices {
@@ -230,6 +233,9 @@ export const api = {
 
   characters: async () => (await request<{ characters: Character[] }>('GET', '/api/characters')).characters,
   createCharacter: (c: Partial<Character>) => request<Character>('POST', '/api/characters', c),
+  character: (id: string) => request<Character>('GET', `/api/characters/${id}`),
+  trainVoice: async (id: string) => (await request<{ job: Job }>('POST', `/api/characters/${id}/train_voice`, {})).job,
+  trainingJob: async (id: string) => (await request<{ job: Job | null }>('GET', `/api/characters/${id}/train_voice`)).job,
   updateCharacter: (id: string, c: Partial<Character>) => request<Character>('PATCH', `/api/characters/${id}`, c),
   deleteCharacter: (id: string) => request<unknown>('DELETE', `/api/characters/${id}`),
   importCard: (file: Blob) => request<CardImport>('POST', '/api/characters/import', undefined, file),

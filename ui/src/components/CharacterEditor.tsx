@@ -8,6 +8,7 @@ import { format, useT } from '../i18n';
 import { Drawer } from './Drawer';
 import { Field, inputClass } from './Field';
 import { FilePicker } from './FilePicker';
+import { VoicePanel } from './VoicePanel';
 import { LorebookEditor } from './LorebookEditor';
 
 type TextKey =
@@ -49,6 +50,8 @@ export function CharacterEditor({ character, onClose, onSaved }: Props) {
     character?.avatar_url ? `${character.avatar_url}?v=${character.updated_at}` : null,
   );
   const [sample, setSample] = useState<File | null>(null);
+  // The saved character as the voice panel last left it (a sample uploaded there is saved at once).
+  const [current, setCurrent] = useState<Character | null>(character);
   const [samplePreview, setSamplePreview] = useState<string | null>(character?.voice_sample_url ?? null);
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [busy, setBusy] = useState(false);
@@ -98,7 +101,8 @@ export function CharacterEditor({ character, onClose, onSaved }: Props) {
   }, []);
   // Only what the person chose is stored; empty fields fall back to the settings.
   const voiceBody = (): Voice => {
-    const v: Voice = { language: voice.language, speed: Number(voice.speed), pitch: Number(voice.pitch), clone: !!voice.clone };
+    const v: Voice = { language: voice.language, speed: Number(voice.speed), pitch: Number(voice.pitch), clone: !!voice.clone,
+      convert: voice.convert !== false };
     if (voice.engine) v.engine = voice.engine;
     if (voice.voice?.trim()) v.voice = voice.voice.trim();
     return v;
@@ -296,24 +300,32 @@ export function CharacterEditor({ character, onClose, onSaved }: Props) {
           {text('system_prompt', t.systemPrompt, 3)}
           {text('post_history_instructions', t.postHistory, 2)}
           {text('creator_notes', t.creatorNotes, 2)}
-          <Field label={t.voiceSample} error={errors.voice_sample}>
-            <FilePicker
-              accept="audio/wav,audio/mpeg,audio/flac,audio/ogg,.wav,.mp3,.flac,.ogg"
-              label={t.chooseFile}
-              testId="voice-input"
-              onFile={(f) => {
-                setSample(f);
-                if (f) setSamplePreview(URL.createObjectURL(f));
-              }}
-            />
-            {samplePreview && <audio controls src={samplePreview} className="mt-2 w-full" data-testid="voice-preview" />}
-            {character && (
-              <span className="text-xs text-zinc-500">
-                {format(t.voiceStatus, { status: character.voice_status })}
-                {character.voice_error && ` — ${character.voice_error}`}
-              </span>
-            )}
-          </Field>
+          {current ? (
+            // Not inside a <label>: a click on the waveform or the status must not open the file chooser.
+            <section className="space-y-2">
+              <h3 className="text-sm text-zinc-300">{t.voiceSample}</h3>
+              <VoicePanel
+                character={current}
+                onChange={setCurrent}
+                convert={voice.convert !== false}
+                onConvert={(on) => setVoice({ ...voice, convert: on })}
+              />
+            </section>
+          ) : (
+            <Field label={t.voiceSample} error={errors.voice_sample}>
+              <FilePicker
+                accept="audio/*,.wav,.mp3,.flac,.ogg,.opus,.webm"
+                label={t.chooseFile}
+                testId="voice-input"
+                onFile={(f) => {
+                  setSample(f);
+                  if (f) setSamplePreview(URL.createObjectURL(f));
+                }}
+              />
+              {samplePreview && <audio controls src={samplePreview} className="mt-2 w-full" data-testid="voice-preview" />}
+              <span className="text-xs text-zinc-500">{t.saveFirstForVoice}</span>
+            </Field>
+          )}
           <section className="space-y-3 rounded-xl border border-zinc-800 p-3" data-testid="voice-section">
             <h3 className="text-xs font-semibold uppercase tracking-wide text-zinc-500">{t.voiceSection}</h3>
             <div className="grid grid-cols-1 gap-3 sm:grid-cols-2">
