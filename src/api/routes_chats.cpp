@@ -119,13 +119,12 @@ void register_chat_routes(http::Server& server, Context& ctx) {
             e.field = "character_id";
             return error_response(e);
         }
-        const std::string user = ctx.settings.current()->str("chat.user_name");
+        // Stored as written: {{user}} and {{char}} are filled in when the chat is shown and when a
+        // prompt is built, so renaming yourself (chat.user_name) or the character applies at once.
         std::vector<std::string> greetings;
-        for (const auto& g : std::vector<std::string>{c->first_mes}) {
-            if (!g.empty()) greetings.push_back(chat::substitute_macros(g, c->name, user));
-        }
+        if (!c->first_mes.empty()) greetings.push_back(c->first_mes);
         for (const auto& g : c->alternate_greetings) {
-            if (!g.empty()) greetings.push_back(chat::substitute_macros(g, c->name, user));
+            if (!g.empty()) greetings.push_back(g);
         }
         auto created = ctx.chats.create(c->id, greetings);
         if (!created) return error_response(created.error());

@@ -1,5 +1,7 @@
 #include "chat/chat_service.hpp"
 
+#include <malloc.h>
+
 #include "core/json.hpp"
 #include "core/text.hpp"
 
@@ -200,6 +202,10 @@ Result<std::shared_ptr<Turn>> ChatService::start(const std::string& chat_id, Tur
         m_threads.emplace(id, std::thread([this, id, turn, chat_id, request = std::move(request), s = std::move(*sampling),
                                            c = std::move(*character), h = std::move(*history), target]() mutable {
             run(turn, chat_id, std::move(request), std::move(s), std::move(c), std::move(h), std::move(target));
+            // Each turn is a new thread, and glibc gives threads arenas of their own: what a turn
+            // freed stays mapped in its arena until trimmed. Hand it back now (the reply is stored
+            // and sent), or a long-running server's RSS creeps up turn after turn (soak_bench).
+            ::malloc_trim(0);
             std::lock_guard done(m_mu);
             m_finished.push_back(id);
         }));

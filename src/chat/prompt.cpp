@@ -39,6 +39,8 @@ void add_line(std::string& target, const std::string& text) {
 }  // namespace
 
 std::string substitute_macros(std::string text, const std::string& char_name, const std::string& user_name) {
+    // Most messages hold no macro: skip the four case-insensitive scans.
+    if (text.find("{{") == std::string::npos && text.find('<') == std::string::npos) return text;
     replace_all_ci(text, "{{char}}", char_name);
     replace_all_ci(text, "<BOT>", char_name);
     replace_all_ci(text, "{{user}}", user_name);
@@ -133,7 +135,8 @@ BuiltPrompt build_prompt(const Character& c, const std::vector<Message>& history
             --first;
             continue;
         }
-        const int t = engine.count_tokens(m.content) + kMessageOverhead;
+        // Greetings keep their {{user}}/{{char}} (filled in here, so a new name applies at once).
+        const int t = engine.count_tokens(macro(m.content)) + kMessageOverhead;
         if (t > room && first != history.size()) break;
         room -= t;
         out.history_tokens += t;
@@ -161,7 +164,7 @@ BuiltPrompt build_prompt(const Character& c, const std::vector<Message>& history
             --out.history_used;
             continue;
         }
-        out.messages.push_back({m.role, m.content});
+        out.messages.push_back({m.role, macro(m.content)});
     }
     if (!post.empty()) out.messages.push_back({"system", post});
     return out;

@@ -71,13 +71,23 @@ TEST_F(ChatApi, NewChatStartsWithTheGreetingAndAlternatesAsSwipes) {
     ASSERT_EQ(chat["messages"].size(), 1u);
     const Json& greeting = chat["messages"][0];
     EXPECT_EQ(greeting["role"], "assistant");
-    EXPECT_EQ(greeting["content"], "*winkt* Hallo User!");
-    EXPECT_EQ(greeting["swipes"], Json::array({"*winkt* Hallo User!", "Moin User!", "Na?"}));
+    // Kept as written: {{user}} is filled in when shown and when the prompt is built.
+    EXPECT_EQ(greeting["content"], "*winkt* Hallo {{user}}!");
+    EXPECT_EQ(greeting["swipes"], Json::array({"*winkt* Hallo {{user}}!", "Moin {{user}}!", "Na?"}));
+    const std::string chat_id = chat["chat"]["id"];
+    auto preview = [&] { return server->client().Get(("/api/chats/" + chat_id + "/prompt").c_str())->body; };
+    EXPECT_NE(preview().find("Hallo User!"), std::string::npos);
+    // Renaming yourself later reaches the greeting too.
+    auto named = server->client().Patch("/api/settings", R"({"chat":{"user_name":"Alex"}})", "application/json");
+    ASSERT_EQ(named->status, 200) << named->body;
+    EXPECT_NE(preview().find("Hallo Alex!"), std::string::npos);
+    EXPECT_EQ(preview().find("{{user}}"), std::string::npos);
     // Choosing another greeting is a swipe.
     auto r = server->client().Patch(("/api/messages/" + greeting["id"].get<std::string>()).c_str(), R"({"swipe_id":1})",
                                     "application/json");
     ASSERT_EQ(r->status, 200) << r->body;
-    EXPECT_EQ(body_json(r)["content"], "Moin User!");
+    EXPECT_EQ(body_json(r)["content"], "Moin {{user}}!");
+    EXPECT_NE(preview().find("Moin Alex!"), std::string::npos);
 }
 
 TEST_F(ChatApi, AStreamedTurnYieldsEventsInOrderAndStoresTheReply) {

@@ -657,6 +657,29 @@ await step('import cards with the picker (summary), export PNG and JSON, edit th
   await desktop.getByTestId('character-item').filter({ hasText: 'Sol' }).waitFor();
 });
 
+await step('{{user}} in a greeting follows the name in the settings, also in old chats', async () => {
+  const json = (r) => r.json();
+  const patch = (name) => fetch(`${base}/api/settings`, {
+    method: 'PATCH', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ chat: { user_name: name } }),
+  });
+  const before = (await json(await fetch(`${base}/api/settings`))).chat.user_name;
+  await fetch(`${base}/api/characters`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ name: 'Greta', first_mes: '*winkt* Hallo {{user}}, ich bin {{char}}!' }),
+  }).then(json);
+  assert((await patch('Alex')).ok, 'settings');
+  await desktop.reload();
+  await desktop.getByTestId('character-item').filter({ hasText: 'Greta' }).click();
+  const greeting = desktop.getByTestId('message-text').first();
+  await desktop.waitForFunction(() => document.querySelector('[data-testid=message-text]')?.textContent.includes('Alex'));
+  assert((await greeting.textContent()).includes('Hallo Alex, ich bin Greta!'), await greeting.textContent());
+  assert((await patch('Sam')).ok, 'settings');
+  await desktop.reload();
+  await desktop.waitForFunction(() => document.querySelector('[data-testid=message-text]')?.textContent.includes('Sam'));
+  assert((await greeting.textContent()).includes('Hallo Sam, ich bin Greta!'), await greeting.textContent());
+  await patch(before);
+});
+
 await step('no errors in the page', async () => {
   assert(errors.length === 0, errors.join('\n'));
 });

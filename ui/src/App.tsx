@@ -32,6 +32,8 @@ export function App() {
   const [routeChatId, setRouteChatId] = useState<string | null>(route.chatId);
   const [editing, setEditing] = useState<Character | 'new' | null>(null);
   const [showSettings, setShowSettings] = useState(false);
+  // The person's name (chat.user_name): {{user}} in greetings is filled in when shown.
+  const [userName, setUserName] = useState('User');
   const [health, setHealth] = useState<Health | null>(null);
   const [tab, setTab] = useState<Tab>(route.characterId ? 'chat' : 'characters');
   const [mediaVersion, setMediaVersion] = useState(0);
@@ -49,7 +51,13 @@ export function App() {
   useEffect(() => {
     reload();
     refreshHealth();
-    api.settings().then((s) => setLang(resolveLang(s.ui?.language))).catch(() => {});
+    api
+      .settings()
+      .then((s) => {
+        setLang(resolveLang(s.ui?.language));
+        setUserName(String(s.chat?.user_name ?? 'User'));
+      })
+      .catch(() => {});
     const timer = setInterval(refreshHealth, 15000);
     return () => clearInterval(timer);
   }, [reload, refreshHealth]);
@@ -147,6 +155,7 @@ export function App() {
           <section className={`${tab === 'chat' ? 'flex' : 'hidden'} min-w-0 flex-1 flex-col md:flex`}>
             <ChatPanel
               character={selected}
+              userName={userName}
               routeChatId={routeChatId}
               onChatShown={chatShown}
               onEdit={() => selected && setEditing(selected)}
@@ -192,6 +201,7 @@ export function App() {
           onClose={() => setShowSettings(false)}
           onSaved={(s) => {
             setLang(resolveLang(s.ui?.language));
+            setUserName(String(s.chat?.user_name ?? 'User'));
             refreshHealth();
           }}
         />

@@ -8,6 +8,7 @@ import { ApiError, api, attachTurn, runTurn, type TurnHandlers, type Character, 
 import { format, formatDate, useT } from '../i18n';
 import { audioQueue, type QueueState } from '../lib/audioQueue';
 import { Markdown } from '../lib/markdown';
+import { fillMacros } from '../lib/macros';
 import { sttPrompt } from '../api/stt';
 import { Avatar } from './Avatar';
 import { MemoryPanel } from './MemoryPanel';
@@ -16,6 +17,7 @@ import { MicButton } from './MicButton';
 
 interface Props {
   character: Character | null;
+  userName?: string;
   onEdit: () => void;
   onActivity: () => void;
   // The chat named in the page's address (/ui/c/{character}/chat/{chat}); the panel opens it and
@@ -34,7 +36,7 @@ interface Streaming {
   images: MediaEntry[];  // Pictures the reply asked for so far.
 }
 
-export function ChatPanel({ character, onEdit, onActivity, routeChatId = null, onChatShown }: Props) {
+export function ChatPanel({ character, userName = 'User', onEdit, onActivity, routeChatId = null, onChatShown }: Props) {
   const t = useT();
   const [chats, setChats] = useState<Chat[]>([]);
   const [chatId, setChatId] = useState<string | null>(null);
@@ -118,7 +120,7 @@ export function ChatPanel({ character, onEdit, onActivity, routeChatId = null, o
       return;
     }
     try {
-      const wav = await api.tts(m.content, character?.id);
+      const wav = await api.tts(character ? fillMacros(m.content, character.name, userName) : m.content, character?.id);
       queue.enqueue(URL.createObjectURL(wav));
     } catch (e) {
       setPlayingId(null);
@@ -286,7 +288,7 @@ export function ChatPanel({ character, onEdit, onActivity, routeChatId = null, o
 
   const shownText = (m: Message) => {
     if (streaming?.targetId === m.id) return streaming.kind === 'continue' ? streaming.base + streaming.text : streaming.text;
-    return m.content;
+    return fillMacros(m.content, character.name, userName);
   };
 
   return (
