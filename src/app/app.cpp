@@ -1,5 +1,6 @@
 #include "app/app.hpp"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -191,6 +192,11 @@ private:
 
 int serve(const Options& o) {
     const auto started = std::chrono::steady_clock::now();
+    // Before any thread exists: glibc would give up to 8 malloc arenas per core to the HTTP workers
+    // and turn threads, each keeping a megabyte or two of fragments, and a long-running server's
+    // RSS crept up as more of them came into use (bench/soak_bench). Two are plenty here: the
+    // threads that allocate much (inference, a turn) are few, and the model's buffers are not malloc's.
+    ::mallopt(M_ARENA_MAX, 2);
     SignalWaiter signals;  // Before any thread exists, so all inherit the mask.
 
     auto loaded = load_settings_file(o.config);

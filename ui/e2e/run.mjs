@@ -678,6 +678,16 @@ await step('{{user}} in a greeting follows the name in the settings, also in old
   await desktop.waitForFunction(() => document.querySelector('[data-testid=message-text]')?.textContent.includes('Sam'));
   assert((await greeting.textContent()).includes('Hallo Sam, ich bin Greta!'), await greeting.textContent());
   await patch(before);
+  // Deleting a message asks in our own dialog (not the browser's): Esc keeps it, Delete removes it.
+  await desktop.getByTestId('message-assistant').first().hover();
+  await desktop.getByTestId('delete-message').first().click();
+  await desktop.getByTestId('confirm-dialog').waitFor();
+  await desktop.keyboard.press('Escape');
+  await desktop.getByTestId('confirm-dialog').waitFor({ state: 'detached' });
+  assert((await desktop.getByTestId('message-text').count()) === 1, 'kept after Esc');
+  await desktop.getByTestId('delete-message').first().click();
+  await desktop.getByTestId('confirm-delete').click();
+  await desktop.waitForFunction(() => document.querySelectorAll('[data-testid=message-text]').length === 0);
 });
 
 await step('no errors in the page', async () => {

@@ -4,6 +4,7 @@ import { useEffect, useRef, useState } from 'react';
 import { ApiError, api, type Character } from '../api/client';
 import { format, useT } from '../i18n';
 import { Avatar } from './Avatar';
+import { useConfirm } from './ConfirmDialog';
 
 interface Props {
   characters: Character[];
@@ -51,7 +52,7 @@ export function CharacterPanel({ characters, selectedId, onSelect, onCreate, onD
     onImported(ids);
   };
   const [query, setQuery] = useState('');
-  const [confirm, setConfirm] = useState<Character | null>(null);
+  const [confirmDialog, ask] = useConfirm();
   const [lastMessages, setLastMessages] = useState<Record<string, string>>({});
 
   // The last message of each character's most recent chat, for the list.
@@ -191,9 +192,11 @@ export function CharacterPanel({ characters, selectedId, onSelect, onCreate, onD
               <button
                 className="flex min-h-11 min-w-11 shrink-0 items-center justify-center rounded-lg text-zinc-500 hover:bg-zinc-800 hover:text-red-400 focus:opacity-100 md:min-h-8 md:min-w-8 md:opacity-0 md:group-hover:opacity-100"
                 data-testid="delete-character"
-                onClick={(e) => {
+                onClick={async (e) => {
                   e.stopPropagation();
-                  setConfirm(c);
+                  if (!(await ask(format(t.confirmDeleteCharacter, { name: c.name })))) return;
+                  await api.deleteCharacter(c.id);
+                  onDeleted(c.id);
                 }}
                 title={t.deleteCharacter}
                 aria-label={t.deleteCharacter}
@@ -204,30 +207,7 @@ export function CharacterPanel({ characters, selectedId, onSelect, onCreate, onD
           </li>
         ))}
       </ul>
-      {confirm && (
-        <div className="fixed inset-0 z-50 flex items-center justify-center bg-black/60 p-4" role="dialog">
-          <div className="w-full max-w-sm rounded-2xl bg-zinc-900 p-5">
-            <p className="mb-4 text-sm">{format(t.confirmDeleteCharacter, { name: confirm.name })}</p>
-            <div className="flex justify-end gap-2">
-              <button className="rounded-lg px-3 py-2 text-sm hover:bg-zinc-800" onClick={() => setConfirm(null)}>
-                {t.cancel}
-              </button>
-              <button
-                className="rounded-lg bg-red-600 px-3 py-2 text-sm hover:bg-red-500"
-                data-testid="confirm-delete"
-                onClick={async () => {
-                  const id = confirm.id;
-                  setConfirm(null);
-                  await api.deleteCharacter(id);
-                  onDeleted(id);
-                }}
-              >
-                {t.delete}
-              </button>
-            </div>
-          </div>
-        </div>
-      )}
+      {confirmDialog}
     </div>
   );
 }

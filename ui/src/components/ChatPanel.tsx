@@ -12,6 +12,7 @@ import { fillMacros } from '../lib/macros';
 import { sttPrompt } from '../api/stt';
 import { Avatar } from './Avatar';
 import { MemoryPanel } from './MemoryPanel';
+import { useConfirm } from './ConfirmDialog';
 import { MessageImage } from './MessageImage';
 import { MicButton } from './MicButton';
 
@@ -38,6 +39,7 @@ interface Streaming {
 
 export function ChatPanel({ character, userName = 'User', onEdit, onActivity, routeChatId = null, onChatShown }: Props) {
   const t = useT();
+  const [confirmDialog, ask] = useConfirm();
   const [chats, setChats] = useState<Chat[]>([]);
   const [chatId, setChatId] = useState<string | null>(null);
   const [messages, setMessages] = useState<Message[]>([]);
@@ -293,6 +295,7 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
 
   return (
     <div className="flex min-h-0 flex-1 flex-col">
+      {confirmDialog}
       <div className="flex items-center gap-1 border-b border-zinc-800 px-3 py-2 md:gap-3 md:px-4">
         <Avatar character={character} size={36} />
         <div className="ml-1 min-w-0 flex-1 md:ml-0">
@@ -492,7 +495,7 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
                         title={t.deleteMessage}
                         data-testid="delete-message"
                         onClick={async () => {
-                          if (!window.confirm(t.confirmDeleteMessage)) return;
+                          if (!(await ask(t.confirmDeleteMessage))) return;
                           await api.deleteMessage(m.id);
                           setMessages((ms) => ms.filter((x) => x.id !== m.id));
                         }}

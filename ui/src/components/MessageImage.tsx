@@ -3,9 +3,11 @@
 import { useEffect, useState } from 'react';
 import { ApiError, api, followJob, type MediaEntry } from '../api/client';
 import { useT } from '../i18n';
+import { useConfirm } from './ConfirmDialog';
 
 export function MessageImage({ entry, onChanged }: { entry: MediaEntry; onChanged: () => void }) {
   const t = useT();
+  const [confirmDialog, ask] = useConfirm();
   const [progress, setProgress] = useState(0);
   const [status, setStatus] = useState(entry.status ?? (entry.url ? 'done' : 'queued'));
   const [error, setError] = useState(entry.error ?? '');
@@ -43,6 +45,7 @@ export function MessageImage({ entry, onChanged }: { entry: MediaEntry; onChange
 
   return (
     <figure className="mt-2 w-full max-w-sm" data-testid="message-image" data-status={status}>
+      {confirmDialog}
       {status === 'done' && entry.url ? (
         <button className="block w-full overflow-hidden rounded-xl" onClick={() => setOpen(true)} aria-label={t.imageOpen}>
           <img src={entry.url} alt={entry.prompt ?? ''} className="w-full rounded-xl object-cover" loading="lazy" data-testid="message-image-img" />
@@ -78,7 +81,9 @@ export function MessageImage({ entry, onChanged }: { entry: MediaEntry; onChange
         )}
         {entry.job && (
           <button className="min-h-8 rounded px-2 hover:bg-zinc-800 hover:text-red-400" disabled={busy}
-            onClick={() => window.confirm(t.imageConfirmDelete) && act(() => api.deleteImage(entry.job!))}
+            onClick={async () => {
+              if (await ask(t.imageConfirmDelete)) await act(() => api.deleteImage(entry.job!));
+            }}
             title={t.imageDelete} aria-label={t.imageDelete} data-testid="image-delete">
             ✕
           </button>
