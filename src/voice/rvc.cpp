@@ -266,10 +266,16 @@ Result<std::optional<Job>> VoiceTrainer::latest(const std::string& character_id)
 Result<Job> VoiceTrainer::cancel(const std::string& job_id) {
     auto before = m_jobs.get(job_id);
     if (!before) return before;
+    const bool active = before->status == "queued" || before->status == "running";
+    const std::string id = before->character_id.value_or("");
+    // The character says so before the job does: whoever sees the job cancelled (the editor's
+    // progress stream) and reads the character finds it settled, not still "running".
+    if (active && !id.empty()) (void)m_characters.set_voice_status(id, model_path(id) ? "done" : "none", "training cancelled");
     auto j = m_runner.cancel(job_id);
-    // A running job's handler updates its character; a queued one never runs, so it is done here.
-    if (j && before->status == "queued" && j->character_id) {
-        (void)m_characters.set_voice_status(*j->character_id, model_path(*j->character_id) ? "done" : "none", "training cancelled");
+    if (!j && active && !id.empty()) {
+        // It ended on its own meanwhile: its own outcome stands.
+        if (auto now = m_jobs.get(job_id); now && now->status == "done") (void)m_characters.set_voice_status(id, "done", "");
+        else if (now && now->status == "failed") (void)m_characters.set_voice_status(id, "failed", now->error);
     }
     return j;
 }
