@@ -9,6 +9,8 @@ import { deflateSync } from 'node:zlib';
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { isDeepStrictEqual } from 'node:util';
 import { assert, checks, startMycandy } from '../../tests/js/mycandy_server.mjs';
 
 const [binary, model, dist, artifacts] = process.argv.slice(2).map((p) => resolve(p));
@@ -455,7 +457,7 @@ await step('usable on a phone (390x844)', async () => {
   // The header keeps who you talk to readable, with the speaker and the other buttons as icons.
   const name = await phone.getByTestId('chat-character-name').boundingBox();
   assert(name && name.width >= 60, `character name squeezed: ${JSON.stringify(name)}`);
-  for (const id of ['speaker-toggle', 'new-chat', 'open-memory', 'edit-character']) {
+  for (const id of ['speaker-toggle', 'new-chat', 'open-memory', 'edit-character', 'chat-menu']) {
     const b = await phone.getByTestId(id).boundingBox();
     assert(b && b.width >= 40 && b.height >= 40 && b.x + b.width <= 390, `${id} too small or off screen: ${JSON.stringify(b)}`);
   }
@@ -589,6 +591,102 @@ await step('import cards with the picker (summary), export PNG and JSON, edit th
     panel.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
   }, JSON.stringify(dropped));
   await desktop.getByTestId('character-item').filter({ hasText: 'Sol' }).waitFor();
+});
+
+// SillyTavern chat files (issue 15 item 3) through the chat's menu: a real SillyTavern file with a
+// hidden reply, a hidden question and a narrator line is imported as a new chat of the character
+// shown; hidden messages are greyed with their label, narration is styled apart without an avatar;
+// Hide on a normal message takes it out of the prompt (and Unhide puts it back); the export is
+// SillyTavern's file again, with the change. The UI speaks German here (switched above).
+const stFile = fileURLToPath(new URL('../../tests/data/sillytavern/iso.jsonl', import.meta.url));
+let miaChats = null;  // { before: the chat Mia showed, imported: the imported chat }
+await step('import a SillyTavern chat from the chat menu: hidden greyed with a label, narration apart; Hide leaves the prompt; export', async () => {
+  await desktop.setViewportSize({ width: 1440, height: 900 });
+  await desktop.getByTestId('character-item').filter({ hasText: 'Mia' }).first().click();
+  await desktop.getByTestId('chat-character-name').getByText('Mia').waitFor();
+  await desktop.getByTestId('message-user').first().waitFor();
+  const before = await desktop.getByTestId('chat-select').inputValue();
+  // The menu offers import and export in the UI's language.
+  await desktop.getByTestId('chat-menu').click();
+  const importItem = desktop.getByTestId('import-chat');
+  assert((await importItem.textContent()) === 'Chat importieren (SillyTavern .jsonl)', await importItem.textContent());
+  const [chooser] = await Promise.all([desktop.waitForEvent('filechooser'), importItem.click()]);
+  await chooser.setFiles(stFile);
+  await desktop.getByText('Draußen beginnt es zu regnen.').waitFor();
+  const chat = await desktop.getByTestId('chat-select').inputValue();
+  assert(chat && chat !== before, `the imported chat is not shown: ${chat} (was ${before})`);
+  const miaId = desktop.url().match(/\/ui\/c\/([^/]+)\/chat\//)?.[1];
+  assert(desktop.url() === `${base}/ui/c/${miaId}/chat/${chat}`, `address: ${desktop.url()}`);
+  const chats = (await (await fetch(`${base}/api/characters/${miaId}/chats`)).json()).chats;
+  assert(chats.some((c) => c.id === chat) && chats.some((c) => c.id === before), 'the import is not a new chat of Mia');
+  miaChats = { miaId, before, imported: chat };
+  const list = desktop.getByTestId('messages');
+  assert((await list.locator(':scope > [data-testid^=message-]').count()) === 6, 'not all six messages shown');
+  // Hidden: the reply and the question, greyed, each labelled.
+  const hidden = list.locator('[data-hidden=true]');
+  assert((await hidden.count()) === 2, `${await hidden.count()} hidden messages shown`);
+  const secret = hidden.filter({ hasText: 'GEHEIM-VERSTECKT' });
+  assert((await secret.getByTestId('message-label').textContent()) === 'für das Modell ausgeblendet', await secret.getByTestId('message-label').textContent());
+  assert(Number(await secret.evaluate((el) => getComputedStyle(el).opacity)) <= 0.6, 'a hidden message is not greyed');
+  const normal = list.getByTestId('message-assistant').filter({ hasText: 'Mein Tag war schön' });
+  assert(Number(await normal.evaluate((el) => getComputedStyle(el).opacity)) === 1, 'a visible message is greyed');
+  assert((await normal.getByTestId('toggle-hidden').textContent()) === 'Ausblenden', 'no Hide button');
+  assert((await secret.getByTestId('toggle-hidden').textContent()) === 'Einblenden', 'no Unhide button');
+  // Narration: its own message kind, labelled, italic in an outlined box, no avatar.
+  const narration = list.getByTestId('message-system');
+  assert((await narration.count()) === 1, 'the narrator line is not narration');
+  assert((await narration.getByTestId('message-label').textContent()) === 'Erzählung', await narration.getByTestId('message-label').textContent());
+  assert((await narration.locator('img, .rounded-full').count()) === 0, 'narration shows an avatar');
+  assert((await normal.locator('img, .rounded-full').count()) === 1, 'the character\'s reply has no avatar');
+  const style = await narration.getByTestId('message-text').evaluate((el) => getComputedStyle(el.parentElement).fontStyle);
+  assert(style === 'italic', `narration is ${style}`);
+  // The prompt: hidden messages never, narration and the question yes.
+  const prompt = async () => (await (await fetch(`${base}/api/chats/${chat}/prompt`)).json()).text;
+  let text = await prompt();
+  assert(!text.includes('GEHEIM-VERSTECKT') && !text.includes('VERSTECKT-AUCH'), 'a hidden message is in the prompt');
+  assert(text.includes('Draußen beginnt es zu regnen.') && text.includes('Wie war dein Tag?'), text);
+  // Hide the question: greyed and labelled, and gone from the prompt; Unhide brings it back.
+  const question = list.getByTestId('message-user').filter({ hasText: 'Wie war dein Tag?' });
+  await question.getByTestId('toggle-hidden').click();
+  await question.and(desktop.locator('[data-hidden=true]')).waitFor();
+  assert((await question.getByTestId('message-label').textContent()) === 'für das Modell ausgeblendet', 'no label after Hide');
+  assert(!(await prompt()).includes('Wie war dein Tag?'), 'the hidden question is still in the prompt');
+  await desktop.screenshot({ path: join(artifacts, 'desktop-sillytavern.png') });
+  await question.getByTestId('toggle-hidden').click();
+  await question.and(desktop.locator('[data-hidden]')).waitFor({ state: 'detached' });
+  assert((await prompt()).includes('Wie war dein Tag?'), 'Unhide did not bring the question back');
+  await question.getByTestId('toggle-hidden').click();
+  await question.and(desktop.locator('[data-hidden=true]')).waitFor();
+  // Export from the menu: SillyTavern's file, with the question now hidden and the rest as it came.
+  await desktop.getByTestId('chat-menu').click();
+  const [download] = await Promise.all([desktop.waitForEvent('download'), desktop.getByTestId('export-chat').click()]);
+  assert(download.suggestedFilename().endsWith('.jsonl'), download.suggestedFilename());
+  const lines = (await readFile(await download.path(), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const original = (await readFile(stFile, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  assert(lines.length === original.length, `${lines.length} lines exported`);
+  assert(lines[2].mes === 'Wie war dein Tag?' && lines[2].is_system === true, JSON.stringify(lines[2]));
+  lines[2].is_system = false;
+  assert(isDeepStrictEqual(lines, original), 'the export differs from the file beyond the change');
+  await desktop.getByTestId('chat-menu-items').waitFor({ state: 'detached' });
+});
+
+await step('the chat menu on a phone: touch-sized, on screen', async () => {
+  await desktop.setViewportSize({ width: 390, height: 844 });
+  const menu = await desktop.getByTestId('chat-menu').boundingBox();
+  assert(menu && menu.width >= 40 && menu.height >= 40 && menu.x + menu.width <= 390, `chat-menu: ${JSON.stringify(menu)}`);
+  const name = await desktop.getByTestId('chat-character-name').boundingBox();
+  assert(name && name.width >= 60, `character name squeezed: ${JSON.stringify(name)}`);
+  await desktop.getByTestId('chat-menu').click();
+  for (const id of ['import-chat', 'export-chat']) {
+    const b = await desktop.getByTestId(id).boundingBox();
+    assert(b && b.x >= 0 && b.x + b.width <= 390 && b.height >= 40, `${id}: ${JSON.stringify(b)}`);
+  }
+  const overflow = await desktop.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
+  assert(!overflow, 'page scrolls sideways with the menu open');
+  await desktop.screenshot({ path: join(artifacts, 'phone-390x844-chat-menu.png') });
+  await desktop.keyboard.press('Escape');
+  await desktop.getByTestId('chat-menu-items').waitFor({ state: 'detached' });
+  await desktop.setViewportSize({ width: 1440, height: 900 });
 });
 
 await step('no errors in the page', async () => {

@@ -55,6 +55,15 @@ export function ChatPanel({ character, onEdit, onActivity, routeChatId = null, o
   const [editingId, setEditingId] = useState<string | null>(null);
   const [editText, setEditText] = useState('');
   const [showMemory, setShowMemory] = useState(false);
+  // The chat's menu (⋯): import a chat file as a new chat, export this one.
+  const [menuOpen, setMenuOpen] = useState(false);
+  const chatFileRef = useRef<HTMLInputElement>(null);
+  useEffect(() => {
+    if (!menuOpen) return;
+    const onKey = (e: KeyboardEvent) => e.key === 'Escape' && setMenuOpen(false);
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [menuOpen]);
   const scroller = useRef<HTMLDivElement>(null);
   const stickToBottom = useRef(true);
   // Speech: the speaker toggle is per chat (remembered in this browser); without a choice the
@@ -262,6 +271,19 @@ export function ChatPanel({ character, onEdit, onActivity, routeChatId = null, o
   const imagesOf = (m: Message) =>
     (m.media ?? []).filter((x) => x && x.kind === 'image' && (x.swipe ?? 0) === m.swipe_id && (typeof x.job === 'string' || (typeof x.url === 'string' && x.url.startsWith('/api/media/'))));
 
+  // A SillyTavern chat file (or our JSON export) becomes a new chat of this character, shown at once.
+  const importChat = async (f: File | null) => {
+    if (!f || !character) return;
+    setError(null);
+    try {
+      const { chat } = await api.importChat(character.id, f);
+      setChats(await api.chats(character.id));
+      await loadChat(chat.id);
+    } catch (e) {
+      setError({ message: format(t.importChatFailed, { file: f.name, error: e instanceof ApiError ? e.message : String(e) }) });
+    }
+  };
+
   const send = () => {
     const text = draft.trim();
     if (!text || streaming) return;
@@ -352,6 +374,66 @@ export function ChatPanel({ character, onEdit, onActivity, routeChatId = null, o
         >
           ✎<span className="hidden md:inline"> {t.edit}</span>
         </button>
+        <div className="relative shrink-0">
+          <button
+            className={`min-h-10 min-w-10 rounded-lg px-2 py-1 text-sm hover:bg-zinc-800 ${menuOpen ? 'bg-zinc-800 text-zinc-100' : 'text-zinc-300'}`}
+            onClick={() => setMenuOpen((o) => !o)}
+            aria-label={t.chatMenu}
+            aria-haspopup="menu"
+            aria-expanded={menuOpen}
+            title={t.chatMenu}
+            data-testid="chat-menu"
+          >
+            ⋯
+          </button>
+          {menuOpen && (
+            <>
+              <div className="fixed inset-0 z-10" onClick={() => setMenuOpen(false)} aria-hidden="true" />
+              <div
+                role="menu"
+                className="absolute right-0 top-full z-20 mt-1 flex w-72 max-w-[calc(100vw-1.5rem)] flex-col rounded-xl border border-zinc-700 bg-zinc-900 py-1 text-sm shadow-xl"
+                data-testid="chat-menu-items"
+              >
+                <button
+                  role="menuitem"
+                  autoFocus
+                  className="min-h-10 px-4 py-2 text-left hover:bg-zinc-800"
+                  onClick={() => {
+                    setMenuOpen(false);
+                    chatFileRef.current?.click();
+                  }}
+                  data-testid="import-chat"
+                >
+                  {t.importChat}
+                </button>
+                {chatId && (
+                  <a
+                    role="menuitem"
+                    className="flex min-h-10 items-center px-4 py-2 hover:bg-zinc-800"
+                    href={api.chatExportUrl(chatId, 'jsonl')}
+                    download
+                    onClick={() => setMenuOpen(false)}
+                    data-testid="export-chat"
+                  >
+                    {t.exportChat}
+                  </a>
+                )}
+              </div>
+            </>
+          )}
+          <input
+            ref={chatFileRef}
+            type="file"
+            accept=".jsonl,.json,application/json,application/x-ndjson"
+            className="hidden"
+            data-testid="import-chat-input"
+            onChange={(e) => {
+              const f = e.target.files?.[0] ?? null;
+              e.target.value = '';  // The same file can be picked again.
+              importChat(f);
+            }}
+          />
+        </div>
       </div>
 
       <div ref={scroller} onScroll={onScroll} className="scroll-thin min-h-0 flex-1 overflow-y-auto px-3 py-4 md:px-6" data-testid="messages">
