@@ -689,6 +689,122 @@ await step('the chat menu on a phone: touch-sized, on screen', async () => {
   await desktop.setViewportSize({ width: 1440, height: 900 });
 });
 
+// Page addresses (issue 17 item 5): /ui/c/{character}/chat/{chat} names what is shown; a reload
+// shows the same chat, back/forward step through the chats and characters opened; a reply being
+// written when the page reloads goes on streaming in the reloaded page and is stored once, complete.
+await step('the address names the chat: a reload keeps it, back and forward step through chats and characters', async () => {
+  assert(miaChats, 'needs the imported chat of the step before');
+  const { miaId, before, imported } = miaChats;
+  const select = desktop.getByTestId('chat-select');
+  const shows = async (chat, text) => {
+    await desktop.waitForURL(`${base}/ui/c/${miaId}/chat/${chat}`);
+    await desktop.getByTestId('messages').getByText(text).first().waitFor();
+    assert((await select.inputValue()) === chat, `the select shows ${await select.inputValue()}, not ${chat}`);
+    assert((await desktop.getByTestId('chat-character-name').textContent()) === 'Mia', 'not Mia');
+  };
+  // Chat 1, then chat 2 of Mia, picked in the chat list.
+  await select.selectOption(before);
+  await shows(before, 'Hallo Mia, wie geht es dir?');
+  await select.selectOption(imported);
+  await shows(imported, 'Draußen beginnt es zu regnen.');
+  await desktop.reload();
+  await shows(imported, 'Draußen beginnt es zu regnen.');
+  await desktop.goBack();
+  await shows(before, 'Hallo Mia, wie geht es dir?');
+  assert((await desktop.getByText('Draußen beginnt es zu regnen.').count()) === 0, 'the other chat is still shown');
+  await desktop.goForward();
+  await shows(imported, 'Draußen beginnt es zu regnen.');
+  // Another character, then back to Mia's chat and forward to the other character again.
+  await desktop.getByTestId('character-item').filter({ hasText: 'Luna' }).first().click();
+  await desktop.getByTestId('chat-character-name').getByText('Luna').waitFor();
+  const luna = (await (await fetch(`${base}/api/characters`)).json()).characters.find((c) => c.name === 'Luna').id;
+  const lunaChat = (await (await fetch(`${base}/api/characters/${luna}/chats`)).json()).chats[0].id;
+  await desktop.waitForURL(`${base}/ui/c/${luna}/chat/${lunaChat}`);
+  await desktop.goBack();
+  await shows(imported, 'Draußen beginnt es zu regnen.');
+  await desktop.goForward();
+  await desktop.waitForURL(`${base}/ui/c/${luna}/chat/${lunaChat}`);
+  await desktop.getByTestId('chat-character-name').getByText('Luna').waitFor();
+  await desktop.getByTestId('messages').getByText('Welcome,').first().waitFor();
+  await desktop.goBack();
+  await shows(imported, 'Draußen beginnt es zu regnen.');
+});
+
+// A model that writes the first part of its reply, then waits for the test to let it finish (so the
+// page is reloaded while the reply is being written, whatever the machine's speed).
+function gatedLlm(first, rest) {
+  let open;
+  const gate = new Promise((r) => { open = r; });
+  const server = createServer((req, res) => {
+    if (req.url === '/v1/models') {
+      res.setHeader('Content-Type', 'application/json');
+      return res.end(JSON.stringify({ object: 'list', data: [{ id: 'standin', object: 'model' }] }));
+    }
+    req.resume();
+    req.on('end', async () => {
+      res.setHeader('Content-Type', 'text/event-stream');
+      const send = (w) => res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: w } }] })}\n\n`);
+      for (const w of first.split(/(?= )/)) send(w);
+      await gate;
+      for (const w of rest.split(/(?= )/)) send(w);
+      res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] })}\n\ndata: [DONE]\n\n`);
+      res.end();
+    });
+  });
+  return { server, release: () => open() };
+}
+
+await step('a reply being written goes on streaming after a reload, to its end, stored once', async () => {
+  assert(miaChats, 'needs the imported chat of the step before');
+  const { miaId, imported } = miaChats;
+  const first = 'Once upon a time, a lighthouse';
+  const full = `${first} stood alone by the sea, and its keeper sang every night.`;
+  const llm = gatedLlm(first, full.slice(first.length));
+  const llmUrl = await listen(llm.server);
+  const patch = (body) => fetch(`${base}/api/settings`, {
+    method: 'PATCH', headers: { 'Content-Type': 'application/json', Origin: base }, body: JSON.stringify(body),
+  });
+  const llmBefore = (await (await fetch(`${base}/api/settings`)).json()).llm;
+  try {
+    await patch({ llm: { backend: 'remote', llama_cpp_url: llmUrl } });
+    const question = 'Erzähl mir eine Geschichte vom Leuchtturm.';
+    await desktop.getByTestId('composer').fill(question);
+    await desktop.getByTestId('composer').press('Enter');
+    await desktop.getByTestId('streaming').getByText(first).waitFor();
+    await desktop.reload();
+    assert(desktop.url() === `${base}/ui/c/${miaId}/chat/${imported}`, `reloaded at ${desktop.url()}`);
+    // The reloaded page follows the reply: what was written so far, with the Stop button...
+    await desktop.getByTestId('streaming').getByText(first).waitFor();
+    await desktop.getByTestId('stop').waitFor();
+    // ...and the rest as it comes.
+    llm.release();
+    await desktop.getByTestId('streaming').getByText('keeper sang every night.').waitFor();
+    await desktop.getByTestId('streaming').waitFor({ state: 'detached' });
+    const reply = desktop.getByTestId('message-assistant').filter({ hasText: full });
+    await reply.waitFor();
+    assert((await reply.count()) === 1, `the reply is shown ${await reply.count()} times`);
+    assert((await desktop.getByTestId('message-user').filter({ hasText: question }).count()) === 1, 'the question is shown twice');
+    await desktop.screenshot({ path: join(artifacts, 'desktop-reload-mid-reply.png') });
+    // Stored once, complete, as the last message after the question.
+    const msgs = (await (await fetch(`${base}/api/chats/${imported}/messages`)).json()).messages;
+    const replies = msgs.filter((m) => m.content.includes(first));
+    assert(replies.length === 1 && replies[0].content === full && replies[0].status === 'complete', JSON.stringify(replies));
+    assert(msgs.filter((m) => m.content === question).length === 1, 'the question is stored twice');
+    assert(msgs[msgs.length - 1].id === replies[0].id && msgs[msgs.length - 2].content === question, 'order');
+    assert((await (await fetch(`${base}/api/chats/${imported}`)).json()).generating === false, 'still generating');
+    // And again after another reload: the same, from the store.
+    await desktop.reload();
+    await desktop.getByTestId('message-assistant').filter({ hasText: full }).waitFor();
+    assert((await desktop.getByTestId('message-assistant').filter({ hasText: full }).count()) === 1, 'duplicated after a reload');
+    assert((await desktop.getByTestId('streaming').count()) === 0, 'still streaming');
+  } finally {
+    llm.release();
+    await patch({ llm: { backend: llmBefore.backend, llama_cpp_url: llmBefore.llama_cpp_url } });
+    llm.server.close();
+    llm.server.closeAllConnections?.();
+  }
+});
+
 await step('no errors in the page', async () => {
   assert(errors.length === 0, errors.join('\n'));
 });
