@@ -602,6 +602,8 @@ const stFile = fileURLToPath(new URL('../../tests/data/sillytavern/iso.jsonl', i
 let miaChats = null;  // { before: the chat Mia showed, imported: the imported chat }
 await step('import a SillyTavern chat from the chat menu: hidden greyed with a label, narration apart; Hide leaves the prompt; export', async () => {
   await desktop.setViewportSize({ width: 1440, height: 900 });
+  // The card dropped in the step before is selected once its import is done: wait for that first.
+  await desktop.getByTestId('chat-character-name').getByText('Sol').waitFor();
   await desktop.getByTestId('character-item').filter({ hasText: 'Mia' }).first().click();
   await desktop.getByTestId('chat-character-name').getByText('Mia').waitFor();
   await desktop.getByTestId('message-user').first().waitFor();
@@ -618,7 +620,8 @@ await step('import a SillyTavern chat from the chat menu: hidden greyed with a l
   const miaId = desktop.url().match(/\/ui\/c\/([^/]+)\/chat\//)?.[1];
   assert(desktop.url() === `${base}/ui/c/${miaId}/chat/${chat}`, `address: ${desktop.url()}`);
   const chats = (await (await fetch(`${base}/api/characters/${miaId}/chats`)).json()).chats;
-  assert(chats.some((c) => c.id === chat) && chats.some((c) => c.id === before), 'the import is not a new chat of Mia');
+  assert(chats.some((c) => c.id === chat) && chats.some((c) => c.id === before),
+    `the import is not a new chat of Mia: ${chat}, ${before}, ${JSON.stringify(chats.map((c) => c.id))}`);
   miaChats = { miaId, before, imported: chat };
   const list = desktop.getByTestId('messages');
   assert((await list.locator(':scope > [data-testid^=message-]').count()) === 6, 'not all six messages shown');
@@ -730,6 +733,43 @@ await step('the address names the chat: a reload keeps it, back and forward step
   await shows(imported, 'Draußen beginnt es zu regnen.');
 });
 
+await step('a character opened while the one before is still loading shows its own chat, and the address names it', async () => {
+  assert(miaChats, 'needs the imported chat of the step before');
+  const { miaId, imported } = miaChats;
+  const luna = (await (await fetch(`${base}/api/characters`)).json()).characters.find((c) => c.name === 'Luna').id;
+  const miaChatIds = (await (await fetch(`${base}/api/characters/${miaId}/chats`)).json()).chats.map((c) => c.id);
+  // Luna's chat list answers only once Mia's chat is on screen (a slow answer, made certain).
+  let release;
+  const held = new Promise((r) => { release = r; });
+  const lunaChats = `${base}/api/characters/${luna}/chats`;
+  await desktop.route(lunaChats, async (route) => { await held; await route.continue(); });
+  try {
+    await desktop.getByTestId('character-item').filter({ hasText: 'Luna' }).first().click();
+    await desktop.getByTestId('chat-character-name').getByText('Luna').waitFor();
+    await desktop.getByTestId('character-item').filter({ hasText: 'Mia' }).first().click();
+    await desktop.waitForURL(new RegExp(`/ui/c/${miaId}/chat/`));
+    await desktop.getByTestId('message-user').first().waitFor();
+    const late = desktop.waitForResponse(lunaChats);
+    release();
+    await (await late).finished();
+    // Let the page handle the late answer: a request of its own completes after it.
+    await desktop.evaluate(() => fetch('/api/health').then((r) => r.text()));
+    const shown = await desktop.getByTestId('chat-select').inputValue();
+    const urlChat = desktop.url().split('/chat/')[1];
+    assert(miaChatIds.includes(shown), `Mia shows chat ${shown}, not one of hers (${miaChatIds})`);
+    assert(urlChat === shown && desktop.url().includes(`/ui/c/${miaId}/`), `address ${desktop.url()} for chat ${shown}`);
+    assert((await desktop.getByTestId('chat-character-name').textContent()) === 'Mia', 'not Mia');
+    assert((await desktop.getByTestId('messages').getByText('Welcome,').count()) === 0, 'Luna\'s greeting is shown under Mia');
+  } finally {
+    release();
+    await desktop.unroute(lunaChats);
+  }
+  // Back to the imported chat for the next step.
+  await desktop.getByTestId('chat-select').selectOption(imported);
+  await desktop.waitForURL(`${base}/ui/c/${miaId}/chat/${imported}`);
+  await desktop.getByText('Draußen beginnt es zu regnen.').waitFor();
+});
+
 // A model that writes the first part of its reply, then waits for the test to let it finish (so the
 // page is reloaded while the reply is being written, whatever the machine's speed).
 function gatedLlm(first, rest) {
@@ -784,6 +824,8 @@ await step('a reply being written goes on streaming after a reload, to its end, 
     await reply.waitFor();
     assert((await reply.count()) === 1, `the reply is shown ${await reply.count()} times`);
     assert((await desktop.getByTestId('message-user').filter({ hasText: question }).count()) === 1, 'the question is shown twice');
+    // The character list shows the finished reply as Mia's last message.
+    await desktop.getByTestId('character-item').filter({ hasText: 'Mia' }).getByText(first).waitFor();
     await desktop.screenshot({ path: join(artifacts, 'desktop-reload-mid-reply.png') });
     // Stored once, complete, as the last message after the question.
     const msgs = (await (await fetch(`${base}/api/chats/${imported}/messages`)).json()).messages;

@@ -141,33 +141,46 @@ export function ChatPanel({ character, onEdit, onActivity, routeChatId = null, o
   onChatShownRef.current = onChatShown;
   const attachRef = useRef<(id: string) => void>(() => {});
 
+  // The chat shown, for answers that arrive later: what belongs to another chat (or character) by
+  // then is dropped, so a slow answer never replaces what the person opened since.
+  const shownChatRef = useRef<string | null>(null);
   const loadChat = useCallback(async (id: string) => {
+    shownChatRef.current = id;
     setChatId(id);
     onChatShownRef.current?.(id);
     setError(null);
-    setMessages(await api.messages(id));
+    const list = await api.messages(id);
+    if (shownChatRef.current !== id) return;
+    setMessages(list);
     stickToBottom.current = true;
     // A reply may still be written (the page was reloaded mid-reply): follow it to its end.
     const chat = await api.chat(id).catch(() => null);
-    if (chat?.generating) attachRef.current(id);
+    if (chat?.generating && shownChatRef.current === id) attachRef.current(id);
   }, []);
 
   useEffect(() => {
+    shownChatRef.current = null;
     setChats([]);
     setChatId(null);
     setMessages([]);
     setError(null);
     if (!character) return;
+    let cancelled = false;  // Another character was opened before this one's chats arrived.
     (async () => {
       let list = await api.chats(character.id);
+      if (cancelled) return;
       if (list.length === 0) {
         await api.createChat(character.id);
         list = await api.chats(character.id);
+        if (cancelled) return;
       }
       setChats(list);
       const wanted = list.find((c) => c.id === routeChatRef.current);
       await loadChat((wanted ?? list[0]).id);
     })();
+    return () => {
+      cancelled = true;
+    };
   }, [character?.id, loadChat]);
 
   // Back/forward to another chat of the same character.
@@ -204,7 +217,8 @@ export function ChatPanel({ character, onEdit, onActivity, routeChatId = null, o
       setError({ message: e instanceof ApiError ? e.message : String(e), retry });
     } finally {
       setStreaming(null);
-      if (chatId) setMessages(await api.messages(chatId));
+      const list = await api.messages(chatId).catch(() => null);
+      if (list && shownChatRef.current === chatId) setMessages(list);
       onActivity();
     }
   };
@@ -242,14 +256,18 @@ export function ChatPanel({ character, onEdit, onActivity, routeChatId = null, o
       if (!(e instanceof ApiError && e.status === 404)) setError({ message: e instanceof ApiError ? e.message : String(e) });
     } finally {
       setStreaming(null);
-      setMessages(await api.messages(id));
+      const list = await api.messages(id).catch(() => null);
+      if (list && shownChatRef.current === id) setMessages(list);
       onActivity();
     }
   };
 
   // A picture finished or was retried/deleted: the message and the media panel show it.
   const reload = useCallback(async () => {
-    if (chatId) setMessages(await api.messages(chatId));
+    if (chatId) {
+      const list = await api.messages(chatId);
+      if (shownChatRef.current === chatId) setMessages(list);
+    }
     onActivity();
   }, [chatId, onActivity]);
 
