@@ -313,7 +313,6 @@ llm::Sampling choice_sampling(llm::Sampling s, int i) {
     return s;
 }
 
-
 // The samplers Ollama (in `options`) and KoboldCpp send, under their own names: each read with its
 // type and range (400 naming the field as the client wrote it, with `prefix`); a null name is not
 // read. Fields these APIs have and we do not implement are ignored, as llama-server does.

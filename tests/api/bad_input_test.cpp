@@ -57,7 +57,7 @@ const std::vector<std::string> kFields = {
     "entries", "character_ids", "chat_ids", "scan_depth", "token_budget", "recursive_scanning", "creator", "nickname",
     "creation_date", "assets", "source", "group_only_greetings", "creator_notes_multilingual",
     "prompt", "n_predict", "n", "tokens", "add_special", "with_pieces", "cache_prompt", "echo", "suffix",
-    "options", "format", "tools", "max_length", "rep_pen", "rep_pen_range", "sampler_seed", "stop_sequence"};
+    "options", "max_length", "stop_sequence"};
 
 const std::string kInvalidUtf8 = "\xff\xfe\xc3(";
 
