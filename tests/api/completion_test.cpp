@@ -404,7 +404,17 @@ TEST_F(Completion, EveryRequestIsLoggedWithoutItsText) {
     post("/completion", {{"prompt", "Geheimnis-Wort-18"}, {"n_predict", 1}, {"stream", true}});
     c().Get("/props");
     c().Get("/nope");
-    const std::string log = read_file(s_server->log_path());
+    // A request's line is written once its response has gone out, so it may follow the response
+    // by a moment: wait (up to 10 s) for the last four.
+    std::string log;
+    for (int i = 0; i < 1000; ++i) {
+        log = read_file(s_server->log_path());
+        if (log.find("HTTP GET /props 200 ") != std::string::npos && log.find("HTTP GET /nope 404 ") != std::string::npos &&
+            log.find("HTTP POST /completion 200 ") != std::string::npos && log.find("HTTP POST /v1/chat/completions 200 ") != std::string::npos) {
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
     EXPECT_NE(log.find("HTTP POST /v1/chat/completions 200 "), std::string::npos) << log.substr(log.size() > 3000 ? log.size() - 3000 : 0);
     EXPECT_NE(log.find("HTTP POST /completion 200 "), std::string::npos);
     EXPECT_NE(log.find("HTTP GET /props 200 "), std::string::npos);
