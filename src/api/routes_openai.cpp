@@ -1,7 +1,9 @@
 // api/routes_openai: the compatible surfaces over the active engine, so existing clients can use
 // mycandy as their backend: OpenAI's /v1/models, /v1/chat/completions and /v1/completions
-// (streaming and not, n choices), and llama.cpp server's /completion, /tokenize, /detokenize,
-// /props and /health (SillyTavern's "llama.cpp" text completion, KoboldAI-Lite-style clients).
+// (streaming and not, n choices), llama.cpp server's /completion, /tokenize, /detokenize, /props
+// and /health (SillyTavern's "llama.cpp" text completion, KoboldAI-Lite-style clients), Ollama's
+// /api/tags, /api/chat and /api/version, and KoboldCpp's /api/v1/generate, /api/v1/model and
+// /api/extra/version.
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -12,6 +14,7 @@
 #include "api/context.hpp"
 #include "api/json_io.hpp"
 #include "api/routes.hpp"
+#include "chat/transfer.hpp"
 #include "core/text.hpp"
 
 namespace mc::api {
@@ -309,6 +312,100 @@ llm::Sampling choice_sampling(llm::Sampling s, int i) {
     if (s.seed >= 0) s.seed = (s.seed + i) % 4294967296LL;
     return s;
 }
+
+// The samplers Ollama (in `options`) and KoboldCpp send, under their own names: each read with its
+// type and range (400 naming the field as the client wrote it, with `prefix`); a null name is not
+// read. Fields these APIs have and we do not implement are ignored, as llama-server does.
+struct SamplerNames {
+    const char* temperature = "temperature";
+    const char* top_p = "top_p";
+    const char* top_k = "top_k";
+    const char* min_p = "min_p";
+    const char* repeat_penalty = "repeat_penalty";
+    const char* repeat_last_n = "repeat_last_n";
+    const char* presence_penalty = "presence_penalty";
+    const char* frequency_penalty = "frequency_penalty";
+    const char* seed = "seed";
+    const char* stop = "stop";
+};
+
+void read_named_samplers(Fields& f, const std::string& prefix, const SamplerNames& n, llm::Sampling& s) {
+    auto number = [&](const char* key, double& out, double lo, double hi) {
+        if (!key) return;
+        if (auto v = f.opt_number(key, lo, hi)) out = *v;
+    };
+    auto integer = [&](const char* key, auto& out, int64_t lo, int64_t hi) {
+        if (!key) return;
+        if (auto v = f.opt_integer(key, lo, hi)) out = static_cast<std::remove_reference_t<decltype(out)>>(*v);
+    };
+    number(n.temperature, s.temperature, 0, 5);
+    number(n.top_p, s.top_p, 0, 1);
+    number(n.min_p, s.min_p, 0, 1);
+    number(n.repeat_penalty, s.repeat_penalty, 0, 5);
+    number(n.presence_penalty, s.presence_penalty, -2, 2);
+    number(n.frequency_penalty, s.frequency_penalty, -2, 2);
+    integer(n.top_k, s.top_k, -1, 100000);
+    if (s.top_k < 0) s.top_k = 0;
+    integer(n.repeat_last_n, s.repeat_last_n, -1, 1048576);
+    integer(n.seed, s.seed, -1, 4294967295LL);
+    if (n.stop && f.has(n.stop)) {
+        s.stop.clear();
+        for (auto& stop : f.strings(n.stop, 64, llm::kMaxStopBytes)) {
+            if (!stop.empty()) s.stop.push_back(std::move(stop));
+        }
+        if (!f.error() && s.stop.size() > llm::kMaxClientStops) {
+            f.reject(ErrorCode::InvalidInput, prefix + n.stop,
+                     "'" + prefix + n.stop + "' may hold at most " + std::to_string(llm::kMaxClientStops) + " non-empty strings");
+        }
+    }
+}
+
+// Ollama's error body: {"error":"<message>"} (plus our `field`, naming the field at fault).
+Response ollama_error(const Error& e) {
+    Json body = {{"error", e.message}};
+    if (!e.field.empty()) body["field"] = e.field;
+    return json_response(http_status(e.code), body);
+}
+
+// Ollama's model entry (/api/tags): the one model, by the name the engine gives it.
+Json ollama_model(const std::string& name) {
+    return Json{{"name", name},
+                {"model", name},
+                {"modified_at", chat::iso_date(now_ms())},
+                {"size", 0},
+                {"digest", ""},
+                {"details", {{"parent_model", ""}, {"format", "gguf"}, {"family", ""}, {"families", nullptr},
+                             {"parameter_size", ""}, {"quantization_level", ""}}}};
+}
+
+// The closing object of an Ollama reply: why it ended and its counts, durations in nanoseconds.
+Json ollama_done(const std::string& model, const std::string& content, const llm::GenerateResult& r, int64_t started_ms) {
+    const auto ns = [](double ms) { return static_cast<int64_t>(ms * 1e6); };
+    return Json{{"model", model},
+                {"created_at", chat::iso_date(now_ms())},
+                {"message", {{"role", "assistant"}, {"content", content}}},
+                {"done", true},
+                {"done_reason", r.finish == llm::FinishReason::Length ? "length" : "stop"},
+                {"total_duration", (now_ms() - started_ms) * 1000000},
+                {"load_duration", 0},
+                {"prompt_eval_count", r.prompt_tokens + r.cached_tokens},
+                {"prompt_eval_duration", ns(r.prompt_ms)},
+                {"eval_count", r.predicted_tokens},
+                {"eval_duration", ns(r.predicted_ms)}};
+}
+
+// KoboldCpp's error body: ours ({"error":{code,message,field}}) and the KoboldAI API's `detail`.
+Response kobold_error(const Error& e) {
+    Json body = error_json(e);
+    body["detail"] = {{"msg", e.message}, {"type", http_status(e.code) == 503 ? "service_unavailable" : "bad_input"}};
+    return json_response(http_status(e.code), body);
+}
+
+// The version KoboldCpp clients read to choose features: 1.0 asks for nothing beyond
+// /api/v1/generate (no /api/extra/generate/stream, token counting or grammar, which we lack).
+constexpr const char* kKoboldVersion = "1.0";
+// The Ollama API version whose /api/chat, /api/tags and /api/version these routes follow.
+constexpr const char* kOllamaVersion = "0.6.0";
 
 }  // namespace
 
@@ -658,6 +755,140 @@ void register_openai_routes(http::Server& server, Context& ctx) {
             sink.write(data_line(last));
         };
         return res;
+    });
+
+    // --- Ollama (/api/tags, /api/chat, /api/version): Open WebUI, the ollama libraries, ... ---
+
+    server.route(Method::Get, "/api/version", [&ctx](const Request&) {
+        return json_response(200, {{"version", kOllamaVersion}, {"mycandy", ctx.version}});
+    });
+
+    server.route(Method::Get, "/api/tags", [&ctx](const Request&) {
+        Json models = Json::array();
+        if (auto engine = ctx.engine ? ctx.engine() : nullptr) models.push_back(ollama_model(engine->status().model));
+        return json_response(200, {{"models", models}});
+    });
+
+    // A chat reply from `messages` through the model's chat template. Streamed by default as
+    // NDJSON (one object a line, the last with done:true and the counts); stream:false answers one
+    // object. Any model name is accepted (there is one model).
+    server.route(Method::Post, "/api/chat", [&ctx](const Request& req) {
+        const int64_t started = now_ms();
+        auto body = parse_object(req);
+        if (!body) return ollama_error(body.error());
+        Fields f(*body);
+        (void)f.opt_string("model", 1000);
+        const bool stream = f.boolean_or("stream", true);
+        if (f.has("format") && !((*body)["format"].is_string() && (*body)["format"].get_ref<const std::string&>().empty())) {
+            f.reject(ErrorCode::InvalidInput, "format", "'format' (structured output) is not supported");
+        }
+        if (const Json* tools = f.array("tools", 1000); tools && !tools->empty()) {
+            f.reject(ErrorCode::InvalidInput, "tools", "'tools' (tool calls) are not supported");
+        }
+        llm::Sampling sampling = ctx.chat.default_sampling();
+        if (const Json* options = f.object("options")) {
+            Fields o(*options, "options.");
+            read_named_samplers(o, "options.", SamplerNames{}, sampling);
+            // -1 (no limit) and -2 (fill the context): as long as the context allows.
+            if (auto n = o.opt_integer("num_predict", -2, 32768)) {
+                if (*n == 0) o.reject(ErrorCode::InvalidInput, "options.num_predict", "'options.num_predict' must be -2, -1 or from 1 to 32768");
+                sampling.max_tokens = *n < 0 ? 32768 : static_cast<int>(*n);
+            }
+            (void)o.opt_integer("num_ctx", 1, 1048576);  // The context is llm.context_size.
+            if (o.error()) return ollama_error(*o.error());
+        }
+        if (f.error()) return ollama_error(*f.error());
+        auto messages = parse_messages(*body, static_cast<size_t>(ctx.settings.current()->integer("llm.max_message_chars")));
+        if (!messages) return ollama_error(messages.error());
+        if (auto ok = llm::validate(sampling); !ok) return ollama_error(ok.error());
+        auto engine = ctx.engine ? ctx.engine() : nullptr;
+        if (!engine) return ollama_error({ErrorCode::Unavailable, "no language model is configured (llm.model_path)", ""});
+        const std::string model = engine->status().model;
+        auto request = std::make_shared<llm::GenerateRequest>();
+        request->cache_key = "openai";  // Chat clients: consecutive requests share their prefix.
+        request->messages = std::move(*messages);
+        request->sampling = sampling;
+        request->cancel = std::make_shared<std::atomic<bool>>(false);
+        if (auto e = prompt_too_large(*engine, *request, "messages")) return ollama_error(*e);
+        if (!stream) {
+            auto r = engine->generate(*request);
+            if (!r) return ollama_error(r.error());
+            return json_response(200, ollama_done(model, r->text, *r, started));
+        }
+        Response res;
+        res.content_type = "application/x-ndjson";
+        res.headers = {{"Cache-Control", "no-cache"}};
+        res.stream = [=, &ctx](http::StreamSink& sink) {
+            auto line = [](const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n"; };
+            auto r = stream_generation(engine, request, ctx, [&](const std::string& p) {
+                return sink.write(line({{"model", model},
+                                        {"created_at", chat::iso_date(now_ms())},
+                                        {"message", {{"role", "assistant"}, {"content", p}}},
+                                        {"done", false}}));
+            });
+            if (!r) {
+                sink.write(line({{"error", r.error().message}}));
+                return;
+            }
+            sink.write(line(ollama_done(model, "", *r, started)));
+        };
+        return res;
+    });
+
+    // --- KoboldCpp (/api/v1/generate, /api/v1/model, /api/extra/version): KoboldAI Lite, ... ---
+
+    server.route(Method::Get, "/api/extra/version", [&ctx](const Request&) {
+        return json_response(200, {{"result", "KoboldCpp"}, {"version", kKoboldVersion}, {"mycandy", ctx.version}});
+    });
+
+    server.route(Method::Get, "/api/v1/model", [&ctx](const Request&) {
+        auto engine = ctx.engine ? ctx.engine() : nullptr;
+        if (!engine) return kobold_error({ErrorCode::Unavailable, "no language model is configured (llm.model_path)", ""});
+        return json_response(200, {{"result", "koboldcpp/" + engine->status().model}});
+    });
+
+    // Text completion of `prompt` as written (no chat template): {"results":[{"text"}]}.
+    server.route(Method::Post, "/api/v1/generate", [&ctx](const Request& req) {
+        auto body = parse_object(req);
+        if (!body) return kobold_error(body.error());
+        Fields f(*body);
+        llm::Sampling sampling = ctx.chat.default_sampling();
+        sampling.max_tokens = static_cast<int>(f.integer_or("max_length", 1, 32768, sampling.max_tokens));
+        (void)f.opt_integer("max_context_length", 1, 1048576);  // The context is llm.context_size.
+        SamplerNames names;
+        names.repeat_penalty = "rep_pen";
+        names.repeat_last_n = "rep_pen_range";
+        names.seed = "sampler_seed";
+        names.stop = "stop_sequence";
+        names.presence_penalty = "presence_penalty";
+        names.frequency_penalty = nullptr;
+        read_named_samplers(f, "", names, sampling);
+        if (f.error()) return kobold_error(*f.error());
+        if (auto ok = llm::validate(sampling); !ok) return kobold_error(ok.error());
+        const Json* prompt = body->contains("prompt") ? &(*body)["prompt"] : nullptr;
+        if (!prompt || !prompt->is_string()) {
+            return kobold_error({ErrorCode::InvalidInput,
+                                 "'prompt' must be a string (got " + std::string(prompt ? json_kind(*prompt) : "nothing") + ")", "prompt"});
+        }
+        if (prompt->get_ref<const std::string&>().size() > kMaxPromptBytes) {
+            return kobold_error({ErrorCode::TooLarge, "'prompt' is longer than 1 MB", "prompt"});
+        }
+        if (prompt->get_ref<const std::string&>().empty()) return kobold_error({ErrorCode::InvalidInput, "'prompt' must not be empty", "prompt"});
+        auto engine = ctx.engine ? ctx.engine() : nullptr;
+        if (!engine) return kobold_error({ErrorCode::Unavailable, "no language model is configured (llm.model_path)", ""});
+        llm::GenerateRequest request;
+        request.cache_key = "completion";
+        request.raw_prompt = prompt->get<std::string>();
+        request.sampling = sampling;
+        request.cancel = std::make_shared<std::atomic<bool>>(false);
+        if (auto e = prompt_too_large(*engine, request, "prompt")) return kobold_error(*e);
+        auto r = engine->generate(request);
+        if (!r) return kobold_error(r.error());
+        return json_response(200, {{"results", Json::array({{{"text", r->text},
+                                                             {"finish_reason", r->finish == llm::FinishReason::Length ? "length" : "stop"},
+                                                             {"logprobs", nullptr},
+                                                             {"prompt_tokens", r->prompt_tokens + r->cached_tokens},
+                                                             {"completion_tokens", r->predicted_tokens}}})}});
     });
 }
 

@@ -16,6 +16,7 @@ struct Route {
     std::string method;
     std::string path;  // With {character}, {chat}, {message}, {fact}, {job} placeholders.
     bool upload = false;  // Decided by content (any Content-Type), or takes no body at all.
+    bool string_error = false;  // Answers errors in Ollama's shape: {"error":"<message>","field"}.
 };
 
 const std::vector<Route> kRoutes = {
@@ -41,7 +42,10 @@ const std::vector<Route> kRoutes = {
     {"POST", "/api/lorebooks"}, {"POST", "/api/lorebooks/import", true}, {"GET", "/api/lorebooks/{lorebook}"},
     {"PATCH", "/api/lorebooks/{lorebook}"}, {"GET", "/api/lorebooks/{lorebook}/export"},
     {"POST", "/v1/completions"}, {"POST", "/completion"}, {"POST", "/tokenize"}, {"POST", "/detokenize"}, {"GET", "/props"},
-    {"GET", "/health"}, {"POST", "/api/characters/{character}/train_voice"}, {"GET", "/api/characters/{character}/train_voice"}, {"POST", "/api/characters/{character}/voice_sample", true},
+    {"GET", "/health"}, {"GET", "/api/version"}, {"GET", "/api/tags"}, {"POST", "/api/chat", false, true},
+    {"GET", "/api/extra/version"}, {"GET", "/api/v1/model"}, {"POST", "/api/v1/generate"},
+    {"POST", "/api/characters/{character}/train_voice"}, {"GET", "/api/characters/{character}/train_voice"},
+    {"POST", "/api/characters/{character}/voice_sample", true},
     // Deletes last, and only with ids that do not exist (the corpus must keep its chat).
     {"DELETE", "/api/memory/facts/{fact}"}, {"DELETE", "/api/messages/{message}"}, {"DELETE", "/api/chats/{chat}"},
     {"DELETE", "/api/images/{job}"}, {"DELETE", "/api/lorebooks/{lorebook}"}, {"DELETE", "/api/images/workflows/{character}"}, {"DELETE", "/api/characters/{character}"},
@@ -54,7 +58,8 @@ const std::vector<std::string> kFields = {
     "stream", "stream_options", "max_tokens", "top_k", "seed", "stop", "temperature", "llm", "chat", "memory", "model",
     "entries", "character_ids", "chat_ids", "scan_depth", "token_budget", "recursive_scanning", "creator", "nickname",
     "creation_date", "assets", "source", "group_only_greetings", "creator_notes_multilingual",
-    "prompt", "n_predict", "n", "tokens", "add_special", "with_pieces", "cache_prompt", "echo", "suffix", "epochs"};
+    "prompt", "n_predict", "n", "tokens", "add_special", "with_pieces", "cache_prompt", "echo", "suffix",
+    "options", "max_length", "stop_sequence"};
 
 const std::string kInvalidUtf8 = "\xff\xfe\xc3(";
 
@@ -104,13 +109,17 @@ protected:
     }
 
     // Never a 5xx or a dead server; a 4xx is JSON that says what is wrong.
-    void check(const httplib::Result& r, const std::string& what) {
+    void check(const httplib::Result& r, const std::string& what, bool string_error = false) {
         ++sent;
         ASSERT_TRUE(r) << "no answer to " << what << " (the server died?)";
         ASSERT_LT(r->status, 500) << what << " -> " << r->body.substr(0, 300);
         if (r->status >= 400) {
             ++refused;
             const Json e = body_json(r)["error"];
+            if (string_error && e.is_string()) {
+                ASSERT_FALSE(e.get<std::string>().empty()) << what;
+                return;
+            }
             ASSERT_TRUE(e.is_object()) << what << " -> " << r->body.substr(0, 300);
             ASSERT_TRUE(e.contains("message") && e["message"].is_string() && !e["message"].get<std::string>().empty()) << what;
             EXPECT_EQ(r->body.find("json.exception"), std::string::npos) << what << " -> " << r->body.substr(0, 300);
@@ -135,21 +144,22 @@ TEST_F(BadInput, EveryRouteAnswersBadInputWithA4xxJsonErrorAndStaysUp) {
             if (route.path.find('{') == std::string::npos) break;
             const std::string path = fill(route.path, id);
             const bool with_body = route.method != "GET" && route.method != "DELETE";
-            check(send(route.method, path, with_body ? "{}" : "", "application/json"), route.method + " " + path);
+            check(send(route.method, path, with_body ? "{}" : "", "application/json"), route.method + " " + path, route.string_error);
         }
         if (deletes || route.method == "GET") continue;
         const std::string path = fill(route.path);
         const std::string what = route.method + " " + route.path;
-        for (const auto& body : malformed) check(send(route.method, path, body, "application/json"), what + " " + body);
-        check(send(route.method, path, huge, "application/json"), what + " with 10 MB strings");
+        for (const auto& body : malformed) check(send(route.method, path, body, "application/json"), what + " " + body, route.string_error);
+        check(send(route.method, path, huge, "application/json"), what + " with 10 MB strings", route.string_error);
         for (const auto& field : kFields) {
             for (const auto& v : bad_values()) {
-                check(send(route.method, path, Json{{field, v}}.dump(), "application/json"), what + " " + field + "=" + v.dump().substr(0, 40));
+                check(send(route.method, path, Json{{field, v}}.dump(), "application/json"), what + " " + field + "=" + v.dump().substr(0, 40),
+                      route.string_error);
             }
         }
         // JSON routes refuse other types; uploads decide by content (and "{}" is no image or chat).
         auto wrong_type = send(route.method, path, R"({"name":"x"})", "text/plain");
-        check(wrong_type, what + " as text/plain");
+        check(wrong_type, what + " as text/plain", route.string_error);
         if (!route.upload) {
             EXPECT_EQ(wrong_type->status, 415) << what << " " << wrong_type->body;
         }
@@ -158,7 +168,7 @@ TEST_F(BadInput, EveryRouteAnswersBadInputWithA4xxJsonErrorAndStaysUp) {
         if (route.method != "GET") continue;
         for (const char* q : {"?limit=-1", "?limit=99999999999", "?before=abc", "?q=%ff%fe", "?format=../x", "?message=%00",
                               "?limit=1e3&before=-5"}) {
-            check(send("GET", fill(route.path) + q, "", ""), "GET " + route.path + q);
+            check(send("GET", fill(route.path) + q, "", ""), "GET " + route.path + q, route.string_error);
         }
     }
     auto health = server->client().Get("/api/health");

@@ -1,11 +1,14 @@
 // Text-completion clients (issue 15 items 4 and 5): llama.cpp server's /completion, /tokenize,
-// /detokenize, /props and /health, OpenAI's /v1/completions, and the /v1/chat/completions fixes
+// /detokenize, /props and /health, OpenAI's /v1/completions, Ollama's /api/chat, /api/tags and
+// /api/version, KoboldCpp's /api/v1/generate, /api/v1/model and /api/extra/version, and the /v1/chat/completions fixes
 // (n choices, an oversized prompt refused before a stream, integer bounds, the request log),
 // against the real server and the tiny random-weight model. Requests are shaped as SillyTavern
 // 1.12's "llama.cpp" text-completion connection sends them.
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <sstream>
+#include <tuple>
 #include <string>
 #include <thread>
 
@@ -401,7 +404,17 @@ TEST_F(Completion, EveryRequestIsLoggedWithoutItsText) {
     post("/completion", {{"prompt", "Geheimnis-Wort-18"}, {"n_predict", 1}, {"stream", true}});
     c().Get("/props");
     c().Get("/nope");
-    const std::string log = read_file(s_server->log_path());
+    // A request's line is written once its response has gone out, so it may follow the response
+    // by a moment: wait (up to 10 s) for the last four.
+    std::string log;
+    for (int i = 0; i < 1000; ++i) {
+        log = read_file(s_server->log_path());
+        if (log.find("HTTP GET /props 200 ") != std::string::npos && log.find("HTTP GET /nope 404 ") != std::string::npos &&
+            log.find("HTTP POST /completion 200 ") != std::string::npos && log.find("HTTP POST /v1/chat/completions 200 ") != std::string::npos) {
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
     EXPECT_NE(log.find("HTTP POST /v1/chat/completions 200 "), std::string::npos) << log.substr(log.size() > 3000 ? log.size() - 3000 : 0);
     EXPECT_NE(log.find("HTTP POST /completion 200 "), std::string::npos);
     EXPECT_NE(log.find("HTTP GET /props 200 "), std::string::npos);
@@ -410,16 +423,185 @@ TEST_F(Completion, EveryRequestIsLoggedWithoutItsText) {
     EXPECT_EQ(log.find("Geheimnis-Wort"), std::string::npos) << "message text in the log";
 }
 
+// Ollama's API as its clients (the ollama libraries, Open WebUI) use it: the version, the model
+// list, and /api/chat streamed as NDJSON by default or answered as one object with stream:false,
+// with its options honoured.
+TEST_F(Completion, OllamaChatStreamsNdjsonByDefaultAndAnswersOneObjectWithoutStreaming) {
+    auto version = c().Get("/api/version");
+    ASSERT_EQ(version->status, 200) << version->body;
+    EXPECT_FALSE(body_json(version)["version"].get<std::string>().empty());
+    auto tags = c().Get("/api/tags");
+    ASSERT_EQ(tags->status, 200) << tags->body;
+    const Json models = body_json(tags)["models"];
+    ASSERT_EQ(models.size(), 1u) << tags->body;
+    EXPECT_EQ(models[0]["name"], "tiny.gguf");
+    EXPECT_EQ(models[0]["model"], "tiny.gguf");
+    EXPECT_EQ(models[0]["details"]["format"], "gguf");
+
+    // Greedy: the first request fills the prompt cache; those after it start from the same state,
+    // so they compute the same tokens.
+    const Json messages = {{{"role", "system"}, {"content", "You are Mia."}}, {{"role", "user"}, {"content", "Hallo Mia!"}}};
+    const Json options = {{"temperature", 0}, {"num_predict", 6}, {"seed", 3}, {"top_k", 40}, {"top_p", 0.9}};
+    ASSERT_EQ(post("/api/chat", {{"model", "tiny"}, {"messages", messages}, {"options", options}, {"stream", false}})->status, 200);
+    auto streamed = post("/api/chat", {{"model", "tiny"}, {"messages", messages}, {"options", options}});
+    ASSERT_EQ(streamed->status, 200) << streamed->body;
+    EXPECT_EQ(streamed->get_header_value("Content-Type"), "application/x-ndjson");
+    std::vector<Json> lines;
+    std::istringstream in(streamed->body);
+    for (std::string line; std::getline(in, line);) {
+        ASSERT_FALSE(line.empty()) << "one object a line: " << streamed->body;
+        lines.push_back(Json::parse(line));
+    }
+    ASSERT_GE(lines.size(), 2u) << streamed->body;
+    std::string text;
+    for (size_t i = 0; i + 1 < lines.size(); ++i) {
+        EXPECT_EQ(lines[i]["done"], false) << lines[i];
+        EXPECT_EQ(lines[i]["model"], "tiny.gguf");
+        EXPECT_EQ(lines[i]["message"]["role"], "assistant");
+        text += lines[i]["message"]["content"].get<std::string>();
+    }
+    const Json& last = lines.back();
+    EXPECT_EQ(last["done"], true) << last;
+    EXPECT_EQ(last["done_reason"], "length") << "options.num_predict 6";
+    EXPECT_EQ(last["eval_count"], 6) << last;
+    EXPECT_GT(last["prompt_eval_count"].get<int>(), 5) << last;
+    EXPECT_GE(last["total_duration"].get<int64_t>(), last["eval_duration"].get<int64_t>()) << last;
+    EXPECT_EQ(last["message"]["content"], "");
+    EXPECT_EQ(text.find("<|"), std::string::npos) << "control tokens in the text";
+
+    auto plain = post("/api/chat", {{"model", "tiny"}, {"messages", messages}, {"options", options}, {"stream", false}});
+    ASSERT_EQ(plain->status, 200) << plain->body;
+    EXPECT_NE(plain->get_header_value("Content-Type").find("application/json"), std::string::npos);
+    const Json one = body_json(plain);
+    EXPECT_EQ(one["done"], true);
+    EXPECT_EQ(one["message"]["role"], "assistant");
+    EXPECT_EQ(one["message"]["content"], text) << "streamed and not, the same greedy reply";
+    EXPECT_EQ(one["eval_count"], 6);
+
+    // options.stop: the reply ends before the stop string.
+    ASSERT_GE(text.size(), 4u) << text;
+    size_t from = text.size() / 2;
+    while (from > 0 && (static_cast<unsigned char>(text[from]) & 0xC0) == 0x80) --from;
+    size_t len = 1;
+    while (from + len < text.size() && (static_cast<unsigned char>(text[from + len]) & 0xC0) == 0x80) ++len;
+    const std::string stop = text.substr(from, len);
+    Json with_stop = options;
+    with_stop["stop"] = {stop};
+    auto stopped = post("/api/chat", {{"messages", messages}, {"options", with_stop}, {"stream", false}});
+    ASSERT_EQ(stopped->status, 200) << stopped->body;
+    EXPECT_EQ(body_json(stopped)["message"]["content"], text.substr(0, text.find(stop))) << "stop " << Json(stop);
+    EXPECT_EQ(body_json(stopped)["done_reason"], "stop");
+    // options.num_predict -1: as long as the context allows (here: until the model stops or 1024).
+    auto unlimited = post("/api/chat", {{"messages", messages}, {"options", {{"num_predict", -1}, {"stop", {"a", "e", "i", "o", " "}}}}, {"stream", false}});
+    ASSERT_EQ(unlimited->status, 200) << unlimited->body;
+}
+
+TEST_F(Completion, OllamaChatRefusesBadInputNamingTheField) {
+    const Json messages = {{{"role", "user"}, {"content", "x"}}};
+    for (const auto& [field, options, expected] : std::vector<std::tuple<std::string, Json, std::string>>{
+             {"temperature", 9, "options.temperature"}, {"top_p", 2, "options.top_p"}, {"top_k", "x", "options.top_k"},
+             {"num_predict", 0, "options.num_predict"}, {"num_predict", 40000, "options.num_predict"},
+             {"num_predict", -3, "options.num_predict"}, {"seed", -5, "options.seed"}, {"stop", 5, "options.stop"},
+             {"stop", Json::array({1}), "options.stop"}, {"repeat_penalty", 99, "options.repeat_penalty"},
+             {"min_p", -1, "options.min_p"}, {"num_ctx", 0, "options.num_ctx"}}) {
+        auto r = post("/api/chat", {{"messages", messages}, {"options", {{field, options}}}, {"stream", false}});
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 400) << field << "=" << options << " " << r->body;
+        const Json e = body_json(r);
+        EXPECT_TRUE(e["error"].is_string()) << "Ollama's error shape: " << r->body;
+        EXPECT_EQ(e["field"], expected) << r->body;
+        EXPECT_NE(e["error"].get<std::string>().find(expected), std::string::npos) << r->body;
+    }
+    for (const auto& [field, value] : std::vector<std::pair<std::string, Json>>{
+             {"messages", Json::array()}, {"messages", "hi"}, {"messages", Json::array({{{"role", "tool"}, {"content", "x"}}})},
+             {"stream", "yes"}, {"options", "hot"}, {"format", "json"}, {"format", Json{{"type", "object"}}}, {"model", 5},
+             {"tools", Json::array({{{"type", "function"}}})}}) {
+        Json body = {{"messages", messages}, {"stream", false}};
+        body[field] = value;
+        auto r = post("/api/chat", body);
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 400) << field << "=" << value << " " << r->body;
+        EXPECT_EQ(body_json(r)["field"], field) << r->body;
+    }
+    // Like every JSON route: another Content-Type is refused (a web page cannot post it as a form).
+    auto form = c().Post("/api/chat", R"({"messages":[{"role":"user","content":"x"}]})", "application/x-www-form-urlencoded");
+    ASSERT_TRUE(form);
+    EXPECT_EQ(form->status, 415);
+}
+
+// KoboldCpp's API as KoboldAI Lite and SillyTavern's KoboldCpp type (streaming off) use it.
+TEST_F(Completion, KoboldGenerateAnswersResultsAndHonoursItsSamplers) {
+    auto version = c().Get("/api/extra/version");
+    ASSERT_EQ(version->status, 200) << version->body;
+    EXPECT_EQ(body_json(version)["result"], "KoboldCpp");
+    EXPECT_TRUE(body_json(version)["version"].is_string());
+    auto model = c().Get("/api/v1/model");
+    ASSERT_EQ(model->status, 200) << model->body;
+    EXPECT_EQ(body_json(model)["result"], "koboldcpp/tiny.gguf");
+    // What KoboldAI Lite posts (unused fields included); greedy, the cache filled first.
+    Json body = {{"prompt", kPrompt}, {"max_length", 6}, {"max_context_length", kContext}, {"temperature", 0},
+                 {"top_p", 0.92}, {"top_k", 100}, {"top_a", 0}, {"typical", 1}, {"tfs", 1}, {"rep_pen", 1.07},
+                 {"rep_pen_range", 360}, {"rep_pen_slope", 0.7}, {"sampler_order", {6, 0, 1, 3, 4, 2, 5}},
+                 {"sampler_seed", 42}, {"min_p", 0}, {"quiet", true}, {"use_default_badwordsids", false},
+                 {"genkey", "KCPP1234"}, {"n", 1}};
+    ASSERT_EQ(post("/api/v1/generate", body)->status, 200);
+    auto r = post("/api/v1/generate", body);
+    ASSERT_EQ(r->status, 200) << r->body;
+    Json j = body_json(r);
+    ASSERT_EQ(j["results"].size(), 1u) << r->body;
+    const std::string text = j["results"][0]["text"];
+    EXPECT_EQ(j["results"][0]["finish_reason"], "length");
+    EXPECT_EQ(j["results"][0]["completion_tokens"], 6) << "max_length 6";
+    EXPECT_GT(j["results"][0]["prompt_tokens"].get<int>(), 20);
+    EXPECT_EQ(text.find("<|"), std::string::npos) << "control tokens in the text";
+    // stop_sequence: the text ends before it.
+    ASSERT_GE(text.size(), 4u) << text;
+    size_t from = text.size() / 2;
+    while (from > 0 && (static_cast<unsigned char>(text[from]) & 0xC0) == 0x80) --from;
+    size_t len = 1;
+    while (from + len < text.size() && (static_cast<unsigned char>(text[from + len]) & 0xC0) == 0x80) ++len;
+    const std::string stop = text.substr(from, len);
+    body["stop_sequence"] = {stop};
+    r = post("/api/v1/generate", body);
+    ASSERT_EQ(r->status, 200) << r->body;
+    EXPECT_EQ(body_json(r)["results"][0]["text"], text.substr(0, text.find(stop))) << "stop " << Json(stop);
+    EXPECT_EQ(body_json(r)["results"][0]["finish_reason"], "stop");
+
+    for (const auto& [field, value] : std::vector<std::pair<std::string, Json>>{
+             {"max_length", 0}, {"max_length", 40000}, {"max_length", "5"}, {"max_context_length", 0}, {"temperature", 9},
+             {"top_p", 2}, {"top_k", 1.5}, {"rep_pen", 9}, {"rep_pen_range", -5}, {"sampler_seed", -5},
+             {"stop_sequence", 5}, {"stop_sequence", Json::array({1})}, {"prompt", 5}, {"prompt", ""},
+             {"prompt", Json::array({"a"})}}) {
+        Json bad = {{"prompt", "x"}, {"max_length", 1}};
+        bad[field] = value;
+        r = post("/api/v1/generate", bad);
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 400) << field << "=" << value << " " << r->body;
+        EXPECT_EQ(body_json(r)["error"]["field"], field) << r->body;
+        EXPECT_FALSE(body_json(r)["detail"]["msg"].get<std::string>().empty()) << r->body;
+    }
+    r = post("/api/v1/generate", {{"max_length", 1}});
+    EXPECT_EQ(r->status, 400) << r->body;
+    EXPECT_EQ(body_json(r)["error"]["field"], "prompt") << r->body;
+    r = post("/api/v1/generate", {{"prompt", std::string((1 << 20) + 1, 'x')}});
+    EXPECT_EQ(r->status, 413) << r->body.substr(0, 200);
+    std::string long_prompt;
+    for (int i = 0; i < kContext; ++i) long_prompt += " Hallo";
+    r = post("/api/v1/generate", {{"prompt", long_prompt}});
+    EXPECT_EQ(r->status, 400) << r->body.substr(0, 300);
+    EXPECT_EQ(body_json(r)["error"]["field"], "prompt");
+}
+
 // The access guard covers the new routes as it covers /v1.
 TEST(CompletionAccess, TheNewRoutesNeedTheTokenAndRefuseOtherOrigins) {
     ServerProcess server(model_settings({{"server", {{"api_token", "s3cret-token-1234"}}}}));
     auto c = server.client();
-    for (const std::string path : {"/completion", "/tokenize", "/detokenize", "/v1/completions"}) {
+    for (const std::string path : {"/completion", "/tokenize", "/detokenize", "/v1/completions", "/api/chat", "/api/v1/generate"}) {
         auto r = c.Post(path.c_str(), R"({"prompt":"x","content":"x","tokens":[1]})", "application/json");
         ASSERT_TRUE(r);
         EXPECT_EQ(r->status, 401) << path;
     }
-    for (const std::string path : {"/props", "/health"}) {
+    for (const std::string path : {"/props", "/health", "/api/tags", "/api/version", "/api/v1/model", "/api/extra/version"}) {
         auto r = c.Get(path.c_str());
         ASSERT_TRUE(r);
         EXPECT_EQ(r->status, 401) << path;
@@ -434,9 +616,11 @@ TEST(CompletionAccess, TheNewRoutesNeedTheTokenAndRefuseOtherOrigins) {
     ASSERT_TRUE(ok);
     EXPECT_EQ(ok->status, 200) << ok->body;
     httplib::Headers foreign = {{"Authorization", "Bearer s3cret-token-1234"}, {"Origin", "http://evil.example"}};
-    auto refused = c.Post("/completion", foreign, R"({"prompt":"x"})", "application/json");
-    ASSERT_TRUE(refused);
-    EXPECT_EQ(refused->status, 403);
+    for (const std::string path : {"/completion", "/api/chat", "/api/v1/generate"}) {
+        auto refused = c.Post(path.c_str(), foreign, R"({"prompt":"x","messages":[{"role":"user","content":"x"}]})", "application/json");
+        ASSERT_TRUE(refused);
+        EXPECT_EQ(refused->status, 403) << path;
+    }
 }
 
 }  // namespace

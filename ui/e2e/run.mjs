@@ -9,6 +9,8 @@ import { deflateSync } from 'node:zlib';
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { isDeepStrictEqual } from 'node:util';
 import { assert, checks, startMycandy } from '../../tests/js/mycandy_server.mjs';
 
 const [binary, model, dist, artifacts] = process.argv.slice(2).map((p) => resolve(p));
@@ -521,7 +523,7 @@ await step('usable on a phone (390x844)', async () => {
   // The header keeps who you talk to readable, with the speaker and the other buttons as icons.
   const name = await phone.getByTestId('chat-character-name').boundingBox();
   assert(name && name.width >= 60, `character name squeezed: ${JSON.stringify(name)}`);
-  for (const id of ['speaker-toggle', 'new-chat', 'open-memory', 'edit-character']) {
+  for (const id of ['speaker-toggle', 'new-chat', 'open-memory', 'edit-character', 'chat-menu']) {
     const b = await phone.getByTestId(id).boundingBox();
     assert(b && b.width >= 40 && b.height >= 40 && b.x + b.width <= 390, `${id} too small or off screen: ${JSON.stringify(b)}`);
   }
@@ -655,6 +657,260 @@ await step('import cards with the picker (summary), export PNG and JSON, edit th
     panel.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
   }, JSON.stringify(dropped));
   await desktop.getByTestId('character-item').filter({ hasText: 'Sol' }).waitFor();
+});
+
+// SillyTavern chat files (issue 15 item 3) through the chat's menu: a real SillyTavern file with a
+// hidden reply, a hidden question and a narrator line is imported as a new chat of the character
+// shown; hidden messages are greyed with their label, narration is styled apart without an avatar;
+// Hide on a normal message takes it out of the prompt (and Unhide puts it back); the export is
+// SillyTavern's file again, with the change. The UI speaks German here (switched above).
+const stFile = fileURLToPath(new URL('../../tests/data/sillytavern/iso.jsonl', import.meta.url));
+let miaChats = null;  // { before: the chat Mia showed, imported: the imported chat }
+await step('import a SillyTavern chat from the chat menu: hidden greyed with a label, narration apart; Hide leaves the prompt; export', async () => {
+  await desktop.setViewportSize({ width: 1440, height: 900 });
+  // The card dropped in the step before is selected once its import is done: wait for that first.
+  await desktop.getByTestId('chat-character-name').getByText('Sol').waitFor();
+  await desktop.getByTestId('character-item').filter({ hasText: 'Mia' }).first().click();
+  await desktop.getByTestId('chat-character-name').getByText('Mia').waitFor();
+  await desktop.getByTestId('message-user').first().waitFor();
+  const before = await desktop.getByTestId('chat-select').inputValue();
+  // The menu offers import and export in the UI's language.
+  await desktop.getByTestId('chat-menu').click();
+  const importItem = desktop.getByTestId('import-chat');
+  assert((await importItem.textContent()) === 'Chat importieren (SillyTavern .jsonl)', await importItem.textContent());
+  const [chooser] = await Promise.all([desktop.waitForEvent('filechooser'), importItem.click()]);
+  await chooser.setFiles(stFile);
+  await desktop.getByText('Draußen beginnt es zu regnen.').waitFor();
+  const chat = await desktop.getByTestId('chat-select').inputValue();
+  assert(chat && chat !== before, `the imported chat is not shown: ${chat} (was ${before})`);
+  const miaId = desktop.url().match(/\/ui\/c\/([^/]+)\/chat\//)?.[1];
+  assert(desktop.url() === `${base}/ui/c/${miaId}/chat/${chat}`, `address: ${desktop.url()}`);
+  const chats = (await (await fetch(`${base}/api/characters/${miaId}/chats`)).json()).chats;
+  assert(chats.some((c) => c.id === chat) && chats.some((c) => c.id === before),
+    `the import is not a new chat of Mia: ${chat}, ${before}, ${JSON.stringify(chats.map((c) => c.id))}`);
+  miaChats = { miaId, before, imported: chat };
+  const list = desktop.getByTestId('messages');
+  assert((await list.locator(':scope > [data-testid^=message-]').count()) === 6, 'not all six messages shown');
+  // Hidden: the reply and the question, greyed, each labelled.
+  const hidden = list.locator('[data-hidden=true]');
+  assert((await hidden.count()) === 2, `${await hidden.count()} hidden messages shown`);
+  const secret = hidden.filter({ hasText: 'GEHEIM-VERSTECKT' });
+  assert((await secret.getByTestId('message-label').textContent()) === 'für das Modell ausgeblendet', await secret.getByTestId('message-label').textContent());
+  assert(Number(await secret.evaluate((el) => getComputedStyle(el).opacity)) <= 0.6, 'a hidden message is not greyed');
+  const normal = list.getByTestId('message-assistant').filter({ hasText: 'Mein Tag war schön' });
+  assert(Number(await normal.evaluate((el) => getComputedStyle(el).opacity)) === 1, 'a visible message is greyed');
+  assert((await normal.getByTestId('toggle-hidden').textContent()) === 'Ausblenden', 'no Hide button');
+  assert((await secret.getByTestId('toggle-hidden').textContent()) === 'Einblenden', 'no Unhide button');
+  // Narration: its own message kind, labelled, italic in an outlined box, no avatar.
+  const narration = list.getByTestId('message-system');
+  assert((await narration.count()) === 1, 'the narrator line is not narration');
+  assert((await narration.getByTestId('message-label').textContent()) === 'Erzählung', await narration.getByTestId('message-label').textContent());
+  assert((await narration.locator('img, .rounded-full').count()) === 0, 'narration shows an avatar');
+  assert((await normal.locator('img, .rounded-full').count()) === 1, 'the character\'s reply has no avatar');
+  const style = await narration.getByTestId('message-text').evaluate((el) => getComputedStyle(el.parentElement).fontStyle);
+  assert(style === 'italic', `narration is ${style}`);
+  // The prompt: hidden messages never, narration and the question yes.
+  const prompt = async () => (await (await fetch(`${base}/api/chats/${chat}/prompt`)).json()).text;
+  let text = await prompt();
+  assert(!text.includes('GEHEIM-VERSTECKT') && !text.includes('VERSTECKT-AUCH'), 'a hidden message is in the prompt');
+  assert(text.includes('Draußen beginnt es zu regnen.') && text.includes('Wie war dein Tag?'), text);
+  // Hide the question: greyed and labelled, and gone from the prompt; Unhide brings it back.
+  const question = list.getByTestId('message-user').filter({ hasText: 'Wie war dein Tag?' });
+  await question.getByTestId('toggle-hidden').click();
+  await question.and(desktop.locator('[data-hidden=true]')).waitFor();
+  assert((await question.getByTestId('message-label').textContent()) === 'für das Modell ausgeblendet', 'no label after Hide');
+  assert(!(await prompt()).includes('Wie war dein Tag?'), 'the hidden question is still in the prompt');
+  await desktop.screenshot({ path: join(artifacts, 'desktop-sillytavern.png') });
+  await question.getByTestId('toggle-hidden').click();
+  await question.and(desktop.locator('[data-hidden]')).waitFor({ state: 'detached' });
+  assert((await prompt()).includes('Wie war dein Tag?'), 'Unhide did not bring the question back');
+  await question.getByTestId('toggle-hidden').click();
+  await question.and(desktop.locator('[data-hidden=true]')).waitFor();
+  // Export from the menu: SillyTavern's file, with the question now hidden and the rest as it came.
+  await desktop.getByTestId('chat-menu').click();
+  const [download] = await Promise.all([desktop.waitForEvent('download'), desktop.getByTestId('export-chat').click()]);
+  assert(download.suggestedFilename().endsWith('.jsonl'), download.suggestedFilename());
+  const lines = (await readFile(await download.path(), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const original = (await readFile(stFile, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  assert(lines.length === original.length, `${lines.length} lines exported`);
+  assert(lines[2].mes === 'Wie war dein Tag?' && lines[2].is_system === true, JSON.stringify(lines[2]));
+  lines[2].is_system = false;
+  assert(isDeepStrictEqual(lines, original), 'the export differs from the file beyond the change');
+  await desktop.getByTestId('chat-menu-items').waitFor({ state: 'detached' });
+});
+
+await step('the chat menu on a phone: touch-sized, on screen', async () => {
+  await desktop.setViewportSize({ width: 390, height: 844 });
+  const menu = await desktop.getByTestId('chat-menu').boundingBox();
+  assert(menu && menu.width >= 40 && menu.height >= 40 && menu.x + menu.width <= 390, `chat-menu: ${JSON.stringify(menu)}`);
+  const name = await desktop.getByTestId('chat-character-name').boundingBox();
+  assert(name && name.width >= 60, `character name squeezed: ${JSON.stringify(name)}`);
+  await desktop.getByTestId('chat-menu').click();
+  for (const id of ['import-chat', 'export-chat']) {
+    const b = await desktop.getByTestId(id).boundingBox();
+    assert(b && b.x >= 0 && b.x + b.width <= 390 && b.height >= 40, `${id}: ${JSON.stringify(b)}`);
+  }
+  const overflow = await desktop.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
+  assert(!overflow, 'page scrolls sideways with the menu open');
+  await desktop.screenshot({ path: join(artifacts, 'phone-390x844-chat-menu.png') });
+  await desktop.keyboard.press('Escape');
+  await desktop.getByTestId('chat-menu-items').waitFor({ state: 'detached' });
+  await desktop.setViewportSize({ width: 1440, height: 900 });
+});
+
+// Page addresses (issue 17 item 5): /ui/c/{character}/chat/{chat} names what is shown; a reload
+// shows the same chat, back/forward step through the chats and characters opened; a reply being
+// written when the page reloads goes on streaming in the reloaded page and is stored once, complete.
+await step('the address names the chat: a reload keeps it, back and forward step through chats and characters', async () => {
+  assert(miaChats, 'needs the imported chat of the step before');
+  const { miaId, before, imported } = miaChats;
+  const select = desktop.getByTestId('chat-select');
+  const shows = async (chat, text) => {
+    await desktop.waitForURL(`${base}/ui/c/${miaId}/chat/${chat}`);
+    await desktop.getByTestId('messages').getByText(text).first().waitFor();
+    assert((await select.inputValue()) === chat, `the select shows ${await select.inputValue()}, not ${chat}`);
+    assert((await desktop.getByTestId('chat-character-name').textContent()) === 'Mia', 'not Mia');
+  };
+  // Chat 1, then chat 2 of Mia, picked in the chat list.
+  await select.selectOption(before);
+  await shows(before, 'Hallo Mia, wie geht es dir?');
+  await select.selectOption(imported);
+  await shows(imported, 'Draußen beginnt es zu regnen.');
+  await desktop.reload();
+  await shows(imported, 'Draußen beginnt es zu regnen.');
+  await desktop.goBack();
+  await shows(before, 'Hallo Mia, wie geht es dir?');
+  assert((await desktop.getByText('Draußen beginnt es zu regnen.').count()) === 0, 'the other chat is still shown');
+  await desktop.goForward();
+  await shows(imported, 'Draußen beginnt es zu regnen.');
+  // Another character, then back to Mia's chat and forward to the other character again.
+  await desktop.getByTestId('character-item').filter({ hasText: 'Luna' }).first().click();
+  await desktop.getByTestId('chat-character-name').getByText('Luna').waitFor();
+  const luna = (await (await fetch(`${base}/api/characters`)).json()).characters.find((c) => c.name === 'Luna').id;
+  const lunaChat = (await (await fetch(`${base}/api/characters/${luna}/chats`)).json()).chats[0].id;
+  await desktop.waitForURL(`${base}/ui/c/${luna}/chat/${lunaChat}`);
+  await desktop.goBack();
+  await shows(imported, 'Draußen beginnt es zu regnen.');
+  await desktop.goForward();
+  await desktop.waitForURL(`${base}/ui/c/${luna}/chat/${lunaChat}`);
+  await desktop.getByTestId('chat-character-name').getByText('Luna').waitFor();
+  await desktop.getByTestId('messages').getByText('Welcome,').first().waitFor();
+  await desktop.goBack();
+  await shows(imported, 'Draußen beginnt es zu regnen.');
+});
+
+await step('a character opened while the one before is still loading shows its own chat, and the address names it', async () => {
+  assert(miaChats, 'needs the imported chat of the step before');
+  const { miaId, imported } = miaChats;
+  const luna = (await (await fetch(`${base}/api/characters`)).json()).characters.find((c) => c.name === 'Luna').id;
+  const miaChatIds = (await (await fetch(`${base}/api/characters/${miaId}/chats`)).json()).chats.map((c) => c.id);
+  // Luna's chat list answers only once Mia's chat is on screen (a slow answer, made certain).
+  let release;
+  const held = new Promise((r) => { release = r; });
+  const lunaChats = `${base}/api/characters/${luna}/chats`;
+  await desktop.route(lunaChats, async (route) => { await held; await route.continue(); });
+  try {
+    await desktop.getByTestId('character-item').filter({ hasText: 'Luna' }).first().click();
+    await desktop.getByTestId('chat-character-name').getByText('Luna').waitFor();
+    await desktop.getByTestId('character-item').filter({ hasText: 'Mia' }).first().click();
+    await desktop.waitForURL(new RegExp(`/ui/c/${miaId}/chat/`));
+    await desktop.getByTestId('message-user').first().waitFor();
+    const late = desktop.waitForResponse(lunaChats);
+    release();
+    await (await late).finished();
+    // Let the page handle the late answer: a request of its own completes after it.
+    await desktop.evaluate(() => fetch('/api/health').then((r) => r.text()));
+    const shown = await desktop.getByTestId('chat-select').inputValue();
+    const urlChat = desktop.url().split('/chat/')[1];
+    assert(miaChatIds.includes(shown), `Mia shows chat ${shown}, not one of hers (${miaChatIds})`);
+    assert(urlChat === shown && desktop.url().includes(`/ui/c/${miaId}/`), `address ${desktop.url()} for chat ${shown}`);
+    assert((await desktop.getByTestId('chat-character-name').textContent()) === 'Mia', 'not Mia');
+    assert((await desktop.getByTestId('messages').getByText('Welcome,').count()) === 0, 'Luna\'s greeting is shown under Mia');
+  } finally {
+    release();
+    await desktop.unroute(lunaChats);
+  }
+  // Back to the imported chat for the next step.
+  await desktop.getByTestId('chat-select').selectOption(imported);
+  await desktop.waitForURL(`${base}/ui/c/${miaId}/chat/${imported}`);
+  await desktop.getByText('Draußen beginnt es zu regnen.').waitFor();
+});
+
+// A model that writes the first part of its reply, then waits for the test to let it finish (so the
+// page is reloaded while the reply is being written, whatever the machine's speed).
+function gatedLlm(first, rest) {
+  let open;
+  const gate = new Promise((r) => { open = r; });
+  const server = createServer((req, res) => {
+    if (req.url === '/v1/models') {
+      res.setHeader('Content-Type', 'application/json');
+      return res.end(JSON.stringify({ object: 'list', data: [{ id: 'standin', object: 'model' }] }));
+    }
+    req.resume();
+    req.on('end', async () => {
+      res.setHeader('Content-Type', 'text/event-stream');
+      const send = (w) => res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: w } }] })}\n\n`);
+      for (const w of first.split(/(?= )/)) send(w);
+      await gate;
+      for (const w of rest.split(/(?= )/)) send(w);
+      res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] })}\n\ndata: [DONE]\n\n`);
+      res.end();
+    });
+  });
+  return { server, release: () => open() };
+}
+
+await step('a reply being written goes on streaming after a reload, to its end, stored once', async () => {
+  assert(miaChats, 'needs the imported chat of the step before');
+  const { miaId, imported } = miaChats;
+  const first = 'Once upon a time, a lighthouse';
+  const full = `${first} stood alone by the sea, and its keeper sang every night.`;
+  const llm = gatedLlm(first, full.slice(first.length));
+  const llmUrl = await listen(llm.server);
+  const patch = (body) => fetch(`${base}/api/settings`, {
+    method: 'PATCH', headers: { 'Content-Type': 'application/json', Origin: base }, body: JSON.stringify(body),
+  });
+  const llmBefore = (await (await fetch(`${base}/api/settings`)).json()).llm;
+  try {
+    await patch({ llm: { backend: 'remote', llama_cpp_url: llmUrl } });
+    const question = 'Erzähl mir eine Geschichte vom Leuchtturm.';
+    await desktop.getByTestId('composer').fill(question);
+    await desktop.getByTestId('composer').press('Enter');
+    await desktop.getByTestId('streaming').getByText(first).waitFor();
+    await desktop.reload();
+    assert(desktop.url() === `${base}/ui/c/${miaId}/chat/${imported}`, `reloaded at ${desktop.url()}`);
+    // The reloaded page follows the reply: what was written so far, with the Stop button...
+    await desktop.getByTestId('streaming').getByText(first).waitFor();
+    await desktop.getByTestId('stop').waitFor();
+    // ...and the rest as it comes.
+    llm.release();
+    await desktop.getByTestId('streaming').getByText('keeper sang every night.').waitFor();
+    await desktop.getByTestId('streaming').waitFor({ state: 'detached' });
+    const reply = desktop.getByTestId('message-assistant').filter({ hasText: full });
+    await reply.waitFor();
+    assert((await reply.count()) === 1, `the reply is shown ${await reply.count()} times`);
+    assert((await desktop.getByTestId('message-user').filter({ hasText: question }).count()) === 1, 'the question is shown twice');
+    // The character list shows the finished reply as Mia's last message.
+    await desktop.getByTestId('character-item').filter({ hasText: 'Mia' }).getByText(first).waitFor();
+    await desktop.screenshot({ path: join(artifacts, 'desktop-reload-mid-reply.png') });
+    // Stored once, complete, as the last message after the question.
+    const msgs = (await (await fetch(`${base}/api/chats/${imported}/messages`)).json()).messages;
+    const replies = msgs.filter((m) => m.content.includes(first));
+    assert(replies.length === 1 && replies[0].content === full && replies[0].status === 'complete', JSON.stringify(replies));
+    assert(msgs.filter((m) => m.content === question).length === 1, 'the question is stored twice');
+    assert(msgs[msgs.length - 1].id === replies[0].id && msgs[msgs.length - 2].content === question, 'order');
+    assert((await (await fetch(`${base}/api/chats/${imported}`)).json()).generating === false, 'still generating');
+    // And again after another reload: the same, from the store.
+    await desktop.reload();
+    await desktop.getByTestId('message-assistant').filter({ hasText: full }).waitFor();
+    assert((await desktop.getByTestId('message-assistant').filter({ hasText: full }).count()) === 1, 'duplicated after a reload');
+    assert((await desktop.getByTestId('streaming').count()) === 0, 'still streaming');
+  } finally {
+    llm.release();
+    await patch({ llm: { backend: llmBefore.backend, llama_cpp_url: llmBefore.llama_cpp_url } });
+    llm.server.close();
+    llm.server.closeAllConnections?.();
+  }
 });
 
 await step('{{user}} in a greeting follows the name in the settings, also in old chats', async () => {

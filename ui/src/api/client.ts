@@ -257,6 +257,10 @@ export const api = {
   createChat: (characterId: string) =>
     request<{ chat: Chat; messages: Message[] }>('POST', '/api/chats', { character_id: characterId }),
   deleteChat: (id: string) => request<unknown>('DELETE', `/api/chats/${id}`),
+  // A chat file (SillyTavern JSONL or our JSON export) becomes a new chat of the character.
+  importChat: (characterId: string, file: Blob) =>
+    request<{ chat: Chat; messages: Message[] }>('POST', `/api/characters/${characterId}/chats/import`, undefined, file),
+  chatExportUrl: (chatId: string, format: 'jsonl' | 'json') => `/api/chats/${chatId}/export?format=${format}`,
   messages: async (chatId: string, before?: string) =>
     (
       await request<{ messages: Message[] }>(

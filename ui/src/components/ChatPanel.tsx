@@ -59,6 +59,15 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
   const [editingId, setEditingId] = useState<string | null>(null);
   const [editText, setEditText] = useState('');
   const [showMemory, setShowMemory] = useState(false);
+  // The chat's menu (⋯): import a chat file as a new chat, export this one.
+  const [menuOpen, setMenuOpen] = useState(false);
+  const chatFileRef = useRef<HTMLInputElement>(null);
+  useEffect(() => {
+    if (!menuOpen) return;
+    const onKey = (e: KeyboardEvent) => e.key === 'Escape' && setMenuOpen(false);
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [menuOpen]);
   const scroller = useRef<HTMLDivElement>(null);
   const stickToBottom = useRef(true);
   // Speech: the speaker toggle is per chat (remembered in this browser); without a choice the
@@ -136,33 +145,46 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
   onChatShownRef.current = onChatShown;
   const attachRef = useRef<(id: string) => void>(() => {});
 
+  // The chat shown, for answers that arrive later: what belongs to another chat (or character) by
+  // then is dropped, so a slow answer never replaces what the person opened since.
+  const shownChatRef = useRef<string | null>(null);
   const loadChat = useCallback(async (id: string) => {
+    shownChatRef.current = id;
     setChatId(id);
     onChatShownRef.current?.(id);
     setError(null);
-    setMessages(await api.messages(id));
+    const list = await api.messages(id);
+    if (shownChatRef.current !== id) return;
+    setMessages(list);
     stickToBottom.current = true;
     // A reply may still be written (the page was reloaded mid-reply): follow it to its end.
     const chat = await api.chat(id).catch(() => null);
-    if (chat?.generating) attachRef.current(id);
+    if (chat?.generating && shownChatRef.current === id) attachRef.current(id);
   }, []);
 
   useEffect(() => {
+    shownChatRef.current = null;
     setChats([]);
     setChatId(null);
     setMessages([]);
     setError(null);
     if (!character) return;
+    let cancelled = false;  // Another character was opened before this one's chats arrived.
     (async () => {
       let list = await api.chats(character.id);
+      if (cancelled) return;
       if (list.length === 0) {
         await api.createChat(character.id);
         list = await api.chats(character.id);
+        if (cancelled) return;
       }
       setChats(list);
       const wanted = list.find((c) => c.id === routeChatRef.current);
       await loadChat((wanted ?? list[0]).id);
     })();
+    return () => {
+      cancelled = true;
+    };
   }, [character?.id, loadChat]);
 
   // Back/forward to another chat of the same character.
@@ -199,7 +221,8 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
       setError({ message: e instanceof ApiError ? e.message : String(e), retry });
     } finally {
       setStreaming(null);
-      if (chatId) setMessages(await api.messages(chatId));
+      const list = await api.messages(chatId).catch(() => null);
+      if (list && shownChatRef.current === chatId) setMessages(list);
       onActivity();
     }
   };
@@ -237,14 +260,18 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
       if (!(e instanceof ApiError && e.status === 404)) setError({ message: e instanceof ApiError ? e.message : String(e) });
     } finally {
       setStreaming(null);
-      setMessages(await api.messages(id));
+      const list = await api.messages(id).catch(() => null);
+      if (list && shownChatRef.current === id) setMessages(list);
       onActivity();
     }
   };
 
   // A picture finished or was retried/deleted: the message and the media panel show it.
   const reload = useCallback(async () => {
-    if (chatId) setMessages(await api.messages(chatId));
+    if (chatId) {
+      const list = await api.messages(chatId);
+      if (shownChatRef.current === chatId) setMessages(list);
+    }
     onActivity();
   }, [chatId, onActivity]);
 
@@ -265,6 +292,19 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
   // The pictures of the swipe being shown (an imported chat may carry anything: checked).
   const imagesOf = (m: Message) =>
     (m.media ?? []).filter((x) => x && x.kind === 'image' && (x.swipe ?? 0) === m.swipe_id && (typeof x.job === 'string' || (typeof x.url === 'string' && x.url.startsWith('/api/media/'))));
+
+  // A SillyTavern chat file (or our JSON export) becomes a new chat of this character, shown at once.
+  const importChat = async (f: File | null) => {
+    if (!f || !character) return;
+    setError(null);
+    try {
+      const { chat } = await api.importChat(character.id, f);
+      setChats(await api.chats(character.id));
+      await loadChat(chat.id);
+    } catch (e) {
+      setError({ message: format(t.importChatFailed, { file: f.name, error: e instanceof ApiError ? e.message : String(e) }) });
+    }
+  };
 
   const send = () => {
     const text = draft.trim();
@@ -357,6 +397,66 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
         >
           ✎<span className="hidden md:inline"> {t.edit}</span>
         </button>
+        <div className="relative shrink-0">
+          <button
+            className={`min-h-10 min-w-10 rounded-lg px-2 py-1 text-sm hover:bg-zinc-800 ${menuOpen ? 'bg-zinc-800 text-zinc-100' : 'text-zinc-300'}`}
+            onClick={() => setMenuOpen((o) => !o)}
+            aria-label={t.chatMenu}
+            aria-haspopup="menu"
+            aria-expanded={menuOpen}
+            title={t.chatMenu}
+            data-testid="chat-menu"
+          >
+            ⋯
+          </button>
+          {menuOpen && (
+            <>
+              <div className="fixed inset-0 z-10" onClick={() => setMenuOpen(false)} aria-hidden="true" />
+              <div
+                role="menu"
+                className="absolute right-0 top-full z-20 mt-1 flex w-72 max-w-[calc(100vw-1.5rem)] flex-col rounded-xl border border-zinc-700 bg-zinc-900 py-1 text-sm shadow-xl"
+                data-testid="chat-menu-items"
+              >
+                <button
+                  role="menuitem"
+                  autoFocus
+                  className="min-h-10 px-4 py-2 text-left hover:bg-zinc-800"
+                  onClick={() => {
+                    setMenuOpen(false);
+                    chatFileRef.current?.click();
+                  }}
+                  data-testid="import-chat"
+                >
+                  {t.importChat}
+                </button>
+                {chatId && (
+                  <a
+                    role="menuitem"
+                    className="flex min-h-10 items-center px-4 py-2 hover:bg-zinc-800"
+                    href={api.chatExportUrl(chatId, 'jsonl')}
+                    download
+                    onClick={() => setMenuOpen(false)}
+                    data-testid="export-chat"
+                  >
+                    {t.exportChat}
+                  </a>
+                )}
+              </div>
+            </>
+          )}
+          <input
+            ref={chatFileRef}
+            type="file"
+            accept=".jsonl,.json,application/json,application/x-ndjson"
+            className="hidden"
+            data-testid="import-chat-input"
+            onChange={(e) => {
+              const f = e.target.files?.[0] ?? null;
+              e.target.value = '';  // The same file can be picked again.
+              importChat(f);
+            }}
+          />
+        </div>
       </div>
 
       <div ref={scroller} onScroll={onScroll} className="scroll-thin min-h-0 flex-1 overflow-y-auto px-3 py-4 md:px-6" data-testid="messages">
