@@ -3,10 +3,10 @@
 #include <cctype>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
-#include <regex>
 
 #include "core/log.hpp"
 #include "core/process.hpp"
@@ -172,26 +172,84 @@ Result<std::vector<std::string>> fill_command(const std::vector<std::string>& ar
     return out;
 }
 
+namespace {
+
+// Case-insensitive search for a lower-case word.
+size_t find_word(std::string_view s, std::string_view word, size_t from = 0) {
+    for (size_t i = from; i + word.size() <= s.size(); ++i) {
+        size_t k = 0;
+        while (k < word.size() && std::tolower(static_cast<unsigned char>(s[i + k])) == word[k]) ++k;
+        if (k == word.size()) return i;
+    }
+    return std::string_view::npos;
+}
+
+void skip_spaces(std::string_view s, size_t& i) {
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
+}
+
+// A non-negative decimal number at i ("12", "0.45", ".5"); advances i past it.
+std::optional<double> number_at(std::string_view s, size_t& i) {
+    const size_t start = i;
+    bool digits = false, dot = false;
+    while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || (s[i] == '.' && !dot))) {
+        if (s[i] == '.') dot = true;
+        else digits = true;
+        ++i;
+    }
+    if (!digits || i - start > 15) {
+        i = start;
+        return std::nullopt;
+    }
+    return std::strtod(std::string(s.substr(start, i - start)).c_str(), nullptr);
+}
+
+}  // namespace
+
 std::optional<double> training_progress(std::string_view line) {
-    static const std::regex epoch(R"((?:epoch|Epoch|EPOCH)\s*[:=]?\s*(\d+)\s*(?:/|of)\s*(\d+))");
-    static const std::regex percent(R"((\d{1,3}(?:\.\d+)?)\s*%)");
-    static const std::regex fraction(R"((?:progress|Progress|PROGRESS)\s*[:=]\s*(\d*\.?\d+))");
-    const std::string s(line.substr(0, 1000));
-    std::smatch m;
-    if (std::regex_search(s, m, epoch)) {
-        const double a = std::stod(m[1].str()), b = std::stod(m[2].str());
-        if (b > 0 && a <= b) return a / b;
+    const std::string_view s = line.substr(0, 1000);
+    // "epoch 3/20", "Epoch: 3 / 20", "epoch 3 of 20"
+    for (size_t at = find_word(s, "epoch"); at != std::string_view::npos; at = find_word(s, "epoch", at + 5)) {
+        size_t i = at + 5;
+        if (i < s.size() && (s[i] == 's' || s[i] == 'S')) ++i;
+        skip_spaces(s, i);
+        if (i < s.size() && (s[i] == ':' || s[i] == '=')) ++i;
+        skip_spaces(s, i);
+        const auto a = number_at(s, i);
+        if (!a) continue;
+        skip_spaces(s, i);
+        if (i < s.size() && s[i] == '/') ++i;
+        else if (find_word(s.substr(i, 2), "of") == 0) i += 2;
+        else continue;
+        skip_spaces(s, i);
+        const auto b = number_at(s, i);
+        if (b && *b > 0 && *a <= *b) return *a / *b;
         return std::nullopt;
     }
-    if (std::regex_search(s, m, fraction)) {
-        const double v = std::stod(m[1].str());
-        if (v <= 1.0) return v;
-        if (v <= 100.0) return v / 100.0;
-        return std::nullopt;
+    // "progress: 0.45", "progress=45"
+    if (size_t at = find_word(s, "progress"); at != std::string_view::npos) {
+        size_t i = at + 8;
+        skip_spaces(s, i);
+        if (i < s.size() && (s[i] == ':' || s[i] == '=')) {
+            ++i;
+            skip_spaces(s, i);
+            if (const auto v = number_at(s, i)) {
+                if (*v <= 1.0) return *v;
+                if (*v <= 100.0) return *v / 100.0;
+                return std::nullopt;
+            }
+        }
     }
-    if (std::regex_search(s, m, percent)) {
-        const double v = std::stod(m[1].str());
-        if (v <= 100.0) return v / 100.0;
+    // "45%", "45.5 %"
+    for (size_t pct = s.find('%'); pct != std::string_view::npos; pct = s.find('%', pct + 1)) {
+        size_t end = pct;
+        while (end > 0 && s[end - 1] == ' ') --end;
+        size_t start = end;
+        while (start > 0 && (std::isdigit(static_cast<unsigned char>(s[start - 1])) || s[start - 1] == '.')) --start;
+        if (start == end) continue;
+        size_t i = start;
+        const auto v = number_at(s, i);
+        if (v && i == end && *v <= 100.0) return *v / 100.0;
     }
     return std::nullopt;
 }
