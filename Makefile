@@ -38,7 +38,7 @@ test: build
 
 SAN_DIR ?= build-asan
 SAN_TARGETS := mycandy unit_tests llm_tests api_tests stt_tests tiny_model whisper_models llama-server \
-  $(addprefix fuzz_replay_,json_body settings chat_import sse_parser text_stream uploads stt_audio)
+  $(addprefix fuzz_replay_,json_body settings chat_import sse_parser text_stream uploads stt_audio card_import)
 # Leaks are not checked: llama.cpp's (uninstrumented) globals would be reported at every exit.
 # Reports also go to build-asan/sanitizer.<pid> (the server's own output is in its test's log).
 SAN_LOG = $(CURDIR)/$(SAN_DIR)/sanitizer
