@@ -1,6 +1,14 @@
 # The two commands: `make run` (build and start the server) and `make test` (build and run every
 # test). Both install what they need first (scripts/setup.sh) and rebuild only what changed.
+# GPU=vulkan or GPU=cuda builds llama.cpp's (and whisper.cpp's) GPU backend into build-vulkan/ or
+# build-cuda/ (make run GPU=vulkan); the default is a CPU build in build/.
+GPU ?=
+ifeq ($(GPU),)
 BUILD_DIR ?= build
+else
+BUILD_DIR ?= build-$(GPU)
+endif
+export GPU
 PORT ?= 8000
 # ccache: paths relative to the checkout, so a fresh clone elsewhere still hits the cache.
 export CCACHE_BASEDIR := $(CURDIR)
@@ -17,7 +25,7 @@ setup:
 	@scripts/setup.sh
 
 $(BUILD_DIR)/build.ninja:
-	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release -DMYCANDY_GPU=$(GPU)
 
 configure: setup $(BUILD_DIR)/build.ninja
 

@@ -43,6 +43,20 @@ set(LLAMA_OPENSSL OFF CACHE BOOL "" FORCE)
 set(LLAMA_SUBPROCESS OFF CACHE BOOL "" FORCE)
 set(LLAMA_ALL_WARNINGS OFF CACHE BOOL "" FORCE)
 set(GGML_BACKEND_DL OFF CACHE BOOL "" FORCE)
+# ggml's RPC backend: llm.rpc_servers spreads a model over `ggml-rpc-server` processes on other
+# machines (llm/cluster_engine runs llama-server with --rpc as a child). Small: one source file.
+set(GGML_RPC ON CACHE BOOL "" FORCE)
+# GPUs: -DMYCANDY_GPU=vulkan|cuda (make run GPU=vulkan) builds llama.cpp's backend for them from the
+# same bundle; every engine (text, speech, recognition) then offloads what its settings allow.
+set(MYCANDY_GPU "" CACHE STRING "GPU backend for llama.cpp/whisper.cpp: empty (CPU only) | vulkan | cuda")
+set_property(CACHE MYCANDY_GPU PROPERTY STRINGS "" vulkan cuda)
+if(MYCANDY_GPU STREQUAL "vulkan")
+  set(GGML_VULKAN ON CACHE BOOL "" FORCE)
+elseif(MYCANDY_GPU STREQUAL "cuda")
+  set(GGML_CUDA ON CACHE BOOL "" FORCE)
+elseif(NOT MYCANDY_GPU STREQUAL "")
+  message(FATAL_ERROR "MYCANDY_GPU must be empty, vulkan or cuda (got '${MYCANDY_GPU}')")
+endif()
 set(LLAMA_BUILD_NUMBER 0)
 set(LLAMA_BUILD_COMMIT ${MYCANDY_LLAMA_RELEASE})
 

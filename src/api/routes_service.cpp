@@ -31,8 +31,16 @@ Json llm_component(Context& ctx) {
     Json c = component(st.state.c_str(), st.detail);
     c["model"] = st.model.empty() ? Json(nullptr) : Json(st.model);
     c["backend"] = st.backend;
+    Json devices = Json::array();
+    for (const auto& d : rt.devices) {
+        devices.push_back({{"name", d.name}, {"description", d.description}, {"type", d.type},
+                           {"memory_total", d.memory_total}, {"memory_free", d.memory_free}});
+    }
     c["llama_cpp"] = {{"release", rt.release}, {"device", rt.backend}, {"device_detail", rt.backend_detail},
-                      {"system_info", rt.system_info}};
+                      {"system_info", rt.system_info}, {"devices", devices}, {"gpu_backends", rt.gpu_backends}};
+    const auto settings = ctx.settings.current();
+    c["gpu_layers"] = settings->integer("llm.gpu_layers");
+    if (st.backend == "rpc") c["rpc_servers"] = settings->str("llm.rpc_servers");
     return c;
 }
 

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -71,6 +72,8 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv, const Pr
     if (pid < 0) return fail(ErrorCode::Unavailable, std::string("cannot start ") + argv[0] + ": " + std::strerror(errno));
     if (pid == 0) {
         if (options.own_group) ::setpgid(0, 0);
+        // Dies with the thread that started it (a server killed with SIGKILL leaves no child behind).
+        if (options.die_with_parent) ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         ::dup2(in.fd[0], 0);
         ::dup2(out.fd[1], 1);
         ::dup2(err.fd[1], 2);

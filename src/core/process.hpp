@@ -32,6 +32,9 @@ struct ProcessOptions {
     bool own_group = false;
     std::chrono::milliseconds kill_grace{2000};
     std::string working_dir;                              // Empty: ours.
+    // Long-lived children (the RPC engine's llama-server): killed by the kernel when the thread that
+    // started them ends, so a crashed or SIGKILLed mycandy leaves nothing running.
+    bool die_with_parent = false;
 };
 
 struct ProcessResult {

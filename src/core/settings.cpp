@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -25,7 +26,14 @@ struct Spec {
     double max = 0;  // min == max == 0: no range check.
     std::vector<std::string> choices = {};
     bool secret = false;
+    // A string's format: the error (without the key's name), or empty when the value is fine.
+    std::string (*check)(const std::string&) = nullptr;
 };
+
+std::string check_rpc_servers(const std::string& value) {
+    auto list = parse_rpc_servers(value);
+    return list ? std::string() : list.error().message;
+}
 
 // The schema. The seed's keys first (llm.llama_cpp_url ... media.snac_model_id), then ours.
 const std::vector<Spec>& schema() {
@@ -61,6 +69,11 @@ const std::vector<Spec>& schema() {
         {"llm.top_p", Type::Number, 0.95, 0, 1},
         {"llm.min_p", Type::Number, 0.05, 0, 1},
         {"llm.repeat_penalty", Type::Number, 1.1, 0, 5},
+        // GPUs and clusters (a GPU build: make run GPU=vulkan|cuda). -1 = every layer the devices take.
+        {"llm.gpu_layers", Type::Integer, -1, -1, 999},
+        // "host:port,host:port": ggml-rpc-server processes that hold the model's layers (llm/cluster_engine).
+        {"llm.rpc_servers", Type::String, "", 0, 4096, {}, false, check_rpc_servers},
+        {"llm.llama_server_path", Type::String, "", 0, 4096},  // Empty: the llama-server built beside mycandy.
         // Speech (extends the seed's media.tts_enabled / media.tts_port).
         {"media.tts_engine", Type::String, "espeak", 0, 0, {"espeak", "embedded", "http"}},
         {"media.tts_max_chars", Type::Integer, 4000, 1, 100000},
@@ -71,6 +84,7 @@ const std::vector<Spec>& schema() {
         {"media.tts_api_key", Type::String, "", 0, 0, {}, true},
         {"media.tts_model_file", Type::String, ""},   // Embedded: the TTS backbone GGUF.
         {"media.tts_mmproj_file", Type::String, ""},  // Embedded: its mmproj GGUF.
+        {"media.tts_gpu_layers", Type::Integer, -1, -1, 999},  // Embedded, GPU build: -1 = all.
         // Pictures: ComfyUI (the seed's), an A1111/Forge/SD.Next server, or off.
         {"media.image_backend", Type::String, "comfyui", 0, 0, {"comfyui", "a1111", "off"}},
         {"media.image_instruct", Type::Boolean, true},  // Tell the model how to ask for a picture.
@@ -106,6 +120,7 @@ const std::vector<Spec>& schema() {
         {"stt.language", Type::String, "auto", 0, 0, {"auto", "de", "en"}},
         {"stt.max_seconds", Type::Integer, 1800, 1, 14400},
         {"stt.threads", Type::Integer, 0, 0, 512},
+        {"stt.use_gpu", Type::Boolean, true},  // A GPU build runs whisper.cpp on the GPU.
         {"stt.url", Type::String, ""},  // http engine: the server's base URL.
         {"stt.model", Type::String, "whisper-1", 0, 200},
         {"stt.api_key", Type::String, "", 0, 0, {}, true},
@@ -181,6 +196,46 @@ void collect_unknown(const Json& node, const std::string& prefix, std::vector<st
 
 }  // namespace
 
+Result<std::vector<std::string>> parse_rpc_servers(std::string_view list) {
+    std::vector<std::string> out;
+    size_t start = 0;
+    while (start <= list.size()) {
+        size_t end = list.find(',', start);
+        if (end == std::string_view::npos) end = list.size();
+        std::string_view item = list.substr(start, end - start);
+        while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+        while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+        start = end + 1;
+        if (item.empty()) {
+            if (end == list.size()) break;
+            continue;
+        }
+        const size_t colon = item.rfind(':');
+        const std::string shown(item.substr(0, 80));
+        if (colon == std::string_view::npos || colon == 0) {
+            return fail(ErrorCode::InvalidInput, "'" + shown + "' is not host:port");
+        }
+        std::string_view host = item.substr(0, colon);
+        const std::string_view port = item.substr(colon + 1);
+        if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+        bool host_ok = host.size() <= 253;
+        for (char c : host) {
+            host_ok = host_ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':');
+        }
+        if (!host_ok || host.empty()) return fail(ErrorCode::InvalidInput, "'" + shown + "' has no valid host name or address");
+        int p = 0;
+        bool port_ok = !port.empty() && port.size() <= 5;
+        for (char c : port) {
+            port_ok = port_ok && c >= '0' && c <= '9';
+            if (port_ok) p = p * 10 + (c - '0');
+        }
+        if (!port_ok || p < 1 || p > 65535) return fail(ErrorCode::InvalidInput, "'" + shown + "' needs a port between 1 and 65535");
+        if (out.size() == 16) return fail(ErrorCode::InvalidInput, "at most 16 RPC servers");
+        out.emplace_back(item);
+    }
+    return out;
+}
+
 Settings::Settings() {
     for (const auto& s : schema()) m_doc[pointer(s.path)] = s.fallback;
 }
@@ -233,6 +288,11 @@ Result<SettingsLoad> validate_settings(const Json& doc) {
             // Up to 15 digits: 1048576 reads as such, not as 1.04858e+06.
             msg << std::setprecision(15) << "settings key '" << s.path << "' must be between " << s.min << " and " << s.max;
             return fail(ErrorCode::InvalidInput, msg.str(), s.path);
+        }
+        if (s.check) {
+            if (const std::string why = s.check(v.get<std::string>()); !why.empty()) {
+                return fail(ErrorCode::InvalidInput, std::string("settings key '") + s.path + "': " + why, s.path);
+            }
         }
         if (!s.choices.empty()) {
             bool found = false;

@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -45,6 +46,10 @@ struct SettingsLoad {
 // Parses and validates a settings document. Missing keys take defaults; unknown keys warn;
 // a wrong type or out-of-range value fails with the key's dotted path in Error::field.
 Result<SettingsLoad> validate_settings(const Json& doc);
+
+// llm.rpc_servers: "host:port, host:port" (IPv6 in brackets) → the list; at most 16; an empty
+// string is an empty list. The error names the entry that is wrong.
+Result<std::vector<std::string>> parse_rpc_servers(std::string_view list);
 
 // Reads a settings file. A missing or empty file gives the defaults.
 Result<SettingsLoad> load_settings_file(const std::string& path);

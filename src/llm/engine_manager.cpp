@@ -3,8 +3,10 @@
 #include <chrono>
 #include <filesystem>
 #include <thread>
+#include <vector>
 
 #include "core/log.hpp"
+#include "llm/cluster_engine.hpp"
 #include "llm/llama_engine.hpp"
 #include "llm/openai_engine.hpp"
 
@@ -36,10 +38,30 @@ Json engine_key(const Settings& s) {
     Json key = Json::object();
     const Json& llm = s.json().at("llm");
     for (const char* k : {"backend", "model_path", "llama_cpp_url", "api_key", "remote_mode", "context_size", "threads",
-                          "kv_cache_disk_mb"}) {
+                          "kv_cache_disk_mb", "gpu_layers", "rpc_servers", "llama_server_path"}) {
         key[k] = llm.at(k);
     }
     return key;
+}
+
+// llama-server for the RPC engine: the setting, else the one installed or built beside mycandy.
+std::string find_llama_server(const Settings& s) {
+    if (!s.str("llm.llama_server_path").empty()) return s.str("llm.llama_server_path");
+    std::error_code ec;
+    const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+    std::vector<fs::path> candidates;
+    if (!ec) {
+        candidates.push_back(exe.parent_path() / "llama-server");
+        candidates.push_back(exe.parent_path() / "bin" / "llama-server");  // The build folder's layout.
+        candidates.push_back(exe.parent_path().parent_path() / "lib" / "mycandy" / "llama-server");  // Installed.
+    }
+#ifdef MYCANDY_LLAMA_SERVER_BUILT
+    candidates.emplace_back(MYCANDY_LLAMA_SERVER_BUILT);
+#endif
+    for (const auto& c : candidates) {
+        if (fs::is_regular_file(c, ec)) return c.string();
+    }
+    return candidates.empty() ? std::string("llama-server") : candidates.front().string();
 }
 
 }  // namespace
@@ -81,8 +103,20 @@ void EngineManager::configure(const Settings& s) {
                    "no model file at " + path + "; put a GGUF model there or set llm.model_path in the settings",
                    fs::path(path).filename().string(), "embedded"};
         std::error_code ec;
+        auto rpc = parse_rpc_servers(s.str("llm.rpc_servers"));  // Checked when the settings were read.
         if (!fs::is_regular_file(path, ec)) {
             log::warn(missing.detail);
+        } else if (rpc && !rpc->empty()) {
+            ClusterEngineOptions o;
+            o.llama_server = find_llama_server(s);
+            o.model_path = path;
+            o.rpc_servers = *rpc;
+            o.context_size = static_cast<int>(s.integer("llm.context_size"));
+            o.threads = static_cast<int>(s.integer("llm.threads"));
+            o.gpu_layers = static_cast<int>(s.integer("llm.gpu_layers"));
+            o.key_file = m_data_dir + "/cache/rpc-engine.key";
+            created = std::make_shared<ClusterEngine>(o);
+            log::info("text engine: llama.cpp over RPC servers ", s.str("llm.rpc_servers"), ", loading ", path);
         } else {
             LlamaEngineOptions o;
             o.model_path = path;
@@ -90,6 +124,7 @@ void EngineManager::configure(const Settings& s) {
             o.threads = static_cast<int>(s.integer("llm.threads"));
             o.cache_dir = m_data_dir + "/cache/kv";
             o.disk_cache_bytes = static_cast<uint64_t>(s.integer("llm.kv_cache_disk_mb")) << 20;
+            o.gpu_layers = static_cast<int>(s.integer("llm.gpu_layers"));
             created = std::make_shared<LlamaEngine>(o);
             log::info("text engine: embedded llama.cpp, loading ", path);
         }

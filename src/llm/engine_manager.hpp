@@ -2,7 +2,7 @@
 // change. Callers take a shared_ptr per use, so an engine replaced while a turn or a prompt preview
 // uses it stays alive (model and vocabulary included) until that caller lets go.
 // Only the settings that shape the engine (backend, model, URL, key, mode, context, threads, KV
-// budget) rebuild it; samplers and limits apply per turn.
+// budget, GPU layers, RPC servers) rebuild it; samplers and limits apply per turn.
 // Thread safety: all members may be called from any thread. m_configure_mu serializes whole
 // reconfigurations; m_mu guards m_engine, m_missing, m_key, m_swapping and is never held while an
 // engine starts or stops.

@@ -93,10 +93,27 @@ const RuntimeInfo& runtime_info() {
         info.system_info = llama_print_system_info();
         for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
             ggml_backend_dev_t dev = ggml_backend_dev_get(i);
-            if (i == 0 || ggml_backend_dev_type(dev) == GGML_BACKEND_DEVICE_TYPE_GPU) {
+            const auto type = ggml_backend_dev_type(dev);
+            if (i == 0 || type == GGML_BACKEND_DEVICE_TYPE_GPU) {
                 info.backend = ggml_backend_dev_name(dev);
                 info.backend_detail = ggml_backend_dev_description(dev);
             }
+            RuntimeInfo::Device d;
+            d.name = ggml_backend_dev_name(dev);
+            d.description = ggml_backend_dev_description(dev);
+            d.type = type == GGML_BACKEND_DEVICE_TYPE_GPU    ? "gpu"
+                     : type == GGML_BACKEND_DEVICE_TYPE_IGPU ? "igpu"
+                     : type == GGML_BACKEND_DEVICE_TYPE_ACCEL ? "accel"
+                                                              : "cpu";
+            size_t free_b = 0, total_b = 0;
+            ggml_backend_dev_memory(dev, &free_b, &total_b);
+            d.memory_free = free_b;
+            d.memory_total = total_b;
+            info.devices.push_back(std::move(d));
+        }
+        for (size_t i = 0; i < ggml_backend_reg_count(); ++i) {
+            const std::string reg = ggml_backend_reg_name(ggml_backend_reg_get(i));
+            if (reg != "CPU" && reg != "RPC" && reg != "BLAS") info.gpu_backends.push_back(reg);
         }
         while (!info.system_info.empty() && (info.system_info.back() == ' ' || info.system_info.back() == '|')) {
             info.system_info.pop_back();
@@ -139,6 +156,52 @@ static std::vector<llama_token> tokenize_with(const llama_vocab* vocab, std::str
     out.resize(static_cast<size_t>(std::max(n, 0)));
     return out;
 }
+
+static Result<std::string> detokenize_with(const llama_vocab* vocab, const std::vector<int32_t>& tokens) {
+    const int32_t n_vocab = llama_vocab_n_tokens(vocab);
+    for (size_t i = 0; i < tokens.size(); ++i) {
+        if (tokens[i] < 0 || tokens[i] >= n_vocab) {
+            return fail(ErrorCode::InvalidInput, "'tokens[" + std::to_string(i) + "]' is " + std::to_string(tokens[i]) +
+                                                     ", not a token of this model (0 to " + std::to_string(n_vocab - 1) + ")",
+                        "tokens");
+        }
+    }
+    if (tokens.empty()) return std::string();
+    std::string out(tokens.size() * 8 + 16, '\0');
+    const auto n_tokens = static_cast<int32_t>(tokens.size());
+    int32_t n = llama_detokenize(vocab, tokens.data(), n_tokens, out.data(), static_cast<int32_t>(out.size()), false, true);
+    if (n < 0) {
+        out.resize(static_cast<size_t>(-n));
+        n = llama_detokenize(vocab, tokens.data(), n_tokens, out.data(), static_cast<int32_t>(out.size()), false, true);
+    }
+    out.resize(static_cast<size_t>(std::max(n, 0)));
+    return out;
+}
+
+// Tokens of the prompt `request` would evaluate when nothing is cached (with the model's BOS).
+static std::optional<int> prompt_tokens_with(const llama_vocab* vocab, const std::string& tmpl, const GenerateRequest& request) {
+    std::string text;
+    if (request.raw_prompt) {
+        text = *request.raw_prompt;
+    } else {
+        auto t = apply_template(tmpl, request.messages, true);
+        if (!t) return std::nullopt;
+        text = *t + request.assistant_prefix;
+    }
+    return static_cast<int>(tokenize_with(vocab, text, true).size());
+}
+
+// The model's own chat template when llama.cpp can apply it, else `fallback`.
+static std::string template_of(const llama_model* model, const std::string& fallback) {
+    const char* t = llama_model_chat_template(model, nullptr);
+    std::string tmpl = t ? t : "";
+    if (tmpl.empty() || !apply_template(tmpl, {{"user", "x"}}, true)) {
+        log::warn("model has no chat template llama.cpp supports; using '", fallback, "'");
+        tmpl = fallback;
+    }
+    return tmpl;
+}
+
 
 // Lock coverage: `mu` guards the queue, to_forget, running, quit, loaded, state, detail, and the
 // fields other threads read after loading (vocab, tmpl, model_name, state_dir: written once under
@@ -192,6 +255,7 @@ struct LlamaEngine::Impl {
         runtime_info();
         const auto started = Clock::now();
         llama_model_params mp = llama_model_default_params();
+        mp.n_gpu_layers = opt.gpu_layers < 0 ? 999 : opt.gpu_layers;
         model = llama_model_load_from_file(opt.model_path.c_str(), mp);
         if (!model) return set_state("error", "cannot load " + opt.model_path + ": not a readable GGUF model (see the log)");
         const llama_vocab* loaded_vocab = llama_model_get_vocab(model);
@@ -210,12 +274,7 @@ struct LlamaEngine::Impl {
         ctx = llama_init_from_model(model, cp);
         if (!ctx) return set_state("error", "cannot create a context of " + std::to_string(opt.context_size) +
                                                 " tokens for " + opt.model_path + " (out of memory?)");
-        const char* t = llama_model_chat_template(model, nullptr);
-        std::string model_tmpl = t ? t : "";
-        if (model_tmpl.empty() || !apply_template(model_tmpl, {{"user", "x"}}, true)) {
-            log::warn("model has no chat template llama.cpp supports; using '", opt.fallback_template, "'");
-            model_tmpl = opt.fallback_template;
-        }
+        std::string model_tmpl = template_of(model, opt.fallback_template);
         char desc[256] = {};
         llama_model_desc(model, desc, sizeof desc);
         const std::string name = std::filesystem::path(opt.model_path).filename().string();
@@ -874,16 +933,7 @@ std::optional<int> LlamaEngine::prompt_size(const GenerateRequest& request) cons
         tmpl = m_impl->tmpl;
     }
     if (!vocab) return std::nullopt;  // Still loading: the engine checks when it runs.
-    std::string text;
-    if (request.raw_prompt) {
-        text = *request.raw_prompt;
-    } else {
-        auto t = apply_template(tmpl, request.messages, true);
-        if (!t) return std::nullopt;
-        text = *t + request.assistant_prefix;
-    }
-    // As run() counts an uncached prompt: with the model's BOS.
-    return static_cast<int>(tokenize_with(vocab, text, true).size());
+    return prompt_tokens_with(vocab, tmpl, request);
 }
 
 Result<std::vector<int32_t>> LlamaEngine::tokenize(std::string_view text, bool add_special, bool parse_special) const {
@@ -904,29 +954,53 @@ Result<std::string> LlamaEngine::detokenize(const std::vector<int32_t>& tokens) 
         vocab = m_impl->vocab;
     }
     if (!vocab) return fail(ErrorCode::Unavailable, "the language model is not loaded yet");
-    const int32_t n_vocab = llama_vocab_n_tokens(vocab);
-    for (size_t i = 0; i < tokens.size(); ++i) {
-        if (tokens[i] < 0 || tokens[i] >= n_vocab) {
-            return fail(ErrorCode::InvalidInput, "'tokens[" + std::to_string(i) + "]' is " + std::to_string(tokens[i]) +
-                                                     ", not a token of this model (0 to " + std::to_string(n_vocab - 1) + ")",
-                        "tokens");
-        }
-    }
-    if (tokens.empty()) return std::string();
-    std::string out(tokens.size() * 8 + 16, '\0');
-    const auto n_tokens = static_cast<int32_t>(tokens.size());
-    int32_t n = llama_detokenize(vocab, tokens.data(), n_tokens, out.data(), static_cast<int32_t>(out.size()), false, true);
-    if (n < 0) {
-        out.resize(static_cast<size_t>(-n));
-        n = llama_detokenize(vocab, tokens.data(), n_tokens, out.data(), static_cast<int32_t>(out.size()), false, true);
-    }
-    out.resize(static_cast<size_t>(std::max(n, 0)));
-    return out;
+    return detokenize_with(vocab, tokens);
 }
 
 std::string LlamaEngine::chat_template() const {
     std::lock_guard lock(m_impl->mu);
     return m_impl->tmpl.empty() ? m_impl->opt.fallback_template : m_impl->tmpl;
+}
+
+// --- ModelVocab ---
+
+Result<std::shared_ptr<const ModelVocab>> ModelVocab::load(const std::string& model_path, const std::string& fallback_template) {
+    runtime_info();
+    llama_model_params mp = llama_model_default_params();
+    mp.vocab_only = true;
+    mp.n_gpu_layers = 0;
+    llama_model* model = llama_model_load_from_file(model_path.c_str(), mp);
+    if (!model) return fail(ErrorCode::InvalidInput, "cannot read " + model_path + ": not a readable GGUF model (see the log)");
+    std::shared_ptr<ModelVocab> v(new ModelVocab());
+    v->m_model = model;
+    v->m_template = template_of(model, fallback_template);
+    return std::shared_ptr<const ModelVocab>(std::move(v));
+}
+
+ModelVocab::~ModelVocab() {
+    if (m_model) llama_model_free(m_model);
+}
+
+int ModelVocab::count_tokens(std::string_view text) const {
+    return static_cast<int>(tokenize_with(llama_model_get_vocab(m_model), text, false).size());
+}
+
+std::string ModelVocab::format_prompt(const std::vector<ChatMessage>& messages, bool add_assistant) const {
+    auto r = apply_template(m_template, messages, add_assistant);
+    return r ? *r : std::string();
+}
+
+std::optional<int> ModelVocab::prompt_size(const GenerateRequest& request) const {
+    return prompt_tokens_with(llama_model_get_vocab(m_model), m_template, request);
+}
+
+Result<std::vector<int32_t>> ModelVocab::tokenize(std::string_view text, bool add_special, bool parse_special) const {
+    auto tokens = tokenize_with(llama_model_get_vocab(m_model), text, add_special, parse_special);
+    return std::vector<int32_t>(tokens.begin(), tokens.end());
+}
+
+Result<std::string> ModelVocab::detokenize(const std::vector<int32_t>& tokens) const {
+    return detokenize_with(llama_model_get_vocab(m_model), tokens);
 }
 
 }  // namespace mc::llm

@@ -10,8 +10,11 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "llm/engine.hpp"
+
+struct llama_model;  // llama.h, included by llama_engine.cpp only.
 
 namespace mc::llm {
 
@@ -20,6 +23,12 @@ struct RuntimeInfo {
     std::string backend;         // The ggml device llama.cpp chose, e.g. "CPU".
     std::string backend_detail;  // Its description (the CPU model).
     std::string system_info;     // llama_print_system_info(): the CPU features compiled in.
+    struct Device {
+        std::string name, description, type;  // type: cpu | gpu | igpu | accel
+        uint64_t memory_total = 0, memory_free = 0;  // Bytes, as the device reports them at start.
+    };
+    std::vector<Device> devices;  // Every ggml device this build has (CPU, GPUs; RPC ones join when used).
+    std::vector<std::string> gpu_backends;  // GPU backends compiled in (Vulkan, CUDA); empty in a CPU build.
 };
 
 // Initializes llama.cpp's backend on first call and routes its log to ours.
@@ -36,11 +45,35 @@ struct LlamaEngineOptions {
     // 0 = never save.
     uint64_t disk_cache_bytes = uint64_t(4) << 30;
     std::string fallback_template = "llama3";  // When the model has no usable template.
+    int gpu_layers = -1;  // Layers offloaded to a GPU (GPU builds); -1 = all, 0 = none.
 };
 
 // Formats `messages` with a named or Jinja template (llama3, chatml, mistral, alpaca, or a
 // model's template text). Fails for a template llama.cpp does not know.
 Result<std::string> apply_template(const std::string& tmpl, const std::vector<ChatMessage>& messages, bool add_assistant);
+
+// A model's tokenizer and chat template without its weights (llama.cpp's vocab_only load): exact
+// token counts and the model's own prompt format for engines whose weights live in another
+// process (llm/cluster_engine). Thread safety: const members may be called from any thread.
+class ModelVocab {
+public:
+    static Result<std::shared_ptr<const ModelVocab>> load(const std::string& model_path, const std::string& fallback_template);
+    ~ModelVocab();
+    ModelVocab(const ModelVocab&) = delete;
+    ModelVocab& operator=(const ModelVocab&) = delete;
+
+    int count_tokens(std::string_view text) const;
+    std::string format_prompt(const std::vector<ChatMessage>& messages, bool add_assistant) const;
+    std::optional<int> prompt_size(const GenerateRequest& request) const;
+    Result<std::vector<int32_t>> tokenize(std::string_view text, bool add_special, bool parse_special) const;
+    Result<std::string> detokenize(const std::vector<int32_t>& tokens) const;
+    const std::string& chat_template() const { return m_template; }
+
+private:
+    ModelVocab() = default;
+    ::llama_model* m_model = nullptr;
+    std::string m_template;
+};
 
 class LlamaEngine : public Engine {
 public:

@@ -92,9 +92,13 @@ Result<GenerateResult> OpenAiEngine::generate(const GenerateRequest& req) {
     Clock::time_point first_token{};
     bool cancelled = false;
     std::string stream_error;
+    bool ended = false;  // The server said the reply is complete (a finish, stop, or [DONE]).
     auto on_data = [&](std::string_view chunk) {
         for (const auto& data : sse.push(chunk)) {
-            if (data == "[DONE]") continue;
+            if (data == "[DONE]") {
+                ended = true;
+                continue;
+            }
             Json j = Json::parse(data, nullptr, false);
             if (!j.is_object()) continue;
             if (j.contains("error")) {
@@ -106,6 +110,7 @@ Result<GenerateResult> OpenAiEngine::generate(const GenerateRequest& req) {
             const Json* timings = j.contains("timings") ? &j["timings"] : nullptr;
             if (completion) {
                 piece = j.value("content", "");
+                if (j.value("stop", false)) ended = true;
                 if (j.value("stop", false) && j.value("stop_type", "") == "limit") finish = "length";
             } else if (j.contains("choices") && j["choices"].is_array() && !j["choices"].empty()) {
                 const Json& c = j["choices"][0];
@@ -114,7 +119,10 @@ Result<GenerateResult> OpenAiEngine::generate(const GenerateRequest& req) {
                     c["delta"]["content"].is_string()) {
                     piece = c["delta"]["content"].get<std::string>();
                 }
-                if (c.contains("finish_reason") && c["finish_reason"].is_string()) finish = c["finish_reason"];
+                if (c.contains("finish_reason") && c["finish_reason"].is_string()) {
+                    finish = c["finish_reason"];
+                    ended = true;
+                }
             }
             if (j.contains("usage") && j["usage"].is_object()) {
                 result.predicted_tokens = j["usage"].value("completion_tokens", result.predicted_tokens);
@@ -150,6 +158,13 @@ Result<GenerateResult> OpenAiEngine::generate(const GenerateRequest& req) {
         return fail(ErrorCode::Unavailable, "the model server at " + m_opt.base_url + " reported an error: " + stream_error);
     }
     if (cancelled) result.finish = FinishReason::Cancelled;
+    // A stream cut off mid-reply (the server crashed, a proxy dropped it) is an error, not a short
+    // reply: the turn keeps what arrived as a partial message and says why.
+    if (!cancelled && !ended) {
+        return fail(ErrorCode::Unavailable, "the model server at " + m_opt.base_url +
+                                                " stopped sending before the reply was complete (after " +
+                                                std::to_string(result.text.size()) + " bytes of text)");
+    }
     const auto t_first = first_token == Clock::time_point{} ? Clock::now() : first_token;
     result.prompt_ms = std::chrono::duration<double, std::milli>(t_first - started).count();
     result.predicted_ms = ms_since(t_first);

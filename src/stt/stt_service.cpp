@@ -33,13 +33,14 @@ std::shared_ptr<SttEngine> SttService::engine(const Settings& s, std::string& va
     o.vad_path = resolve(s.str("stt.vad_model_path"));
     o.threads = static_cast<int>(s.integer("stt.threads"));
     o.vad_threshold = static_cast<float>(s.number("stt.vad_threshold"));
+    o.use_gpu = s.boolean("stt.use_gpu");
     // A VAD model that is not there yet is not fatal: silence is then cut by loudness.
     std::error_code ec;
     if (!o.vad_path.empty() && !std::filesystem::exists(o.vad_path, ec)) {
         vad_note = "no VAD model at " + o.vad_path + ": download ggml-silero-v5.1.2.bin there for better silence trimming";
         o.vad_path.clear();
     }
-    const std::string key = o.model_path + "\n" + o.vad_path + "\n" + std::to_string(o.threads) + "\n" + std::to_string(o.vad_threshold);
+    const std::string key = o.model_path + "\n" + o.vad_path + "\n" + std::to_string(o.threads) + "\n" + std::to_string(o.vad_threshold) + "\n" + (o.use_gpu ? "gpu" : "cpu");
     std::lock_guard lock(m_mu);
     if (!m_engine || key != m_key) {
         m_engine = std::make_shared<WhisperStt>(o);

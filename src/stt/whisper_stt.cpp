@@ -91,7 +91,7 @@ Result<void> WhisperStt::load_locked() {
                          ""});
     }
     whisper_context_params cp = whisper_context_default_params();
-    cp.use_gpu = false;
+    cp.use_gpu = m_opt.use_gpu;
     whisper_context* ctx = whisper_init_from_file_with_params(m_opt.model_path.c_str(), cp);
     if (!ctx) return remember({ErrorCode::Unavailable, "whisper.cpp could not load " + file_name(m_opt.model_path) + " (details in the server log)", ""});
     whisper_vad_context* vad = nullptr;
@@ -107,7 +107,7 @@ Result<void> WhisperStt::load_locked() {
         }
         whisper_vad_context_params vp = whisper_vad_default_context_params();
         vp.n_threads = 1;
-        vp.use_gpu = false;
+        vp.use_gpu = m_opt.use_gpu;
         vad = whisper_vad_init_from_file_with_params(m_opt.vad_path.c_str(), vp);
         if (!vad) {
             whisper_free(ctx);

@@ -24,6 +24,7 @@ struct WhisperOptions {
     int threads = 0;         // 0: the machine's cores (at most 8).
     float vad_threshold = 0.5f;
     double max_region_s = 30;  // A region of speech longer than this is split.
+    bool use_gpu = true;       // A GPU build (make run GPU=...) runs recognition there.
 };
 
 class WhisperStt : public SttEngine {

@@ -170,10 +170,11 @@ struct EmbeddedTts::Loaded {
     std::string speaker_key;
 };
 
-EmbeddedTts::EmbeddedTts(std::string model_path, std::string mmproj_path, int threads)
+EmbeddedTts::EmbeddedTts(std::string model_path, std::string mmproj_path, int threads, int gpu_layers)
     : m_model_path(std::move(model_path)),
       m_mmproj_path(std::move(mmproj_path)),
-      m_threads(threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))) {}
+      m_threads(threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))),
+      m_gpu_layers(gpu_layers) {}
 
 EmbeddedTts::~EmbeddedTts() = default;
 
@@ -201,7 +202,7 @@ Result<void> EmbeddedTts::load_locked() {
     };
     auto l = std::make_unique<Loaded>();
     llama_model_params mp = llama_model_default_params();
-    mp.n_gpu_layers = 0;
+    mp.n_gpu_layers = m_gpu_layers < 0 ? 999 : m_gpu_layers;
     l->model.reset(llama_model_load_from_file(m_model_path.c_str(), mp));
     if (!l->model) return failed("cannot load the speech model " + m_model_path + " (see the log)");
 
@@ -218,7 +219,7 @@ Result<void> EmbeddedTts::load_locked() {
     if (!l->ctx) return failed("cannot create a context for the speech model " + m_model_path);
 
     mtmd_context_params mtp = mtmd_context_params_default();
-    mtp.use_gpu = false;
+    mtp.use_gpu = m_gpu_layers != 0;
     mtp.print_timings = false;
     mtp.n_threads = m_threads;
     l->mtmd.reset(mtmd_init_from_file(m_mmproj_path.c_str(), l->model.get(), mtp));

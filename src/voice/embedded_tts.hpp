@@ -19,7 +19,8 @@ namespace mc::voice {
 class EmbeddedTts : public TtsEngine {
 public:
     // threads <= 0: every hardware thread.
-    EmbeddedTts(std::string model_path, std::string mmproj_path, int threads);
+    // gpu_layers: layers of the backbone on a GPU (GPU builds); -1 = all, 0 = none.
+    EmbeddedTts(std::string model_path, std::string mmproj_path, int threads, int gpu_layers = 0);
     ~EmbeddedTts() override;
     EmbeddedTts(const EmbeddedTts&) = delete;
     EmbeddedTts& operator=(const EmbeddedTts&) = delete;
@@ -48,6 +49,7 @@ private:
     const std::string m_model_path;
     const std::string m_mmproj_path;
     const int m_threads;
+    const int m_gpu_layers;
     std::mutex m_mu;                  // Guards m_loaded and m_load_error; held for a whole synthesis.
     std::unique_ptr<Loaded> m_loaded;  // Model, contexts and generation helper once loaded.
     std::string m_load_error;         // Why the last load failed (health reports it).

@@ -221,9 +221,10 @@ std::shared_ptr<TtsEngine> TtsService::engine_named(const std::string& name, con
         const std::string model = resolve(s.str("media.tts_model_file"));
         const std::string mmproj = resolve(s.str("media.tts_mmproj_file"));
         const int threads = static_cast<int>(s.integer("llm.threads"));
-        const std::string key = model + "\n" + mmproj + "\n" + std::to_string(threads);
+        const int gpu_layers = static_cast<int>(s.integer("media.tts_gpu_layers"));
+        const std::string key = model + "\n" + mmproj + "\n" + std::to_string(threads) + "\n" + std::to_string(gpu_layers);
         if (!m_embedded || key != m_embedded_key) {
-            m_embedded = std::make_shared<EmbeddedTts>(model, mmproj, threads);
+            m_embedded = std::make_shared<EmbeddedTts>(model, mmproj, threads, gpu_layers);
             m_embedded_key = key;
         }
         return m_embedded;

@@ -138,3 +138,29 @@ TEST(SettingsStore, SecretsAreRedactedAndKeptWhenSentBackRedacted) {
 
 }  // namespace
 }  // namespace mc
+
+namespace mc {
+namespace {
+
+TEST(Settings, RpcServerListsAreHostPortPairs) {
+    auto ok = parse_rpc_servers(" 192.168.1.20:50052, gpu-box.local:50052 ,[::1]:1,");
+    ASSERT_TRUE(ok) << ok.error().message;
+    EXPECT_EQ(*ok, (std::vector<std::string>{"192.168.1.20:50052", "gpu-box.local:50052", "[::1]:1"}));
+    EXPECT_TRUE(parse_rpc_servers("")->empty());
+    for (const char* bad : {"192.168.1.20", "host:", ":50052", "host:0", "host:65536", "host:5x", "two words:1", "a;b:1",
+                            "host:123456"}) {
+        auto r = parse_rpc_servers(bad);
+        ASSERT_FALSE(r) << bad;
+        EXPECT_NE(r.error().message.find('\''), std::string::npos) << "names the entry: " << r.error().message;
+    }
+    std::string seventeen;
+    for (int i = 0; i < 17; ++i) seventeen += "h" + std::to_string(i) + ":1,";
+    EXPECT_FALSE(parse_rpc_servers(seventeen));
+    // Through the settings: the key is named.
+    auto s = validate_settings(Json{{"llm", {{"rpc_servers", "localhost"}}}});
+    ASSERT_FALSE(s);
+    EXPECT_EQ(s.error().field, "llm.rpc_servers");
+}
+
+}  // namespace
+}  // namespace mc
