@@ -61,3 +61,9 @@ set(LLAMA_BUILD_NUMBER 0)
 set(LLAMA_BUILD_COMMIT ${MYCANDY_LLAMA_RELEASE})
 
 add_subdirectory(${MYCANDY_LLAMA_SRC} ${CMAKE_BINARY_DIR}/_deps/llama.cpp-build EXCLUDE_FROM_ALL SYSTEM)
+
+# Debian bookworm's Vulkan headers are older than this llama.cpp expects in one place
+# (VK_EXT_layer_settings); cmake/vulkan_compat.h declares what is missing.
+if(TARGET ggml-vulkan)
+  target_compile_options(ggml-vulkan PRIVATE -include ${CMAKE_SOURCE_DIR}/cmake/vulkan_compat.h)
+endif()

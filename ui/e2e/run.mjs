@@ -490,6 +490,15 @@ await step('health is visible in the settings', async () => {
   await desktop.getByTestId('health-llm').getByText('ready').waitFor();
   const tts = await desktop.getByTestId('health-tts').textContent();
   assert(tts.includes('ready') && tts.includes('espeak-ng'), tts);
+  // The device the model runs on (a CPU here; a GPU build names its card).
+  const device = await desktop.getByTestId('health-llm-device').textContent();
+  assert(device.includes('CPU'), device);
+  // RPC servers: a wrong entry is refused next to its field, and nothing is saved.
+  await desktop.getByTestId('setting-llm.rpc_servers').fill('gpu-box');
+  await desktop.getByTestId('save-settings').click();
+  await desktop.getByText("'gpu-box' is not host:port").waitFor();
+  assert((await (await fetch(`${base}/api/settings`)).json()).llm.rpc_servers === '', 'a refused list was saved');
+  await desktop.getByTestId('setting-llm.rpc_servers').fill('');
   await desktop.screenshot({ path: join(artifacts, 'desktop-settings.png') });
 });
 

@@ -165,6 +165,9 @@ export interface Component {
   detail: string;
   model?: string | null;
   backend?: string;
+  // llm only: the ggml devices of this build and the GPU backends compiled in.
+  llama_cpp?: { device: string; device_detail: string; devices?: { name: string; description: string; type: string; memory_total: number }[]; gpu_backends?: string[] };
+  rpc_servers?: string;
 }
 
 export interface Health {

@@ -125,6 +125,13 @@ export function SettingsPanel({ health, onClose, onSaved }: Props) {
                         <span className="text-zinc-400">— {t.states[c.state]}</span>
                       </div>
                       <div className="mt-0.5 break-words text-xs text-zinc-500">{c.detail}</div>
+                      {k === 'llm' && c.llama_cpp && (
+                        <div className="mt-0.5 break-words text-xs text-zinc-500" data-testid="health-llm-device">
+                          {t.device}: {c.llama_cpp.device} ({c.llama_cpp.device_detail})
+                          {c.llama_cpp.gpu_backends && c.llama_cpp.gpu_backends.length > 0 && ` · ${c.llama_cpp.gpu_backends.join(', ')}`}
+                          {c.backend === 'rpc' && c.rpc_servers && ` · RPC ${c.rpc_servers}`}
+                        </div>
+                      )}
                     </li>
                   );
                 })}
@@ -149,7 +156,12 @@ export function SettingsPanel({ health, onClose, onSaved }: Props) {
                 </Field>
               </>
             ) : (
-              input('llm.model_path', t.modelPath)
+              <>
+                {input('llm.model_path', t.modelPath)}
+                {input('llm.rpc_servers', t.rpcServers)}
+                <p className="-mt-2 text-xs text-zinc-500">{t.rpcServersHint}</p>
+                {input('llm.gpu_layers', t.gpuLayers, 'number')}
+              </>
             )}
             <div className="grid grid-cols-2 gap-3">
               {input('llm.context_size', t.contextSize, 'number')}
