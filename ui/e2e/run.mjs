@@ -198,6 +198,48 @@ await step('pin a fact in the memory panel and find a message by search', async 
 
 await desktop.screenshot({ path: join(artifacts, 'desktop-1440x900.png') });
 
+await step('a search result opens the message in its chat, pages back through a long chat', async () => {
+  // A chat of 260 messages (imported): only the newest 100 are loaded at first.
+  const chars = (await (await fetch(`${base}/api/characters`)).json()).characters;
+  const lines = [JSON.stringify({ user_name: 'User', character_name: 'Mia', create_date: '2024-09-28@10h15m02s', chat_metadata: {} })];
+  for (let i = 0; i < 260; i++) {
+    const mes = i === 7 ? 'Am **Leuchtturm** von Köln war es windig.' : `Nachricht Nummer ${i}.`;
+    lines.push(JSON.stringify({ name: i % 2 ? 'User' : 'Mia', is_user: i % 2 === 1, is_system: false,
+      send_date: new Date(Date.UTC(2024, 8, 28, 10, i)).toISOString(), mes }));
+  }
+  const imported = await (await fetch(`${base}/api/characters/${chars[0].id}/chats/import`, {
+    method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body: lines.join('\n') })).json();
+  const longChat = imported.chat.id;
+  await desktop.goto(`${base}/ui/c/${chars[0].id}/chat/${longChat}`);
+  await desktop.getByText('Nachricht Nummer 259.').waitFor();
+  assert((await desktop.getByTestId('messages').locator('[data-message-id]').count()) === 100, 'the newest page is 100 messages');
+  // Earlier messages come on top without moving what is on screen.
+  await desktop.getByTestId('load-earlier').click();
+  await desktop.getByText('Nachricht Nummer 159.').waitFor();
+  // The search renders results as messages, with the matched words marked (accents folded).
+  await desktop.getByTestId('open-memory').click();
+  await desktop.getByTestId('chat-search').fill('koln leuchtturm');
+  await desktop.getByTestId('chat-search').press('Enter');
+  const result = desktop.getByTestId('search-result').first();
+  await result.waitFor();
+  const marks = await result.getByTestId('search-mark').allTextContents();
+  assert(marks.includes('Köln') && marks.includes('Leuchtturm'), `marks: ${marks}`);
+  const shown = await result.textContent();
+  assert(!shown.includes('[') && !shown.includes('**'), `raw markup in a result: ${shown}`);
+  // Clicking it closes the drawer and shows the message in its chat, loaded from 250 messages back.
+  await result.click();
+  const target = desktop.locator('[data-flash="true"]');
+  await target.waitFor();
+  assert((await target.textContent()).includes('Leuchtturm'), await target.textContent());
+  assert(await target.isVisible(), 'the message jumped to is not in view');
+  const box = await target.boundingBox();
+  assert(box && box.y > 0 && box.y < 900, `not on screen: ${JSON.stringify(box)}`);
+  await desktop.screenshot({ path: join(artifacts, 'desktop-search-jump.png') });
+  await fetch(`${base}/api/chats/${longChat}`, { method: 'DELETE' });
+  await desktop.goto(`${base}/ui/`);
+  await desktop.getByTestId('character-item').first().click();
+});
+
 await step('after a reload the history is still there', async () => {
   await desktop.reload();
   await desktop.getByTestId('character-item').first().click();

@@ -264,11 +264,11 @@ export const api = {
   importChat: (characterId: string, file: Blob) =>
     request<{ chat: Chat; messages: Message[] }>('POST', `/api/characters/${characterId}/chats/import`, undefined, file),
   chatExportUrl: (chatId: string, format: 'jsonl' | 'json') => `/api/chats/${chatId}/export?format=${format}`,
-  messages: async (chatId: string, before?: string) =>
+  messages: async (chatId: string, before?: string, limit = 100) =>
     (
       await request<{ messages: Message[] }>(
         'GET',
-        `/api/chats/${chatId}/messages?limit=100${before ? `&before=${before}` : ''}`,
+        `/api/chats/${chatId}/messages?limit=${limit}${before ? `&before=${before}` : ''}`,
       )
     ).messages,
   editMessage: (id: string, patch: { content?: string; swipe_id?: number; hidden?: boolean }) =>

@@ -16,6 +16,9 @@ import { useConfirm } from './ConfirmDialog';
 import { MessageImage } from './MessageImage';
 import { MicButton } from './MicButton';
 
+const PAGE = 100;  // Messages per page in the chat view.
+const JUMP_PAGE = 500;  // Per page while loading back to a search result.
+
 interface Props {
   character: Character | null;
   userName?: string;
@@ -59,6 +62,10 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
   const [editingId, setEditingId] = useState<string | null>(null);
   const [editText, setEditText] = useState('');
   const [showMemory, setShowMemory] = useState(false);
+  // Only the newest page of a long chat is loaded; older pages on request or for a search result.
+  const [hasOlder, setHasOlder] = useState(false);
+  const [flashId, setFlashId] = useState<string | null>(null);  // A message just jumped to.
+  const keepScroll = useRef<number | null>(null);  // scrollHeight before older messages were put on top.
   // The chat's menu (⋯): import a chat file as a new chat, export this one.
   const [menuOpen, setMenuOpen] = useState(false);
   const chatFileRef = useRef<HTMLInputElement>(null);
@@ -156,6 +163,7 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
     const list = await api.messages(id);
     if (shownChatRef.current !== id) return;
     setMessages(list);
+    setHasOlder(list.length >= PAGE);
     stickToBottom.current = true;
     // A reply may still be written (the page was reloaded mid-reply): follow it to its end.
     const chat = await api.chat(id).catch(() => null);
@@ -198,6 +206,52 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
     if (el && stickToBottom.current) el.scrollTop = el.scrollHeight;
   }, [messages, streaming]);
 
+  // Older messages go on top without moving what the reader looks at.
+  useLayoutEffect(() => {
+    const el = scroller.current;
+    if (el && keepScroll.current !== null) {
+      el.scrollTop += el.scrollHeight - keepScroll.current;
+      keepScroll.current = null;
+    }
+  }, [messages]);
+
+  const loadEarlier = async () => {
+    if (!chatId || !messages.length) return;
+    const id = chatId;
+    const older = await api.messages(id, messages[0].id, PAGE).catch(() => null);
+    if (!older || shownChatRef.current !== id) return;
+    keepScroll.current = scroller.current?.scrollHeight ?? null;
+    stickToBottom.current = false;
+    setMessages((ms) => [...older.filter((o) => !ms.some((m) => m.id === o.id)), ...ms]);
+    setHasOlder(older.length >= PAGE);
+  };
+
+  // A search result: load pages back until the message is there, then show it in the middle.
+  const jumpTo = async (messageId: string) => {
+    setShowMemory(false);
+    if (!chatId) return;
+    const id = chatId;
+    let list = messages;
+    let more = hasOlder;
+    for (let pages = 0; !list.some((m) => m.id === messageId) && more && pages < 200 && list.length; pages++) {
+      const older = await api.messages(id, list[0].id, JUMP_PAGE).catch(() => null);
+      if (!older || shownChatRef.current !== id) return;
+      list = [...older, ...list];
+      more = older.length >= JUMP_PAGE;
+    }
+    stickToBottom.current = false;
+    setMessages(list);
+    setHasOlder(more);
+    setFlashId(messageId);
+  };
+
+  useEffect(() => {
+    if (!flashId) return;
+    document.querySelector(`[data-message-id="${flashId}"]`)?.scrollIntoView({ block: 'center' });
+    const timer = setTimeout(() => setFlashId(null), 2500);
+    return () => clearTimeout(timer);
+  }, [flashId]);
+
   const onScroll = () => {
     const el = scroller.current;
     if (el) stickToBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
@@ -222,7 +276,10 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
     } finally {
       setStreaming(null);
       const list = await api.messages(chatId).catch(() => null);
-      if (list && shownChatRef.current === chatId) setMessages(list);
+      if (list && shownChatRef.current === chatId) {
+        setMessages(list);
+        setHasOlder(list.length >= PAGE);
+      }
       onActivity();
     }
   };
@@ -261,7 +318,10 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
     } finally {
       setStreaming(null);
       const list = await api.messages(id).catch(() => null);
-      if (list && shownChatRef.current === id) setMessages(list);
+      if (list && shownChatRef.current === id) {
+        setMessages(list);
+        setHasOlder(list.length >= PAGE);
+      }
       onActivity();
     }
   };
@@ -270,7 +330,10 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
   const reload = useCallback(async () => {
     if (chatId) {
       const list = await api.messages(chatId);
-      if (shownChatRef.current === chatId) setMessages(list);
+      if (shownChatRef.current === chatId) {
+        setMessages(list);
+        setHasOlder(list.length >= PAGE);
+      }
     }
     onActivity();
   }, [chatId, onActivity]);
@@ -460,6 +523,14 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
       </div>
 
       <div ref={scroller} onScroll={onScroll} className="scroll-thin min-h-0 flex-1 overflow-y-auto px-3 py-4 md:px-6" data-testid="messages">
+        {hasOlder && (
+          <div className="mb-4 flex justify-center">
+            <button className="min-h-[44px] rounded-full bg-zinc-800 px-4 text-sm text-zinc-300 hover:bg-zinc-700" onClick={loadEarlier}
+              data-testid="load-earlier">
+              {t.loadEarlier}
+            </button>
+          </div>
+        )}
         {messages.map((m) => {
           const mine = m.role === 'user';
           const narration = m.role === 'system';
@@ -467,10 +538,12 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
           return (
             <div
               key={m.id}
-              className={`group mb-4 flex gap-3 ${mine ? 'flex-row-reverse' : ''} ${narration ? 'justify-center' : ''} ${
+              className={`group mb-4 flex gap-3 rounded-2xl transition-colors ${mine ? 'flex-row-reverse' : ''} ${narration ? 'justify-center' : ''} ${
                 m.hidden ? 'opacity-50' : ''
-              }`}
+              } ${flashId === m.id ? 'bg-amber-400/15 ring-1 ring-amber-400/60' : ''}`}
               data-testid={`message-${m.role}`}
+              data-message-id={m.id}
+              data-flash={flashId === m.id ? 'true' : undefined}
               data-hidden={m.hidden ? 'true' : undefined}
             >
               {!mine && !narration && <Avatar character={character} size={32} />}
@@ -747,7 +820,15 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
         <div className="mt-1 hidden text-xs text-zinc-600 md:block">{t.sendHint}</div>
         <span hidden data-testid="audio-state" data-playing={audio.playing ?? ''} data-pending={audio.pending} data-played={audio.played} />
       </div>
-      {showMemory && chatId && <MemoryPanel chatId={chatId} onClose={() => setShowMemory(false)} />}
+      {showMemory && chatId && (
+        <MemoryPanel
+          chatId={chatId}
+          onClose={() => setShowMemory(false)}
+          onJump={jumpTo}
+          textOf={(m) => fillMacros(m.content, character.name, userName)}
+          nameOf={(m) => (m.role === 'user' ? userName : m.role === 'assistant' ? character.name : t.narration)}
+        />
+      )}
     </div>
   );
 }

@@ -1,12 +1,24 @@
 // MemoryPanel: what the character remembers of this chat — the summary (edit, restore a version),
-// facts (add, pin, delete) — and a search through the whole chat.
+// facts (add, pin, delete) — and a search through the whole chat, whose results open the message
+// in its chat.
 import { useCallback, useEffect, useState } from 'react';
 import { ApiError, api, type Memory, type Message } from '../api/client';
 import { formatDate, useT } from '../i18n';
 import { Drawer } from './Drawer';
 import { Field, inputClass } from './Field';
+import { Markdown, searchWords } from '../lib/markdown';
 
-export function MemoryPanel({ chatId, onClose }: { chatId: string; onClose: () => void }) {
+interface Props {
+  chatId: string;
+  onClose: () => void;
+  // Shows a message in its chat (the result of a search), closing this drawer.
+  onJump?: (messageId: string) => void;
+  // A message's text as the chat shows it ({{user}} and {{char}} filled in).
+  textOf?: (m: Message) => string;
+  nameOf?: (m: Message) => string;
+}
+
+export function MemoryPanel({ chatId, onClose, onJump, textOf, nameOf }: Props) {
   const t = useT();
   const [memory, setMemory] = useState<Memory | null>(null);
   const [summary, setSummary] = useState('');
@@ -14,6 +26,7 @@ export function MemoryPanel({ chatId, onClose }: { chatId: string; onClose: () =
   const [error, setError] = useState<Record<string, string>>({});
   const [query, setQuery] = useState('');
   const [results, setResults] = useState<{ message: Message; snippet: string }[] | null>(null);
+  const [searched, setSearched] = useState<string[]>([]);
 
   const load = useCallback(async () => {
     const m = await api.memory(chatId);
@@ -125,7 +138,9 @@ export function MemoryPanel({ chatId, onClose }: { chatId: string; onClose: () =
             <form
               onSubmit={async (e) => {
                 e.preventDefault();
-                if (query.trim()) setResults(await api.search(chatId, query));
+                if (!query.trim()) return;
+                setResults(await api.search(chatId, query));
+                setSearched(searchWords(query));
               }}
             >
               <input className={`${inputClass} w-full`} value={query} placeholder={t.searchChat} onChange={(e) => setQuery(e.target.value)} data-testid="chat-search" />
@@ -133,9 +148,22 @@ export function MemoryPanel({ chatId, onClose }: { chatId: string; onClose: () =
             {results && results.length === 0 && <p className="text-sm text-zinc-500">{t.noResults}</p>}
             <ul className="space-y-1 text-sm">
               {results?.map((r) => (
-                <li key={r.message.id} className="rounded-lg bg-zinc-900 px-3 py-2" data-testid="search-result">
-                  <span className="text-xs text-zinc-500">{formatDate(t, r.message.created_at)} · </span>
-                  {r.snippet}
+                <li key={r.message.id}>
+                  <button
+                    type="button"
+                    className="block w-full rounded-lg bg-zinc-900 px-3 py-2 text-left hover:bg-zinc-800 focus:outline-none focus:ring-1 focus:ring-pink-500"
+                    onClick={() => onJump?.(r.message.id)}
+                    title={t.showInChat}
+                    data-testid="search-result"
+                  >
+                    <span className="text-xs text-zinc-500">
+                      {nameOf ? `${nameOf(r.message)} · ` : ''}
+                      {formatDate(t, r.message.created_at)}
+                    </span>
+                    <div className="line-clamp-6 text-zinc-200">
+                      <Markdown text={textOf ? textOf(r.message) : r.message.content} highlight={searched} />
+                    </div>
+                  </button>
                 </li>
               ))}
             </ul>

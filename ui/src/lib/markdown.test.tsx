@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { renderToStaticMarkup } from 'react-dom/server';
-import { Markdown, parseInline } from './markdown';
+import { Markdown, parseInline, searchWords } from './markdown';
 
 const html = (text: string) => renderToStaticMarkup(<Markdown text={text} />);
 
@@ -72,5 +72,26 @@ describe('blocks', () => {
     const out = html('one\ntwo\n\nthree');
     expect(out.match(/<p /g)?.length).toBe(2);
     expect(out).toContain('<br/>');
+  });
+});
+
+describe('search highlighting', () => {
+  const marked = (text: string, query: string) =>
+    renderToStaticMarkup(<Markdown text={text} highlight={searchWords(query)} />);
+
+  it('marks whole words, case and accents folded as the search folds them', () => {
+    const out = marked('Wir fahren nach Köln, *lächelt* Köln!', 'koln');
+    expect(out.match(/<mark[^>]*>Köln<\/mark>/g)).toHaveLength(2);
+    expect(out).toContain('<span class="emote">*lächelt*</span>');
+    // Not a part of a longer word, and no literal brackets as the old snippets had.
+    expect(marked('Kölner Dom', 'koln')).not.toContain('<mark');
+    expect(out).not.toContain('[');
+  });
+
+  it('renders the message as markdown, markup from the text staying text', () => {
+    const out = marked('**Bello** <img src=x onerror=alert(1)> bellt', 'bello bellt');
+    expect(out).toContain('<strong><mark');
+    expect(out).toContain('&lt;img');
+    expect(out.match(/<mark/g)).toHaveLength(2);
   });
 });

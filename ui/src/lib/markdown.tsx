@@ -1,7 +1,7 @@
 // Safe markdown for chat messages: the text becomes React elements, never HTML, so nothing from a
 // model or a character card can execute. *emotes* are styled apart; **bold**, _italic_, `code`,
 // ``` blocks and http(s) links are supported; an unclosed * while streaming is an emote to the end.
-import type { ReactNode } from 'react';
+import { Fragment, type ReactNode } from 'react';
 
 export type Inline =
   | { t: 'text'; v: string }
@@ -103,12 +103,44 @@ export function parseBlocks(s: string): Block[] {
   return blocks;
 }
 
-function renderInline(nodes: Inline[], key = ''): ReactNode[] {
+// A word as the chat search compares it: lower case, accents removed (SQLite FTS5's unicode61
+// tokenizer with remove_diacritics), so "koln" marks "Köln".
+export function foldWord(w: string): string {
+  return w.normalize('NFD').replace(/\p{M}/gu, '').toLowerCase();
+}
+
+// The words of a search query, folded (what the server's search matched).
+export function searchWords(query: string): string[] {
+  return (query.match(/[\p{L}\p{N}]+/gu) ?? []).map(foldWord);
+}
+
+// `text` with every whole word that is in `words` wrapped in <mark>.
+function highlightText(text: string, words: string[] | undefined, key: string): ReactNode {
+  if (!words?.length) return text;
+  const out: ReactNode[] = [];
+  let last = 0;
+  for (const m of text.matchAll(/[\p{L}\p{N}]+/gu)) {
+    if (!words.includes(foldWord(m[0]))) continue;
+    const at = m.index ?? 0;
+    if (at > last) out.push(text.slice(last, at));
+    out.push(
+      <mark key={`${key}m${at}`} className="rounded bg-amber-400/30 px-0.5 text-inherit" data-testid="search-mark">
+        {m[0]}
+      </mark>,
+    );
+    last = at + m[0].length;
+  }
+  if (!out.length) return text;
+  if (last < text.length) out.push(text.slice(last));
+  return out;
+}
+
+function renderInline(nodes: Inline[], key = '', words?: string[]): ReactNode[] {
   return nodes.map((n, i) => {
     const k = `${key}${i}`;
     switch (n.t) {
       case 'text':
-        return n.v;
+        return <Fragment key={k}>{highlightText(n.v, words, k)}</Fragment>;
       case 'code':
         return (
           <code key={k} className="rounded bg-zinc-800 px-1 py-0.5 text-[0.9em]">
@@ -116,26 +148,26 @@ function renderInline(nodes: Inline[], key = ''): ReactNode[] {
           </code>
         );
       case 'bold':
-        return <strong key={k}>{renderInline(n.c, k)}</strong>;
+        return <strong key={k}>{renderInline(n.c, k, words)}</strong>;
       case 'italic':
-        return <em key={k}>{renderInline(n.c, k)}</em>;
+        return <em key={k}>{renderInline(n.c, k, words)}</em>;
       case 'emote':
         return (
           <span key={k} className="emote">
-            *{renderInline(n.c, k)}*
+            *{renderInline(n.c, k, words)}*
           </span>
         );
       case 'link':
         return (
           <a key={k} href={n.href} target="_blank" rel="noopener noreferrer nofollow" className="text-pink-300 underline">
-            {renderInline(n.c, k)}
+            {renderInline(n.c, k, words)}
           </a>
         );
     }
   });
 }
 
-export function Markdown({ text }: { text: string }) {
+export function Markdown({ text, highlight }: { text: string; highlight?: string[] }) {
   return (
     <>
       {parseBlocks(text).map((b, i) =>
@@ -148,7 +180,7 @@ export function Markdown({ text }: { text: string }) {
             {b.lines.map((line, j) => (
               <span key={j}>
                 {j > 0 && <br />}
-                {renderInline(line, `${i}-${j}-`)}
+                {renderInline(line, `${i}-${j}-`, highlight)}
               </span>
             ))}
           </p>
