@@ -171,6 +171,34 @@ await step('regenerate adds a swipe; ‹ goes back to the first', async () => {
   await desktop.getByTestId('swipe-counter').getByText('1/2').waitFor();
 });
 
+await step('keyboard: → and ← step through swipes, Ctrl+Enter regenerates, ↑ edits the last message, / finds characters', async () => {
+  const composer = desktop.getByTestId('composer');
+  await composer.fill('');
+  await composer.press('ArrowRight');
+  await desktop.getByTestId('swipe-counter').getByText('2/2').waitFor();
+  await composer.press('ArrowLeft');
+  await desktop.getByTestId('swipe-counter').getByText('1/2').waitFor();
+  await composer.press('Control+Enter');
+  await desktop.getByTestId('swipe-counter').getByText('3/3').waitFor();
+  await desktop.getByTestId('streaming').waitFor({ state: 'detached' });
+  await composer.press('ArrowUp');
+  const editing = desktop.getByTestId('edit-text');
+  await editing.waitFor();
+  assert((await editing.inputValue()) === 'Hallo Mia, wie geht es dir?', await editing.inputValue());
+  await desktop.getByText('Cancel').first().click();
+  await editing.waitFor({ state: 'detached' });
+  // With text in the box the arrows move the cursor, not the swipes.
+  await composer.fill('abc');
+  await composer.press('ArrowLeft');
+  assert(await desktop.getByTestId('swipe-counter').getByText('3/3').isVisible(), 'arrow with text swiped');
+  await composer.fill('');
+  await desktop.getByTestId('messages').click({ position: { x: 5, y: 5 } });
+  await desktop.keyboard.press('/');
+  assert(await desktop.evaluate(() => document.activeElement?.getAttribute('data-testid')) === 'character-search', 'slash did not focus the search');
+  const hint = await desktop.getByText('Ctrl+Enter regenerate').count();
+  assert(hint > 0, 'no visible shortcut hint');
+});
+
 await step('markup from the model or the user never executes', async () => {
   const payload = '<img src=x onerror="window.__xss=1"> <script>window.__xss=2</script>';
   await desktop.getByTestId('composer').fill(payload);

@@ -52,6 +52,20 @@ export function CharacterPanel({ characters, selectedId, onSelect, onCreate, onD
     onImported(ids);
   };
   const [query, setQuery] = useState('');
+  // "/" anywhere but in a text field jumps to the search.
+  const searchRef = useRef<HTMLInputElement>(null);
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      const el = e.target as HTMLElement | null;
+      const typing = el && (el.tagName === 'INPUT' || el.tagName === 'TEXTAREA' || el.tagName === 'SELECT' || el.isContentEditable);
+      if (e.key !== '/' || typing || e.ctrlKey || e.metaKey || e.altKey) return;
+      if (!searchRef.current || searchRef.current.offsetParent === null) return;  // Not shown (phone, chat tab).
+      e.preventDefault();
+      searchRef.current.focus();
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, []);
   const [confirmDialog, ask] = useConfirm();
   const [lastMessages, setLastMessages] = useState<Record<string, string>>({});
 
@@ -110,6 +124,8 @@ export function CharacterPanel({ characters, selectedId, onSelect, onCreate, onD
         <input
           className="min-w-0 flex-1 rounded-lg bg-zinc-900 px-3 py-2 text-sm outline-none ring-pink-500 focus:ring-1"
           placeholder={t.search}
+          ref={searchRef}
+          aria-keyshortcuts="/"
           value={query}
           onChange={(e) => setQuery(e.target.value)}
           data-testid="character-search"

@@ -786,11 +786,34 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
             value={draft}
             onChange={(e) => setDraft(e.target.value)}
             onKeyDown={(e) => {
-              if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {
+              if (e.nativeEvent.isComposing) return;
+              if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
+                // Ctrl+Enter: a new reply in place of the last one.
+                e.preventDefault();
+                const last = messages[messages.length - 1];
+                if (!streaming && last?.role === 'assistant') turn('regenerate', {}, last);
+                return;
+              }
+              if (e.key === 'Enter' && !e.shiftKey) {
                 e.preventDefault();
                 send();
+                return;
+              }
+              if (draft || streaming || e.shiftKey || e.altKey || e.ctrlKey || e.metaKey) return;
+              // With an empty box: ↑ edits your last message, ←/→ step through the last reply's swipes.
+              const last = messages[messages.length - 1];
+              if (e.key === 'ArrowUp') {
+                const mine = [...messages].reverse().find((m) => m.role === 'user');
+                if (!mine) return;
+                e.preventDefault();
+                setEditingId(mine.id);
+                setEditText(mine.content);
+              } else if ((e.key === 'ArrowLeft' || e.key === 'ArrowRight') && last?.role === 'assistant') {
+                e.preventDefault();
+                swipe(last, e.key === 'ArrowLeft' ? -1 : 1);
               }
             }}
+            aria-keyshortcuts="Control+Enter ArrowUp ArrowLeft ArrowRight"
             data-testid="composer"
           />
           {streaming ? (
