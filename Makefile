@@ -17,7 +17,7 @@ export CCACHE_NOHASHDIR := true
 # (Debian bookworm ships 18; Vite needs 20.19).
 export PATH := $(CURDIR)/deps/node/bin:$(PATH)
 
-.PHONY: all setup configure build run test sanitize tsan fuzz clean
+.PHONY: all setup configure build run test sanitize tsan fuzz clean check-vulkan
 
 all: build
 
@@ -42,6 +42,7 @@ run: build
 # comes from the compiler cache). The output ends with the sanitized run's ctest summary.
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j2
+	$(MAKE) --no-print-directory check-vulkan
 	$(MAKE) --no-print-directory sanitize
 
 SAN_DIR ?= build-asan
@@ -72,6 +73,14 @@ tsan: configure $(TSAN_DIR)/build.ninja
 	cmake --build $(TSAN_DIR) --target mycandy unit_tests llm_tests api_tests tiny_model llama-server
 	cd $(TSAN_DIR) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/tests/tsan.supp \
 	  ctest -R "^(LlamaEngine|ChatApi|ChatService|Hardening)" --output-on-failure -j1
+
+# Proves the Vulkan build compiles and links (no GPU needed here): llama.cpp's Vulkan backend with
+# its shaders, and mycandy on it, in build-vulkan/ (everything but the Vulkan parts comes from the
+# compiler cache). Part of `make test`.
+check-vulkan:
+	$(MAKE) --no-print-directory GPU=vulkan BUILD_DIR=build-vulkan configure
+	cmake --build build-vulkan --target mycandy
+	build-vulkan/mycandy --version | grep -q "vulkan build" && build-vulkan/mycandy --version
 
 # Every libFuzzer target for FUZZ_SECONDS each (scripts/fuzz.sh); findings land in build-fuzz/findings/.
 FUZZ_SECONDS ?= 600

@@ -17,7 +17,7 @@ while read -r line; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$pkg"); pinned+=("$line")
   fi
-done < <(cat scripts/apt-packages.txt; if [ "${GPU:-}" = vulkan ]; then cat scripts/apt-packages-vulkan.txt; fi)
+done < scripts/apt-packages.txt
 if [ "${GPU:-}" = cuda ] && ! command -v nvcc >/dev/null; then
   echo "setup: GPU=cuda needs NVIDIA's CUDA toolkit (nvcc), which Debian bookworm carries only in non-free" >&2
   echo "setup: (apt install nvidia-cuda-toolkit with non-free enabled, or NVIDIA's own packages); then run again" >&2

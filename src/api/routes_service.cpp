@@ -37,7 +37,8 @@ Json llm_component(Context& ctx) {
                            {"memory_total", d.memory_total}, {"memory_free", d.memory_free}});
     }
     c["llama_cpp"] = {{"release", rt.release}, {"device", rt.backend}, {"device_detail", rt.backend_detail},
-                      {"system_info", rt.system_info}, {"devices", devices}, {"gpu_backends", rt.gpu_backends}};
+                      {"system_info", rt.system_info}, {"devices", devices}, {"gpu_backends", rt.gpu_backends},
+                      {"gpu_build", rt.gpu_build.empty() ? Json(nullptr) : Json(rt.gpu_build)}};
     const auto settings = ctx.settings.current();
     c["gpu_layers"] = settings->integer("llm.gpu_layers");
     if (st.backend == "rpc") c["rpc_servers"] = settings->str("llm.rpc_servers");

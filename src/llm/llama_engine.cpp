@@ -90,6 +90,7 @@ const RuntimeInfo& runtime_info() {
         llama_log_set(forward_log, nullptr);
         llama_backend_init();
         info.release = MYCANDY_LLAMA_RELEASE;
+        info.gpu_build = MYCANDY_GPU_BUILD;
         info.system_info = llama_print_system_info();
         for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
             ggml_backend_dev_t dev = ggml_backend_dev_get(i);

@@ -28,7 +28,8 @@ struct RuntimeInfo {
         uint64_t memory_total = 0, memory_free = 0;  // Bytes, as the device reports them at start.
     };
     std::vector<Device> devices;  // Every ggml device this build has (CPU, GPUs; RPC ones join when used).
-    std::vector<std::string> gpu_backends;  // GPU backends compiled in (Vulkan, CUDA); empty in a CPU build.
+    std::vector<std::string> gpu_backends;  // GPU backends that found a device (Vulkan, CUDA).
+    std::string gpu_build;  // "vulkan" or "cuda" for a GPU build (make run GPU=...), "" for a CPU one.
 };
 
 // Initializes llama.cpp's backend on first call and routes its log to ours.
