@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 seconds="${1:-600}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(json_body settings chat_import sse_parser text_stream uploads card_import)
+[ ${#targets[@]} -eq 0 ] && targets=(json_body settings chat_import sse_parser text_stream uploads card_import stt_audio)
 
 sudo_cmd=()
 [ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo)

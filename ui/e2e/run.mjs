@@ -141,6 +141,17 @@ await step('send a message and watch the reply stream in', async () => {
   assert(!text.includes('<|'), 'control tokens shown');
 });
 
+await step('each message shows its time; the context bar says how full the prompt is', async () => {
+  const time = await desktop.getByTestId('message-time').last().textContent();
+  assert(/^\d{1,2}:\d{2}/.test(time.trim()), `message time: ${time}`);
+  const bar = desktop.getByTestId('context-bar');
+  await bar.waitFor();
+  const label = await bar.getAttribute('aria-label');
+  const preview = await (await fetch(`${base}/api/chats/${await currentChat()}/prompt`)).json();
+  assert(label.includes(preview.tokens.total.toLocaleString('en-US')) && label.includes(preview.tokens.context.toLocaleString('en-US')), `${label} vs ${JSON.stringify(preview.tokens)}`);
+  assert(Number(await bar.getAttribute('data-pct')) > 0, 'empty context bar');
+});
+
 await step('Shift+Enter makes a new line instead of sending', async () => {
   await desktop.getByTestId('composer').fill('line one');
   await desktop.getByTestId('composer').press('Shift+Enter');

@@ -197,6 +197,8 @@ const en = {
   unpin: 'Unpin',
   searchChat: 'Search this chat…',
   noResults: 'Nothing found.',
+  contextUsage: 'Context: {used} of {max} tokens ({pct} %)',
+  contextDropped: '{n} older messages are only in the summary',
   showInChat: 'Show in the chat',
   loadEarlier: 'Load earlier messages',
   working: 'Updating memory…',
@@ -458,6 +460,8 @@ const de: Strings = {
   unpin: 'Lösen',
   searchChat: 'In diesem Chat suchen…',
   noResults: 'Nichts gefunden.',
+  contextUsage: 'Kontext: {used} von {max} Tokens ({pct} %)',
+  contextDropped: '{n} ältere Nachrichten nur noch in der Zusammenfassung',
   showInChat: 'Im Chat zeigen',
   loadEarlier: 'Frühere Nachrichten laden',
   working: 'Gedächtnis wird aktualisiert…',
@@ -538,6 +542,14 @@ export function format(template: string, vars: Record<string, string> = {}): str
 // A date and time as the chosen UI language writes it.
 export function formatDate(t: Strings, ms: number): string {
   return new Date(ms).toLocaleString(t.locale, { dateStyle: 'medium', timeStyle: 'short' });
+}
+
+// A message's time: the clock time today, with the date on other days.
+export function formatTime(t: Strings, ms: number, now = Date.now()): string {
+  const d = new Date(ms);
+  const today = new Date(now);
+  const sameDay = d.getFullYear() === today.getFullYear() && d.getMonth() === today.getMonth() && d.getDate() === today.getDate();
+  return sameDay ? d.toLocaleTimeString(t.locale, { timeStyle: 'short' }) : formatDate(t, ms);
 }
 
 export const LangContext = createContext<Strings>(en);

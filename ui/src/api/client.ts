@@ -104,6 +104,12 @@ export interface Chat {
   generating?: boolean;
 }
 
+export interface PromptPreview {
+  tokens: { total: number; context: number; reply_reserved: number; history: number; memory: number };
+  history_used: number;
+  history_dropped: number;
+}
+
 export interface Message {
   id: string;
   chat_id: string;
@@ -277,6 +283,8 @@ export const api = {
   stop: (chatId: string) => request<unknown>('POST', `/api/chats/${chatId}/stop`),
 
   memory: (chatId: string) => request<Memory>('GET', `/api/chats/${chatId}/memory`),
+  // What the next turn's prompt holds: how full the context is, how much history fits.
+  promptPreview: (chatId: string) => request<PromptPreview>('GET', `/api/chats/${chatId}/prompt`),
   addFact: (chatId: string, text: string, pinned: boolean) =>
     request<Fact>('POST', `/api/chats/${chatId}/memory/facts`, { text, pinned }),
   updateFact: (id: string, patch: { text?: string; pinned?: boolean }) => request<Fact>('PATCH', `/api/memory/facts/${id}`, patch),

@@ -4,8 +4,8 @@
 // appear in it with their progress; the camera button asks for one directly. The microphone button
 // turns speech into the message's text (MicButton).
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react';
-import { ApiError, api, attachTurn, runTurn, type TurnHandlers, type Character, type Chat, type MediaEntry, type Message } from '../api/client';
-import { format, formatDate, useT } from '../i18n';
+import { ApiError, api, attachTurn, runTurn, type TurnHandlers, type Character, type Chat, type MediaEntry, type Message, type PromptPreview } from '../api/client';
+import { format, formatDate, formatTime, useT } from '../i18n';
 import { audioQueue, type QueueState } from '../lib/audioQueue';
 import { Markdown } from '../lib/markdown';
 import { fillMacros } from '../lib/macros';
@@ -65,6 +65,11 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
   // Only the newest page of a long chat is loaded; older pages on request or for a search result.
   const [hasOlder, setHasOlder] = useState(false);
   const [flashId, setFlashId] = useState<string | null>(null);  // A message just jumped to.
+  // How full the next prompt is (the context bar under the header).
+  const [usage, setUsage] = useState<PromptPreview | null>(null);
+  const refreshUsage = useCallback((id: string) => {
+    api.promptPreview(id).then((p) => shownChatRef.current === id && setUsage(p)).catch(() => setUsage(null));
+  }, []);
   const keepScroll = useRef<number | null>(null);  // scrollHeight before older messages were put on top.
   // The chat's menu (⋯): import a chat file as a new chat, export this one.
   const [menuOpen, setMenuOpen] = useState(false);
@@ -164,6 +169,7 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
     if (shownChatRef.current !== id) return;
     setMessages(list);
     setHasOlder(list.length >= PAGE);
+    refreshUsage(id);
     stickToBottom.current = true;
     // A reply may still be written (the page was reloaded mid-reply): follow it to its end.
     const chat = await api.chat(id).catch(() => null);
@@ -175,6 +181,7 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
     setChats([]);
     setChatId(null);
     setMessages([]);
+    setUsage(null);
     setError(null);
     if (!character) return;
     let cancelled = false;  // Another character was opened before this one's chats arrived.
@@ -279,6 +286,7 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
       if (list && shownChatRef.current === chatId) {
         setMessages(list);
         setHasOlder(list.length >= PAGE);
+        refreshUsage(chatId);
       }
       onActivity();
     }
@@ -522,6 +530,18 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
         </div>
       </div>
 
+      {usage && usage.tokens.context > 0 && (() => {
+        const pct = Math.min(100, Math.round((usage.tokens.total / usage.tokens.context) * 100));
+        const label =
+          format(t.contextUsage, { used: usage.tokens.total.toLocaleString(t.locale), max: usage.tokens.context.toLocaleString(t.locale), pct: String(pct) }) +
+          (usage.history_dropped > 0 ? ` · ${format(t.contextDropped, { n: String(usage.history_dropped) })}` : '');
+        return (
+          <div className="h-1 w-full bg-zinc-800" role="meter" aria-label={label} aria-valuemin={0} aria-valuemax={usage.tokens.context}
+            aria-valuenow={usage.tokens.total} title={label} data-testid="context-bar" data-pct={pct}>
+            <div className={`h-1 ${pct > 90 ? 'bg-amber-500' : 'bg-pink-600/70'}`} style={{ width: `${pct}%` }} />
+          </div>
+        );
+      })()}
       <div ref={scroller} onScroll={onScroll} className="scroll-thin min-h-0 flex-1 overflow-y-auto px-3 py-4 md:px-6" data-testid="messages">
         {hasOlder && (
           <div className="mb-4 flex justify-center">
@@ -601,6 +621,9 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
                   )}
                 </div>
                 <div className="mt-1 flex items-center gap-1 text-xs text-zinc-500">
+                  <time className="px-1" dateTime={new Date(m.created_at).toISOString()} title={formatDate(t, m.created_at)} data-testid="message-time">
+                    {formatTime(t, m.created_at)}
+                  </time>
                   {streaming?.targetId !== m.id && (
                     <button
                       className="rounded px-1 opacity-60 hover:opacity-100"
