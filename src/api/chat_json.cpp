@@ -10,7 +10,8 @@ namespace mc::api {
 Json message_to_json(const Message& m) {
     return Json{{"id", std::to_string(m.id)}, {"chat_id", m.chat_id}, {"role", m.role},        {"content", m.content},
                 {"swipes", m.swipes},        {"swipe_id", m.swipe_id}, {"status", m.status},  {"created_at", m.created_at},
-                {"media", m.media},          {"hidden", m.hidden},     {"name", m.name}};
+                {"media", m.media},          {"hidden", m.hidden},     {"name", m.name},
+                {"gen", m.gen.is_array() ? m.gen : Json::array()}};
 }
 
 Json chat_to_json(const Chat& c) {

@@ -1,6 +1,7 @@
 #include "chat/chat_service.hpp"
 
 #include <malloc.h>
+#include <cmath>
 
 #include "core/json.hpp"
 #include "core/text.hpp"
@@ -332,23 +333,38 @@ void ChatService::run(std::shared_ptr<Turn> turn, std::string chat_id, TurnReque
             return fresh.media;
         };
     };
+    // How this text was generated, kept with its swipe (the chat shows tokens/s, first-token time).
+    auto note_gen = [&](Message& m) {
+        if (!m.gen.is_array()) m.gen = Json::array();
+        while (m.gen.size() < m.swipes.size()) m.gen.push_back(nullptr);
+        if (result && m.swipe_id >= 0 && static_cast<size_t>(m.swipe_id) < m.gen.size()) {
+            m.gen[static_cast<size_t>(m.swipe_id)] = {{"prompt_tokens", result->prompt_tokens}, {"cached_tokens", result->cached_tokens},
+                                                      {"predicted_tokens", result->predicted_tokens},
+                                                      {"prompt_ms", std::round(result->prompt_ms)},
+                                                      {"predicted_ms", std::round(result->predicted_ms)}};
+        }
+    };
     if (target && request.kind == TurnKind::Continue) {
         Message m = *target;
         m.swipes[static_cast<size_t>(m.swipe_id)] += text;
         m.status = status;
+        note_gen(m);
         stored = m_chats.update_message(m, with_media(m, false));
     } else if (target) {
         Message m = *target;
         m.swipes.push_back(text);
         m.swipe_id = static_cast<int>(m.swipes.size()) - 1;
         m.status = status;
+        note_gen(m);
         stored = m_chats.update_message(m, with_media(m, true));
     } else if (!failed || !text.empty()) {
         Message m;
         m.chat_id = chat_id;
         m.role = "assistant";
         m.content = text;
+        m.swipes = {text};
         m.status = status;
+        note_gen(m);
         add_audio(m, true);
         stored = m_chats.add_message(m);
     }

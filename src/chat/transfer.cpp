@@ -101,6 +101,12 @@ Result<ImportedChat> parse_our_json(const Json& doc) {
         if (name.size() > kMaxNameBytes) return fail(ErrorCode::TooLarge, where + ": 'name' is longer than 1000 bytes", "messages");
         m.name = name;
         if (j.contains("st_fields") && j["st_fields"].is_object()) m.st_fields = j["st_fields"];
+        // Generation figures per swipe: kept when they are what we write (objects or null), else dropped.
+        if (j.contains("gen") && j["gen"].is_array() && j["gen"].size() <= m.swipes.size() + 1) {
+            bool ok = true;
+            for (const auto& g : j["gen"]) ok = ok && (g.is_null() || g.is_object());
+            if (ok) m.gen = j["gen"];
+        }
         out.messages.push_back(std::move(m));
     }
     const Json no_list = Json::array();
@@ -251,6 +257,7 @@ Json export_chat_json(const Chat& chat, const Character& character, const std::v
                   {"status", m.status}, {"created_at", m.created_at}, {"media", m.media}, {"hidden", m.hidden}};
         if (!m.name.empty()) j["name"] = m.name;
         if (m.st_fields.is_object() && !m.st_fields.empty()) j["st_fields"] = m.st_fields;
+        if (m.gen.is_array() && !m.gen.empty()) j["gen"] = m.gen;
         out["messages"].push_back(std::move(j));
     }
     for (auto it = summaries.rbegin(); it != summaries.rend(); ++it) {

@@ -33,20 +33,23 @@ Message read_message(const Stmt& s) {
     m.name = s.text(10);
     Json st = Json::parse(s.text(11), nullptr, false);
     m.st_fields = st.is_object() ? st : Json::object();
+    Json gen = Json::parse(s.text(12), nullptr, false);
+    m.gen = gen.is_array() ? gen : Json::array();
     return m;
 }
 
 namespace {
 
 constexpr const char* kInsertMessage =
-    "INSERT INTO messages (chat_id, role, content, swipes, swipe_id, status, media, created_at, hidden, name, st_fields) "
-    "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)";
+    "INSERT INTO messages (chat_id, role, content, swipes, swipe_id, status, media, created_at, hidden, name, st_fields, gen) "
+    "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)";
 
 // Runs a prepared kInsertMessage for `m` and sets its id.
 void insert_message(Db& db, Stmt& s, Message& m) {
     s.bind(1, m.chat_id).bind(2, m.role).bind(3, m.content).bind(4, Json(m.swipes).dump());
     s.bind(5, m.swipe_id).bind(6, m.status).bind(7, m.media.dump()).bind(8, m.created_at);
     s.bind(9, m.hidden ? 1 : 0).bind(10, m.name).bind(11, m.st_fields.dump(-1, ' ', false, Json::error_handler_t::replace));
+    s.bind(12, (m.gen.is_array() ? m.gen : Json::array()).dump());
     s.run();
     s.reset();
     m.id = db.last_insert_id();
@@ -284,9 +287,9 @@ Result<Message> ChatStore::update_message(const Message& in, const std::function
         Json stored = Json::parse(s.text(0), nullptr, false);
         m.media = media(stored.is_array() ? stored : Json::array());
         normalize(m);
-        Stmt u(m_db, "UPDATE messages SET content=?2, swipes=?3, swipe_id=?4, status=?5, media=?6, hidden=?7 WHERE id=?1");
+        Stmt u(m_db, "UPDATE messages SET content=?2, swipes=?3, swipe_id=?4, status=?5, media=?6, hidden=?7, gen=?8 WHERE id=?1");
         u.bind(1, m.id).bind(2, m.content).bind(3, Json(m.swipes).dump()).bind(4, m.swipe_id);
-        u.bind(5, m.status).bind(6, m.media.dump()).bind(7, m.hidden ? 1 : 0);
+        u.bind(5, m.status).bind(6, m.media.dump()).bind(7, m.hidden ? 1 : 0).bind(8, (m.gen.is_array() ? m.gen : Json::array()).dump());
         u.run();
         return m_db.changes();
     });

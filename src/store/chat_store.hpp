@@ -15,7 +15,7 @@ namespace mc::store {
 
 // The columns read_message() expects, in order.
 inline constexpr const char* kMessageColumns =
-    "id, chat_id, role, content, swipes, swipe_id, status, media, created_at, hidden, name, st_fields";
+    "id, chat_id, role, content, swipes, swipe_id, status, media, created_at, hidden, name, st_fields, gen";
 // A message from a row selected with kMessageColumns (prefixed by a table alias or not).
 Message read_message(const Stmt& s);
 

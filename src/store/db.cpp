@@ -157,6 +157,10 @@ const std::vector<const char*>& migrations() {
         R"sql(
         ALTER TABLE characters ADD COLUMN voice_sample_info TEXT NOT NULL DEFAULT '{}';
         )sql",
+        // 6: how each swipe of a reply was generated (tokens, times), for the chat's per-message line.
+        R"sql(
+        ALTER TABLE messages ADD COLUMN gen TEXT NOT NULL DEFAULT '[]';
+        )sql",
     };
     return list;
 }

@@ -225,7 +225,7 @@ Result<std::vector<SearchHit>> MemoryStore::search_messages(const std::string& c
         std::vector<SearchHit> out;
         // Newest first straight from the index (rowid order), stopping at the limit.
         Stmt s(m_db, "SELECT m.id, m.chat_id, m.role, m.content, m.swipes, m.swipe_id, m.status, m.media, m.created_at, "
-                     "m.hidden, m.name, m.st_fields, "
+                     "m.hidden, m.name, m.st_fields, m.gen, "
                      "snippet(messages_fts, 0, '[', ']', '…', 12) FROM messages_fts JOIN messages m "
                      "ON m.id = messages_fts.rowid WHERE messages_fts MATCH ?1 AND m.chat_id = ?2 "
                      "ORDER BY messages_fts.rowid DESC LIMIT ?3");
@@ -233,7 +233,7 @@ Result<std::vector<SearchHit>> MemoryStore::search_messages(const std::string& c
         while (s.step()) {
             SearchHit h;
             h.message = read_message(s);
-            h.snippet = s.text(12);
+            h.snippet = s.text(13);
             out.push_back(std::move(h));
         }
         return out;

@@ -95,6 +95,9 @@ struct Message {
     // swipe_info, gen_started, gen_finished, extra, force_avatar, ...), verbatim, so an export
     // gives them back.
     Json st_fields = Json::object();
+    // Per swipe (same index): how that text was generated — {"prompt_tokens","cached_tokens",
+    // "predicted_tokens","prompt_ms","predicted_ms"} — or null (typed, imported, or from before).
+    Json gen = Json::array();
 };
 
 struct Summary {

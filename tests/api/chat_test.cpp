@@ -234,6 +234,32 @@ TEST_F(ChatApi, RegenerateAddsASwipeAndContinueExtendsTheReply) {
     EXPECT_EQ(messages(chat).size(), 3u);  // Still one reply, with two swipes.
 }
 
+TEST_F(ChatApi, EachSwipeKeepsHowItWasGeneratedAlsoAfterARestart) {
+    start(settings(8));
+    const std::string chat = new_chat(new_character())["chat"]["id"];
+    const SseResult t1 = send(chat, "Hi!");
+    ASSERT_NE(t1.last("done"), nullptr) << t1.body;
+    const Json timings = t1.last("done")->data["timings"];
+    const SseResult regen = post_sse(server->port(), "/api/chats/" + chat + "/regenerate", "");
+    ASSERT_NE(regen.last("done"), nullptr) << regen.body;
+    server->stop();
+    server->restart();
+    wait_ready();
+    const Json list = messages(chat);
+    ASSERT_EQ(list.size(), 3u);
+    EXPECT_EQ(list[0]["gen"], Json::array());  // The greeting was not generated.
+    EXPECT_EQ(list[1]["gen"], Json::array());  // Nor was the user's message.
+    const Json& gen = list[2]["gen"];
+    ASSERT_EQ(gen.size(), 2u) << gen.dump();   // One per swipe.
+    EXPECT_EQ(gen[0]["predicted_tokens"], timings["predicted_tokens"]);
+    EXPECT_EQ(gen[0]["prompt_tokens"], timings["prompt_tokens"]);
+    EXPECT_EQ(gen[0]["cached_tokens"], timings["cached_tokens"]);
+    EXPECT_GT(gen[0]["predicted_ms"].get<double>(), 0);
+    EXPECT_EQ(gen[1]["predicted_tokens"], regen.last("done")->data["timings"]["predicted_tokens"]);
+    // The regenerated swipe read the prompt from the cache.
+    EXPECT_GT(gen[1]["cached_tokens"].get<int>(), 0) << gen.dump();
+}
+
 TEST_F(ChatApi, EditAndDeleteMessages) {
     start();
     const std::string chat = new_chat(new_character())["chat"]["id"];

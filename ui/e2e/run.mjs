@@ -150,6 +150,10 @@ await step('each message shows its time; the context bar says how full the promp
   const preview = await (await fetch(`${base}/api/chats/${await currentChat()}/prompt`)).json();
   assert(label.includes(preview.tokens.total.toLocaleString('en-US')) && label.includes(preview.tokens.context.toLocaleString('en-US')), `${label} vs ${JSON.stringify(preview.tokens)}`);
   assert(Number(await bar.getAttribute('data-pct')) > 0, 'empty context bar');
+  // A reply says how it was generated, also after a reload (stored with its swipe).
+  const gen = desktop.getByTestId('message-assistant').last().getByTestId('message-gen');
+  assert(/^\d+ tok · [\d.,]+ tok\/s$/.test((await gen.textContent()).trim()), await gen.textContent());
+  assert((await gen.getAttribute('title')).includes('first token after'), await gen.getAttribute('title'));
 });
 
 await step('Shift+Enter makes a new line instead of sending', async () => {

@@ -124,6 +124,16 @@ export interface Message {
   hidden?: boolean;
   // The speaker's name an imported file gave ('' otherwise).
   name?: string;
+  // Per swipe: how that reply was generated (null for typed or imported text).
+  gen?: (GenStats | null)[];
+}
+
+export interface GenStats {
+  prompt_tokens: number;
+  cached_tokens: number;
+  predicted_tokens: number;
+  prompt_ms: number;
+  predicted_ms: number;
 }
 
 // A file that belongs to a message: the audio of sentence `index` of swipe `swipe`, or a picture

@@ -384,6 +384,23 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
     turn('messages', { content: text });
   };
 
+  // Tokens and speed of the reply's shown swipe, with the details on hover.
+  const genLine = (m: Message) => {
+    const g = m.gen?.[m.swipe_id];
+    if (!g || !(g.predicted_tokens > 0)) return null;
+    const n = (x: number, digits = 0) => x.toLocaleString(t.locale, { maximumFractionDigits: digits, minimumFractionDigits: digits });
+    const tps = g.predicted_ms > 0 ? n((Math.max(0, g.predicted_tokens - 1) * 1000) / g.predicted_ms, 1) : '–';
+    const detail = format(t.genDetail, {
+      tokens: n(g.predicted_tokens), seconds: n((g.prompt_ms + g.predicted_ms) / 1000, 1), tps, ttft: n(g.prompt_ms / 1000, 2),
+      prompt: n(g.prompt_tokens), cached: n(g.cached_tokens),
+    });
+    return (
+      <span className="px-1" title={detail} aria-label={detail} data-testid="message-gen">
+        {format(t.genLine, { tokens: n(g.predicted_tokens), tps })}
+      </span>
+    );
+  };
+
   const lastAssistant = [...messages].reverse().find((m) => m.role === 'assistant');
   const isLast = (m: Message) => messages.length > 0 && messages[messages.length - 1].id === m.id;
 
@@ -620,10 +637,11 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
                     <div className="mt-1 text-xs text-zinc-500">({t.stopped})</div>
                   )}
                 </div>
-                <div className="mt-1 flex items-center gap-1 text-xs text-zinc-500">
+                <div className="mt-1 flex flex-wrap items-center gap-1 text-xs text-zinc-500">
                   <time className="px-1" dateTime={new Date(m.created_at).toISOString()} title={formatDate(t, m.created_at)} data-testid="message-time">
                     {formatTime(t, m.created_at)}
                   </time>
+                  {m.role === 'assistant' && streaming?.targetId !== m.id && genLine(m)}
                   {streaming?.targetId !== m.id && (
                     <button
                       className="rounded px-1 opacity-60 hover:opacity-100"
