@@ -4,6 +4,7 @@
 #include "bench_util.hpp"
 
 #include <cstdio>
+#include <filesystem>
 
 using namespace bench;
 
@@ -18,6 +19,7 @@ struct Run {
 // One mycandy with `llm` settings; `turns` greedy turns of `tokens` each in fresh chats.
 Run measure(const std::string& binary, const std::string& dir, const Json& llm, int turns, int tokens) {
     Run out;
+    std::filesystem::create_directories(dir);
     write_text(dir + "/settings.json", Json{{"llm", llm}, {"memory", {{"auto_summary", false}, {"auto_facts", false}}},
                                             {"media", {{"tts_enabled", false}}}}
                                            .dump());

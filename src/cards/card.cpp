@@ -48,11 +48,13 @@ Result<Json> read_data(const Json& data, int spec, const std::string& prefix) {
         // Our own fields travel in extensions.mycandy; voice and appearance are character fields here.
         if (ext.contains("mycandy") && ext["mycandy"].is_object()) {
             Json& mine = ext["mycandy"];
-            if (mine.contains("voice")) {
+            // Only values of the shape a character has; anything else stays extension data, so
+            // it is neither lost nor turned into a voice (an array there broke the round trip).
+            if (mine.contains("voice") && mine["voice"].is_object() && !mine["voice"].empty()) {
                 f["voice"] = mine["voice"];
                 mine.erase("voice");
             }
-            if (mine.contains("appearance")) {
+            if (mine.contains("appearance") && mine["appearance"].is_string() && !mine["appearance"].get_ref<const std::string&>().empty()) {
                 f["appearance"] = mine["appearance"];
                 mine.erase("appearance");
             }

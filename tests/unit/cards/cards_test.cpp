@@ -35,6 +35,23 @@ TEST(CardJson, V3KeepsEveryFieldAndMovesOurOwnOutOfExtensions) {
     EXPECT_EQ((*card->book)["entries"][0]["extensions"]["unknown_tool"], d["character_book"]["entries"][0]["extensions"]["unknown_tool"]);
 }
 
+TEST(CardJson, OurFieldsOfAnotherShapeStayExtensionDataAndRoundTrip) {
+    // Found by fuzzing: "voice": [] became the character's voice, and the export dropped it.
+    for (const Json& mine : {Json{{"voice", Json::array()}}, Json{{"voice", Json::object()}}, Json{{"voice", "alto"}},
+                             Json{{"appearance", 5}}, Json{{"appearance", ""}}}) {
+        Json d = full_data(4);
+        d["extensions"]["mycandy"] = mine;
+        auto card = card_from_json(test::v3_card(d));
+        ASSERT_TRUE(card) << mine.dump() << ": " << card.error().message;
+        EXPECT_FALSE(card->fields.contains("voice")) << mine.dump();
+        EXPECT_FALSE(card->fields.contains("appearance")) << mine.dump();
+        EXPECT_EQ(card->fields["extensions"]["mycandy"], mine);
+        auto again = card_from_json(card_v3(card->fields, card->book));
+        ASSERT_TRUE(again);
+        EXPECT_EQ(again->fields, card->fields) << mine.dump();
+    }
+}
+
 TEST(CardJson, V2AndV1) {
     auto v2 = card_from_json(test::v2_card(full_data(2)));
     ASSERT_TRUE(v2);
