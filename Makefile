@@ -17,7 +17,7 @@ export CCACHE_NOHASHDIR := true
 # (Debian bookworm ships 18; Vite needs 20.19).
 export PATH := $(CURDIR)/deps/node/bin:$(PATH)
 
-.PHONY: all setup configure build run test sanitize tsan fuzz clean check-vulkan
+.PHONY: all setup configure build run test sanitize tsan fuzz clean check-vulkan install deb
 
 all: build
 
@@ -36,6 +36,16 @@ build: configure
 RUN_ARGS ?=
 run: build
 	$(BUILD_DIR)/mycandy serve --port $(PORT) $(RUN_ARGS)
+
+# Installs the server, its web UI, the default settings and the systemd unit under PREFIX
+# (cmake/package.cmake has the layout); `make deb` packs the same files as a Debian package in
+# $(BUILD_DIR)/ (README, "Installing as a service").
+PREFIX ?= /usr/local
+install: build
+	cmake --install $(BUILD_DIR) --component mycandy --prefix $(PREFIX)
+
+deb: build
+	cd $(BUILD_DIR) && cpack -G DEB
 
 # Every test, then the unit, engine, API and fuzz-replay tests again against a build of our code
 # with AddressSanitizer + UndefinedBehaviorSanitizer (llama.cpp itself stays uninstrumented and

@@ -147,7 +147,8 @@ std::string exe_dir() {
 std::string find_ui_dir(const Settings& settings) {
     std::vector<std::string> candidates;
     if (!settings.str("server.ui_dir").empty()) candidates.push_back(settings.str("server.ui_dir"));
-    candidates.push_back(exe_dir() + "/../ui/dist");
+    candidates.push_back(exe_dir() + "/../ui/dist");                 // build/mycandy in a checkout
+    candidates.push_back(exe_dir() + "/../share/mycandy/ui/dist");   // installed: <prefix>/bin/mycandy
     candidates.push_back("ui/dist");
     for (const auto& c : candidates) {
         if (fs::is_regular_file(c + "/index.html")) return fs::weakly_canonical(c).string();
