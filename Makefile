@@ -51,6 +51,7 @@ deb: build
 # with AddressSanitizer + UndefinedBehaviorSanitizer (llama.cpp itself stays uninstrumented and
 # comes from the compiler cache). The output ends with the sanitized run's ctest summary.
 test: build
+	cmake --build $(BUILD_DIR) --target mycandy_tests
 	cd $(BUILD_DIR) && ctest --output-on-failure -j2
 	$(MAKE) --no-print-directory check-vulkan
 	$(MAKE) --no-print-directory sanitize
