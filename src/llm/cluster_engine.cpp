@@ -267,7 +267,11 @@ Result<GenerateResult> ClusterEngine::generate(const GenerateRequest& request) {
         bool asked = false;
         uint64_t asked_at = 0;
         while (!m_quit && !m_ready) {
-            if (request.cancel && request.cancel->load()) return GenerateResult{{}, FinishReason::Cancelled};
+            if (request.cancel && request.cancel->load()) {
+                GenerateResult cancelled;
+                cancelled.finish = FinishReason::Cancelled;
+                return cancelled;
+            }
             if (m_state == "error") {
                 if (asked && m_failures > asked_at) return fail(ErrorCode::Unavailable, m_detail);
                 if (!asked) {
