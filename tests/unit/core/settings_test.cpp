@@ -154,7 +154,11 @@ TEST(Settings, RpcServerListsAreHostPortPairs) {
         EXPECT_NE(r.error().message.find('\''), std::string::npos) << "names the entry: " << r.error().message;
     }
     std::string seventeen;
-    for (int i = 0; i < 17; ++i) seventeen += "h" + std::to_string(i) + ":1,";
+    for (int i = 0; i < 17; ++i) {
+        seventeen += 'h';
+        seventeen += std::to_string(i);
+        seventeen += ":1,";
+    }
     EXPECT_FALSE(parse_rpc_servers(seventeen));
     // Through the settings: the key is named.
     auto s = validate_settings(Json{{"llm", {{"rpc_servers", "localhost"}}}});
