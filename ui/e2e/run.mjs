@@ -146,8 +146,11 @@ await step('each message shows its time; the context bar says how full the promp
   assert(/^\d{1,2}:\d{2}/.test(time.trim()), `message time: ${time}`);
   const bar = desktop.getByTestId('context-bar');
   await bar.waitFor();
-  const label = await bar.getAttribute('aria-label');
+  // The bar is read again after each turn (asynchronously): it comes to the server's own figures.
   const preview = await (await fetch(`${base}/api/chats/${await currentChat()}/prompt`)).json();
+  await desktop.waitForFunction((total) => document.querySelector('[data-testid="context-bar"]')?.getAttribute('aria-valuenow') === String(total),
+    preview.tokens.total);
+  const label = await bar.getAttribute('aria-label');
   assert(label.includes(preview.tokens.total.toLocaleString('en-US')) && label.includes(preview.tokens.context.toLocaleString('en-US')), `${label} vs ${JSON.stringify(preview.tokens)}`);
   assert(Number(await bar.getAttribute('data-pct')) > 0, 'empty context bar');
   // A reply says how it was generated, also after a reload (stored with its swipe).
