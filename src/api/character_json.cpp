@@ -22,29 +22,40 @@ Json sample_info(const Character& c) {
 
 Result<std::string> text_field(const Json& body, const std::string& key) {
     const Json& v = body.at(key);
-    if (!v.is_string()) return fail(ErrorCode::InvalidInput, "'" + key + "' must be a string", key);
+    if (!v.is_string()) {
+        return fail_because(ErrorCode::InvalidInput, "'" + key + "' must be a string", key, "type", {{"expected", "string"}});
+    }
     std::string s = v.get<std::string>();
     if (s.size() > kMaxTextBytes) {
-        return fail(ErrorCode::TooLarge, "'" + key + "' is longer than " + std::to_string(kMaxTextBytes) + " bytes", key);
+        return fail_because(ErrorCode::TooLarge, "'" + key + "' is longer than " + std::to_string(kMaxTextBytes) + " bytes", key,
+                            "too_long", {{"max", std::to_string(kMaxTextBytes)}, {"unit", "bytes"}});
     }
     return s;
 }
 
 Result<std::vector<std::string>> list_field(const Json& body, const std::string& key) {
     const Json& v = body.at(key);
-    if (!v.is_array()) return fail(ErrorCode::InvalidInput, "'" + key + "' must be an array of strings", key);
+    if (!v.is_array()) {
+        return fail_because(ErrorCode::InvalidInput, "'" + key + "' must be an array of strings", key, "type",
+                            {{"expected", "array"}});
+    }
     if (v.size() > kMaxListItems) {
-        return fail(ErrorCode::TooLarge, "'" + key + "' has more than " + std::to_string(kMaxListItems) + " items", key);
+        return fail_because(ErrorCode::TooLarge, "'" + key + "' has more than " + std::to_string(kMaxListItems) + " items", key,
+                            "too_many", {{"max", std::to_string(kMaxListItems)}});
     }
     std::vector<std::string> out;
     size_t bytes = 0;
     for (const auto& item : v) {
-        if (!item.is_string()) return fail(ErrorCode::InvalidInput, "'" + key + "' must be an array of strings", key);
+        if (!item.is_string()) {
+            return fail_because(ErrorCode::InvalidInput, "'" + key + "' must be an array of strings", key, "type",
+                                {{"expected", "array"}});
+        }
         out.push_back(item.get<std::string>());
         bytes += out.back().size();
     }
     if (bytes > kMaxTextBytes) {
-        return fail(ErrorCode::TooLarge, "'" + key + "' is longer than " + std::to_string(kMaxTextBytes) + " bytes", key);
+        return fail_because(ErrorCode::TooLarge, "'" + key + "' is longer than " + std::to_string(kMaxTextBytes) + " bytes", key,
+                            "too_long", {{"max", std::to_string(kMaxTextBytes)}, {"unit", "bytes"}});
     }
     return out;
 }
@@ -89,7 +100,15 @@ Json character_to_json(const Character& c) {
 }
 
 Result<void> apply_character_fields(Character& c, const Json& body, bool creating) {
-    if (creating && !body.contains("name")) return fail(ErrorCode::InvalidInput, "'name' is required", "name");
+    // Every problem is collected, so the editor can mark each bad field at once.
+    Problems problems;
+    auto problem = [&](ErrorCode code, const std::string& message, const std::string& key, std::string reason,
+                       std::vector<std::pair<std::string, std::string>> params = {}) {
+        Error e{code, message, key};
+        e.because(std::move(reason), std::move(params));
+        problems.add(std::move(e));
+    };
+    if (creating && !body.contains("name")) problem(ErrorCode::InvalidInput, "'name' is required", "name", "required");
     std::string* text_targets[] = {&c.name, &c.description, &c.personality, &c.scenario, &c.first_mes,
                                    &c.mes_example, &c.system_prompt, &c.post_history_instructions,
                                    &c.creator_notes, &c.appearance, &c.creator, &c.character_version, &c.nickname};
@@ -101,15 +120,21 @@ Result<void> apply_character_fields(Character& c, const Json& body, bool creatin
         bool handled = kReadOnly.contains(key);
         for (size_t i = 0; !handled && i < std::size(text_keys); ++i) {
             if (key != text_keys[i]) continue;
-            auto s = text_field(body, key);
-            if (!s) return std::unexpected(s.error());
-            *text_targets[i] = std::move(*s);
             handled = true;
+            auto s = text_field(body, key);
+            if (!s) {
+                problems.add(s.error());
+                continue;
+            }
+            *text_targets[i] = std::move(*s);
         }
         if (handled) continue;
         if (key == "alternate_greetings" || key == "tags" || key == "group_only_greetings" || key == "source") {
             auto list = list_field(body, key);
-            if (!list) return std::unexpected(list.error());
+            if (!list) {
+                problems.add(list.error());
+                continue;
+            }
             (key == "tags"                   ? c.tags
              : key == "alternate_greetings" ? c.alternate_greetings
              : key == "source"              ? c.source
@@ -121,52 +146,76 @@ Result<void> apply_character_fields(Character& c, const Json& body, bool creatin
                 continue;
             }
             if (!it->is_number_integer() || it->get<int64_t>() < 0 || it->get<int64_t>() > kMaxSafeInteger) {
-                return fail(ErrorCode::InvalidInput, "'" + key + "' must be an integer between 0 and 9007199254740991 (unix seconds) or null", key);
+                problem(ErrorCode::InvalidInput,
+                        "'" + key + "' must be an integer between 0 and 9007199254740991 (unix seconds) or null", key, "range",
+                        {{"min", "0"}, {"max", std::to_string(kMaxSafeInteger)}});
+                continue;
             }
             target = it->get<int64_t>();
         } else if (key == "creator_notes_multilingual") {
-            if (!it->is_object()) return fail(ErrorCode::InvalidInput, "'" + key + "' must be an object of language -> text", key);
-            for (const auto& v : *it) {
-                if (!v.is_string()) return fail(ErrorCode::InvalidInput, "'" + key + "' must be an object of language -> text", key);
+            bool ok = it->is_object();
+            for (const auto& v : ok ? *it : Json::object()) ok = ok && v.is_string();
+            if (!ok) {
+                problem(ErrorCode::InvalidInput, "'" + key + "' must be an object of language -> text", key, "type",
+                        {{"expected", "object"}});
+            } else if (it->dump().size() > kMaxTextBytes) {
+                problem(ErrorCode::TooLarge, "'" + key + "' is too large", key, "too_long", {{"max", std::to_string(kMaxTextBytes)}, {"unit", "bytes"}});
+            } else {
+                c.creator_notes_multilingual = *it;
             }
-            if (it->dump().size() > kMaxTextBytes) return fail(ErrorCode::TooLarge, "'" + key + "' is too large", key);
-            c.creator_notes_multilingual = *it;
         } else if (key == "assets") {
-            if (!it->is_array() || it->size() > kMaxListItems) {
-                return fail(ErrorCode::InvalidInput, "'assets' must be an array of at most " + std::to_string(kMaxListItems) + " objects", key);
+            bool ok = it->is_array() && it->size() <= kMaxListItems;
+            for (const auto& a : ok ? *it : Json::array()) ok = ok && a.is_object();
+            if (!ok) {
+                problem(ErrorCode::InvalidInput,
+                        "'assets' must be an array of at most " + std::to_string(kMaxListItems) + " objects", key, "invalid");
+            } else if (it->dump().size() > kMaxTextBytes) {
+                problem(ErrorCode::TooLarge, "'assets' is too large", key, "too_long", {{"max", std::to_string(kMaxTextBytes)}, {"unit", "bytes"}});
+            } else {
+                c.assets = *it;
             }
-            for (const auto& a : *it) {
-                if (!a.is_object()) return fail(ErrorCode::InvalidInput, "'assets' must be an array of objects", key);
-            }
-            if (it->dump().size() > kMaxTextBytes) return fail(ErrorCode::TooLarge, "'assets' is too large", key);
-            c.assets = *it;
         } else if (key == "voice" || key == "extensions") {
-            if (!it->is_object()) return fail(ErrorCode::InvalidInput, "'" + key + "' must be an object", key);
-            if (it->dump().size() > kMaxTextBytes) return fail(ErrorCode::TooLarge, "'" + key + "' is too large", key);
+            if (!it->is_object()) {
+                problem(ErrorCode::InvalidInput, "'" + key + "' must be an object", key, "type", {{"expected", "object"}});
+                continue;
+            }
+            if (it->dump().size() > kMaxTextBytes) {
+                problem(ErrorCode::TooLarge, "'" + key + "' is too large", key, "too_long", {{"max", std::to_string(kMaxTextBytes)}, {"unit", "bytes"}});
+                continue;
+            }
             if (key == "voice") {
                 // Engine, voice, language, speed, pitch, clone: checked here so a bad voice is
                 // refused when saved, not when the first reply is spoken.
-                if (auto v = voice::voice_spec_from_json(*it); !v) return std::unexpected(v.error());
+                if (auto v = voice::voice_spec_from_json(*it); !v) {
+                    problems.add(v.error());
+                    continue;
+                }
             }
             if (key == "extensions") {
                 // Our own picture settings (extensions.mycandy.image) are checked when saved.
-                if (auto v = image::character_image_from_extensions(*it); !v) return std::unexpected(v.error());
+                if (auto v = image::character_image_from_extensions(*it); !v) {
+                    problems.add(v.error());
+                    continue;
+                }
             }
             (key == "voice" ? c.voice : c.extensions) = *it;
         } else {
-            return fail(ErrorCode::InvalidInput, "unknown field '" + key + "'", key);
+            problem(ErrorCode::InvalidInput, "unknown field '" + key.substr(0, 100) + "'", key.substr(0, 100), "unknown_field");
         }
+        if (problems.size() > 50) break;
     }
     // Names: 1-100 characters, not only whitespace.
     const size_t len = utf8_length(c.name);
-    if (c.name.find_first_not_of(" \t\r\n") == std::string::npos) {
-        return fail(ErrorCode::InvalidInput, "'name' must not be empty", "name");
-    }
-    if (len > kMaxNameChars) {
-        return fail(ErrorCode::InvalidInput,
+    if (!body.contains("name") || body["name"].is_string()) {
+        if (c.name.find_first_not_of(" \t\r\n") == std::string::npos) {
+            if (body.contains("name")) problem(ErrorCode::InvalidInput, "'name' must not be empty", "name", "empty");
+        } else if (len > kMaxNameChars) {
+            problem(ErrorCode::InvalidInput,
                     "'name' must be at most " + std::to_string(kMaxNameChars) + " characters (got " + std::to_string(len) + ")",
-                    "name");
+                    "name", "too_long", {{"max", std::to_string(kMaxNameChars)}, {"unit", "characters"}});
+        }
     }
+    if (!problems.empty()) return std::unexpected(problems.error());
     return {};
 }
 

@@ -30,9 +30,30 @@ http::Response json_response(int status, const Json& body) {
     return r;
 }
 
-Json error_json(const Error& error) {
+namespace {
+
+Json problem_json(const Error& error) {
     Json e = {{"code", error_code_name(error.code)}, {"message", error.message}};
     if (!error.field.empty()) e["field"] = error.field;
+    if (!error.reason.empty()) {
+        e["reason"] = error.reason;
+        Json params = Json::object();
+        for (const auto& [k, v] : error.params) params[k] = v;
+        e["params"] = std::move(params);
+    }
+    return e;
+}
+
+}  // namespace
+
+Json error_json(const Error& error) {
+    Json e = problem_json(error);
+    if (!error.more.empty()) {
+        // Every problem, the first included, so a form can mark each field at once.
+        Json all = Json::array({problem_json(error)});
+        for (const auto& m : error.more) all.push_back(problem_json(m));
+        e["errors"] = std::move(all);
+    }
     return Json{{"error", e}};
 }
 
@@ -63,14 +84,35 @@ Result<Json> parse_object(const http::Request& req) {
     return parse_object_text(req.body, "body");
 }
 
+namespace {
+
+// "an integer" -> "integer": the kind a client translates.
+std::string expected_kind(const char* phrase) {
+    std::string s = phrase;
+    if (s.starts_with("an ")) return s.substr(3);
+    if (s.starts_with("a ")) return s.substr(2);
+    if (s == "true or false") return "boolean";
+    return s;
+}
+
+}  // namespace
+
 Fields::Fields(const Json& object, std::string prefix) : m_obj(object), m_prefix(std::move(prefix)) {}
 
-void Fields::reject(ErrorCode code, const std::string& key, const std::string& message) {
-    if (!m_error) m_error = Error{code, message, key};
+void Fields::reject(ErrorCode code, const std::string& key, const std::string& message, std::string reason,
+                    std::vector<std::pair<std::string, std::string>> params) {
+    Error e{code, message, key};
+    e.because(std::move(reason), std::move(params));
+    if (!m_error) {
+        m_error = std::move(e);
+    } else if (m_error->more.size() < kMaxProblems) {
+        m_error->more.push_back(std::move(e));
+    }
 }
 
 void Fields::wrong_type(const char* key, const char* expected, const Json& got) {
-    reject(ErrorCode::InvalidInput, name(key), "'" + name(key) + "' must be " + expected + " (got " + json_kind(got) + ")");
+    reject(ErrorCode::InvalidInput, name(key), "'" + name(key) + "' must be " + expected + " (got " + json_kind(got) + ")",
+           "type", {{"expected", expected_kind(expected)}, {"got", json_kind(got)}});
 }
 
 const Json* Fields::get(const char* key) {
@@ -96,7 +138,8 @@ std::optional<std::string> Fields::opt_string(const char* key, size_t max_bytes)
     const auto& s = v->get_ref<const std::string&>();
     if (s.size() > max_bytes) {
         reject(ErrorCode::TooLarge, name(key),
-               "'" + name(key) + "' is longer than " + std::to_string(max_bytes) + " bytes (" + std::to_string(s.size()) + ")");
+               "'" + name(key) + "' is longer than " + std::to_string(max_bytes) + " bytes (" + std::to_string(s.size()) + ")",
+               "too_long", {{"max", std::to_string(max_bytes)}, {"unit", "bytes"}});
         return std::nullopt;
     }
     return s;
@@ -104,7 +147,7 @@ std::optional<std::string> Fields::opt_string(const char* key, size_t max_bytes)
 
 std::string Fields::string(const char* key, size_t max_bytes) {
     if (!get(key)) {
-        reject(ErrorCode::InvalidInput, name(key), "'" + name(key) + "' (a string) is required");
+        reject(ErrorCode::InvalidInput, name(key), "'" + name(key) + "' (a string) is required", "required");
         return {};
     }
     return opt_string(key, max_bytes).value_or("");
@@ -120,7 +163,8 @@ std::optional<int64_t> Fields::opt_integer(const char* key, int64_t min, int64_t
     if (!v) return std::nullopt;
     auto range = [&] {
         reject(ErrorCode::InvalidInput, name(key),
-               "'" + name(key) + "' must be an integer from " + std::to_string(min) + " to " + std::to_string(max));
+               "'" + name(key) + "' must be an integer from " + std::to_string(min) + " to " + std::to_string(max), "range",
+               {{"min", std::to_string(min)}, {"max", std::to_string(max)}});
         return std::nullopt;
     };
     if (v->is_number_unsigned()) {
@@ -149,7 +193,7 @@ std::optional<int64_t> Fields::opt_integer(const char* key, int64_t min, int64_t
 
 int64_t Fields::integer(const char* key, int64_t min, int64_t max) {
     if (!get(key)) {
-        reject(ErrorCode::InvalidInput, name(key), "'" + name(key) + "' (an integer) is required");
+        reject(ErrorCode::InvalidInput, name(key), "'" + name(key) + "' (an integer) is required", "required");
         return min;
     }
     return opt_integer(key, min, max).value_or(min);
@@ -170,7 +214,10 @@ std::optional<double> Fields::opt_number(const char* key, double min, double max
     if (!std::isfinite(d) || d < min || d > max) {
         char buf[96];
         std::snprintf(buf, sizeof buf, "' must be a number from %.15g to %.15g", min, max);
-        reject(ErrorCode::InvalidInput, name(key), "'" + name(key) + buf);
+        char lo[32], hi[32];
+        std::snprintf(lo, sizeof lo, "%.15g", min);
+        std::snprintf(hi, sizeof hi, "%.15g", max);
+        reject(ErrorCode::InvalidInput, name(key), "'" + name(key) + buf, "range", {{"min", lo}, {"max", hi}});
         return std::nullopt;
     }
     return d;
@@ -206,7 +253,8 @@ const Json* Fields::array(const char* key, size_t max_items) {
         return nullptr;
     }
     if (v->size() > max_items) {
-        reject(ErrorCode::InvalidInput, name(key), "'" + name(key) + "' may hold at most " + std::to_string(max_items) + " items");
+        reject(ErrorCode::InvalidInput, name(key), "'" + name(key) + "' may hold at most " + std::to_string(max_items) + " items",
+               "too_many", {{"max", std::to_string(max_items)}});
         return nullptr;
     }
     return v;
@@ -229,7 +277,8 @@ std::vector<std::string> Fields::strings(const char* key, size_t max_items, size
         }
         if (item.get_ref<const std::string&>().size() > max_bytes_each) {
             reject(ErrorCode::TooLarge, name(key),
-                   "each of '" + name(key) + "' must be at most " + std::to_string(max_bytes_each) + " bytes");
+                   "each of '" + name(key) + "' must be at most " + std::to_string(max_bytes_each) + " bytes", "too_long",
+                   {{"max", std::to_string(max_bytes_each)}, {"unit", "bytes"}});
             return {};
         }
         out.push_back(item.get<std::string>());
@@ -242,7 +291,10 @@ void Fields::only(std::initializer_list<const char*> known) {
     for (auto it = m_obj.begin(); it != m_obj.end(); ++it) {
         bool ok = false;
         for (const char* k : known) ok = ok || it.key() == k;
-        if (!ok) reject(ErrorCode::InvalidInput, name(it.key().c_str()), "unknown field '" + name(it.key().c_str()).substr(0, 100) + "'");
+        if (!ok) {
+            reject(ErrorCode::InvalidInput, name(it.key().c_str()), "unknown field '" + name(it.key().c_str()).substr(0, 100) + "'",
+                   "unknown_field");
+        }
     }
 }
 

@@ -21,7 +21,8 @@ using Json = nlohmann::json;
 int http_status(ErrorCode code);
 http::Response json_response(int status, const Json& body);
 http::Response error_response(const Error& error);
-// The body of an error: {"error":{"code","message","field"?}}.
+// The body of an error: {"error":{"code","message","field"?,"reason"?,"params"?,"errors"?:[...]}};
+// `errors` lists every problem (the first too) when there is more than one.
 Json error_json(const Error& error);
 // Parses the request body as a JSON object; errors name the line and column. A body that is not
 // sent as application/json (or a +json type) is refused with 415, so a web page cannot post JSON
@@ -32,8 +33,9 @@ Result<Json> parse_object_text(const std::string& text, const char* field = "bod
 // The largest integer a client may send anywhere (JavaScript's safe integer range).
 constexpr int64_t kMaxSafeInteger = 9007199254740991LL;
 
-// Reads the fields of a JSON object with the type and range each must have. The first problem is
-// kept (name of the field, the type or range expected); later reads return their fallback, so a
+// Reads the fields of a JSON object with the type and range each must have. Every problem is kept
+// (name of the field, the type or range expected, as message and as reason + params); the first is
+// the error, the others ride along in its `more`. Reads after a problem return their fallback, so a
 // route reads all fields and then checks error() once:
 //   Fields f(*body);
 //   auto keep = f.integer("keep", 0, 100000, 4);
@@ -61,8 +63,11 @@ public:
     std::vector<std::string> strings(const char* key, size_t max_items, size_t max_bytes_each);
     // Fails when the object has a key not in `known` (a typo is an error, not silently ignored).
     void only(std::initializer_list<const char*> known);
-    // Records a problem found by the route itself (the first one wins).
-    void reject(ErrorCode code, const std::string& key, const std::string& message);
+    // Records a problem found by the route itself. The first one is the error; later ones are
+    // attached to it (`more`, up to kMaxProblems) so a client can mark every bad field at once.
+    void reject(ErrorCode code, const std::string& key, const std::string& message, std::string reason = "invalid",
+                std::vector<std::pair<std::string, std::string>> params = {});
+    static constexpr size_t kMaxProblems = 50;
 
     const std::optional<Error>& error() const { return m_error; }
 

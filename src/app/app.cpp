@@ -207,7 +207,12 @@ int serve(const Options& o) {
     SignalWaiter signals;  // Before any thread exists, so all inherit the mask.
 
     auto loaded = load_settings_file(o.config);
-    if (!loaded) return die(loaded.error().message);
+    if (!loaded) {
+        // Every bad key at once, so one edit of the file fixes them all.
+        std::string all = loaded.error().message;
+        for (const auto& m : loaded.error().more) all += "; " + m.message;
+        return die(all);
+    }
     if (auto err = prepare_data_dir(o.data_dir); !err.empty()) return die(err);
     const std::string data_dir = fs::weakly_canonical(o.data_dir).string();
     std::string log_error;

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
+#include <set>
 #include <sstream>
 
 namespace mc {
@@ -148,6 +149,17 @@ const char* type_name(Type type) {
     return "?";
 }
 
+// The same for a client that translates it.
+const char* type_kind(Type type) {
+    switch (type) {
+        case Type::String: return "string";
+        case Type::Integer: return "integer";
+        case Type::Number: return "number";
+        case Type::Boolean: return "boolean";
+    }
+    return "?";
+}
+
 bool type_ok(Type type, const Json& v) {
     switch (type) {
         case Type::String: return v.is_string();
@@ -257,41 +269,61 @@ Result<SettingsLoad> validate_settings(const Json& doc) {
     if (!doc.is_object()) return fail(ErrorCode::InvalidInput, "settings must be a JSON object");
     SettingsLoad out;
     Json result = Settings().json();
+    // Every problem is collected, so the settings panel can mark each bad field at once.
+    Problems problems;
+    auto problem = [&](const std::string& field, const std::string& message, std::string reason,
+                       std::vector<std::pair<std::string, std::string>> params = {}) {
+        Error e{ErrorCode::InvalidInput, message, field};
+        e.because(std::move(reason), std::move(params));
+        problems.add(std::move(e));
+    };
+    auto figure = [](double x) {
+        std::ostringstream o;
+        o << std::setprecision(15) << x;  // 1048576 reads as such, not as 1.04858e+06.
+        return o.str();
+    };
+    std::set<std::string> bad_sections;
     for (const auto& s : schema()) {
         const auto ptr = pointer(s.path);
         // A section that is present but not an object ("llm": 5) is a type error on the section.
         std::string section = s.path;
         section = section.substr(0, section.find('.'));
         if (doc.contains(section) && !doc[section].is_object()) {
-            return fail(ErrorCode::InvalidInput, "settings key '" + section + "' must be an object (got " +
-                                                     json_kind(doc[section]) + ")", section);
+            if (bad_sections.insert(section).second) {
+                problem(section, "settings key '" + section + "' must be an object (got " + json_kind(doc[section]) + ")", "type",
+                        {{"expected", "object"}, {"got", json_kind(doc[section])}});
+            }
+            continue;
         }
         if (!doc.contains(ptr)) continue;
         const Json& v = doc.at(ptr);
         if (!type_ok(s.type, v)) {
-            return fail(ErrorCode::InvalidInput, std::string("settings key '") + s.path + "' must be " +
-                                                     type_name(s.type) + " (got " + json_kind(v) + ")", s.path);
+            problem(s.path, std::string("settings key '") + s.path + "' must be " + type_name(s.type) + " (got " + json_kind(v) + ")",
+                    "type", {{"expected", type_kind(s.type)}, {"got", json_kind(v)}});
+            continue;
         }
         if (s.type == Type::String) {
             // Strings: `max` is a length in bytes (default 4096), so a name or path cannot grow
             // without bound (the user's name becomes a stop string of every turn).
             const size_t limit = s.max != 0 ? static_cast<size_t>(s.max) : 4096;
             if (v.get_ref<const std::string&>().size() > limit) {
-                return fail(ErrorCode::InvalidInput, std::string("settings key '") + s.path + "' must be at most " +
-                                                         std::to_string(limit) + " bytes long", s.path);
+                problem(s.path, std::string("settings key '") + s.path + "' must be at most " + std::to_string(limit) + " bytes long",
+                        "too_long", {{"max", std::to_string(limit)}, {"unit", "bytes"}});
+                continue;
             }
             if (v.get_ref<const std::string&>().size() < static_cast<size_t>(s.min)) {
-                return fail(ErrorCode::InvalidInput, std::string("settings key '") + s.path + "' must not be empty", s.path);
+                problem(s.path, std::string("settings key '") + s.path + "' must not be empty", "empty");
+                continue;
             }
         } else if ((s.min != 0 || s.max != 0) && (v.get<double>() < s.min || v.get<double>() > s.max)) {
-            std::ostringstream msg;
-            // Up to 15 digits: 1048576 reads as such, not as 1.04858e+06.
-            msg << std::setprecision(15) << "settings key '" << s.path << "' must be between " << s.min << " and " << s.max;
-            return fail(ErrorCode::InvalidInput, msg.str(), s.path);
+            problem(s.path, std::string("settings key '") + s.path + "' must be between " + figure(s.min) + " and " + figure(s.max),
+                    "range", {{"min", figure(s.min)}, {"max", figure(s.max)}});
+            continue;
         }
         if (s.check) {
             if (const std::string why = s.check(v.get<std::string>()); !why.empty()) {
-                return fail(ErrorCode::InvalidInput, std::string("settings key '") + s.path + "': " + why, s.path);
+                problem(s.path, std::string("settings key '") + s.path + "': " + why, "invalid", {{"detail", why}});
+                continue;
             }
         }
         if (!s.choices.empty()) {
@@ -300,12 +332,13 @@ Result<SettingsLoad> validate_settings(const Json& doc) {
             if (!found) {
                 std::string list;
                 for (const auto& c : s.choices) list += (list.empty() ? "" : ", ") + c;
-                return fail(ErrorCode::InvalidInput,
-                            std::string("settings key '") + s.path + "' must be one of: " + list, s.path);
+                problem(s.path, std::string("settings key '") + s.path + "' must be one of: " + list, "choice", {{"choices", list}});
+                continue;
             }
         }
         result[ptr] = v;
     }
+    if (!problems.empty()) return std::unexpected(problems.error());
     std::vector<std::string> unknown;
     collect_unknown(doc, "", unknown);
     for (const auto& k : unknown) out.warnings.push_back("unknown settings key '" + k + "' is ignored");
@@ -346,7 +379,7 @@ Result<std::shared_ptr<const Settings>> SettingsStore::patch(const Json& patch) 
     std::vector<std::string> unknown;
     collect_unknown(patch, "", unknown);
     if (!unknown.empty()) {
-        return fail(ErrorCode::InvalidInput, "unknown settings key '" + unknown.front() + "'", unknown.front());
+        return fail_because(ErrorCode::InvalidInput, "unknown settings key '" + unknown.front() + "'", unknown.front(), "unknown_field");
     }
     std::lock_guard lock(m_mutex);
     Json doc = m_current->json();

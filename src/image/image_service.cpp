@@ -47,21 +47,23 @@ std::string join_tags(std::initializer_list<std::string> parts) {
 Result<int> int_in(const Json& obj, const char* key, int lo, int hi, const std::string& path) {
     const Json& v = obj[key];
     if (!v.is_number_integer() || v.get<int64_t>() < lo || v.get<int64_t>() > hi) {
-        return fail(ErrorCode::InvalidInput, "'" + path + "." + key + "' must be a whole number from " + std::to_string(lo) + " to " +
-                                                 std::to_string(hi), path + "." + key);
+        return fail_because(ErrorCode::InvalidInput,
+                            "'" + path + "." + key + "' must be a whole number from " + std::to_string(lo) + " to " + std::to_string(hi),
+                            path + "." + key, "range", {{"min", std::to_string(lo)}, {"max", std::to_string(hi)}});
     }
     return static_cast<int>(v.get<int64_t>());
 }
 
 Result<std::string> name_in(const Json& v, const std::string& path) {
     if (!v.is_string() || v.get_ref<const std::string&>().empty() || v.get_ref<const std::string&>().size() > 255) {
-        return fail(ErrorCode::InvalidInput, "'" + path + "' must be a file name of 1 to 255 characters", path);
+        return fail_because(ErrorCode::InvalidInput, "'" + path + "' must be a file name of 1 to 255 characters", path, "file_name");
     }
     const std::string& s = v.get_ref<const std::string&>();
     // The image server resolves these in its own model folders: no way out of them.
     if (s.find("..") != std::string::npos || s[0] == '/' || s[0] == '\\' || s.find(':') != std::string::npos ||
         std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; })) {
-        return fail(ErrorCode::InvalidInput, "'" + path + "' must be a plain model file name (as the image server lists it)", path);
+        return fail_because(ErrorCode::InvalidInput, "'" + path + "' must be a plain model file name (as the image server lists it)",
+                            path, "file_name");
     }
     return s;
 }
@@ -87,58 +89,93 @@ Result<CharacterImage> character_image_from_extensions(const Json& extensions) {
     }
     const std::string path = "extensions.mycandy.image";
     const Json& j = extensions["mycandy"]["image"];
-    if (!j.is_object()) return fail(ErrorCode::InvalidInput, "'" + path + "' must be an object", path);
+    if (!j.is_object()) return fail_because(ErrorCode::InvalidInput, "'" + path + "' must be an object", path, "type", {{"expected", "object"}});
+    // Every problem is collected (the editor marks each field at once).
+    Problems problems;
+    auto problem = [&](const std::string& field, const std::string& message, std::string reason,
+                       std::vector<std::pair<std::string, std::string>> params = {}) {
+        Error e{ErrorCode::InvalidInput, message, field};
+        e.because(std::move(reason), std::move(params));
+        problems.add(std::move(e));
+    };
     for (const auto& [key, v] : j.items()) {
         if (key == "seed") {
             if (!v.is_number_integer() || v.get<int64_t>() < -1 || v.get<int64_t>() > kMaxSeed) {
-                return fail(ErrorCode::InvalidInput, "'" + path + ".seed' must be -1 (a new one each picture) or a whole number up to 2^53", path + ".seed");
+                problem(path + ".seed", "'" + path + ".seed' must be -1 (a new one each picture) or a whole number up to 2^53", "range",
+                        {{"min", "-1"}, {"max", std::to_string(kMaxSeed)}});
+            } else if (v.get<int64_t>() >= 0) {
+                out.seed = v.get<int64_t>();
             }
-            if (v.get<int64_t>() >= 0) out.seed = v.get<int64_t>();
         } else if (key == "width" || key == "height") {
             auto n = int_in(j, key.c_str(), 64, 2048, path);
-            if (!n) return std::unexpected(n.error());
-            if (*n % 8 != 0) return fail(ErrorCode::InvalidInput, "'" + path + "." + key + "' must be a multiple of 8", path + "." + key);
-            (key == "width" ? out.width : out.height) = *n;
+            if (!n) {
+                problems.add(n.error());
+            } else if (*n % 8 != 0) {
+                problem(path + "." + key, "'" + path + "." + key + "' must be a multiple of 8", "multiple_of", {{"n", "8"}});
+            } else {
+                (key == "width" ? out.width : out.height) = *n;
+            }
         } else if (key == "steps") {
             auto n = int_in(j, "steps", 1, 150, path);
-            if (!n) return std::unexpected(n.error());
-            out.steps = *n;
+            if (!n) {
+                problems.add(n.error());
+            } else {
+                out.steps = *n;
+            }
         } else if (key == "likeness") {
-            if (!v.is_boolean()) return fail(ErrorCode::InvalidInput, "'" + path + ".likeness' must be true or false", path + ".likeness");
-            out.likeness = v.get<bool>();
+            if (!v.is_boolean()) {
+                problem(path + ".likeness", "'" + path + ".likeness' must be true or false", "type", {{"expected", "boolean"}});
+            } else {
+                out.likeness = v.get<bool>();
+            }
         } else if (key == "checkpoint") {
             if (v.is_string() && v.get_ref<const std::string&>().empty()) continue;
             auto n = name_in(v, path + ".checkpoint");
-            if (!n) return std::unexpected(n.error());
-            out.checkpoint = *n;
+            if (!n) {
+                problems.add(n.error());
+            } else {
+                out.checkpoint = *n;
+            }
         } else if (key == "negative") {
             if (!v.is_string() || v.get_ref<const std::string&>().size() > 4000) {
-                return fail(ErrorCode::InvalidInput, "'" + path + ".negative' must be text of at most 4000 bytes", path + ".negative");
+                problem(path + ".negative", "'" + path + ".negative' must be text of at most 4000 bytes", "too_long",
+                        {{"max", "4000"}, {"unit", "bytes"}});
+            } else {
+                out.negative = v.get<std::string>();
             }
-            out.negative = v.get<std::string>();
         } else if (key == "loras") {
             if (!v.is_array() || v.size() > 8) {
-                return fail(ErrorCode::InvalidInput, "'" + path + ".loras' must be a list of at most 8 {\"name\",\"weight\"}", path + ".loras");
+                problem(path + ".loras", "'" + path + ".loras' must be a list of at most 8 {\"name\",\"weight\"}", "too_many",
+                        {{"max", "8"}});
+                continue;
             }
             for (size_t i = 0; i < v.size(); ++i) {
                 const std::string at = path + ".loras[" + std::to_string(i) + "]";
-                if (!v[i].is_object() || !v[i].contains("name")) return fail(ErrorCode::InvalidInput, "'" + at + "' must be {\"name\",\"weight\"}", at);
+                if (!v[i].is_object() || !v[i].contains("name")) {
+                    problem(at, "'" + at + "' must be {\"name\",\"weight\"}", "invalid");
+                    continue;
+                }
                 auto n = name_in(v[i]["name"], at + ".name");
-                if (!n) return std::unexpected(n.error());
+                if (!n) {
+                    problems.add(n.error());
+                    continue;
+                }
                 Lora l{*n, 0.8};
                 if (v[i].contains("weight")) {
                     const Json& w = v[i]["weight"];
                     if (!w.is_number() || !std::isfinite(w.get<double>()) || w.get<double>() < -5 || w.get<double>() > 5) {
-                        return fail(ErrorCode::InvalidInput, "'" + at + ".weight' must be a number from -5 to 5", at + ".weight");
+                        problem(at + ".weight", "'" + at + ".weight' must be a number from -5 to 5", "range", {{"min", "-5"}, {"max", "5"}});
+                        continue;
                     }
                     l.weight = w.get<double>();
                 }
                 out.loras.push_back(std::move(l));
             }
         } else {
-            return fail(ErrorCode::InvalidInput, "unknown field '" + path + "." + key + "'", path + "." + key);
+            problem(path + "." + key.substr(0, 100), "unknown field '" + path + "." + key.substr(0, 100) + "'", "unknown_field");
         }
     }
+    if (!problems.empty()) return std::unexpected(problems.error());
     return out;
 }
 

@@ -148,47 +148,69 @@ std::string media_url(const std::string& blob_name) { return "/api/media/" + blo
 Result<VoiceSpec> voice_spec_from_json(const Json& j) {
     VoiceSpec v;
     if (j.is_null()) return v;
-    if (!j.is_object()) return fail(ErrorCode::InvalidInput, "voice must be an object", "voice");
-    auto str = [&](const char* key, std::string& into, size_t max) -> Result<void> {
-        if (!j.contains(key) || j[key].is_null()) return {};
-        const std::string field = std::string("voice.") + key;
-        if (!j[key].is_string()) return fail(ErrorCode::InvalidInput, field + " must be a string", field);
-        into = j[key].get<std::string>();
-        if (into.size() > max) return fail(ErrorCode::InvalidInput, field + " is longer than " + std::to_string(max) + " bytes", field);
-        return {};
+    if (!j.is_object()) return fail_because(ErrorCode::InvalidInput, "voice must be an object", "voice", "type", {{"expected", "object"}});
+    // Every problem is collected (the editor marks each field at once).
+    Problems problems;
+    auto problem = [&](const std::string& field, const std::string& message, std::string reason,
+                       std::vector<std::pair<std::string, std::string>> params = {}) {
+        Error e{ErrorCode::InvalidInput, message, field};
+        e.because(std::move(reason), std::move(params));
+        problems.add(std::move(e));
     };
-    if (auto r = str("engine", v.engine, 16); !r) return std::unexpected(r.error());
-    if (auto r = str("voice", v.voice, 100); !r) return std::unexpected(r.error());
-    if (auto r = str("language", v.language, 8); !r) return std::unexpected(r.error());
-    if (!v.engine.empty() && v.engine != "espeak" && v.engine != "embedded" && v.engine != "http") {
-        return fail(ErrorCode::InvalidInput, "voice.engine must be espeak, embedded or http (or empty for the default)", "voice.engine");
+    auto str = [&](const char* key, std::string& into, size_t max) {
+        if (!j.contains(key) || j[key].is_null()) return false;
+        const std::string field = std::string("voice.") + key;
+        if (!j[key].is_string()) {
+            problem(field, field + " must be a string", "type", {{"expected", "string"}});
+            return false;
+        }
+        into = j[key].get<std::string>();
+        if (into.size() > max) {
+            problem(field, field + " is longer than " + std::to_string(max) + " bytes", "too_long",
+                    {{"max", std::to_string(max)}, {"unit", "bytes"}});
+            into.clear();
+            return false;
+        }
+        return true;
+    };
+    if (str("engine", v.engine, 16) && v.engine != "espeak" && v.engine != "embedded" && v.engine != "http" && !v.engine.empty()) {
+        problem("voice.engine", "voice.engine must be espeak, embedded or http (or empty for the default)", "choice",
+                {{"choices", "espeak, embedded, http"}});
     }
-    if (!valid_voice_name(v.voice)) return fail(ErrorCode::InvalidInput, "voice.voice contains control characters", "voice.voice");
-    for (auto& c : v.language) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (!v.language.empty() && !valid_language(v.language)) {
-        return fail(ErrorCode::InvalidInput, "voice.language must be a language code such as en or de", "voice.language");
+    if (str("voice", v.voice, 100) && !valid_voice_name(v.voice)) {
+        problem("voice.voice", "voice.voice contains control characters", "invalid");
+    }
+    if (str("language", v.language, 8)) {
+        for (auto& c : v.language) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (!v.language.empty() && !valid_language(v.language)) {
+            problem("voice.language", "voice.language must be a language code such as en or de", "language");
+        }
     }
     if (j.contains("speed") && !j["speed"].is_null()) {
         if (!j["speed"].is_number() || !std::isfinite(j["speed"].get<double>()) || j["speed"].get<double>() < 0.5 ||
             j["speed"].get<double>() > 2.0) {
-            return fail(ErrorCode::InvalidInput, "voice.speed must be a number from 0.5 to 2", "voice.speed");
+            problem("voice.speed", "voice.speed must be a number from 0.5 to 2", "range", {{"min", "0.5"}, {"max", "2"}});
+        } else {
+            v.speed = j["speed"].get<double>();
         }
-        v.speed = j["speed"].get<double>();
     }
     if (j.contains("pitch") && !j["pitch"].is_null()) {
         if (!j["pitch"].is_number_integer() || j["pitch"].get<int64_t>() < 0 || j["pitch"].get<int64_t>() > 99) {
-            return fail(ErrorCode::InvalidInput, "voice.pitch must be an integer from 0 to 99", "voice.pitch");
+            problem("voice.pitch", "voice.pitch must be an integer from 0 to 99", "range", {{"min", "0"}, {"max", "99"}});
+        } else {
+            v.pitch = j["pitch"].get<int>();
         }
-        v.pitch = j["pitch"].get<int>();
     }
-    if (j.contains("clone") && !j["clone"].is_null()) {
-        if (!j["clone"].is_boolean()) return fail(ErrorCode::InvalidInput, "voice.clone must be true or false", "voice.clone");
-        v.clone = j["clone"].get<bool>();
+    for (const char* key : {"clone", "convert"}) {
+        if (!j.contains(key) || j[key].is_null()) continue;
+        const std::string field = std::string("voice.") + key;
+        if (!j[key].is_boolean()) {
+            problem(field, field + " must be true or false", "type", {{"expected", "boolean"}});
+        } else {
+            (std::string(key) == "clone" ? v.clone : v.convert) = j[key].get<bool>();
+        }
     }
-    if (j.contains("convert") && !j["convert"].is_null()) {
-        if (!j["convert"].is_boolean()) return fail(ErrorCode::InvalidInput, "voice.convert must be true or false", "voice.convert");
-        v.convert = j["convert"].get<bool>();
-    }
+    if (!problems.empty()) return std::unexpected(problems.error());
     return v;
 }
 

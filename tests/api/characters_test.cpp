@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
 
 #include "server_process.hpp"
 #include "standin_tts.hpp"
@@ -122,6 +123,72 @@ TEST_F(CharactersApi, BadInputIsA4xxNamingTheFieldAndChangesNothing) {
     EXPECT_EQ(now, mia);
     EXPECT_EQ(count(), 2u);
     EXPECT_EQ(c.Get("/api/health")->status, 200);
+}
+
+// A form with several bad fields is answered with all of them at once, each with a reason and
+// figures a client can put in the person's language (the editor marks every field, in German too).
+TEST_F(CharactersApi, EveryInvalidFieldIsAnsweredAtOnceWithItsReason) {
+    const Json mia = create({{"name", "Mia"}, {"description", "original"}});
+    const std::string path = "/api/characters/" + mia["id"].get<std::string>();
+    const Json bad = {{"name", "   "},
+                      {"description", "changed"},
+                      {"tags", "x"},
+                      {"voice", {{"speed", 9}, {"pitch", "high"}, {"language", "de_DE"}}},
+                      {"extensions", {{"mycandy", {{"image", {{"steps", 0}, {"width", 100}}}}}}}};
+    auto r = c.Patch(path.c_str(), bad.dump(), "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << r->body;
+    const Json e = body_json(r)["error"];
+    ASSERT_TRUE(e.contains("errors")) << r->body;
+    std::map<std::string, Json> by_field;
+    for (const auto& p : e["errors"]) by_field[p["field"].get<std::string>()] = p;
+    ASSERT_EQ(by_field.size(), 7u) << r->body;
+    EXPECT_EQ(by_field["name"]["reason"], "empty");
+    EXPECT_EQ(by_field["tags"]["reason"], "type");
+    EXPECT_EQ(by_field["tags"]["params"]["expected"], "array");
+    EXPECT_EQ(by_field["voice.speed"]["reason"], "range");
+    EXPECT_EQ(by_field["voice.speed"]["params"], (Json{{"min", "0.5"}, {"max", "2"}}));
+    EXPECT_EQ(by_field["voice.pitch"]["reason"], "range");
+    EXPECT_EQ(by_field["voice.language"]["reason"], "language");
+    EXPECT_EQ(by_field["extensions.mycandy.image.steps"]["params"], (Json{{"min", "1"}, {"max", "150"}}));
+    EXPECT_EQ(by_field["extensions.mycandy.image.width"]["reason"], "multiple_of");
+    EXPECT_EQ(by_field["extensions.mycandy.image.width"]["params"]["n"], "8");
+    for (const auto& [field, p] : by_field) {
+        EXPECT_EQ(p["code"], "invalid_input") << field;
+        EXPECT_FALSE(p["message"].get<std::string>().empty()) << field;
+    }
+    // The top-level error is the first of them (older clients read only it).
+    EXPECT_EQ(e["field"], e["errors"][0]["field"]);
+    // Nothing was saved, not even the valid description.
+    EXPECT_EQ(body_json(c.Get(path.c_str())), mia);
+
+    // One bad field: no list, the reason is still there.
+    r = c.Patch(path.c_str(), R"({"voice":{"pitch":120}})", "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400);
+    EXPECT_FALSE(body_json(r)["error"].contains("errors"));
+    EXPECT_EQ(body_json(r)["error"]["reason"], "range");
+    EXPECT_EQ(body_json(r)["error"]["params"]["max"], "99");
+}
+
+TEST_F(CharactersApi, EveryInvalidSettingIsAnsweredAtOnce) {
+    const Json before = body_json(c.Get("/api/settings"));
+    auto r = c.Patch("/api/settings", R"({"llm":{"context_size":"large","temperature":9,"top_p":0.5},"ui":{"language":"fr"}})",
+                     "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << r->body;
+    const Json e = body_json(r)["error"];
+    std::map<std::string, Json> by_field;
+    for (const auto& p : e["errors"]) by_field[p["field"].get<std::string>()] = p;
+    ASSERT_EQ(by_field.size(), 3u) << r->body;
+    EXPECT_EQ(by_field["llm.context_size"]["reason"], "type");
+    EXPECT_EQ(by_field["llm.context_size"]["params"]["expected"], "integer");
+    EXPECT_EQ(by_field["llm.temperature"]["reason"], "range");
+    EXPECT_EQ(by_field["llm.temperature"]["params"], (Json{{"min", "0"}, {"max", "5"}}));
+    EXPECT_EQ(by_field["ui.language"]["reason"], "choice");
+    EXPECT_EQ(by_field["ui.language"]["params"]["choices"], "auto, en, de");
+    // Nothing changed, not even the valid top_p.
+    EXPECT_EQ(body_json(c.Get("/api/settings")), before);
 }
 
 TEST_F(CharactersApi, AvatarUploadIsTypeCheckedCappedAndReplacesTheOldFile) {

@@ -183,10 +183,32 @@ await step('the message box grows with its text, up to a limit, and shrinks back
 });
 
 await step('regenerate adds a swipe; ‹ goes back to the first', async () => {
+  // A slow network (or a busy machine): the list the page reloads after the reply arrives late.
+  // A swipe made meanwhile must not be undone by it (it was, and → then regenerated).
+  let delivered;
+  const late = new Promise((resolve) => { delivered = resolve; });
+  const pattern = /\/api\/chats\/[^/]+\/messages(\?.*)?$/;
+  await desktop.route(pattern, async (route) => {
+    if (route.request().method() !== 'GET') return route.continue();
+    try {
+      const response = await route.fetch();  // The list as it is now, before the swipe below.
+      await new Promise((r) => setTimeout(r, 1500));
+      await route.fulfill({ response });
+    } catch {
+      // The page gave up on this request (a newer one replaced it): nothing to deliver.
+    } finally {
+      delivered();
+    }
+  });
   await desktop.getByTestId('regenerate').click();
   await desktop.getByTestId('swipe-counter').getByText('2/2').waitFor();
   await desktop.getByLabel('previous').click();
   await desktop.getByTestId('swipe-counter').getByText('1/2').waitFor();
+  await late;
+  await desktop.unroute(pattern);
+  await desktop.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+  const shown = await desktop.getByTestId('swipe-counter').last().textContent();
+  assert(shown.includes('1/2'), `the late list undid the swipe: ${shown}`);
 });
 
 await step('keyboard: → and ← step through swipes, Ctrl+Enter regenerates, ↑ edits the last message, / finds characters', async () => {
@@ -600,6 +622,36 @@ await step('switch to German', async () => {
   const chatName = await desktop.getByTestId('chat-select').locator('option').first().textContent();
   assert(/\d{2}\.\d{2}\.\d{4}/.test(chatName) && !/\d{1,2}\/\d{1,2}\/\d{4}/.test(chatName), `chat date in German: ${chatName}`);
   await desktop.screenshot({ path: join(artifacts, 'desktop-de.png') });
+});
+
+await step('every invalid field is marked at once, in German, and nothing is saved', async () => {
+  const shownId = desktop.url().match(/\/ui\/c\/([^/]+)/)?.[1];
+  assert(shownId, desktop.url());
+  const before = (await (await fetch(`${base}/api/characters/${shownId}`)).json());
+  await desktop.getByTestId('edit-character').click();
+  await desktop.getByTestId('field-name').fill(' ');
+  await desktop.getByTestId('image-width').fill('100');
+  await desktop.getByTestId('image-steps').fill('0');
+  await desktop.getByTestId('save-character').click();
+  await desktop.getByTestId('field-error').nth(2).waitFor();
+  const said = await desktop.getByTestId('field-error').allTextContents();
+  for (const want of ['Darf nicht leer sein.', 'Muss ein Vielfaches von 8 sein.', 'Muss zwischen 1 und 150 liegen.']) {
+    assert(said.includes(want), `${want} not in ${JSON.stringify(said)}`);
+  }
+  // The first marked field was brought into view.
+  assert(await desktop.getByTestId('field-error').first().isVisible(), 'first error not visible');
+  await desktop.screenshot({ path: join(artifacts, 'desktop-de-errors.png') });
+  await desktop.keyboard.press('Escape');
+  const after = (await (await fetch(`${base}/api/characters/${shownId}`)).json());
+  assert(isDeepStrictEqual(after, before), 'a refused save changed the character');
+  // Settings: an emptied number and one out of range, both marked.
+  await desktop.getByTestId('open-settings').click();
+  await desktop.getByTestId('setting-llm.context_size').fill('');
+  await desktop.getByTestId('setting-llm.temperature').fill('9');
+  await desktop.getByTestId('save-settings').click();
+  await desktop.getByText('Muss eine ganze Zahl sein.').waitFor();
+  await desktop.getByText('Muss zwischen 0 und 5 liegen.').waitFor();
+  await desktop.getByTestId('close-settings').click();
 });
 
 await step('usable on a phone (390x844)', async () => {

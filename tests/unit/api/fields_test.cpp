@@ -72,6 +72,44 @@ TEST(Fields, LimitsUnknownFieldsAndTheFirstErrorWins) {
     EXPECT_EQ(m.error()->message, "'content' (a string) is required");
 }
 
+// Issue 17: every problem is kept with a reason and figures, so a form marks each field at once
+// and a client can say it in the person's language; the error body lists them all.
+TEST(Fields, EveryProblemIsKeptWithItsReasonAndFigures) {
+    const Json body = Json::parse(R"({"name":"abcdef","n":99,"ok":true,"x":"1","typo":0})");
+    Fields f(body);
+    f.only({"name", "n", "ok", "x"});
+    (void)f.string("name", 3);
+    (void)f.integer("n", 0, 10);
+    (void)f.opt_boolean("ok");
+    (void)f.opt_number("x", 0, 1);
+    (void)f.string("missing", 10);
+    ASSERT_TRUE(f.error());
+    const Error& e = *f.error();
+    EXPECT_EQ(e.field, "typo");
+    EXPECT_EQ(e.reason, "unknown_field");
+    ASSERT_EQ(e.more.size(), 4u);
+    EXPECT_EQ(e.more[0].field, "name");
+    EXPECT_EQ(e.more[0].reason, "too_long");
+    EXPECT_EQ(e.more[0].params, (std::vector<std::pair<std::string, std::string>>{{"max", "3"}, {"unit", "bytes"}}));
+    EXPECT_EQ(e.more[1].reason, "range");
+    EXPECT_EQ(e.more[1].params, (std::vector<std::pair<std::string, std::string>>{{"min", "0"}, {"max", "10"}}));
+    EXPECT_EQ(e.more[2].reason, "type");
+    EXPECT_EQ(e.more[2].params.front(), (std::pair<std::string, std::string>{"expected", "number"}));
+    EXPECT_EQ(e.more[3].field, "missing");
+    EXPECT_EQ(e.more[3].reason, "required");
+    const Json out = error_json(e)["error"];
+    EXPECT_EQ(out["field"], "typo");
+    ASSERT_EQ(out["errors"].size(), 5u);
+    EXPECT_EQ(out["errors"][2]["params"], (Json{{"min", "0"}, {"max", "10"}}));
+    EXPECT_EQ(out["errors"][1]["code"], "too_large");
+    // A reader fed an endless list of bad fields keeps a bounded number of them.
+    Json many = Json::object();
+    for (int i = 0; i < 500; ++i) many["k" + std::to_string(i)] = "x";
+    Fields g(many);
+    for (int i = 0; i < 500; ++i) (void)g.opt_integer(("k" + std::to_string(i)).c_str(), 0, 1);
+    EXPECT_EQ(g.error()->more.size(), Fields::kMaxProblems);
+}
+
 // Issue 15: range errors wrote their bounds as floats ("between 1.000000 and 32768.000000").
 TEST(Fields, RangeErrorsWriteBoundsAsPeopleWriteThem) {
     llm::Sampling s;

@@ -5,6 +5,11 @@ export interface ApiErrorBody {
   code: string;
   message: string;
   field?: string;
+  // Why, for a client to say in the person's language (lib/errors.ts), and every problem of the
+  // request when there were several.
+  reason?: string;
+  params?: Record<string, string>;
+  errors?: ApiErrorBody[];
 }
 
 export class ApiError extends Error {

@@ -4,9 +4,10 @@
 import { useEffect, useState } from 'react';
 import { ApiError, api, type Character, type Voice } from '../api/client';
 import { audioQueue } from '../lib/audioQueue';
+import { errorText, fieldErrors } from '../lib/errors';
 import { format, useT } from '../i18n';
 import { Drawer } from './Drawer';
-import { Field, inputClass } from './Field';
+import { Field, inputClass, revealFirstError } from './Field';
 import { FilePicker } from './FilePicker';
 import { VoicePanel } from './VoicePanel';
 import { LorebookEditor } from './LorebookEditor';
@@ -22,6 +23,11 @@ type TextKey =
   | 'post_history_instructions'
   | 'creator_notes'
   | 'appearance';
+
+// The fields this editor shows an error beside; the server's problems with others go to the form.
+const SHOWN = new Set(['name', 'description', 'personality', 'scenario', 'first_mes', 'mes_example', 'system_prompt',
+  'post_history_instructions', 'creator_notes', 'appearance', 'avatar', 'alternate_greetings', 'tags', 'voice_sample', 'voice']);
+const shownInEditor = (f: string) => SHOWN.has(f) || f.startsWith('voice.') || f.startsWith('extensions.mycandy.image.');
 
 interface Props {
   character: Character | null;
@@ -118,7 +124,8 @@ export function CharacterEditor({ character, onClose, onSaved }: Props) {
       const wav = await api.tts(sample.slice(0, 400), character?.id, voiceBody());
       q.enqueue(URL.createObjectURL(wav));
     } catch (e) {
-      if (e instanceof ApiError) setErrors({ [e.field?.startsWith('voice') ? e.field : 'voice.voice']: e.message });
+      if (e instanceof ApiError && e.field?.startsWith('voice')) setErrors(fieldErrors(t, e, shownInEditor));
+      else setErrors({ 'voice.voice': errorText(t, e) });
     } finally {
       setTesting(false);
     }
@@ -166,7 +173,7 @@ export function CharacterEditor({ character, onClose, onSaved }: Props) {
         if (avatar) saved = await api.uploadAvatar(saved.id, avatar);
       } catch (e) {
         if (e instanceof ApiError) {
-          setErrors({ avatar: e.message });
+          setErrors({ avatar: errorText(t, e) });
           return;
         }
         throw e;
@@ -175,15 +182,16 @@ export function CharacterEditor({ character, onClose, onSaved }: Props) {
         if (sample) saved = await api.uploadVoiceSample(saved.id, sample);
       } catch (e) {
         if (e instanceof ApiError) {
-          setErrors({ voice_sample: e.message });
+          setErrors({ voice_sample: errorText(t, e) });
           return;
         }
         throw e;
       }
       onSaved(saved);
     } catch (e) {
-      if (e instanceof ApiError) setErrors({ [e.field ?? '_form']: e.message });
-      else setErrors({ _form: String(e) });
+      // Every bad field at once, each in the person's language.
+      setErrors(fieldErrors(t, e, shownInEditor));
+      revealFirstError();
     } finally {
       setBusy(false);
     }

@@ -1,8 +1,9 @@
 // CharacterPanel: the characters with avatars and their last message, search, create, delete, and
 // import of character cards (file picker or drag and drop, several at once, with a summary).
 import { useEffect, useRef, useState } from 'react';
-import { ApiError, api, type Character } from '../api/client';
+import { api, type Character } from '../api/client';
 import { format, useT } from '../i18n';
+import { errorText } from '../lib/errors';
 import { Avatar } from './Avatar';
 import { useConfirm } from './ConfirmDialog';
 
@@ -44,7 +45,7 @@ export function CharacterPanel({ characters, selectedId, onSelect, onCreate, onD
             : r.character.name,
         );
       } catch (e) {
-        result.failed.push(format(t.importFailed, { file: f.name, error: e instanceof ApiError ? e.message : String(e) }));
+        result.failed.push(format(t.importFailed, { file: f.name, error: errorText(t, e) }));
       }
     }
     setImporting(false);

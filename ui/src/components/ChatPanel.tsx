@@ -6,6 +6,7 @@
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react';
 import { ApiError, api, attachTurn, runTurn, type TurnHandlers, type Character, type Chat, type MediaEntry, type Message, type PromptPreview } from '../api/client';
 import { format, formatDate, formatTime, useT } from '../i18n';
+import { errorText } from '../lib/errors';
 import { audioQueue, type QueueState } from '../lib/audioQueue';
 import { Markdown } from '../lib/markdown';
 import { fillMacros } from '../lib/macros';
@@ -147,7 +148,7 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
       queue.enqueue(URL.createObjectURL(wav));
     } catch (e) {
       setPlayingId(null);
-      setVoiceNote(e instanceof ApiError ? e.message : String(e));
+      setVoiceNote(errorText(t, e));
     }
   };
 
@@ -279,10 +280,13 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
     try {
       await runTurn(chatId, kind, body, turnHandlers(retry));
     } catch (e) {
-      setError({ message: e instanceof ApiError ? e.message : String(e), retry });
+      setError({ message: errorText(t, e), retry });
     } finally {
-      setStreaming(null);
+      // The stored messages first, then the controls come back: a swipe or edit made in between
+      // would be overwritten by this older list (seen under load: a swipe undone, then Right
+      // regenerated instead of stepping).
       const list = await api.messages(chatId).catch(() => null);
+      setStreaming(null);
       if (list && shownChatRef.current === chatId) {
         setMessages(list);
         setHasOlder(list.length >= PAGE);
@@ -298,12 +302,12 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
         onToken: (text) => setStreaming((s) => (s ? { ...s, text: s.text + text } : s)),
         onDone: (m) =>
           setMessages((ms) => (ms.some((x) => x.id === m.id) ? ms.map((x) => (x.id === m.id ? m : x)) : [...ms, m])),
-        onError: (e) => setError({ message: e.message, retry }),
+        onError: (e) => setError({ message: errorText(t, new ApiError(500, e)), retry }),
         // Sentences play as they arrive; the toggle may be switched off mid-reply.
         onAudio: (_index, url) => {
           if (speakRef.current) queue.enqueue(url);
         },
-        onAudioError: (e) => setVoiceNote(e.message),
+        onAudioError: (e) => setVoiceNote(errorText(t, new ApiError(500, e))),
         onImage: (job, prompt) =>
           setStreaming((s) => (s ? { ...s, images: [...s.images, { kind: 'image', job: job.id, prompt, status: 'queued' }] } : s)),
         onTurn: (kind, targetId) =>
@@ -322,10 +326,10 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
       await attachTurn(id, turnHandlers());
     } catch (e) {
       // 404: it ended between the look and the attach; the stored reply is loaded below.
-      if (!(e instanceof ApiError && e.status === 404)) setError({ message: e instanceof ApiError ? e.message : String(e) });
+      if (!(e instanceof ApiError && e.status === 404)) setError({ message: errorText(t, e) });
     } finally {
+      const list = await api.messages(id).catch(() => null);  // Before the controls come back (see turn()).
       setStreaming(null);
-      const list = await api.messages(id).catch(() => null);
       if (list && shownChatRef.current === id) {
         setMessages(list);
         setHasOlder(list.length >= PAGE);
@@ -356,7 +360,7 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
       await api.requestImage(character.id, prompt, chatId);
       await reload();
     } catch (e) {
-      setImageNote(e instanceof ApiError ? e.message : String(e));
+      setImageNote(errorText(t, e));
     }
   };
 
@@ -373,7 +377,7 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
       setChats(await api.chats(character.id));
       await loadChat(chat.id);
     } catch (e) {
-      setError({ message: format(t.importChatFailed, { file: f.name, error: e instanceof ApiError ? e.message : String(e) }) });
+      setError({ message: format(t.importChatFailed, { file: f.name, error: errorText(t, e) }) });
     }
   };
 

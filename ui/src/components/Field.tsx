@@ -17,3 +17,9 @@ export function Field({ label, error, children }: { label: string; error?: strin
 
 export const inputClass =
   'rounded-lg bg-zinc-900 px-3 py-2 outline-none ring-pink-500 focus:ring-1 aria-[invalid=true]:ring-1 aria-[invalid=true]:ring-red-500';
+
+// After a refused save: bring the first marked field into view (the form may be long, the save
+// button at its end).
+export function revealFirstError() {
+  requestAnimationFrame(() => document.querySelector('[data-testid=field-error]')?.scrollIntoView({ block: 'center' }));
+}

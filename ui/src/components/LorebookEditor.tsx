@@ -3,8 +3,9 @@
 // entries (keys, secondary keys and their logic, content, enabled, always on, case, whole words,
 // position and depth, order). Fields it does not show are kept as they are.
 import { useCallback, useEffect, useState } from 'react';
-import { ApiError, api, type Character, type LoreEntry, type Lorebook } from '../api/client';
+import { api, type Character, type LoreEntry, type Lorebook } from '../api/client';
 import { format, useT } from '../i18n';
+import { errorText } from '../lib/errors';
 import { Drawer } from './Drawer';
 import { Field, inputClass } from './Field';
 
@@ -41,7 +42,7 @@ export function LorebookEditor({ character, onClose }: { character: Character; o
     load().catch((e) => setError(String(e)));
   }, [load]);
 
-  const fail = (e: unknown) => setError(e instanceof ApiError ? `${e.field ? `${e.field}: ` : ''}${e.message}` : String(e));
+  const fail = (e: unknown) => setError(errorText(t, e));
   const entries = book?.entries ?? [];
   const setEntry = (i: number, patch: Partial<LoreEntry>) => {
     if (!book) return;

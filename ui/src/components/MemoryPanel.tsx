@@ -2,8 +2,9 @@
 // facts (add, pin, delete) — and a search through the whole chat, whose results open the message
 // in its chat.
 import { useCallback, useEffect, useState } from 'react';
-import { ApiError, api, type Memory, type Message } from '../api/client';
+import { api, type Memory, type Message } from '../api/client';
 import { formatDate, useT } from '../i18n';
+import { errorText } from '../lib/errors';
 import { Drawer } from './Drawer';
 import { Field, inputClass } from './Field';
 import { Markdown, searchWords } from '../lib/markdown';
@@ -43,7 +44,7 @@ export function MemoryPanel({ chatId, onClose, onJump, textOf, nameOf }: Props) 
       await fn();
       await load();
     } catch (e) {
-      if (e instanceof ApiError) setError({ [field]: e.message });
+      setError({ [field]: errorText(t, e) });
     }
   };
 

@@ -1,8 +1,9 @@
 // A picture in a message: progress while it renders (followed live over the job's SSE), the
 // picture when done (click: full size), the reason when it failed, with retry and delete.
 import { useEffect, useState } from 'react';
-import { ApiError, api, followJob, type MediaEntry } from '../api/client';
+import { api, followJob, type MediaEntry } from '../api/client';
 import { useT } from '../i18n';
+import { errorText } from '../lib/errors';
 import { useConfirm } from './ConfirmDialog';
 
 export function MessageImage({ entry, onChanged }: { entry: MediaEntry; onChanged: () => void }) {
@@ -37,7 +38,7 @@ export function MessageImage({ entry, onChanged }: { entry: MediaEntry; onChange
       await f();
       onChanged();
     } catch (e) {
-      setError(e instanceof ApiError ? e.message : String(e));
+      setError(errorText(t, e));
     } finally {
       setBusy(false);
     }

@@ -3,9 +3,9 @@
 // microphone hears you; the recognized text goes to `onText` (the chat puts it into the message
 // box or sends it, as the settings say).
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { ApiError } from '../api/client';
 import { transcribe } from '../api/stt';
 import { useT } from '../i18n';
+import { errorText } from '../lib/errors';
 import { Recorder, microphoneAvailable } from '../lib/recorder';
 
 interface Props {
@@ -72,7 +72,7 @@ export function MicButton({ onText, prompt, disabled }: Props) {
       if (result.text.trim()) await onText(result.text.trim());
       else setNote(t.micNothingHeard);
     } catch (e) {
-      setNote(e instanceof ApiError ? e.message : String(e));
+      setNote(errorText(t, e));
     } finally {
       setState('idle');
     }

@@ -4,7 +4,8 @@ import { useEffect, useState } from 'react';
 import { ApiError, api, type Health, type Settings } from '../api/client';
 import { useT } from '../i18n';
 import { Drawer } from './Drawer';
-import { Field, inputClass } from './Field';
+import { Field, inputClass, revealFirstError } from './Field';
+import { errorText, fieldErrors } from '../lib/errors';
 
 interface Props {
   health: Health | null;
@@ -45,7 +46,7 @@ export function SettingsPanel({ health, onClose, onSaved }: Props) {
       set('media.image_workflow', name);
       setWorkflowNote(null);
     } catch (e) {
-      setWorkflowNote(e instanceof ApiError ? e.message : t.workflowNotJson);
+      setWorkflowNote(e instanceof ApiError ? errorText(t, e) : t.workflowNotJson);
     }
   };
 
@@ -91,7 +92,9 @@ export function SettingsPanel({ health, onClose, onSaved }: Props) {
       setSaved(true);
       onSaved(next);
     } catch (e) {
-      if (e instanceof ApiError) setErrors({ [e.field ?? '_form']: e.message });
+      // Every bad setting at once, beside its field when this panel shows it.
+      setErrors(fieldErrors(t, e, (f) => document.querySelector(`[data-testid="setting-${CSS.escape(f)}"]`) !== null));
+      revealFirstError();
     }
   };
 

@@ -4,8 +4,9 @@
 // RVC training job and follows it live (queued → running with progress → done/failed), with cancel;
 // a running training is found again after a reload.
 import { useEffect, useRef, useState } from 'react';
-import { ApiError, api, followJob, type Character, type Job } from '../api/client';
+import { api, followJob, type Character, type Job } from '../api/client';
 import { format, useT } from '../i18n';
+import { errorText } from '../lib/errors';
 import { Recorder, microphoneAvailable } from '../lib/recorder';
 import { FilePicker } from './FilePicker';
 
@@ -85,7 +86,7 @@ export function VoicePanel({ character, onChange, convert, onConvert }: Props) {
       onChange(await api.uploadVoiceSample(character.id, blob));
       setJob(null);
     } catch (e) {
-      setError(e instanceof ApiError ? e.message : String(e));
+      setError(errorText(t, e));
     } finally {
       setBusy(false);
     }
@@ -120,7 +121,7 @@ export function VoicePanel({ character, onChange, convert, onConvert }: Props) {
       onChange({ ...character, voice_status: 'queued', voice_error: '' });
       follow(j);
     } catch (e) {
-      setError(e instanceof ApiError ? e.message : String(e));
+      setError(errorText(t, e));
     }
   };
 
@@ -129,7 +130,7 @@ export function VoicePanel({ character, onChange, convert, onConvert }: Props) {
     try {
       await api.cancelJob(job.id);
     } catch (e) {
-      setError(e instanceof ApiError ? e.message : String(e));
+      setError(errorText(t, e));
     }
   };
 
