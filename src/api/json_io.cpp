@@ -112,7 +112,7 @@ void Fields::reject(ErrorCode code, const std::string& key, const std::string& m
 
 void Fields::wrong_type(const char* key, const char* expected, const Json& got) {
     reject(ErrorCode::InvalidInput, name(key), "'" + name(key) + "' must be " + expected + " (got " + json_kind(got) + ")",
-           "type", {{"expected", expected_kind(expected)}, {"got", json_kind(got)}});
+           "type", {{"expected", expected_kind(expected)}, {"got", json_type_word(got)}});
 }
 
 const Json* Fields::get(const char* key) {

@@ -5,6 +5,7 @@
 #include "api/routes.hpp"
 #include "chat/prompt.hpp"
 #include "core/log.hpp"
+#include "core/text.hpp"
 
 namespace mc::api {
 namespace {
@@ -135,10 +136,22 @@ void register_chat_routes(http::Server& server, Context& ctx) {
 
     server.route(Method::Get, "/api/characters/{id}/chats", [&ctx](const Request& req) {
         if (auto c = ctx.characters.get(req.param("id")); !c) return error_response(c.error());
-        auto list = ctx.chats.list_for_character(req.param("id"));
+        auto list = ctx.chats.overview_for_character(req.param("id"));
         if (!list) return error_response(list.error());
         Json out = Json::array();
-        for (const auto& c : *list) out.push_back(chat_to_json(c));
+        for (const auto& o : *list) {
+            Json j = chat_to_json(o.chat);
+            j["message_count"] = o.message_count;
+            if (o.last) {
+                // What the list shows of the newest message: its first 200 bytes (whole characters).
+                const std::string& text = o.last->content;
+                j["last_message"] = {{"id", std::to_string(o.last->id)}, {"role", o.last->role}, {"created_at", o.last->created_at},
+                                     {"excerpt", utf8_prefix(text, 200)}, {"truncated", text.size() > 200}};
+            } else {
+                j["last_message"] = nullptr;
+            }
+            out.push_back(std::move(j));
+        }
         return json_response(200, {{"chats", out}});
     });
 

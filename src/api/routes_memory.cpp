@@ -1,8 +1,10 @@
 // api/routes_memory: a chat's memory (summary versions, facts), full-text search, the prompt the
-// next turn would use, and chat export/import (our lossless JSON and SillyTavern JSONL).
+// next turn would use, chat export/import (our lossless JSON and SillyTavern JSONL) and branches
+// (a new chat that copies one up to a message, with its memory).
 #include <chrono>
 #include <ctime>
 #include <thread>
+#include <limits>
 #include <map>
 
 #include "api/chat_json.hpp"
@@ -10,6 +12,7 @@
 #include "api/json_io.hpp"
 #include "api/routes.hpp"
 #include "chat/transfer.hpp"
+#include "core/log.hpp"
 #include "core/text.hpp"
 
 namespace mc::api {
@@ -238,6 +241,85 @@ void register_memory_routes(http::Server& server, Context& ctx) {
             return error_response({ErrorCode::InvalidInput, "'format' must be json or jsonl", "format"});
         }
         return r;
+    });
+
+    // A branch: a new chat of the same character with the messages up to and including one (every
+    // swipe, hidden flag, generation figures and picture as they are), the facts, and the summary
+    // versions that cover no later message. The source chat is not changed.
+    server.route(Method::Post, "/api/chats/{id}/branch", [&ctx](const Request& req) {
+        auto body = parse_object(req);
+        if (!body) return error_response(body.error());
+        Fields f(*body);
+        f.only({"message_id", "title"});
+        const std::string message_ref = f.string("message_id", 32);  // Ids are strings, as everywhere.
+        const auto title = f.opt_string("title", 200);
+        if (f.error()) return error_response(*f.error());
+        auto parsed_id = parse_id(message_ref, "message", "message_id");
+        if (!parsed_id) return error_response(parsed_id.error());
+        const int64_t message_id = *parsed_id;
+        const std::string source_id = req.param("id");
+        auto source = ctx.chats.get(source_id);
+        if (!source) return error_response(source.error());
+        Chat branch;
+        std::vector<Message> stored;
+        std::vector<std::string> linked;  // Files made for the branch: removed again if it fails.
+        // No turn writes into the source while it is copied (409 while one runs).
+        auto copied = ctx.chat.while_idle(source_id, [&]() -> Result<void> {
+            auto at = ctx.chats.get_message(message_id);
+            if (!at || at->chat_id != source_id) {
+                return fail(ErrorCode::NotFound, "no message " + std::to_string(message_id) + " in this chat", "message_id");
+            }
+            auto done = ctx.db.transaction([&] {
+                auto created = store::value_or_throw(ctx.chats.create(source->character_id, {}));
+                const std::string id = created.first.id;
+                const std::string name = title ? *title : source->title;
+                if (!name.empty()) store::value_or_throw(ctx.chats.rename(id, name));
+                const Json header = store::value_or_throw(ctx.chats.st_header(source_id));
+                if (!header.empty()) store::value_or_throw(ctx.chats.set_st_header(id, header));
+                auto messages = store::value_or_throw(
+                    ctx.chats.messages_between(source_id, 0, message_id, std::numeric_limits<int>::max()));
+                std::vector<int64_t> old_ids;
+                for (auto& m : messages) {
+                    old_ids.push_back(m.id);
+                    m.id = 0;
+                    // Its pictures and spoken audio get names of their own (hard links): deleting
+                    // one chat's picture leaves the other's.
+                    if (!m.media.is_array()) continue;
+                    for (auto& entry : m.media) {
+                        std::vector<std::string> files;
+                        store::BlobStore::media_files(Json::array({entry}).dump(), files);
+                        if (files.empty()) continue;
+                        auto copy = ctx.blobs.link(files.front());
+                        if (!copy) continue;  // A missing file stays missing in both.
+                        linked.push_back(*copy);
+                        entry["url"] = "/api/media/" + *copy;
+                    }
+                }
+                stored = store::value_or_throw(ctx.chats.import_messages(id, std::move(messages)));
+                std::map<int64_t, int64_t> new_id;
+                for (size_t i = 0; i < stored.size() && i < old_ids.size(); ++i) new_id[old_ids[i]] = stored[i].id;
+                std::vector<Summary> summaries;
+                for (auto s : store::value_or_throw(ctx.memory.summaries(source_id))) {
+                    if (s.covers_until_message_id > message_id) continue;
+                    auto it = new_id.find(s.covers_until_message_id);
+                    s.covers_until_message_id = it == new_id.end() ? 0 : it->second;
+                    summaries.insert(summaries.begin(), s);  // Oldest first.
+                }
+                store::value_or_throw(ctx.memory.import_memory(id, summaries, store::value_or_throw(ctx.memory.facts(source_id))));
+                return store::value_or_throw(ctx.chats.get(id));
+            });
+            if (!done) {
+                for (const auto& f : linked) ctx.blobs.remove(f);
+                return std::unexpected(done.error());
+            }
+            branch = std::move(*done);
+            return {};
+        });
+        if (!copied) return error_response(copied.error());
+        log::info("chat ", branch.id, " branched from ", source_id, " at message ", message_id, " (", stored.size(), " messages)");
+        Json messages = Json::array();
+        for (const auto& m : stored) messages.push_back(message_to_json(m));
+        return json_response(201, {{"chat", chat_to_json(branch)}, {"messages", messages}});
     });
 
     server.route(Method::Post, "/api/characters/{id}/chats/import", [&ctx](const Request& req) {

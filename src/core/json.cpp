@@ -17,6 +17,13 @@ const char* json_kind(const Json& v) {
     return "null";
 }
 
+const char* json_type_word(const Json& v) {
+    const char* kind = json_kind(v);
+    if (kind[0] == 'a' && kind[1] == 'n' && kind[2] == ' ') return kind + 3;
+    if (kind[0] == 'a' && kind[1] == ' ') return kind + 2;
+    return kind;
+}
+
 Result<Json> parse_json(std::string_view text, const std::string& what, const std::string& field, int max_depth) {
     try {
         return Json::parse(text, [max_depth](int depth, Json::parse_event_t, Json&) {

@@ -18,6 +18,8 @@ constexpr int kMaxJsonDepth = 64;
 
 // What a JSON value is, in words ("a string", "an integer", ...), for error messages.
 const char* json_kind(const Json& v);
+// The same without the article ("string", "integer", ...), for clients that translate it.
+const char* json_type_word(const Json& v);
 
 // A member of stored data that may have come from a file we did not write (an imported chat's
 // `media`): the value when `obj` is an object holding `key` with the right type, else `fallback`.

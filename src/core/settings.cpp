@@ -291,7 +291,7 @@ Result<SettingsLoad> validate_settings(const Json& doc) {
         if (doc.contains(section) && !doc[section].is_object()) {
             if (bad_sections.insert(section).second) {
                 problem(section, "settings key '" + section + "' must be an object (got " + json_kind(doc[section]) + ")", "type",
-                        {{"expected", "object"}, {"got", json_kind(doc[section])}});
+                        {{"expected", "object"}, {"got", json_type_word(doc[section])}});
             }
             continue;
         }
@@ -299,7 +299,7 @@ Result<SettingsLoad> validate_settings(const Json& doc) {
         const Json& v = doc.at(ptr);
         if (!type_ok(s.type, v)) {
             problem(s.path, std::string("settings key '") + s.path + "' must be " + type_name(s.type) + " (got " + json_kind(v) + ")",
-                    "type", {{"expected", type_kind(s.type)}, {"got", json_kind(v)}});
+                    "type", {{"expected", type_kind(s.type)}, {"got", json_type_word(v)}});
             continue;
         }
         if (s.type == Type::String) {

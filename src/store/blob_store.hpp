@@ -20,6 +20,9 @@ public:
     Result<std::string> put(std::string_view kind, std::string_view ext, std::string_view bytes);
     Result<std::string> read(const std::string& name) const;
     void remove(const std::string& name) const;
+    // A second name for the same file (a hard link, a copy where the file system has none), so a
+    // branched chat owns its pictures and audio: removing either name leaves the other intact.
+    Result<std::string> link(const std::string& name);
     // True when `name` has the shape put() produces.
     static bool valid_name(std::string_view name);
     // The names of our files that a message's `media` array (JSON text) points at

@@ -110,6 +110,34 @@ Result<std::vector<Chat>> ChatStore::list_for_character(const std::string& chara
     });
 }
 
+Result<std::vector<ChatOverview>> ChatStore::overview_for_character(const std::string& character_id) {
+    auto listed = m_db.transaction([&] {
+        std::vector<std::pair<ChatOverview, int64_t>> out;  // With the newest message's id.
+        Stmt s(m_db,
+               "SELECT c.id, c.character_id, c.title, c.created_at, c.updated_at, "
+               "(SELECT COUNT(*) FROM messages m WHERE m.chat_id = c.id), "
+               "(SELECT MAX(id) FROM messages m WHERE m.chat_id = c.id) "
+               "FROM chats c WHERE c.character_id = ?1 ORDER BY c.updated_at DESC, c.id");
+        s.bind(1, character_id);
+        while (s.step()) {
+            ChatOverview o;
+            o.chat = read_chat(s);
+            o.message_count = s.integer(5);
+            out.emplace_back(std::move(o), s.is_null(6) ? 0 : s.integer(6));
+        }
+        return out;
+    });
+    if (!listed) return std::unexpected(listed.error());
+    std::vector<ChatOverview> out;
+    for (auto& [o, last] : *listed) {
+        if (last > 0) {
+            if (auto m = get_message(last)) o.last = std::move(*m);
+        }
+        out.push_back(std::move(o));
+    }
+    return out;
+}
+
 Result<Chat> ChatStore::rename(const std::string& id, const std::string& title) {
     auto changed = m_db.transaction([&] {
         Stmt s(m_db, "UPDATE chats SET title = ?2, updated_at = ?3 WHERE id = ?1");

@@ -19,6 +19,12 @@ inline constexpr const char* kMessageColumns =
 // A message from a row selected with kMessageColumns (prefixed by a table alias or not).
 Message read_message(const Stmt& s);
 
+struct ChatOverview {
+    Chat chat;
+    int64_t message_count = 0;
+    std::optional<Message> last;
+};
+
 class ChatStore {
 public:
     explicit ChatStore(Db& db) : m_db(db) {}
@@ -29,6 +35,8 @@ public:
                                                          const std::vector<std::string>& greetings);
     Result<Chat> get(const std::string& id);
     Result<std::vector<Chat>> list_for_character(const std::string& character_id);
+    // The same with each chat's message count and newest message (the chat list shows them).
+    Result<std::vector<ChatOverview>> overview_for_character(const std::string& character_id);
     Result<Chat> rename(const std::string& id, const std::string& title);
     // Deletes the chat with its messages; returns the media files its messages pointed at (the
     // caller removes them once the rows are gone).

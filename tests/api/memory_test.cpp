@@ -4,6 +4,7 @@
 #include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <thread>
 
 #include "server_process.hpp"
@@ -114,6 +115,80 @@ TEST_F(MemoryApi, FactsAreValidatedAndSyntaxInThemIsJustText) {
     EXPECT_EQ(c->Delete(("/api/memory/facts/" + id).c_str())->status, 404);
     EXPECT_EQ(c->Delete("/api/memory/facts/..%2F1")->status, 404);
     EXPECT_EQ(get("/api/chats/" + chat + "/memory")["facts"].size(), 0u);
+}
+
+// A branch copies the chat up to a message (swipes, figures), its facts and only the summaries
+// that cover nothing later; the source stays as it was; the chat list shows each chat's newest
+// message and count.
+TEST_F(MemoryApi, ABranchCopiesTheChatUpToAMessageAndLeavesTheSourceAsItWas) {
+    start();
+    ASSERT_NE(send("Hallo Mia!").last("done"), nullptr);
+    ASSERT_NE(post_sse(server->port(), "/api/chats/" + chat + "/regenerate", "").last("done"), nullptr);
+    ASSERT_NE(send("Wie geht's?").last("done"), nullptr);
+    ASSERT_EQ(post("/api/chats/" + chat + "/memory/facts", {{"text", "Jonas likes tea"}, {"pinned", true}})->status, 201);
+    // Version 1 covers no message; version 2 (a summary job, keeping the last message out) covers
+    // Jonas's second message, which the branch below does not have.
+    ASSERT_EQ(c->Put(("/api/chats/" + chat + "/memory/summary").c_str(), R"({"text":"Early events."})", "application/json")->status, 200);
+    auto job = post("/api/chats/" + chat + "/memory/summarize", {{"keep", 1}});
+    ASSERT_EQ(job->status, 202) << job->body;
+    ASSERT_EQ(wait_job(body_json(job)["job"]["id"])["status"], "done");
+    ASSERT_EQ(get("/api/chats/" + chat + "/memory")["summaries_history"].size(), 2u);
+    const std::string before = c->Get(("/api/chats/" + chat + "/export?format=json").c_str())->body;
+    const Json source = get("/api/chats/" + chat + "/messages")["messages"];
+    ASSERT_EQ(source.size(), 5u);
+    const Json at = source[2];  // Mia's first reply, with two swipes.
+    ASSERT_EQ(at["swipes"].size(), 2u);
+
+    auto r = post("/api/chats/" + chat + "/branch", {{"message_id", at["id"]}, {"title", "What if"}});
+    ASSERT_EQ(r->status, 201) << r->body;
+    const Json branch = body_json(r);
+    const std::string id = branch["chat"]["id"];
+    EXPECT_NE(id, chat);
+    EXPECT_EQ(branch["chat"]["title"], "What if");
+    EXPECT_EQ(branch["chat"]["character_id"], character);
+    const Json copied = get("/api/chats/" + id + "/messages")["messages"];
+    ASSERT_EQ(copied.size(), 3u);
+    for (size_t i = 0; i < 3; ++i) {
+        EXPECT_NE(copied[i]["id"], source[i]["id"]);
+        for (const char* k : {"role", "content", "swipes", "swipe_id", "gen", "hidden", "created_at"}) {
+            EXPECT_EQ(copied[i][k], source[i][k]) << i << " " << k;
+        }
+    }
+    const Json memory = get("/api/chats/" + id + "/memory");
+    ASSERT_EQ(memory["facts"].size(), 1u);
+    EXPECT_EQ(memory["facts"][0]["text"], "Jonas likes tea");
+    // Only the summary that covers nothing after the branch point came along.
+    EXPECT_EQ(memory["summary"]["text"], "Early events.") << memory.dump();
+    EXPECT_EQ(memory["summaries_history"].size(), 1u) << memory.dump();
+    // The source is exactly as it was, and the branch goes on on its own.
+    EXPECT_EQ(c->Get(("/api/chats/" + chat + "/export?format=json").c_str())->body, before);
+    ASSERT_NE(post_sse(server->port(), "/api/chats/" + id + "/messages", Json{{"content", "Und sonst?"}}.dump()).last("done"), nullptr);
+    EXPECT_EQ(get("/api/chats/" + id + "/messages")["messages"].size(), 5u);
+    EXPECT_EQ(get("/api/chats/" + chat + "/messages")["messages"].size(), 5u);
+
+    // The list: newest first, each with its count and newest message.
+    const Json list = get("/api/characters/" + character + "/chats")["chats"];
+    ASSERT_EQ(list.size(), 2u);
+    std::map<std::string, Json> by_id;
+    for (const auto& ch : list) by_id[ch["id"].get<std::string>()] = ch;
+    EXPECT_EQ(by_id[id]["message_count"], 5);
+    EXPECT_EQ(by_id[chat]["message_count"], 5);
+    EXPECT_EQ(by_id[chat]["last_message"]["id"], source[4]["id"]);
+    EXPECT_EQ(by_id[chat]["last_message"]["role"], "assistant");
+    const std::string excerpt = by_id[chat]["last_message"]["excerpt"];
+    EXPECT_EQ(source[4]["content"].get<std::string>().substr(0, excerpt.size()), excerpt);
+    EXPECT_LE(excerpt.size(), 200u);
+
+    // Errors: a message of another chat, a wrong type, an unknown chat; deleting the source keeps the branch.
+    EXPECT_EQ(post("/api/chats/" + id + "/branch", {{"message_id", source[4]["id"]}})->status, 404);
+    auto bad = post("/api/chats/" + chat + "/branch", {{"message_id", 5}});  // Ids are strings.
+    EXPECT_EQ(bad->status, 400);
+    EXPECT_EQ(body_json(bad)["error"]["field"], "message_id");
+    EXPECT_EQ(body_json(bad)["error"]["params"]["got"], "integer");
+    EXPECT_EQ(post("/api/chats/" + chat + "/branch", {{"message_id", "x"}})->status, 404);
+    EXPECT_EQ(post("/api/chats/nope/branch", {{"message_id", "1"}})->status, 404);
+    ASSERT_EQ(c->Delete(("/api/chats/" + chat).c_str())->status, 200);
+    EXPECT_EQ(get("/api/chats/" + id + "/messages")["messages"].size(), 5u);
 }
 
 TEST_F(MemoryApi, SummaryEditsAndRollbacksAreVersions) {

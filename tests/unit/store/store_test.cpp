@@ -190,6 +190,28 @@ TEST(BlobStore, PutReadRemove) {
     std::filesystem::remove_all(dir);
 }
 
+// A branched chat's picture is a second name for the same file: removing either keeps the other.
+TEST(BlobStore, ALinkOutlivesTheOriginalAndTheOriginalOutlivesTheLink) {
+    const auto dir = (std::filesystem::temp_directory_path() / ("mc-blob-" + random_hex(6))).string();
+    BlobStore blobs(dir);
+    auto name = blobs.put("images", "png", "picture");
+    ASSERT_TRUE(name);
+    auto copy = blobs.link(*name);
+    ASSERT_TRUE(copy);
+    EXPECT_NE(*copy, *name);
+    EXPECT_TRUE(BlobStore::valid_name(*copy));
+    EXPECT_TRUE(copy->starts_with("images/") && copy->ends_with(".png"));
+    blobs.remove(*name);
+    EXPECT_EQ(*blobs.read(*copy), "picture");
+    auto again = blobs.link(*copy);
+    ASSERT_TRUE(again);
+    blobs.remove(*again);
+    EXPECT_EQ(*blobs.read(*copy), "picture");
+    EXPECT_FALSE(blobs.link("images/../../etc/passwd"));
+    EXPECT_FALSE(blobs.link(*name));  // Gone: nothing to link.
+    std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace mc::store
 
