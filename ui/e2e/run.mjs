@@ -1043,6 +1043,81 @@ await step('{{user}} in a greeting follows the name in the settings, also in old
   await desktop.waitForFunction(() => document.querySelectorAll('[data-testid=message-text]').length === 0);
 });
 
+// Accessibility (issue 17): axe-core audits the main screens — the character list with a chat open,
+// the character editor, the settings — at 1440x900 and 390x844, in the dark and in the light theme
+// (which follows the system). No violation of impact serious or critical may remain. The chat audited
+// has speech in quotes and emotes in both bubbles, narration and a hidden message, so their colours
+// are audited too. The UI is in German by now (the step above switched it).
+const axePath = fileURLToPath(new URL('../node_modules/axe-core/axe.min.js', import.meta.url));
+async function axeAudit(page, screen) {
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.addScriptTag({ path: axePath });
+  const violations = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { resultTypes: ['violations'] });
+    return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => ({
+      id: v.id, impact: v.impact, help: v.help,
+      nodes: v.nodes.map((n) => ({ target: n.target.join(' '), summary: n.failureSummary })),
+    }));
+  });
+  return violations.flatMap((v) => v.nodes.map((n) =>
+    `${screen}: ${v.id} (${v.impact}) ${n.target}\n    ${v.help}\n    ${n.summary.replace(/\n/g, '\n    ')}`));
+}
+
+await step('accessibility: axe finds nothing serious on the main screens, dark and light, desktop and phone; speech has its own colour', async () => {
+  const chars = (await (await fetch(`${base}/api/characters`)).json()).characters;
+  const mia = chars.find((c) => c.name === 'Mia');
+  const at = (min) => `2024-09-28T10:${String(min).padStart(2, '0')}:00.000Z`;
+  const jsonl = [
+    { user_name: 'Jonas', character_name: 'Mia', create_date: '2024-09-28@10h00m00s', chat_metadata: {} },
+    { name: 'Mia', is_user: false, is_system: false, send_date: at(1), mes: '*winkt* „Hallo Jonas!“ Schön, dass du da bist.', extra: {} },
+    { name: 'Jonas', is_user: true, is_system: false, send_date: at(2), mes: '*lächelt* "Mir geht es gut", sage ich. Und dir?', extra: {} },
+    { name: 'System', is_user: false, is_system: false, send_date: at(3), mes: 'Draußen beginnt es zu regnen.', extra: { type: 'narrator' } },
+    { name: 'Mia', is_user: false, is_system: true, send_date: at(4), mes: 'Eine ausgeblendete Antwort.', extra: {} },
+    { name: 'Mia', is_user: false, is_system: false, send_date: at(5), mes: '"Mein Tag war schön!" *lacht* Danke, dass du fragst.', extra: {} },
+  ].map((l) => JSON.stringify(l)).join('\n');
+  const imported = await (await fetch(`${base}/api/characters/${mia.id}/chats/import`, {
+    method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body: jsonl,
+  })).json();
+  const chatUrl = `${base}/ui/c/${mia.id}/chat/${imported.chat.id}`;
+  const problems = [];
+  for (const [size, viewport, phone] of [['desktop', { width: 1440, height: 900 }, false], ['phone', { width: 390, height: 844 }, true]]) {
+    for (const scheme of ['dark', 'light']) {
+      const page = await browser.newPage({ viewport, isMobile: phone, hasTouch: phone });
+      page.setDefaultTimeout(30000);
+      await page.emulateMedia({ colorScheme: scheme, reducedMotion: 'reduce' });
+      await page.goto(chatUrl);
+      await page.getByText('Danke, dass du fragst.').waitFor();
+      const name = `${scheme} ${size}`;
+      // Speech is coloured apart from the narration around it, in both bubbles.
+      const colours = await page.evaluate(() => {
+        const c = (sel) => getComputedStyle(document.querySelector(sel)).color;
+        return { speech: c('[data-testid=message-user] .speech'), text: c('[data-testid=message-user] [data-testid=message-text]'),
+          speech2: c('[data-testid=message-assistant] .speech'), text2: c('[data-testid=message-assistant] [data-testid=message-text]') };
+      });
+      assert(colours.speech !== colours.text && colours.speech2 !== colours.text2, `${name}: speech not coloured: ${JSON.stringify(colours)}`);
+      problems.push(...await axeAudit(page, `${name} chat`));
+      if (scheme === 'light') await page.screenshot({ path: join(artifacts, `light-${size}.png`) });
+      if (phone) {
+        await page.getByTestId('tab-characters').click();
+        problems.push(...await axeAudit(page, `${name} characters`));
+        if (scheme === 'light') await page.screenshot({ path: join(artifacts, `light-${size}-characters.png`) });
+        await page.getByTestId('tab-chat').click();
+      }
+      await page.getByTestId('edit-character').click();
+      await page.getByTestId('character-editor').waitFor();
+      problems.push(...await axeAudit(page, `${name} character editor`));
+      if (scheme === 'light') await page.screenshot({ path: join(artifacts, `light-${size}-editor.png`) });
+      await page.keyboard.press('Escape');
+      await page.getByTestId('character-editor').waitFor({ state: 'detached' });
+      await page.getByTestId('open-settings').click();
+      await page.getByTestId('health-llm').getByText('bereit').waitFor();
+      problems.push(...await axeAudit(page, `${name} settings`));
+      if (scheme === 'light') await page.screenshot({ path: join(artifacts, `light-${size}-settings.png`) });
+      await page.close();
+    }
+  }
+  assert(problems.length === 0, `${problems.length} serious or critical accessibility problems:\n${problems.join('\n')}`);
+});
+
 await step('no errors in the page', async () => {
   assert(errors.length === 0, errors.join('\n'));
 });

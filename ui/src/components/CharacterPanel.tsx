@@ -131,7 +131,7 @@ export function CharacterPanel({ characters, selectedId, onSelect, onCreate, onD
           data-testid="character-search"
         />
         <button
-          className="rounded-lg bg-pink-600 px-3 py-2 text-sm font-medium hover:bg-pink-500"
+          className="rounded-lg bg-pink-700 text-white px-3 py-2 text-sm font-medium hover:bg-pink-800"
           onClick={onCreate}
           title={t.newCharacter}
           data-testid="new-character"

@@ -597,7 +597,7 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
                     narration
                       ? 'border border-zinc-700 bg-transparent italic text-zinc-300'
                       : mine
-                        ? 'rounded-tr-sm bg-pink-700/70'
+                        ? 'rounded-tr-sm bg-pink-900'
                         : 'rounded-tl-sm bg-zinc-800/80'
                   }`}
                 >
@@ -612,7 +612,7 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
                       <div className="flex justify-end gap-2 text-sm">
                         <button onClick={() => setEditingId(null)}>{t.cancel}</button>
                         <button
-                          className="rounded bg-pink-600 px-2 py-0.5"
+                          className="rounded bg-pink-700 text-white px-2 py-0.5"
                           data-testid="edit-save"
                           onClick={async () => {
                             const updated = await api.editMessage(m.id, { content: editText });
@@ -761,7 +761,7 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
               {error.message}
             </div>
             {error.retry && (
-              <button className="rounded bg-red-800 px-2 py-1 hover:bg-red-700" onClick={error.retry} data-testid="retry">
+              <button className="rounded bg-red-800 px-2 py-1 text-white hover:bg-red-700" onClick={error.retry} data-testid="retry">
                 {t.retry}
               </button>
             )}
@@ -789,7 +789,7 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
               onKeyDown={(e) => e.key === 'Escape' && setAskImage(null)}
               data-testid="ask-image-prompt"
             />
-            <button type="submit" className="min-h-10 rounded-lg bg-pink-600 px-3 text-sm font-medium hover:bg-pink-500" data-testid="ask-image-send">
+            <button type="submit" className="min-h-10 rounded-lg bg-pink-700 text-white px-3 text-sm font-medium hover:bg-pink-800" data-testid="ask-image-send">
               {t.imageAsk}
             </button>
             <button type="button" className="min-h-10 rounded-lg px-2 text-sm text-zinc-400 hover:bg-zinc-800" onClick={() => setAskImage(null)}>
@@ -870,7 +870,7 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
             </button>
           ) : (
             <button
-              className="flex min-h-[2.75rem] min-w-[2.75rem] shrink-0 items-center justify-center rounded-xl bg-pink-600 font-medium hover:bg-pink-500 disabled:opacity-40 md:px-4"
+              className="flex min-h-[2.75rem] min-w-[2.75rem] shrink-0 items-center justify-center rounded-xl bg-pink-700 font-medium text-white hover:bg-pink-800 disabled:opacity-40 md:px-4"
               onClick={send}
               disabled={!draft.trim()}
               aria-label={t.send}
@@ -881,7 +881,7 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
             </button>
           )}
         </div>
-        <div className="mt-1 hidden text-xs text-zinc-600 md:block">{t.sendHint}</div>
+        <div className="mt-1 hidden text-xs text-zinc-500 md:block">{t.sendHint}</div>
         <span hidden data-testid="audio-state" data-playing={audio.playing ?? ''} data-pending={audio.pending} data-played={audio.played} />
       </div>
       {showMemory && chatId && (

@@ -39,7 +39,7 @@ export function useConfirm(): [ReactNode, (text: string) => Promise<boolean>] {
           <button ref={cancelRef} className="min-h-10 rounded-lg px-3 py-2 text-sm hover:bg-zinc-800" onClick={() => answer(false)} data-testid="confirm-cancel">
             {t.cancel}
           </button>
-          <button className="min-h-10 rounded-lg bg-red-600 px-3 py-2 text-sm hover:bg-red-500" onClick={() => answer(true)} data-testid="confirm-delete">
+          <button className="min-h-10 rounded-lg bg-red-700 px-3 py-2 text-sm text-white hover:bg-red-800" onClick={() => answer(true)} data-testid="confirm-delete">
             {t.delete}
           </button>
         </div>

@@ -83,7 +83,7 @@ export function LorebookEditor({ character, onClose }: { character: Character; o
         book && (
           <>
             {saved && <span className="text-sm text-emerald-400">{t.saved}</span>}
-            <button className="rounded-lg bg-pink-600 px-4 py-2 text-sm font-medium hover:bg-pink-500" onClick={save} data-testid="save-lorebook">
+            <button className="rounded-lg bg-pink-700 text-white px-4 py-2 text-sm font-medium hover:bg-pink-800" onClick={save} data-testid="save-lorebook">
               {t.save}
             </button>
           </>
@@ -94,7 +94,7 @@ export function LorebookEditor({ character, onClose }: { character: Character; o
         {books.map((b) => (
           <button
             key={b.id}
-            className={`min-h-10 rounded-lg px-3 text-sm ${book?.id === b.id ? 'bg-pink-700' : 'bg-zinc-800 hover:bg-zinc-700'}`}
+            className={`min-h-10 rounded-lg px-3 text-sm ${book?.id === b.id ? 'bg-pink-700 text-white' : 'bg-zinc-800 hover:bg-zinc-700'}`}
             onClick={() => load(b.id).catch(fail)}
           >
             {b.name}
