@@ -793,9 +793,13 @@ await step('import a SillyTavern chat from the chat menu: hidden greyed with a l
   assert((await hidden.count()) === 2, `${await hidden.count()} hidden messages shown`);
   const secret = hidden.filter({ hasText: 'GEHEIM-VERSTECKT' });
   assert((await secret.getByTestId('message-label').textContent()) === 'für das Modell ausgeblendet', await secret.getByTestId('message-label').textContent());
-  assert(Number(await secret.evaluate((el) => getComputedStyle(el).opacity)) <= 0.6, 'a hidden message is not greyed');
+  // Greyed by a dimmer text in a dashed outline (not by opacity, which would fail the contrast audit).
+  const look = (m) => m.getByTestId('message-text').evaluate((el) => ({
+    outline: getComputedStyle(el.parentElement).borderTopStyle, color: getComputedStyle(el).color }));
   const normal = list.getByTestId('message-assistant').filter({ hasText: 'Mein Tag war schön' });
-  assert(Number(await normal.evaluate((el) => getComputedStyle(el).opacity)) === 1, 'a visible message is greyed');
+  const [secretLook, normalLook] = [await look(secret), await look(normal)];
+  assert(secretLook.outline === 'dashed' && secretLook.color !== normalLook.color, `a hidden message is not greyed: ${JSON.stringify(secretLook)}`);
+  assert(normalLook.outline !== 'dashed', 'a visible message is greyed');
   assert((await normal.getByTestId('toggle-hidden').textContent()) === 'Ausblenden', 'no Hide button');
   assert((await secret.getByTestId('toggle-hidden').textContent()) === 'Einblenden', 'no Unhide button');
   // Narration: its own message kind, labelled, italic in an outlined box, no avatar.
@@ -1085,7 +1089,7 @@ await step('accessibility: axe finds nothing serious on the main screens, dark a
       page.setDefaultTimeout(30000);
       await page.emulateMedia({ colorScheme: scheme, reducedMotion: 'reduce' });
       await page.goto(chatUrl);
-      await page.getByText('Danke, dass du fragst.').waitFor();
+      await page.getByTestId('messages').getByText('Danke, dass du fragst.').waitFor();
       const name = `${scheme} ${size}`;
       // Speech is coloured apart from the narration around it, in both bubbles.
       const colours = await page.evaluate(() => {

@@ -434,6 +434,7 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
             className="max-w-full truncate bg-transparent text-xs text-zinc-400 outline-none"
             value={chatId ?? ''}
             onChange={(e) => loadChat(e.target.value)}
+            aria-label={t.chooseChat}
             data-testid="chat-select"
           >
             {chats.map((c) => (
@@ -575,9 +576,7 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
           return (
             <div
               key={m.id}
-              className={`group mb-4 flex gap-3 rounded-2xl transition-colors ${mine ? 'flex-row-reverse' : ''} ${narration ? 'justify-center' : ''} ${
-                m.hidden ? 'opacity-50' : ''
-              } ${flashId === m.id ? 'bg-amber-400/15 ring-1 ring-amber-400/60' : ''}`}
+              className={`group mb-4 flex gap-3 rounded-2xl transition-colors ${mine ? 'flex-row-reverse' : ''} ${narration ? 'justify-center' : ''} ${flashId === m.id ? 'bg-amber-400/15 ring-1 ring-amber-400/60' : ''}`}
               data-testid={`message-${m.role}`}
               data-message-id={m.id}
               data-flash={flashId === m.id ? 'true' : undefined}
@@ -594,7 +593,9 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
                 )}
                 <div
                   className={`rounded-2xl px-4 py-2 leading-relaxed ${
-                    narration
+                    m.hidden
+                      ? `border border-dashed border-zinc-600 bg-transparent text-zinc-300 ${narration ? 'italic' : ''}`
+                      : narration
                       ? 'border border-zinc-700 bg-transparent italic text-zinc-300'
                       : mine
                         ? 'rounded-tr-sm bg-pink-900'
@@ -644,7 +645,7 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
                   {m.role === 'assistant' && streaming?.targetId !== m.id && genLine(m)}
                   {streaming?.targetId !== m.id && (
                     <button
-                      className="rounded px-1 opacity-60 hover:opacity-100"
+                      className="rounded px-1 hover:text-zinc-200"
                       title={m.hidden ? t.unhideMessage : t.hideMessage}
                       data-testid="toggle-hidden"
                       onClick={async () => {

@@ -151,6 +151,7 @@ export function VoicePanel({ character, onChange, convert, onConvert }: Props) {
         <FilePicker
           accept="audio/*,.wav,.mp3,.flac,.ogg,.opus,.webm"
           label={t.chooseFile}
+          name={`${t.voiceSample}: ${t.chooseFile}`}
           testId="voice-input"
           onFile={(f) => {
             if (f) void upload(f);
