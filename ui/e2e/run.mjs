@@ -1057,12 +1057,13 @@ async function axeAudit(page, screen) {
   if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.addScriptTag({ path: axePath });
   const violations = await page.evaluate(async () => {
     const r = await window.axe.run(document, { resultTypes: ['violations'] });
+    if (r.passes.length < 10) return [{ id: 'axe-did-not-run', impact: 'critical', help: `${r.passes.length} rules passed`, nodes: [] }];
     return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => ({
       id: v.id, impact: v.impact, help: v.help,
       nodes: v.nodes.map((n) => ({ target: n.target.join(' '), summary: n.failureSummary })),
     }));
   });
-  return violations.flatMap((v) => v.nodes.map((n) =>
+  return violations.flatMap((v) => (v.nodes.length ? v.nodes : [{ target: 'page', summary: '' }]).map((n) =>
     `${screen}: ${v.id} (${v.impact}) ${n.target}\n    ${v.help}\n    ${n.summary.replace(/\n/g, '\n    ')}`));
 }
 
