@@ -204,7 +204,7 @@ export function LorebookEditor({ character, onClose }: { character: Character; o
               const atDepth = ext(e).position === 4;
               const position = atDepth ? 'depth' : e.position === 'after_char' ? 'after' : 'before';
               return (
-                <li key={`${book.id}-${i}-${entries.length}`} className="space-y-2 rounded-xl bg-zinc-900 p-3" data-testid="lore-entry">
+                <li key={`${book.id}-${i}-${entries.length}`} className="space-y-2 rounded-xl border border-zinc-800 p-3" data-testid="lore-entry">
                   <div className="flex gap-2">
                     <input
                       className={`${inputClass} min-w-0 flex-1`}
