@@ -164,6 +164,15 @@ describe('speech in quotes', () => {
     ]);
   });
 
+  it('stays fast on a long text full of unclosed quotes', () => {
+    for (const mark of ['"', '„', '«']) {
+      const text = `${mark}a `.repeat(30000);
+      const t0 = performance.now();
+      expect(parseInline(text)).toEqual([{ t: 'text', v: text }]);
+      expect(performance.now() - t0).toBeLessThan(1000);
+    }
+  });
+
   it('keeps quoted markup inert', () => {
     const out = html('"<img src=x onerror=alert(1)>" and „<script>alert(1)</script>“');
     expect(out).not.toMatch(/<(script|img)\b/i);

@@ -29,14 +29,14 @@ function isSpace(ch: string | undefined): boolean {
   return ch === undefined || /\s/u.test(ch);
 }
 
-// Where the quote opened at s[i] closes, or -1. Code spans inside are skipped (a mark in them is
-// code). A straight " is both marks: it opens only before a non-space and not after a letter or
+// Where the quote opened at s[i] closes; -1 when nothing closes it, -2 when s[i] opens nothing.
+// Code spans inside are skipped (a mark in them is code). A straight " is both marks: it opens only before a non-space and not after a letter or
 // digit (5" is inches), and closes only after a non-space and not before a letter or digit.
 function quoteEnd(s: string, i: number): number {
   const ch = s[i];
   const closers = QUOTES[ch];
   const straight = ch === '"';
-  if (straight && (isSpace(s[i + 1]) || isWord(s[i - 1]))) return -1;
+  if (straight && (isSpace(s[i + 1]) || isWord(s[i - 1]))) return -2;
   for (let j = i + 1; j < s.length; j++) {
     if (s[j] === '`') {
       const end = s.indexOf('`', j + 1);
@@ -57,6 +57,9 @@ export function parseInline(s: string): Inline[] {
     if (text) out.push({ t: 'text', v: text });
     text = '';
   };
+  // Per opening mark, the first position from which nothing closed it: no later one of the same
+  // mark can close either, so a text full of unclosed quotes is not searched again and again.
+  const unclosedFrom: Record<string, number> = {};
   let i = 0;
   while (i < s.length) {
     const ch = s[i];
@@ -100,8 +103,9 @@ export function parseInline(s: string): Inline[] {
         i = end + 1;
         continue;
       }
-    } else if (ch in QUOTES) {
+    } else if (ch in QUOTES && !(i >= unclosedFrom[ch])) {
       const end = quoteEnd(s, i);
+      if (end === -1) unclosedFrom[ch] = i;
       if (end > i) {
         flush();
         out.push({ t: 'speech', open: ch, close: s[end], c: parseInline(s.slice(i + 1, end)) });
