@@ -76,7 +76,9 @@ async function currentChat() {
   const chats = (await (await fetch(`${base}/api/characters/${chars[0].id}/chats`)).json()).chats;
   return chats[chats.length - 1].id;
 }
-desktop = await browser.newPage({ viewport: { width: 1440, height: 900 }, locale: 'en-US', acceptDownloads: true });
+// The steps' pages are dark (the theme the screenshots have always shown; Playwright's default is
+// light); the accessibility step near the end audits and photographs both themes.
+desktop = await browser.newPage({ viewport: { width: 1440, height: 900 }, locale: 'en-US', acceptDownloads: true, colorScheme: 'dark' });
 const errors = [];
 desktop.on('pageerror', (e) => errors.push(String(e)));
 desktop.setDefaultTimeout(30000);
@@ -328,8 +330,9 @@ await step('replies are read aloud sentence by sentence, and again with the play
   await patch(24);
   const before = await played();
   await desktop.getByTestId('composer').fill('Erzähl mir von deinem Tag.');
-  await desktop.getByTestId('composer').press('Enter');
+  // Counted before sending: a short reply can be there before a count after Enter.
   const replies = await desktop.getByTestId('message-assistant').count();
+  await desktop.getByTestId('composer').press('Enter');
   await desktop.getByTestId('message-assistant').nth(replies).waitFor();
   await desktop.getByTestId('send').waitFor();
   const chat = await currentChat();
@@ -655,7 +658,7 @@ await step('every invalid field is marked at once, in German, and nothing is sav
 });
 
 await step('usable on a phone (390x844)', async () => {
-  const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, colorScheme: 'dark' });
   phone.setDefaultTimeout(30000);
   await phone.goto(`${base}/ui/`);
   await phone.getByTestId('tabbar').waitFor();
@@ -845,9 +848,13 @@ await step('import a SillyTavern chat from the chat menu: hidden greyed with a l
   assert((await hidden.count()) === 2, `${await hidden.count()} hidden messages shown`);
   const secret = hidden.filter({ hasText: 'GEHEIM-VERSTECKT' });
   assert((await secret.getByTestId('message-label').textContent()) === 'für das Modell ausgeblendet', await secret.getByTestId('message-label').textContent());
-  assert(Number(await secret.evaluate((el) => getComputedStyle(el).opacity)) <= 0.6, 'a hidden message is not greyed');
+  // Greyed by a dimmer text in a dashed outline (not by opacity, which would fail the contrast audit).
+  const look = (m) => m.getByTestId('message-text').evaluate((el) => ({
+    outline: getComputedStyle(el.parentElement).borderTopStyle, color: getComputedStyle(el).color }));
   const normal = list.getByTestId('message-assistant').filter({ hasText: 'Mein Tag war schön' });
-  assert(Number(await normal.evaluate((el) => getComputedStyle(el).opacity)) === 1, 'a visible message is greyed');
+  const [secretLook, normalLook] = [await look(secret), await look(normal)];
+  assert(secretLook.outline === 'dashed' && secretLook.color !== normalLook.color, `a hidden message is not greyed: ${JSON.stringify(secretLook)}`);
+  assert(normalLook.outline !== 'dashed', 'a visible message is greyed');
   assert((await normal.getByTestId('toggle-hidden').textContent()) === 'Ausblenden', 'no Hide button');
   assert((await secret.getByTestId('toggle-hidden').textContent()) === 'Einblenden', 'no Unhide button');
   // Narration: its own message kind, labelled, italic in an outlined box, no avatar.
@@ -1031,9 +1038,11 @@ await step('a reply being written goes on streaming after a reload, to its end, 
     // The reloaded page follows the reply: what was written so far, with the Stop button...
     await desktop.getByTestId('streaming').getByText(first).waitFor();
     await desktop.getByTestId('stop').waitFor();
-    // ...and the rest as it comes.
+    // ...and the rest as it comes (the last words and the end can arrive together, the bubble then
+    // turning into the stored reply before a look catches it in between).
     llm.release();
-    await desktop.getByTestId('streaming').getByText('keeper sang every night.').waitFor();
+    await desktop.getByTestId('streaming').getByText('keeper sang every night.')
+      .or(desktop.getByTestId('message-assistant').filter({ hasText: full })).first().waitFor();
     await desktop.getByTestId('streaming').waitFor({ state: 'detached' });
     const reply = desktop.getByTestId('message-assistant').filter({ hasText: full });
     await reply.waitFor();
@@ -1093,6 +1102,82 @@ await step('{{user}} in a greeting follows the name in the settings, also in old
   await desktop.getByTestId('delete-message').first().click();
   await desktop.getByTestId('confirm-delete').click();
   await desktop.waitForFunction(() => document.querySelectorAll('[data-testid=message-text]').length === 0);
+});
+
+// Accessibility (issue 17): axe-core audits the main screens — the character list with a chat open,
+// the character editor, the settings — at 1440x900 and 390x844, in the dark and in the light theme
+// (which follows the system). No violation of impact serious or critical may remain. The chat audited
+// has speech in quotes and emotes in both bubbles, narration and a hidden message, so their colours
+// are audited too. The UI is in German by now (the step above switched it).
+const axePath = fileURLToPath(new URL('../node_modules/axe-core/axe.min.js', import.meta.url));
+async function axeAudit(page, screen) {
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.addScriptTag({ path: axePath });
+  const violations = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { resultTypes: ['violations'] });
+    if (r.passes.length < 10) return [{ id: 'axe-did-not-run', impact: 'critical', help: `${r.passes.length} rules passed`, nodes: [] }];
+    return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => ({
+      id: v.id, impact: v.impact, help: v.help,
+      nodes: v.nodes.map((n) => ({ target: n.target.join(' '), summary: n.failureSummary })),
+    }));
+  });
+  return violations.flatMap((v) => (v.nodes.length ? v.nodes : [{ target: 'page', summary: '' }]).map((n) =>
+    `${screen}: ${v.id} (${v.impact}) ${n.target}\n    ${v.help}\n    ${n.summary.replace(/\n/g, '\n    ')}`));
+}
+
+await step('accessibility: axe finds nothing serious on the main screens, dark and light, desktop and phone; speech has its own colour', async () => {
+  const chars = (await (await fetch(`${base}/api/characters`)).json()).characters;
+  const mia = chars.find((c) => c.name === 'Mia');
+  const at = (min) => `2024-09-28T10:${String(min).padStart(2, '0')}:00.000Z`;
+  const jsonl = [
+    { user_name: 'Jonas', character_name: 'Mia', create_date: '2024-09-28@10h00m00s', chat_metadata: {} },
+    { name: 'Mia', is_user: false, is_system: false, send_date: at(1), mes: '*winkt* „Hallo Jonas!“ Schön, dass du da bist.', extra: {} },
+    { name: 'Jonas', is_user: true, is_system: false, send_date: at(2), mes: '*lächelt* "Mir geht es gut", sage ich. Und dir?', extra: {} },
+    { name: 'System', is_user: false, is_system: false, send_date: at(3), mes: 'Draußen beginnt es zu regnen.', extra: { type: 'narrator' } },
+    { name: 'Mia', is_user: false, is_system: true, send_date: at(4), mes: 'Eine ausgeblendete Antwort.', extra: {} },
+    { name: 'Mia', is_user: false, is_system: false, send_date: at(5), mes: '"Mein Tag war schön!" *lacht* Danke, dass du fragst.', extra: {} },
+  ].map((l) => JSON.stringify(l)).join('\n');
+  const imported = await (await fetch(`${base}/api/characters/${mia.id}/chats/import`, {
+    method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body: jsonl,
+  })).json();
+  const chatUrl = `${base}/ui/c/${mia.id}/chat/${imported.chat.id}`;
+  const problems = [];
+  for (const [size, viewport, phone] of [['desktop', { width: 1440, height: 900 }, false], ['phone', { width: 390, height: 844 }, true]]) {
+    for (const scheme of ['dark', 'light']) {
+      const page = await browser.newPage({ viewport, isMobile: phone, hasTouch: phone });
+      page.setDefaultTimeout(30000);
+      await page.emulateMedia({ colorScheme: scheme, reducedMotion: 'reduce' });
+      await page.goto(chatUrl);
+      await page.getByTestId('messages').getByText('Danke, dass du fragst.').waitFor();
+      const name = `${scheme} ${size}`;
+      // Speech is coloured apart from the narration around it, in both bubbles.
+      const colours = await page.evaluate(() => {
+        const c = (sel) => getComputedStyle(document.querySelector(sel)).color;
+        return { speech: c('[data-testid=message-user] .speech'), text: c('[data-testid=message-user] [data-testid=message-text]'),
+          speech2: c('[data-testid=message-assistant] .speech'), text2: c('[data-testid=message-assistant] [data-testid=message-text]') };
+      });
+      assert(colours.speech !== colours.text && colours.speech2 !== colours.text2, `${name}: speech not coloured: ${JSON.stringify(colours)}`);
+      problems.push(...await axeAudit(page, `${name} chat`));
+      if (scheme === 'light') await page.screenshot({ path: join(artifacts, `light-${size}.png`) });
+      if (phone) {
+        await page.getByTestId('tab-characters').click();
+        problems.push(...await axeAudit(page, `${name} characters`));
+        if (scheme === 'light') await page.screenshot({ path: join(artifacts, `light-${size}-characters.png`) });
+        await page.getByTestId('tab-chat').click();
+      }
+      await page.getByTestId('edit-character').click();
+      await page.getByTestId('character-editor').waitFor();
+      problems.push(...await axeAudit(page, `${name} character editor`));
+      if (scheme === 'light') await page.screenshot({ path: join(artifacts, `light-${size}-editor.png`) });
+      await page.keyboard.press('Escape');
+      await page.getByTestId('character-editor').waitFor({ state: 'detached' });
+      await page.getByTestId('open-settings').click();
+      await page.getByTestId('health-llm').getByText('bereit').waitFor();
+      problems.push(...await axeAudit(page, `${name} settings`));
+      if (scheme === 'light') await page.screenshot({ path: join(artifacts, `light-${size}-settings.png`) });
+      await page.close();
+    }
+  }
+  assert(problems.length === 0, `${problems.length} serious or critical accessibility problems:\n${problems.join('\n')}`);
 });
 
 await step('no errors in the page', async () => {

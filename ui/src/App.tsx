@@ -104,7 +104,7 @@ export function App() {
     <LangContext.Provider value={t}>
       <div className="flex h-full flex-col">
         <header className="flex items-center gap-3 border-b border-zinc-800 px-4 py-2">
-          <span className="text-lg font-semibold text-pink-400">MyCandyLocal</span>
+          <h1 className="text-lg font-semibold text-pink-400">MyCandyLocal</h1>
           {llm && llm.state !== 'ready' && (
             <button
               className="truncate rounded-full bg-amber-500/15 px-3 py-1 text-xs text-amber-300"
@@ -132,6 +132,7 @@ export function App() {
         </header>
         <main className="flex min-h-0 flex-1">
           <aside
+            aria-label={t.characters}
             className={`${tab === 'characters' ? 'flex' : 'hidden'} w-full flex-col border-r border-zinc-800 md:flex md:w-72 md:shrink-0`}
           >
             <CharacterPanel
@@ -166,6 +167,7 @@ export function App() {
             />
           </section>
           <aside
+            aria-label={t.media}
             className={`${tab === 'media' ? 'flex' : 'hidden'} w-full flex-col border-l border-zinc-800 lg:flex lg:w-80 lg:shrink-0`}
           >
             <MediaPanel character={selected} version={mediaVersion} />

@@ -209,7 +209,7 @@ export function CharacterEditor({ character, onClose, onSaved }: Props) {
             {t.cancel}
           </button>
           <button
-            className="rounded-lg bg-pink-600 px-4 py-2 text-sm font-medium hover:bg-pink-500 disabled:opacity-50"
+            className="rounded-lg bg-pink-700 text-white px-4 py-2 text-sm font-medium hover:bg-pink-800 disabled:opacity-50"
             onClick={save}
             disabled={busy}
             data-testid="save-character"

@@ -132,7 +132,7 @@ export function CharacterPanel({ characters, selectedId, onSelect, onCreate, onD
           data-testid="character-search"
         />
         <button
-          className="rounded-lg bg-pink-600 px-3 py-2 text-sm font-medium hover:bg-pink-500"
+          className="rounded-lg bg-pink-700 text-white px-3 py-2 text-sm font-medium hover:bg-pink-800"
           onClick={onCreate}
           title={t.newCharacter}
           data-testid="new-character"
@@ -190,15 +190,13 @@ export function CharacterPanel({ characters, selectedId, onSelect, onCreate, onD
       <ul className="scroll-thin min-h-0 flex-1 overflow-y-auto px-2 pb-2">
         {shown.length === 0 && <li className="px-3 py-6 text-center text-sm text-zinc-500">{t.noCharacters}</li>}
         {shown.map((c) => (
-          <li key={c.id}>
-            <div
-              role="button"
-              tabIndex={0}
-              className={`group flex w-full cursor-pointer items-center gap-3 rounded-xl px-3 py-2 text-left ${
-                c.id === selectedId ? 'bg-zinc-800' : 'hover:bg-zinc-900'
-              }`}
+          <li key={c.id} className={`group flex items-center rounded-xl pr-3 ${c.id === selectedId ? 'bg-zinc-800' : 'hover:bg-zinc-900'}`}>
+            {/* The row is a button to open the character; delete sits beside it (no button in a button). */}
+            <button
+              type="button"
+              className="flex min-w-0 flex-1 cursor-pointer items-center gap-3 rounded-xl py-2 pl-3 pr-3 text-left"
               onClick={() => onSelect(c.id)}
-              onKeyDown={(e) => e.key === 'Enter' && onSelect(c.id)}
+              aria-current={c.id === selectedId ? 'true' : undefined}
               data-testid="character-item"
             >
               <Avatar character={c} size={44} />
@@ -206,21 +204,20 @@ export function CharacterPanel({ characters, selectedId, onSelect, onCreate, onD
                 <div className="truncate font-medium">{c.name}</div>
                 <div className="truncate text-xs text-zinc-500">{lastMessages[c.id] ?? t.noMessagesYet}</div>
               </div>
-              <button
-                className="flex min-h-11 min-w-11 shrink-0 items-center justify-center rounded-lg text-zinc-500 hover:bg-zinc-800 hover:text-red-400 focus:opacity-100 md:min-h-8 md:min-w-8 md:opacity-0 md:group-hover:opacity-100"
-                data-testid="delete-character"
-                onClick={async (e) => {
-                  e.stopPropagation();
-                  if (!(await ask(format(t.confirmDeleteCharacter, { name: c.name })))) return;
-                  await api.deleteCharacter(c.id);
-                  onDeleted(c.id);
-                }}
-                title={t.deleteCharacter}
-                aria-label={t.deleteCharacter}
-              >
-                ✕
-              </button>
-            </div>
+            </button>
+            <button
+              className="flex min-h-11 min-w-11 shrink-0 items-center justify-center rounded-lg text-zinc-500 hover:bg-zinc-800 hover:text-red-400 focus:opacity-100 md:min-h-8 md:min-w-8 md:opacity-0 md:group-hover:opacity-100"
+              data-testid="delete-character"
+              onClick={async () => {
+                if (!(await ask(format(t.confirmDeleteCharacter, { name: c.name })))) return;
+                await api.deleteCharacter(c.id);
+                onDeleted(c.id);
+              }}
+              title={t.deleteCharacter}
+              aria-label={t.deleteCharacter}
+            >
+              ✕
+            </button>
           </li>
         ))}
       </ul>

@@ -438,6 +438,7 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
             className="max-w-full truncate bg-transparent text-xs text-zinc-400 outline-none"
             value={chatId ?? ''}
             onChange={(e) => loadChat(e.target.value)}
+            aria-label={t.chooseChat}
             data-testid="chat-select"
           >
             {chats.map((c) => (
@@ -579,9 +580,7 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
           return (
             <div
               key={m.id}
-              className={`group mb-4 flex gap-3 rounded-2xl transition-colors ${mine ? 'flex-row-reverse' : ''} ${narration ? 'justify-center' : ''} ${
-                m.hidden ? 'opacity-50' : ''
-              } ${flashId === m.id ? 'bg-amber-400/15 ring-1 ring-amber-400/60' : ''}`}
+              className={`group mb-4 flex gap-3 rounded-2xl transition-colors ${mine ? 'flex-row-reverse' : ''} ${narration ? 'justify-center' : ''} ${flashId === m.id ? 'bg-amber-400/15 ring-1 ring-amber-400/60' : ''}`}
               data-testid={`message-${m.role}`}
               data-message-id={m.id}
               data-flash={flashId === m.id ? 'true' : undefined}
@@ -598,10 +597,12 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
                 )}
                 <div
                   className={`rounded-2xl px-4 py-2 leading-relaxed ${
-                    narration
+                    m.hidden
+                      ? `border border-dashed border-zinc-600 bg-transparent text-zinc-300 ${narration ? 'italic' : ''}`
+                      : narration
                       ? 'border border-zinc-700 bg-transparent italic text-zinc-300'
                       : mine
-                        ? 'rounded-tr-sm bg-pink-700/70'
+                        ? 'rounded-tr-sm bg-pink-900'
                         : 'rounded-tl-sm bg-zinc-800/80'
                   }`}
                 >
@@ -616,7 +617,7 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
                       <div className="flex justify-end gap-2 text-sm">
                         <button onClick={() => setEditingId(null)}>{t.cancel}</button>
                         <button
-                          className="rounded bg-pink-600 px-2 py-0.5"
+                          className="rounded bg-pink-700 text-white px-2 py-0.5"
                           data-testid="edit-save"
                           onClick={async () => {
                             const updated = await api.editMessage(m.id, { content: editText });
@@ -648,7 +649,7 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
                   {m.role === 'assistant' && streaming?.targetId !== m.id && genLine(m)}
                   {streaming?.targetId !== m.id && (
                     <button
-                      className="rounded px-1 opacity-60 hover:opacity-100"
+                      className="rounded px-1 hover:text-zinc-200"
                       title={m.hidden ? t.unhideMessage : t.hideMessage}
                       data-testid="toggle-hidden"
                       onClick={async () => {
@@ -765,7 +766,7 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
               {error.message}
             </div>
             {error.retry && (
-              <button className="rounded bg-red-800 px-2 py-1 hover:bg-red-700" onClick={error.retry} data-testid="retry">
+              <button className="rounded bg-red-800 px-2 py-1 text-white hover:bg-red-700" onClick={error.retry} data-testid="retry">
                 {t.retry}
               </button>
             )}
@@ -793,7 +794,7 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
               onKeyDown={(e) => e.key === 'Escape' && setAskImage(null)}
               data-testid="ask-image-prompt"
             />
-            <button type="submit" className="min-h-10 rounded-lg bg-pink-600 px-3 text-sm font-medium hover:bg-pink-500" data-testid="ask-image-send">
+            <button type="submit" className="min-h-10 rounded-lg bg-pink-700 text-white px-3 text-sm font-medium hover:bg-pink-800" data-testid="ask-image-send">
               {t.imageAsk}
             </button>
             <button type="button" className="min-h-10 rounded-lg px-2 text-sm text-zinc-400 hover:bg-zinc-800" onClick={() => setAskImage(null)}>
@@ -874,7 +875,7 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
             </button>
           ) : (
             <button
-              className="flex min-h-[2.75rem] min-w-[2.75rem] shrink-0 items-center justify-center rounded-xl bg-pink-600 font-medium hover:bg-pink-500 disabled:opacity-40 md:px-4"
+              className="flex min-h-[2.75rem] min-w-[2.75rem] shrink-0 items-center justify-center rounded-xl bg-pink-700 font-medium text-white hover:bg-pink-800 disabled:opacity-40 md:px-4"
               onClick={send}
               disabled={!draft.trim()}
               aria-label={t.send}
@@ -885,7 +886,7 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
             </button>
           )}
         </div>
-        <div className="mt-1 hidden text-xs text-zinc-600 md:block">{t.sendHint}</div>
+        <div className="mt-1 hidden text-xs text-zinc-500 md:block">{t.sendHint}</div>
         <span hidden data-testid="audio-state" data-playing={audio.playing ?? ''} data-pending={audio.pending} data-played={audio.played} />
       </div>
       {showMemory && chatId && (

@@ -32,14 +32,14 @@ export function useConfirm(): [ReactNode, (text: string) => Promise<boolean>] {
     return () => window.removeEventListener('keydown', onKey, true);
   }, [pending]);
   const dialog = pending ? (
-    <div className="fixed inset-0 z-50 flex items-center justify-center bg-black/60 p-4" role="dialog" aria-modal="true" data-testid="confirm-dialog">
+    <div className="fixed inset-0 z-50 flex items-center justify-center bg-black/60 p-4" role="dialog" aria-modal="true" aria-labelledby="confirm-dialog-text" data-testid="confirm-dialog">
       <div className="w-full max-w-sm rounded-2xl bg-zinc-900 p-5">
-        <p className="mb-4 text-sm">{pending.text}</p>
+        <p id="confirm-dialog-text" className="mb-4 text-sm">{pending.text}</p>
         <div className="flex justify-end gap-2">
           <button ref={cancelRef} className="min-h-10 rounded-lg px-3 py-2 text-sm hover:bg-zinc-800" onClick={() => answer(false)} data-testid="confirm-cancel">
             {t.cancel}
           </button>
-          <button className="min-h-10 rounded-lg bg-red-600 px-3 py-2 text-sm hover:bg-red-500" onClick={() => answer(true)} data-testid="confirm-delete">
+          <button className="min-h-10 rounded-lg bg-red-700 px-3 py-2 text-sm text-white hover:bg-red-800" onClick={() => answer(true)} data-testid="confirm-delete">
             {t.delete}
           </button>
         </div>

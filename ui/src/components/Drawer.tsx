@@ -1,4 +1,4 @@
-import { useEffect, type ReactNode } from 'react';
+import { useEffect, useId, type ReactNode } from 'react';
 import { useT } from '../i18n';
 
 // A panel sliding in from the right (full screen on a phone): title, close button, scrolling body,
@@ -14,6 +14,7 @@ export function Drawer(props: {
 }) {
   const t = useT();
   const { onClose } = props;
+  const titleId = useId();
   useEffect(() => {
     const key = (e: KeyboardEvent) => {
       if (e.key === 'Escape' && !document.querySelector('[data-testid=lightbox]')) onClose();
@@ -22,12 +23,12 @@ export function Drawer(props: {
     return () => window.removeEventListener('keydown', key);
   }, [onClose]);
   return (
-    <div className="fixed inset-0 z-40 flex justify-end bg-black/60" role="dialog" aria-modal="true" data-testid={props.testId}>
+    <div className="fixed inset-0 z-40 flex justify-end bg-black/60" role="dialog" aria-modal="true" aria-labelledby={titleId} data-testid={props.testId}>
       <div
         className={`flex h-full w-full ${props.wide ? 'max-w-2xl' : 'max-w-xl'} flex-col bg-zinc-950 shadow-2xl md:border-l md:border-zinc-800`}
       >
         <div className="flex items-center gap-3 border-b border-zinc-800 px-5 py-3">
-          <h2 className="flex-1 text-lg font-semibold">{props.title}</h2>
+          <h2 id={titleId} className="flex-1 text-lg font-semibold">{props.title}</h2>
           <button className="rounded-lg px-3 py-1.5 text-sm hover:bg-zinc-800" onClick={props.onClose} data-testid={props.closeTestId}>
             {t.close}
           </button>

@@ -3,7 +3,13 @@
 import { useState } from 'react';
 import { useT } from '../i18n';
 
-export function FilePicker({ accept, label, testId, onFile }: { accept: string; label: string; testId: string; onFile: (f: File | null) => void }) {
+export function FilePicker({ accept, label, name: accessibleName, testId, onFile }: {
+  accept: string;
+  label: string;
+  name?: string;  // what a screen reader calls the chooser, where the label alone is vague
+  testId: string;
+  onFile: (f: File | null) => void;
+}) {
   const t = useT();
   const [name, setName] = useState<string | null>(null);
   return (
@@ -15,6 +21,7 @@ export function FilePicker({ accept, label, testId, onFile }: { accept: string; 
           type="file"
           accept={accept}
           className="sr-only"
+          aria-label={accessibleName ?? label}
           data-testid={testId}
           onChange={(e) => {
             const f = e.target.files?.[0] ?? null;

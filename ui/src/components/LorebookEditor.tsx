@@ -84,7 +84,7 @@ export function LorebookEditor({ character, onClose }: { character: Character; o
         book && (
           <>
             {saved && <span className="text-sm text-emerald-400">{t.saved}</span>}
-            <button className="rounded-lg bg-pink-600 px-4 py-2 text-sm font-medium hover:bg-pink-500" onClick={save} data-testid="save-lorebook">
+            <button className="rounded-lg bg-pink-700 text-white px-4 py-2 text-sm font-medium hover:bg-pink-800" onClick={save} data-testid="save-lorebook">
               {t.save}
             </button>
           </>
@@ -95,7 +95,7 @@ export function LorebookEditor({ character, onClose }: { character: Character; o
         {books.map((b) => (
           <button
             key={b.id}
-            className={`min-h-10 rounded-lg px-3 text-sm ${book?.id === b.id ? 'bg-pink-700' : 'bg-zinc-800 hover:bg-zinc-700'}`}
+            className={`min-h-10 rounded-lg px-3 text-sm ${book?.id === b.id ? 'bg-pink-700 text-white' : 'bg-zinc-800 hover:bg-zinc-700'}`}
             onClick={() => load(b.id).catch(fail)}
           >
             {b.name}
@@ -205,7 +205,7 @@ export function LorebookEditor({ character, onClose }: { character: Character; o
               const atDepth = ext(e).position === 4;
               const position = atDepth ? 'depth' : e.position === 'after_char' ? 'after' : 'before';
               return (
-                <li key={`${book.id}-${i}-${entries.length}`} className="space-y-2 rounded-xl bg-zinc-900 p-3" data-testid="lore-entry">
+                <li key={`${book.id}-${i}-${entries.length}`} className="space-y-2 rounded-xl border border-zinc-800 p-3" data-testid="lore-entry">
                   <div className="flex gap-2">
                     <input
                       className={`${inputClass} min-w-0 flex-1`}

@@ -70,7 +70,7 @@ export function MediaPanel({ character, version }: { character: Character | null
             {audio.map((a) => (
               <li key={a.id} className="flex items-start gap-2 rounded-lg bg-zinc-900 p-2 text-sm">
                 <button
-                  className="rounded-full bg-pink-700 px-2.5 py-1 text-xs hover:bg-pink-600"
+                  className="rounded-full bg-pink-700 px-2.5 py-1 text-xs text-white hover:bg-pink-800"
                   aria-label={t.playMessage}
                   onClick={() => {
                     const q = audioQueue();

@@ -64,7 +64,7 @@ export function MemoryPanel({ chatId, onClose, onJump, textOf, nameOf }: Props) 
             </Field>
             <div className="flex justify-end">
               <button
-                className="rounded-lg bg-pink-600 px-3 py-1.5 text-sm hover:bg-pink-500 disabled:opacity-40"
+                className="rounded-lg bg-pink-700 text-white px-3 py-1.5 text-sm hover:bg-pink-800 disabled:opacity-40"
                 disabled={!summary.trim() || summary === (memory.summary?.text ?? '')}
                 onClick={() => guard('summary')(() => api.saveSummary(chatId, summary))}
                 data-testid="save-summary"

@@ -105,9 +105,9 @@ export function Lightbox({ url, caption, onClose }: { url: string; caption?: str
   }, [onClose]);
   return (
     <div className="fixed inset-0 z-50 flex flex-col items-center justify-center gap-2 bg-black/90 p-4" role="dialog" aria-modal="true"
-      onClick={onClose} data-testid="lightbox">
+      aria-label={caption || t.picture} onClick={onClose} data-testid="lightbox">
       <img src={url} alt={caption ?? ''} className="max-h-[85vh] max-w-full rounded-lg object-contain" />
-      {caption && <p className="max-w-2xl text-center text-sm text-zinc-300">{caption}</p>}
+      {caption && <p className="max-w-2xl text-center text-sm text-white/80">{caption}</p>}
       <div className="flex gap-3 text-sm">
         <a href={url} download className="rounded-lg bg-zinc-800 px-3 py-2 hover:bg-zinc-700" onClick={(e) => e.stopPropagation()}>
           {t.imageDownload}

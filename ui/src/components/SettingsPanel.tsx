@@ -108,7 +108,7 @@ export function SettingsPanel({ health, onClose, onSaved }: Props) {
       footer={
         <>
           {saved && <span className="text-sm text-emerald-400" data-testid="settings-saved">{t.saved}</span>}
-          <button className="rounded-lg bg-pink-600 px-4 py-2 text-sm font-medium hover:bg-pink-500" onClick={save} data-testid="save-settings">
+          <button className="rounded-lg bg-pink-700 text-white px-4 py-2 text-sm font-medium hover:bg-pink-800" onClick={save} data-testid="save-settings">
             {t.save}
           </button>
         </>

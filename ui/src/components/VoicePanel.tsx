@@ -152,6 +152,7 @@ export function VoicePanel({ character, onChange, convert, onConvert }: Props) {
         <FilePicker
           accept="audio/*,.wav,.mp3,.flac,.ogg,.opus,.webm"
           label={t.chooseFile}
+          name={`${t.voiceSample}: ${t.chooseFile}`}
           testId="voice-input"
           onFile={(f) => {
             if (f) void upload(f);
@@ -160,7 +161,7 @@ export function VoicePanel({ character, onChange, convert, onConvert }: Props) {
         {microphoneAvailable() && (
           <button
             type="button"
-            className={`flex min-h-10 items-center gap-2 rounded-lg px-3 text-sm ${recording ? 'bg-red-700 hover:bg-red-600' : 'bg-zinc-800 hover:bg-zinc-700'}`}
+            className={`flex min-h-10 items-center gap-2 rounded-lg px-3 text-sm ${recording ? 'bg-red-700 text-white hover:bg-red-800' : 'bg-zinc-800 hover:bg-zinc-700'}`}
             onClick={() => void toggleRecording()}
             disabled={busy}
             data-testid="voice-record"
@@ -190,7 +191,7 @@ export function VoicePanel({ character, onChange, convert, onConvert }: Props) {
                 format: (info.format ?? '').toUpperCase(),
                 loudness: info.loudness_db !== undefined ? info.loudness_db.toFixed(1) : '?',
               })}
-              {info.loudness_db !== undefined && info.loudness_db < -35 && <span className="text-amber-400"> — {t.voiceSampleQuiet}</span>}
+              {info.loudness_db !== undefined && info.loudness_db < -35 && <span className="text-amber-300"> — {t.voiceSampleQuiet}</span>}
             </p>
           )}
         </div>
@@ -211,7 +212,7 @@ export function VoicePanel({ character, onChange, convert, onConvert }: Props) {
           ) : (
             <button
               type="button"
-              className="min-h-10 rounded-lg bg-pink-700 px-3 text-sm hover:bg-pink-600 disabled:opacity-50"
+              className="min-h-10 rounded-lg bg-pink-700 px-3 text-sm text-white hover:bg-pink-800 disabled:opacity-50"
               disabled={!character.voice_sample_url || busy || recording}
               onClick={() => void train()}
               data-testid="voice-train"

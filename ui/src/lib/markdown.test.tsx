@@ -95,3 +95,93 @@ describe('search highlighting', () => {
     expect(out.match(/<mark/g)).toHaveLength(2);
   });
 });
+
+describe('speech in quotes', () => {
+  const speech = (open: string, close: string, v: string) => ({ t: 'speech', open, close, c: [{ t: 'text', v }] });
+
+  it('colours "straight" quotes apart from the narration around them', () => {
+    expect(parseInline('She says "Hallo!" and smiles')).toEqual([
+      { t: 'text', v: 'She says ' },
+      speech('"', '"', 'Hallo!'),
+      { t: 'text', v: ' and smiles' },
+    ]);
+    expect(html('"Hi," she said, "how are you?"')).toBe(
+      '<p class="my-1 whitespace-pre-wrap break-words"><span><span class="speech">&quot;Hi,&quot;</span> she said, ' +
+        '<span class="speech">&quot;how are you?&quot;</span></span></p>',
+    );
+  });
+
+  it('colours curly, German and French quotes', () => {
+    expect(parseInline('“Hello,” he said.')[0]).toEqual(speech('“', '”', 'Hello,'));
+    expect(parseInline('Er sagt: „Guten Morgen!“ und geht.')).toEqual([
+      { t: 'text', v: 'Er sagt: ' },
+      speech('„', '“', 'Guten Morgen!'),
+      { t: 'text', v: ' und geht.' },
+    ]);
+    expect(parseInline('«Bonjour» et »Hallo«')).toEqual([
+      speech('«', '»', 'Bonjour'),
+      { t: 'text', v: ' et ' },
+      speech('»', '«', 'Hallo'),
+    ]);
+  });
+
+  it('colours quotes inside emotes, and emotes inside quotes', () => {
+    expect(parseInline('*flüstert "komm her" leise*')).toEqual([
+      { t: 'emote', c: [{ t: 'text', v: 'flüstert ' }, speech('"', '"', 'komm her'), { t: 'text', v: ' leise' }] },
+    ]);
+    expect(html('*winkt „Hallo!“*')).toContain('<span class="emote">*winkt <span class="speech">„Hallo!“</span>*</span>');
+    expect(parseInline('"Na *zwinkert* gut"')).toEqual([
+      {
+        t: 'speech', open: '"', close: '"',
+        c: [{ t: 'text', v: 'Na ' }, { t: 'emote', c: [{ t: 'text', v: 'zwinkert' }] }, { t: 'text', v: ' gut' }],
+      },
+    ]);
+  });
+
+  it('leaves an unclosed quote plain, so it never colours the rest of the message', () => {
+    expect(parseInline('He said "wait and then left. *sighs*')).toEqual([
+      { t: 'text', v: 'He said "wait and then left. ' },
+      { t: 'emote', c: [{ t: 'text', v: 'sighs' }] },
+    ]);
+    expect(parseInline('„Ich komme gleich, sagte sie')).toEqual([{ t: 'text', v: '„Ich komme gleich, sagte sie' }]);
+    // A quote does not run across lines or paragraphs.
+    expect(html('"Erste Zeile\nzweite" Zeile')).not.toContain('speech');
+    // Inches and a lone mark are not speech.
+    expect(parseInline('a 5" screen and a 7" one')).toEqual([{ t: 'text', v: 'a 5" screen and a 7" one' }]);
+    expect(parseInline('say " hi " there')).toEqual([{ t: 'text', v: 'say " hi " there' }]);
+  });
+
+  it('leaves quotes in code spans and code blocks alone', () => {
+    expect(parseInline('run `echo "hi"` now')).toEqual([
+      { t: 'text', v: 'run ' },
+      { t: 'code', v: 'echo "hi"' },
+      { t: 'text', v: ' now' },
+    ]);
+    expect(html('```\nprint("hi")\n```')).not.toContain('speech');
+    // A code span inside speech stays code, its quote marks included.
+    expect(parseInline('"try `a"b` now"')).toEqual([
+      { t: 'speech', open: '"', close: '"', c: [{ t: 'text', v: 'try ' }, { t: 'code', v: 'a"b' }, { t: 'text', v: ' now' }] },
+    ]);
+  });
+
+  it('stays fast on a long text full of unclosed quotes', () => {
+    for (const mark of ['"', '„', '«']) {
+      const text = `${mark}a `.repeat(30000);
+      const t0 = performance.now();
+      expect(parseInline(text)).toEqual([{ t: 'text', v: text }]);
+      expect(performance.now() - t0).toBeLessThan(1000);
+    }
+  });
+
+  it('keeps quoted markup inert', () => {
+    const out = html('"<img src=x onerror=alert(1)>" and „<script>alert(1)</script>“');
+    expect(out).not.toMatch(/<(script|img)\b/i);
+    expect(out.match(/class="speech"/g)).toHaveLength(2);
+    expect(out).toContain('&lt;img');
+  });
+
+  it('marks search words inside speech', () => {
+    const out = renderToStaticMarkup(<Markdown text={'Sie sagt "Köln ist schön"'} highlight={searchWords('koln')} />);
+    expect(out).toMatch(/<span class="speech">&quot;<mark[^>]*>Köln<\/mark> ist schön&quot;<\/span>/);
+  });
+});

@@ -1,6 +1,8 @@
 // Safe markdown for chat messages: the text becomes React elements, never HTML, so nothing from a
 // model or a character card can execute. *emotes* are styled apart; **bold**, _italic_, `code`,
 // ``` blocks and http(s) links are supported; an unclosed * while streaming is an emote to the end.
+// Speech in quotes ("…", “…”, „…“, «…», »…«) is coloured apart from narration; a quote without its
+// closing mark on the same line stays plain text, so it never colours the rest of a message.
 import { Fragment, type ReactNode } from 'react';
 
 export type Inline =
@@ -9,6 +11,7 @@ export type Inline =
   | { t: 'bold'; c: Inline[] }
   | { t: 'italic'; c: Inline[] }
   | { t: 'emote'; c: Inline[] }
+  | { t: 'speech'; open: string; close: string; c: Inline[] }
   | { t: 'link'; href: string; c: Inline[] };
 
 export type Block = { t: 'code'; v: string } | { t: 'p'; lines: Inline[][] };
@@ -19,6 +22,34 @@ function isWord(ch: string | undefined): boolean {
   return ch !== undefined && /[\p{L}\p{N}]/u.test(ch);
 }
 
+// The closing marks each opening quote mark accepts.
+const QUOTES: Record<string, string> = { '"': '"', '“': '”', '„': '“”', '«': '»', '»': '«' };
+
+function isSpace(ch: string | undefined): boolean {
+  return ch === undefined || /\s/u.test(ch);
+}
+
+// Where the quote opened at s[i] closes; -1 when nothing closes it, -2 when s[i] opens nothing.
+// Code spans inside are skipped (a mark in them is code). A straight " is both marks: it opens only before a non-space and not after a letter or
+// digit (5" is inches), and closes only after a non-space and not before a letter or digit.
+function quoteEnd(s: string, i: number): number {
+  const ch = s[i];
+  const closers = QUOTES[ch];
+  const straight = ch === '"';
+  if (straight && (isSpace(s[i + 1]) || isWord(s[i - 1]))) return -2;
+  for (let j = i + 1; j < s.length; j++) {
+    if (s[j] === '`') {
+      const end = s.indexOf('`', j + 1);
+      if (end > j) {
+        j = end;
+        continue;
+      }
+    }
+    if (closers.includes(s[j]) && j > i + 1 && !(straight && (isSpace(s[j - 1]) || isWord(s[j + 1])))) return j;
+  }
+  return -1;
+}
+
 export function parseInline(s: string): Inline[] {
   const out: Inline[] = [];
   let text = '';
@@ -26,6 +57,9 @@ export function parseInline(s: string): Inline[] {
     if (text) out.push({ t: 'text', v: text });
     text = '';
   };
+  // Per opening mark, the first position from which nothing closed it: no later one of the same
+  // mark can close either, so a text full of unclosed quotes is not searched again and again.
+  const unclosedFrom: Record<string, number> = {};
   let i = 0;
   while (i < s.length) {
     const ch = s[i];
@@ -66,6 +100,15 @@ export function parseInline(s: string): Inline[] {
       if (end > i + 1 && !isWord(s[end + 1]) && s[end + 1] !== '_' && s[end - 1] !== ' ') {
         flush();
         out.push({ t: 'italic', c: parseInline(s.slice(i + 1, end)) });
+        i = end + 1;
+        continue;
+      }
+    } else if (ch in QUOTES && !(i >= unclosedFrom[ch])) {
+      const end = quoteEnd(s, i);
+      if (end === -1) unclosedFrom[ch] = i;
+      if (end > i) {
+        flush();
+        out.push({ t: 'speech', open: ch, close: s[end], c: parseInline(s.slice(i + 1, end)) });
         i = end + 1;
         continue;
       }
@@ -155,6 +198,14 @@ function renderInline(nodes: Inline[], key = '', words?: string[]): ReactNode[] 
         return (
           <span key={k} className="emote">
             *{renderInline(n.c, k, words)}*
+          </span>
+        );
+      case 'speech':
+        return (
+          <span key={k} className="speech">
+            {n.open}
+            {renderInline(n.c, k, words)}
+            {n.close}
           </span>
         );
       case 'link':
