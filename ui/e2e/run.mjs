@@ -1091,6 +1091,11 @@ await step('{{user}} in a greeting follows the name in the settings, also in old
   await desktop.reload();
   await desktop.waitForFunction(() => document.querySelector('[data-testid=message-text]')?.textContent.includes('Sam'));
   assert((await greeting.textContent()).includes('Hallo Sam, ich bin Greta!'), await greeting.textContent());
+  // The character list's preview of the newest message fills them in too.
+  const preview = desktop.getByTestId('character-item').filter({ hasText: 'Greta' }).first();
+  await desktop.waitForFunction(() => [...document.querySelectorAll('[data-testid=character-item]')]
+    .some((e) => e.textContent.includes('Greta') && e.textContent.includes('Hallo Sam')));
+  assert(!(await preview.textContent()).includes('{{'), await preview.textContent());
   await patch(before);
   // Deleting a message asks in our own dialog (not the browser's): Esc keeps it, Delete removes it.
   await desktop.getByTestId('message-assistant').first().hover();
@@ -1102,6 +1107,56 @@ await step('{{user}} in a greeting follows the name in the settings, also in old
   await desktop.getByTestId('delete-message').first().click();
   await desktop.getByTestId('confirm-delete').click();
   await desktop.waitForFunction(() => document.querySelectorAll('[data-testid=message-text]').length === 0);
+});
+
+await step('chats: branch from a message, the list shows counts and the newest message, rename, delete', async () => {
+  await desktop.getByTestId('character-item').filter({ hasText: 'Mia' }).first().click();
+  await desktop.getByTestId('message-assistant').first().waitFor();
+  const chatOf = () => desktop.url().match(/\/chat\/([^/?#]+)/)?.[1];
+  await desktop.waitForFunction(() => /\/chat\//.test(location.pathname));
+  const source = chatOf();
+  const sourceMessages = (await (await fetch(`${base}/api/chats/${source}/messages?limit=500`)).json()).messages;
+  assert(sourceMessages.length >= 2, `${sourceMessages.length} messages`);
+  // Branch at the first message: a new chat with just that one opens, named after the source.
+  await desktop.getByTestId('message-assistant').first().hover();
+  await desktop.getByTestId('branch-message').first().click();
+  await desktop.waitForFunction((s) => !location.pathname.endsWith(s), `/chat/${source}`);
+  const branch = chatOf();
+  const copied = (await (await fetch(`${base}/api/chats/${branch}/messages`)).json()).messages;
+  assert(copied.length === 1 && copied[0].content === sourceMessages[0].content, JSON.stringify(copied));
+  assert((await desktop.getByTestId('chat-select').locator('option:checked').textContent()).endsWith('(Abzweig)'), 'branch title');
+  assert((await (await fetch(`${base}/api/chats/${source}/messages?limit=500`)).json()).messages.length === sourceMessages.length,
+    'the source changed');
+  // The list of all chats: each with its count and newest message; the shown one marked.
+  await desktop.getByTestId('chat-menu').click();
+  await desktop.getByTestId('open-chat-list').click();
+  const row = desktop.locator(`[data-testid=chat-list-item][data-chat-id="${branch}"]`);
+  await row.waitFor();
+  assert((await row.textContent()).includes('1 Nachricht'), await row.textContent());
+  assert(await row.getByTestId('chat-list-open').getAttribute('aria-current') === 'true', 'shown chat not marked');
+  const sourceRow = desktop.locator(`[data-testid=chat-list-item][data-chat-id="${source}"]`);
+  assert((await sourceRow.textContent()).includes(`${sourceMessages.length} Nachrichten`), await sourceRow.textContent());
+  assert((await sourceRow.getByTestId('chat-list-excerpt').count()) === 1, 'no newest message');
+  // Rename inline: Esc keeps the old name (and the list open), Enter saves.
+  await row.getByTestId('chat-rename').click();
+  await row.getByTestId('chat-rename-input').fill('Segelpläne');
+  await desktop.keyboard.press('Escape');
+  await row.getByTestId('chat-rename').waitFor();
+  await desktop.getByTestId('chat-list').waitFor();
+  await row.getByTestId('chat-rename').click();
+  await row.getByTestId('chat-rename-input').fill('Segelpläne');
+  await desktop.keyboard.press('Enter');
+  await row.getByText('Segelpläne').waitFor();
+  assert((await (await fetch(`${base}/api/chats/${branch}`)).json()).title === 'Segelpläne', 'title not stored');
+  await desktop.getByTestId('chat-select').locator('option:checked', { hasText: 'Segelpläne' }).waitFor({ state: 'attached' });
+  await desktop.screenshot({ path: join(artifacts, 'desktop-chat-list.png') });
+  // Delete the shown chat: our dialog asks; then another chat of Mia's is shown.
+  await row.getByTestId('chat-delete').click();
+  await desktop.getByTestId('confirm-delete').click();
+  await row.waitFor({ state: 'detached' });
+  await desktop.waitForFunction((b) => !location.pathname.endsWith(b), `/chat/${branch}`);
+  assert((await fetch(`${base}/api/chats/${branch}`)).status === 404, 'not deleted');
+  await desktop.getByTestId('close-chat-list').click();
 });
 
 // Accessibility (issue 17): axe-core audits the main screens — the character list with a chat open,

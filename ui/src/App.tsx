@@ -137,6 +137,7 @@ export function App() {
           >
             <CharacterPanel
               characters={characters}
+              userName={userName}
               selectedId={selectedId}
               onSelect={select}
               onCreate={() => setEditing('new')}

@@ -107,6 +107,9 @@ export interface Chat {
   created_at: number;
   updated_at: number;
   generating?: boolean;
+  // In the character's chat list: how many messages, and the newest one's start.
+  message_count?: number;
+  last_message?: { id: string; role: string; created_at: number; excerpt: string; truncated: boolean } | null;
 }
 
 export interface PromptPreview {
@@ -281,6 +284,10 @@ export const api = {
   createChat: (characterId: string) =>
     request<{ chat: Chat; messages: Message[] }>('POST', '/api/chats', { character_id: characterId }),
   deleteChat: (id: string) => request<unknown>('DELETE', `/api/chats/${id}`),
+  renameChat: (id: string, title: string) => request<Chat>('PATCH', `/api/chats/${id}`, { title }),
+  // A new chat with this one's messages up to and including `messageId`.
+  branchChat: (id: string, messageId: string, title?: string) =>
+    request<{ chat: Chat; messages: Message[] }>('POST', `/api/chats/${id}/branch`, { message_id: messageId, ...(title ? { title } : {}) }),
   // A chat file (SillyTavern JSONL or our JSON export) becomes a new chat of the character.
   importChat: (characterId: string, file: Blob) =>
     request<{ chat: Chat; messages: Message[] }>('POST', `/api/characters/${characterId}/chats/import`, undefined, file),

@@ -4,6 +4,7 @@ import { useEffect, useRef, useState } from 'react';
 import { api, type Character } from '../api/client';
 import { format, useT } from '../i18n';
 import { errorText } from '../lib/errors';
+import { fillMacros } from '../lib/macros';
 import { Avatar } from './Avatar';
 import { useConfirm } from './ConfirmDialog';
 
@@ -14,6 +15,7 @@ interface Props {
   onCreate: () => void;
   onDeleted: (id: string) => void;
   onImported: (ids: string[]) => void;
+  userName?: string;
 }
 
 interface ImportSummary {
@@ -22,7 +24,7 @@ interface ImportSummary {
   failed: string[];
 }
 
-export function CharacterPanel({ characters, selectedId, onSelect, onCreate, onDeleted, onImported }: Props) {
+export function CharacterPanel({ characters, selectedId, onSelect, onCreate, onDeleted, onImported, userName = 'User' }: Props) {
   const t = useT();
   const [dragging, setDragging] = useState(false);
   const [importing, setImporting] = useState(false);
@@ -70,7 +72,8 @@ export function CharacterPanel({ characters, selectedId, onSelect, onCreate, onD
   const [confirmDialog, ask] = useConfirm();
   const [lastMessages, setLastMessages] = useState<Record<string, string>>({});
 
-  // The last message of each character's most recent chat, for the list.
+  // The newest message of each character's most recent chat, for the list ({{user}} and {{char}}
+  // filled in as the chat shows them).
   useEffect(() => {
     let cancelled = false;
     (async () => {
@@ -78,10 +81,7 @@ export function CharacterPanel({ characters, selectedId, onSelect, onCreate, onD
       for (const c of characters) {
         try {
           const chats = await api.chats(c.id);
-          if (chats.length) {
-            const msgs = await api.messages(chats[0].id);
-            out[c.id] = msgs.length ? msgs[msgs.length - 1].content : '';
-          }
+          if (chats.length) out[c.id] = fillMacros(chats[0].last_message?.excerpt ?? '', c.name, userName);
         } catch {
           // A character deleted meanwhile.
         }
@@ -91,7 +91,7 @@ export function CharacterPanel({ characters, selectedId, onSelect, onCreate, onD
     return () => {
       cancelled = true;
     };
-  }, [characters]);
+  }, [characters, userName]);
 
   const q = query.trim().toLowerCase();
   const shown = characters.filter(

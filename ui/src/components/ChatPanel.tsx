@@ -13,6 +13,7 @@ import { fillMacros } from '../lib/macros';
 import { sttPrompt } from '../api/stt';
 import { Avatar } from './Avatar';
 import { MemoryPanel } from './MemoryPanel';
+import { ChatList, chatName } from './ChatList';
 import { useConfirm } from './ConfirmDialog';
 import { MessageImage } from './MessageImage';
 import { MicButton } from './MicButton';
@@ -63,6 +64,7 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
   const [editingId, setEditingId] = useState<string | null>(null);
   const [editText, setEditText] = useState('');
   const [showMemory, setShowMemory] = useState(false);
+  const [showChats, setShowChats] = useState(false);
   // Only the newest page of a long chat is loaded; older pages on request or for a search result.
   const [hasOlder, setHasOlder] = useState(false);
   const [flashId, setFlashId] = useState<string | null>(null);  // A message just jumped to.
@@ -408,6 +410,20 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
   const lastAssistant = [...messages].reverse().find((m) => m.role === 'assistant');
   const isLast = (m: Message) => messages.length > 0 && messages[messages.length - 1].id === m.id;
 
+  // A new chat with the messages up to this one; it opens at once.
+  const branchAt = async (m: Message) => {
+    if (!chatId) return;
+    setError(null);
+    try {
+      const current = chats.find((c) => c.id === chatId);
+      const { chat } = await api.branchChat(chatId, m.id, format(t.branchTitle, { name: current ? chatName(t, current) : '' }));
+      setChats(await api.chats(character!.id));
+      await loadChat(chat.id);
+    } catch (e) {
+      setError({ message: errorText(t, e) });
+    }
+  };
+
   const swipe = async (m: Message, dir: -1 | 1) => {
     const next = m.swipe_id + dir;
     if (next < 0) return;
@@ -443,7 +459,7 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
           >
             {chats.map((c) => (
               <option key={c.id} value={c.id} className="bg-zinc-900">
-                {c.title || format(t.chatTitle, { date: formatDate(t, c.created_at) })}
+                {chatName(t, c)}
               </option>
             ))}
           </select>
@@ -513,6 +529,17 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
                 <button
                   role="menuitem"
                   autoFocus
+                  className="min-h-10 px-4 py-2 text-left hover:bg-zinc-800"
+                  onClick={() => {
+                    setMenuOpen(false);
+                    setShowChats(true);
+                  }}
+                  data-testid="open-chat-list"
+                >
+                  {t.allChats}
+                </button>
+                <button
+                  role="menuitem"
                   className="min-h-10 px-4 py-2 text-left hover:bg-zinc-800"
                   onClick={() => {
                     setMenuOpen(false);
@@ -709,6 +736,15 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
                         ✎
                       </button>
                       <button
+                        className={`${actionClass} hover:text-zinc-200`}
+                        aria-label={t.branchHere}
+                        title={t.branchHere}
+                        data-testid="branch-message"
+                        onClick={() => branchAt(m)}
+                      >
+                        ⑂
+                      </button>
+                      <button
                         className={`${actionClass} hover:text-red-400`}
                         aria-label={t.deleteMessage}
                         title={t.deleteMessage}
@@ -889,6 +925,29 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
         <div className="mt-1 hidden text-xs text-zinc-500 md:block">{t.sendHint}</div>
         <span hidden data-testid="audio-state" data-playing={audio.playing ?? ''} data-pending={audio.pending} data-played={audio.played} />
       </div>
+      {showChats && (
+        <ChatList
+          characterId={character.id}
+          characterName={character.name}
+          userName={userName}
+          currentId={chatId}
+          onOpen={(id) => loadChat(id)}
+          onChanged={async (deletedId) => {
+            const list = await api.chats(character.id);
+            setChats(list);
+            // The chat shown was deleted: show the newest other one, or start a new one.
+            if (deletedId && deletedId === shownChatRef.current) {
+              if (list.length) await loadChat(list[0].id);
+              else {
+                const { chat } = await api.createChat(character.id);
+                setChats(await api.chats(character.id));
+                await loadChat(chat.id);
+              }
+            }
+          }}
+          onClose={() => setShowChats(false)}
+        />
+      )}
       {showMemory && chatId && (
         <MemoryPanel
           chatId={chatId}
