@@ -10,6 +10,7 @@
 #include "api/json_io.hpp"
 #include "api/routes.hpp"
 #include "llm/model_files.hpp"
+#include "llm/openai_engine.hpp"
 #include "stt/whisper_files.hpp"
 
 namespace mc::api {
@@ -125,6 +126,26 @@ void register_model_routes(http::Server& server, Context& ctx) {
         auto job = ctx.jobs.submit("model_download", {{"url", url}, {"sha256", sha}, {"name", *name}, {"kind", kind}}, std::nullopt, std::nullopt);
         if (!job) return error_response(job.error());
         return json_response(202, {{"job", job_to_json(*job)}});
+    });
+
+    // "Test connection" for a model server somewhere else (llama.cpp's server, Ollama, LM Studio,
+    // KoboldCpp, vLLM): asks it for its models without changing any setting. An empty api_key
+    // means the one in the settings (the UI never sees it).
+    server.route(Method::Post, "/api/models/test_remote", [&ctx](const Request& req) {
+        auto body = parse_object(req);
+        if (!body) return error_response(body.error());
+        Fields f(*body);
+        f.only({"url", "api_key"});
+        const std::string url = f.string("url", 2000);
+        std::string key = f.string_or("api_key", 4096, "");
+        if (f.error()) return error_response(*f.error());
+        if (!(url.starts_with("http://") || url.starts_with("https://")) || url.find_first_of(" \r\n\t") != std::string::npos) {
+            return error_response(Error{ErrorCode::InvalidInput, "'url' must be an http:// or https:// address", "url"}.because("url"));
+        }
+        if (key.empty()) key = ctx.settings.current()->str("llm.api_key");
+        const llm::RemoteProbe probe = llm::probe_remote(url, key);
+        return json_response(200, {{"ok", probe.ok}, {"reachable", probe.reachable}, {"models", probe.models},
+                                   {"detail", probe.ok ? url + " offers " + std::to_string(probe.models.size()) + " model(s)" : probe.detail}});
     });
 }
 

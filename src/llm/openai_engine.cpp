@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/log.hpp"
+#include "core/text.hpp"
 #include "http/client.hpp"
 #include "llm/llama_engine.hpp"
 
@@ -171,27 +172,50 @@ Result<GenerateResult> OpenAiEngine::generate(const GenerateRequest& req) {
     return result;
 }
 
-EngineStatus OpenAiEngine::status() const {
-    std::lock_guard lock(m_mu);
-    if (Clock::now() - m_checked < std::chrono::seconds(3) && !m_status.state.empty()) return m_status;
+RemoteProbe probe_remote(const std::string& base_url, const std::string& api_key) {
+    RemoteProbe out;
     http::ClientOptions co;
     co.connect_timeout_ms = 1000;
     co.read_timeout_ms = 2000;
-    if (!m_opt.api_key.empty()) co.headers.emplace_back("Authorization", "Bearer " + m_opt.api_key);
-    auto r = http::fetch("GET", m_opt.base_url, "/v1/models", "", "", co);
+    if (!api_key.empty()) co.headers.emplace_back("Authorization", "Bearer " + api_key);
+    auto r = http::fetch("GET", base_url, "/v1/models", "", "", co);
+    if (!r) {
+        out.detail = r.error().message;
+        return out;
+    }
+    out.reachable = true;
+    if (r->status != 200) {
+        out.detail = base_url + "/v1/models answered HTTP " + std::to_string(r->status) + ": " + server_message(r->body);
+        return out;
+    }
+    Json j = Json::parse(r->body, nullptr, false);
+    if (!j.is_object() || !j.contains("data") || !j["data"].is_array()) {
+        out.detail = base_url + "/v1/models did not answer an OpenAI-style model list: is this the right address?";
+        return out;
+    }
+    for (const auto& m : j["data"]) {
+        if (m.is_object() && m.contains("id") && m["id"].is_string() && out.models.size() < 200) {
+            out.models.push_back(utf8_prefix(m["id"].get<std::string>(), 200));
+        }
+    }
+    out.ok = true;
+    return out;
+}
+
+EngineStatus OpenAiEngine::status() const {
+    std::lock_guard lock(m_mu);
+    if (Clock::now() - m_checked < std::chrono::seconds(3) && !m_status.state.empty()) return m_status;
+    const RemoteProbe r = probe_remote(m_opt.base_url, m_opt.api_key);
     m_status.backend = "remote";
     m_status.model = m_opt.model;
-    if (!r) {
+    if (!r.reachable) {
         m_status.state = "unavailable";
-        m_status.detail = r.error().message + "; start the model server or change llm.llama_cpp_url";
-    } else if (r->status != 200) {
+        m_status.detail = r.detail + "; start the model server or change llm.llama_cpp_url";
+    } else if (!r.ok) {
         m_status.state = "error";
-        m_status.detail = m_opt.base_url + "/v1/models answered HTTP " + std::to_string(r->status) + ": " + server_message(r->body);
+        m_status.detail = r.detail;
     } else {
-        Json j = Json::parse(r->body, nullptr, false);
-        if (m_status.model.empty() && j.is_object() && j.contains("data") && j["data"].is_array() && !j["data"].empty()) {
-            m_status.model = j["data"][0].value("id", "");
-        }
+        if (m_status.model.empty() && !r.models.empty()) m_status.model = r.models.front();
         m_status.state = "ready";
         m_status.detail = "remote server " + m_opt.base_url + " (" + m_opt.mode + " mode)";
     }

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "llm/engine.hpp"
 
@@ -22,6 +23,18 @@ struct OpenAiEngineOptions {
     int context_size = 8192;
     int connect_timeout_ms = 2000;
 };
+
+// What an OpenAI-compatible server at `base_url` answers on /v1/models (llama.cpp's server, Ollama,
+// LM Studio, KoboldCpp, vLLM all serve it): the model ids it offers, or an error that says what is
+// wrong (not reachable, HTTP status and the server's own message, not an OpenAI-style answer).
+// Short timeouts: a person is waiting on "Test connection".
+struct RemoteProbe {
+    bool reachable = false;  // Something answered HTTP at that address.
+    bool ok = false;         // ... with a model list.
+    std::string detail;      // Why not, when not.
+    std::vector<std::string> models;
+};
+RemoteProbe probe_remote(const std::string& base_url, const std::string& api_key);
 
 class OpenAiEngine : public Engine {
 public:

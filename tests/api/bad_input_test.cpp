@@ -33,7 +33,7 @@ const std::vector<Route> kRoutes = {
     {"GET", "/api/chats/{chat}/search"}, {"GET", "/api/chats/{chat}/prompt"}, {"GET", "/api/chats/{chat}/export"},
     {"PATCH", "/api/messages/{message}"}, {"PATCH", "/api/memory/facts/{fact}"}, {"GET", "/api/jobs/{job}"},
     {"POST", "/api/jobs/{job}/cancel", true}, {"GET", "/api/models"}, {"POST", "/api/models/load"},
-    {"POST", "/api/models/download"}, {"GET", "/v1/models"}, {"POST", "/v1/chat/completions"},
+    {"POST", "/api/models/download"}, {"POST", "/api/models/test_remote"}, {"POST", "/api/chats/{chat}/branch"}, {"GET", "/v1/models"}, {"POST", "/v1/chat/completions"},
     {"POST", "/api/tts"}, {"GET", "/api/tts/voices"}, {"POST", "/v1/audio/speech"}, {"GET", "/api/characters/{character}/media"},
     {"GET", "/api/media/audio/{character}.wav"}, {"POST", "/api/images"}, {"POST", "/api/images/{job}/retry", true},
     {"GET", "/api/images/workflows"}, {"GET", "/api/images/workflows/{character}"}, {"PUT", "/api/images/workflows/{character}"},
@@ -54,7 +54,7 @@ const std::vector<Route> kRoutes = {
 // Every field any route reads.
 const std::vector<std::string> kFields = {
     "name", "description", "first_mes", "alternate_greetings", "tags", "voice", "extensions", "character_id", "title",
-    "content", "swipe_id", "sampling", "text", "pinned", "version", "keep", "url", "sha256", "path", "messages",
+    "content", "swipe_id", "sampling", "text", "pinned", "version", "keep", "url", "sha256", "path", "messages", "message_id", "api_key",
     "stream", "stream_options", "max_tokens", "top_k", "seed", "stop", "temperature", "llm", "chat", "memory", "model",
     "entries", "character_ids", "chat_ids", "scan_depth", "token_budget", "recursive_scanning", "creator", "nickname",
     "creation_date", "assets", "source", "group_only_greetings", "creator_notes_multilingual",

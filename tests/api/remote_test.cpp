@@ -128,5 +128,39 @@ TEST(RemoteEngine, ARefusedConnectionIsAnErrorNamingTheUrlWithinTwoSeconds) {
     EXPECT_LT(elapsed, std::chrono::seconds(2));
 }
 
+// "Test connection" in the settings and the first-run screen: llama.cpp's own server offers its
+// model; a closed port is unreachable; an address that answers something else says so; nothing
+// of the settings changes.
+TEST(RemoteEngine, TestConnectionNamesTheModelsOrWhatIsWrongAndChangesNoSetting) {
+    LlamaServer llama;
+    ServerProcess server;
+    auto c = server.client();
+    const Json before = body_json(c.Get("/api/settings"));
+    auto r = c.Post("/api/models/test_remote", Json{{"url", llama.url()}}.dump(), "application/json");
+    ASSERT_EQ(r->status, 200) << r->body;
+    Json j = body_json(r);
+    EXPECT_TRUE(j["ok"].get<bool>()) << r->body;
+    EXPECT_TRUE(j["reachable"].get<bool>());
+    ASSERT_FALSE(j["models"].empty()) << r->body;
+
+    const std::string closed = "http://127.0.0.1:" + std::to_string(free_port());
+    j = body_json(c.Post("/api/models/test_remote", Json{{"url", closed}}.dump(), "application/json"));
+    EXPECT_FALSE(j["ok"].get<bool>());
+    EXPECT_FALSE(j["reachable"].get<bool>());
+    EXPECT_NE(j["detail"].get<std::string>().find(closed), std::string::npos) << j.dump();
+
+    // Our own server's /api has no /v1/models: it answers, but not a model list.
+    const std::string wrong = "http://127.0.0.1:" + std::to_string(server.port()) + "/api";
+    j = body_json(c.Post("/api/models/test_remote", Json{{"url", wrong}}.dump(), "application/json"));
+    EXPECT_FALSE(j["ok"].get<bool>());
+    EXPECT_TRUE(j["reachable"].get<bool>());
+    EXPECT_NE(j["detail"].get<std::string>().find("HTTP 404"), std::string::npos) << j.dump();
+
+    auto bad = c.Post("/api/models/test_remote", R"({"url":"file:///etc/passwd"})", "application/json");
+    EXPECT_EQ(bad->status, 400);
+    EXPECT_EQ(body_json(bad)["error"]["field"], "url");
+    EXPECT_EQ(body_json(c.Get("/api/settings")), before);
+}
+
 }  // namespace
 }  // namespace mc::test
