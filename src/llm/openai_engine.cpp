@@ -172,8 +172,12 @@ Result<GenerateResult> OpenAiEngine::generate(const GenerateRequest& req) {
     return result;
 }
 
-RemoteProbe probe_remote(const std::string& base_url, const std::string& api_key) {
+RemoteProbe probe_remote(const std::string& url, const std::string& api_key) {
     RemoteProbe out;
+    // ".../v1" (as Ollama's and LM Studio's guides write it) and a trailing slash mean the same server.
+    std::string base_url = url;
+    while (base_url.size() > 8 && base_url.ends_with("/")) base_url.pop_back();
+    if (base_url.size() > 3 && base_url.ends_with("/v1")) base_url.resize(base_url.size() - 3);
     http::ClientOptions co;
     co.connect_timeout_ms = 1000;
     co.read_timeout_ms = 2000;

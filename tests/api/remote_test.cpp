@@ -142,6 +142,9 @@ TEST(RemoteEngine, TestConnectionNamesTheModelsOrWhatIsWrongAndChangesNoSetting)
     EXPECT_TRUE(j["ok"].get<bool>()) << r->body;
     EXPECT_TRUE(j["reachable"].get<bool>());
     ASSERT_FALSE(j["models"].empty()) << r->body;
+    // As Ollama's and LM Studio's guides write it: with /v1 (and a slash).
+    j = body_json(c.Post("/api/models/test_remote", Json{{"url", llama.url() + "/v1/"}}.dump(), "application/json"));
+    EXPECT_TRUE(j["ok"].get<bool>()) << j.dump();
 
     const std::string closed = "http://127.0.0.1:" + std::to_string(free_port());
     j = body_json(c.Post("/api/models/test_remote", Json{{"url", closed}}.dump(), "application/json"));

@@ -91,7 +91,70 @@ await step('the UI loads at /ui and / redirects there', async () => {
   assert(manifest.start_url === '/ui/' && manifest.icons.length > 0, JSON.stringify(manifest));
   await desktop.goto(`${base}/`);
   assert(desktop.url() === `${base}/ui/`, desktop.url());
+  // The first run greets; "Set up later" goes to the ordinary screen, and stays gone after a reload.
+  await desktop.getByTestId('welcome').waitFor();
+  await desktop.getByTestId('welcome-later').click();
   await desktop.getByText('No characters yet').waitFor();
+  await desktop.reload();
+  await desktop.getByText('No characters yet').waitFor();
+  assert((await desktop.getByTestId('welcome').count()) === 0, 'welcome came back');
+});
+
+// A first run as a new user has it: no model, no characters. The welcome asks for a name and a
+// model: a GGUF already in data/models/llm, a download with progress, or a server elsewhere after
+// "Test connection" (here: the e2e server's own OpenAI-compatible /v1/models). On a phone.
+await step('first run on a phone: name, a model from disk, a download, a tested server', async () => {
+  const fresh = await startMycandy(binary, { server: { ui_dir: dist }, llm: { threads: 2, context_size: 1024 } }, 'mc-e2e-first-');
+  const files = createServer((req, res) => {
+    if (req.url !== '/copy.gguf') return res.writeHead(404).end();
+    readFile(model).then((bytes) => res.writeHead(200, { 'Content-Length': bytes.length }).end(bytes));
+  });
+  await new Promise((r) => files.listen(0, '127.0.0.1', r));
+  const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, colorScheme: 'dark' });
+  phone.on('pageerror', (e) => errors.push(String(e)));
+  phone.setDefaultTimeout(30000);
+  try {
+    mkdirSync(join(fresh.dir, 'data', 'models', 'llm'), { recursive: true });
+    writeFileSync(join(fresh.dir, 'data', 'models', 'llm', 'tiny.gguf'), await readFile(model));
+    await phone.goto(`${fresh.base}/ui/`);
+    await phone.getByTestId('welcome').waitFor();
+    await phone.locator('[data-testid=model-state]:not([data-state=ready])').waitFor();
+    // A server elsewhere: nothing at a closed port; the e2e server answers with its model.
+    await phone.getByTestId('remote-url').fill('http://127.0.0.1:9');
+    await phone.getByTestId('test-remote').click();
+    await phone.locator('[data-testid=remote-result][data-ok=false]').waitFor();
+    assert((await phone.getByTestId('use-remote').isDisabled()), 'an unreachable server can be used');
+    await phone.getByTestId('remote-url').fill(base);
+    await phone.getByTestId('test-remote').click();
+    await phone.locator('[data-testid=remote-result][data-ok=true]').waitFor();
+    // A download with its progress, then it is listed.
+    await phone.getByTestId('model-url').fill(`http://127.0.0.1:${files.address().port}/copy.gguf`);
+    await phone.getByTestId('start-download').click();
+    await phone.getByTestId('download-done').waitFor();
+    await phone.getByTestId('local-model').filter({ hasText: 'copy.gguf' }).waitFor();
+    // The model on disk: used, loaded, ready.
+    await phone.getByTestId('local-model').filter({ hasText: 'tiny.gguf' }).getByTestId('use-model').click();
+    await phone.locator('[data-testid=model-state][data-state=ready]').waitFor({ timeout: 60000 });
+    await phone.getByTestId('local-model').filter({ hasText: 'tiny.gguf' }).getByTestId('model-in-use').waitFor();
+    await phone.getByTestId('llm-warning').waitFor({ state: 'detached' });  // The header knows at once.
+    const overflow = await phone.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
+    assert(!overflow, 'the welcome scrolls sideways');
+    await phone.getByTestId('welcome-name').fill('Jonas');
+    await phone.screenshot({ path: join(artifacts, 'first-run-phone.png'), fullPage: true });
+    await phone.getByTestId('welcome-start').click();
+    await phone.getByTestId('welcome').waitFor({ state: 'detached' });
+    const settings = await (await fetch(`${fresh.base}/api/settings`)).json();
+    assert(settings.chat.user_name === 'Jonas', settings.chat.user_name);
+    assert(settings.llm.model_path.endsWith('tiny.gguf') && settings.llm.backend === 'embedded', JSON.stringify(settings.llm));
+    // The same picker in the settings.
+    await phone.getByTestId('open-settings').click();
+    await phone.getByTestId('settings-models').locator('summary').click();
+    await phone.getByTestId('settings-models').getByTestId('model-in-use').waitFor();
+  } finally {
+    await phone.close();
+    files.close();
+    await fresh.stop();
+  }
 });
 
 await step('create a character with an avatar', async () => {

@@ -8,6 +8,7 @@ import { ChatPanel } from './components/ChatPanel';
 import { MediaPanel } from './components/MediaPanel';
 import { CharacterEditor } from './components/CharacterEditor';
 import { SettingsPanel } from './components/SettingsPanel';
+import { Welcome, WELCOMED_KEY } from './components/Welcome';
 
 type Tab = 'characters' | 'chat' | 'media';
 
@@ -27,6 +28,15 @@ function routePath(characterId: string, chatId?: string | null): string {
 export function App() {
   const [lang, setLang] = useState<Lang>(resolveLang('auto'));
   const [characters, setCharacters] = useState<Character[]>([]);
+  // The first run (no characters, not welcomed in this browser yet): the welcome screen instead.
+  const [loaded, setLoaded] = useState(false);
+  const [welcomed, setWelcomed] = useState(() => {
+    try {
+      return localStorage.getItem(WELCOMED_KEY) === '1';
+    } catch {
+      return false;
+    }
+  });
   const [route] = useState(() => parseRoute(window.location.pathname));
   const [selectedId, setSelectedId] = useState<string | null>(route.characterId);
   const [routeChatId, setRouteChatId] = useState<string | null>(route.chatId);
@@ -39,7 +49,10 @@ export function App() {
   const [mediaVersion, setMediaVersion] = useState(0);
   const t = strings[lang];
 
-  const reload = useCallback(async () => setCharacters(await api.characters()), []);
+  const reload = useCallback(async () => {
+    setCharacters(await api.characters());
+    setLoaded(true);
+  }, []);
   const refreshHealth = useCallback(async () => {
     try {
       setHealth(await api.health());
@@ -130,6 +143,17 @@ export function App() {
             ⚙ {t.settings}
           </button>
         </header>
+        {loaded && !welcomed && characters.length === 0 ? (
+          <Welcome
+            onModelChanged={refreshHealth}
+            onDone={(name) => {
+              if (name) setUserName(name);
+              setWelcomed(true);
+              refreshHealth();
+            }}
+          />
+        ) : (
+        <>
         <main className="flex min-h-0 flex-1">
           <aside
             aria-label={t.characters}
@@ -186,6 +210,8 @@ export function App() {
             </button>
           ))}
         </nav>
+        </>
+        )}
       </div>
       {editing && (
         <CharacterEditor

@@ -257,6 +257,15 @@ export const api = {
   health: () => request<Health>('GET', '/api/health'),
   settings: () => request<Settings>('GET', '/api/settings'),
   patchSettings: (patch: Settings) => request<Settings>('PATCH', '/api/settings', patch),
+  // Models: the files under data/models, using one, downloading one, testing a server elsewhere.
+  models: () =>
+    request<{ models: { name: string; size: number; format: string; kind: string; loaded: boolean }[]; loaded: string | null; models_dir: string }>(
+      'GET', '/api/models'),
+  loadModel: (path: string) => request<{ loaded: string }>('POST', '/api/models/load', { path }),
+  downloadModel: (url: string, sha256?: string) =>
+    request<{ job: Job }>('POST', '/api/models/download', { url, ...(sha256 ? { sha256 } : {}) }),
+  testRemote: (url: string, apiKey: string) =>
+    request<{ ok: boolean; reachable: boolean; models: string[]; detail: string }>('POST', '/api/models/test_remote', { url, api_key: apiKey }),
 
   characters: async () => (await request<{ characters: Character[] }>('GET', '/api/characters')).characters,
   createCharacter: (c: Partial<Character>) => request<Character>('POST', '/api/characters', c),

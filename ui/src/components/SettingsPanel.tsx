@@ -4,6 +4,7 @@ import { useEffect, useState } from 'react';
 import { ApiError, api, type Health, type Settings } from '../api/client';
 import { useT } from '../i18n';
 import { Drawer } from './Drawer';
+import { ModelPicker } from './ModelPicker';
 import { Field, inputClass, revealFirstError } from './Field';
 import { errorText, fieldErrors } from '../lib/errors';
 
@@ -140,6 +141,13 @@ export function SettingsPanel({ health, onClose, onSaved }: Props) {
                 })}
             </ul>
           </section>
+          <details className="rounded-xl border border-zinc-800 p-3" data-testid="settings-models">
+            <summary className="cursor-pointer text-sm font-medium">{t.modelSection}: {t.modelsOnDisk} · {t.downloadModel} · {t.remoteServer}</summary>
+            <div className="mt-3">
+              {/* Using a model changes llm.* here too: the form reloads them so a save does not undo it. */}
+              <ModelPicker onChanged={() => api.settings().then((s) => setSettings((cur) => (cur ? { ...cur, llm: s.llm } : s)))} />
+            </div>
+          </details>
           <section className="space-y-3">
             <h3 className="text-xs font-semibold uppercase tracking-wide text-zinc-500">{t.model}</h3>
             <Field label={t.backend} error={errors['llm.backend']}>
