@@ -4,6 +4,7 @@
 #include <llama.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -276,8 +277,18 @@ struct LlamaEngine::Impl {
         if (!ctx) return set_state("error", "cannot create a context of " + std::to_string(opt.context_size) +
                                                 " tokens for " + opt.model_path + " (out of memory?)");
         std::string model_tmpl = template_of(model, opt.fallback_template);
-        char desc[256] = {};
-        llama_model_desc(model, desc, sizeof desc);
+        char desc_buf[256] = {};
+        llama_model_desc(model, desc_buf, sizeof desc_buf);
+        // llama.cpp writes "?B" for sizes it has no name for (small or unusual models): the count instead.
+        std::string desc = desc_buf;
+        if (const size_t q = desc.find("?B"); q != std::string::npos) {
+            const double n = static_cast<double>(llama_model_n_params(model));
+            char count[32];
+            if (n >= 1e9) std::snprintf(count, sizeof count, "%.1fB", n / 1e9);
+            else if (n >= 1e6) std::snprintf(count, sizeof count, "%.1fM", n / 1e6);
+            else std::snprintf(count, sizeof count, "%.0fK", n / 1e3);
+            desc.replace(q, 2, count);
+        }
         const std::string name = std::filesystem::path(opt.model_path).filename().string();
         std::string states;
         if (!opt.cache_dir.empty()) {

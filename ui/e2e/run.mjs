@@ -1222,6 +1222,32 @@ await step('chats: branch from a message, the list shows counts and the newest m
   await desktop.getByTestId('close-chat-list').click();
 });
 
+await step('a greeting with alternates swipes through them and stops at the last once the chat goes on', async () => {
+  await fetch(`${base}/api/characters`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ name: 'Ava', first_mes: 'Hi!', alternate_greetings: ['Hey there!', 'Good evening!'] }),
+  });
+  await desktop.reload();
+  await desktop.getByTestId('character-item').filter({ hasText: 'Ava' }).click();
+  const greeting = desktop.getByTestId('message-assistant').first();
+  await greeting.getByTestId('swipe-counter').getByText('1/3').waitFor();
+  assert(await greeting.getByTestId('swipe-prev').isDisabled(), 'previous at the first version');
+  await greeting.getByTestId('swipe-next').click();
+  await greeting.getByTestId('swipe-next').click();
+  await greeting.getByTestId('swipe-counter').getByText('3/3').waitFor();
+  assert((await greeting.getByTestId('message-text').textContent()).includes('Good evening!'), await greeting.textContent());
+  await desktop.getByTestId('composer').fill('Hallo Ava');
+  await desktop.getByTestId('composer').press('Enter');
+  await desktop.getByTestId('message-assistant').nth(1).waitFor();
+  await desktop.getByTestId('streaming').waitFor({ state: 'detached' });
+  await desktop.waitForFunction(() => !document.querySelector('[data-testid=stop]'));
+  // Further up now: › stops at the last version (it does not regenerate the newest reply).
+  assert(await greeting.getByTestId('swipe-next').isDisabled(), 'next on an older greeting');
+  const chat = desktop.url().match(/\/chat\/([^/?#]+)/)?.[1];
+  const stored = (await (await fetch(`${base}/api/chats/${chat}/messages`)).json()).messages;
+  assert(stored.length === 3 && stored[0].swipe_id === 2 && stored[2].swipes.length === 1, JSON.stringify(stored.map((m) => [m.swipe_id, m.swipes.length])));
+});
+
 // Accessibility (issue 17): axe-core audits the main screens — the character list with a chat open,
 // the character editor, the settings — at 1440x900 and 390x844, in the dark and in the light theme
 // (which follows the system). No violation of impact serious or critical may remain. The chat audited

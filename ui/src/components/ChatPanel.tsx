@@ -427,7 +427,9 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
   const swipe = async (m: Message, dir: -1 | 1) => {
     const next = m.swipe_id + dir;
     if (next < 0) return;
-    if (next >= m.swipes.length) return turn('regenerate', {}, m);
+    // Past the last version of the newest reply: a new one. An older message (a greeting with its
+    // alternates further up) just stops at its last version — the server regenerates only the newest.
+    if (next >= m.swipes.length) return isLast(m) ? turn('regenerate', {}, m) : undefined;
     const updated = await api.editMessage(m.id, { swipe_id: next });
     setMessages((ms) => ms.map((x) => (x.id === m.id ? updated : x)));
   };
@@ -689,13 +691,14 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
                   )}
                   {m.role === 'assistant' && m.swipes.length > 1 && (
                     <span className="flex items-center" data-testid="swipes">
-                      <button className={`${actionClass} hover:text-zinc-200`} onClick={() => swipe(m, -1)} disabled={!!streaming} aria-label={t.previousSwipe} data-testid="swipe-prev">
+                      <button className={`${actionClass} hover:text-zinc-200`} onClick={() => swipe(m, -1)} disabled={!!streaming || m.swipe_id === 0} aria-label={t.previousSwipe} data-testid="swipe-prev">
                         ‹
                       </button>
                       <span data-testid="swipe-counter">
                         {m.swipe_id + 1}/{m.swipes.length}
                       </span>
-                      <button className={`${actionClass} hover:text-zinc-200`} onClick={() => swipe(m, 1)} disabled={!!streaming} aria-label={t.nextSwipe} data-testid="swipe-next">
+                      <button className={`${actionClass} hover:text-zinc-200`} onClick={() => swipe(m, 1)}
+                        disabled={!!streaming || (!isLast(m) && m.swipe_id + 1 >= m.swipes.length)} aria-label={t.nextSwipe} data-testid="swipe-next">
                         ›
                       </button>
                     </span>
