@@ -285,7 +285,10 @@ await step('keyboard: → and ← step through swipes, Ctrl+Enter regenerates, �
   await desktop.getByTestId('swipe-counter').getByText('1/2').waitFor();
   await composer.press('Control+Enter');
   await desktop.getByTestId('swipe-counter').getByText('3/3').waitFor();
-  await desktop.getByTestId('streaming').waitFor({ state: 'detached' });
+  // A regenerate has no "streaming" bubble (it writes into the reply): its end is the Stop button
+  // going away. (Waiting for the bubble passed at once, and ↑ during the reply was ignored on a
+  // slower machine.)
+  await desktop.getByTestId('stop').waitFor({ state: 'detached' });
   await composer.press('ArrowUp');
   const editing = desktop.getByTestId('edit-text');
   await editing.waitFor();
@@ -688,6 +691,63 @@ await step('switch to German', async () => {
   const chatName = await desktop.getByTestId('chat-select').locator('option').first().textContent();
   assert(/\d{2}\.\d{2}\.\d{4}/.test(chatName) && !/\d{1,2}\/\d{1,2}\/\d{4}/.test(chatName), `chat date in German: ${chatName}`);
   await desktop.screenshot({ path: join(artifacts, 'desktop-de.png') });
+});
+
+// German means German: no English UI string (every key of ui/src/i18n.ts whose English and German
+// differ) may be left as a text, label, title or placeholder on the main screens. Server text
+// (model replies, names, technical details) is not a key and is not matched: only whole strings.
+const i18nSource = await readFile(fileURLToPath(new URL('../src/i18n.ts', import.meta.url)), 'utf8');
+function i18nPairs(block) {
+  const out = new Map();
+  for (const m of block.matchAll(/^ {2}(\w+): '((?:[^'\\]|\\.)*)',$/gm)) out.set(m[1], m[2].replace(/\\'/g, "'"));
+  return out;
+}
+const enStrings = i18nPairs(i18nSource.slice(0, i18nSource.indexOf('const de')));
+const deStrings = i18nPairs(i18nSource.slice(i18nSource.indexOf('const de')));
+const englishOnly = [...enStrings].filter(([k, v]) => deStrings.has(k) && deStrings.get(k) !== v && !v.includes('{') && v.length > 2)
+  .map(([, v]) => v);
+async function englishLeft(page) {
+  return page.evaluate((words) => {
+    const set = new Set(words);
+    const found = new Set();
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+      const text = n.textContent.trim();
+      if (set.has(text)) found.add(text);
+    }
+    for (const el of document.querySelectorAll('[aria-label],[title],[placeholder]')) {
+      for (const a of ['aria-label', 'title', 'placeholder']) if (set.has(el.getAttribute(a) ?? '')) found.add(`${a}=${el.getAttribute(a)}`);
+    }
+    return [...found];
+  }, englishOnly);
+}
+
+await step('German means German: no English UI string on the chat, the editor, the settings, the chat list, the memory', async () => {
+  assert(englishOnly.length > 200, `only ${englishOnly.length} strings read from i18n.ts`);
+  const left = [];
+  const look = async (where) => { for (const w of await englishLeft(desktop)) left.push(`${where}: ${w}`); };
+  await desktop.getByTestId('message-assistant').first().hover();
+  await look('chat');
+  await desktop.getByTestId('edit-character').click();
+  await desktop.getByTestId('character-editor').waitFor();
+  await look('editor');
+  await desktop.keyboard.press('Escape');
+  await desktop.getByTestId('open-settings').click();
+  await desktop.getByTestId('settings-models').locator('summary').click();
+  await desktop.getByTestId('model-picker').waitFor();
+  await look('settings');
+  await desktop.getByTestId('close-settings').click();
+  await desktop.getByTestId('chat-menu').click();
+  await look('chat menu');
+  await desktop.getByTestId('open-chat-list').click();
+  await desktop.getByTestId('chat-list-item').first().waitFor();
+  await look('chat list');
+  await desktop.getByTestId('close-chat-list').click();
+  await desktop.getByTestId('open-memory').click();
+  await desktop.getByTestId('memory-panel').waitFor();
+  await look('memory');
+  await desktop.keyboard.press('Escape');
+  assert(left.length === 0, `English in the German UI: ${JSON.stringify(left)}`);
 });
 
 await step('every invalid field is marked at once, in German, and nothing is saved', async () => {
