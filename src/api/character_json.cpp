@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "api/chat_json.hpp"
 #include "core/text.hpp"
 #include "image/image_service.hpp"
 #include "voice/tts_service.hpp"
@@ -192,11 +193,30 @@ Result<void> apply_character_fields(Character& c, const Json& body, bool creatin
                 }
             }
             if (key == "extensions") {
-                // Our own picture settings (extensions.mycandy.image) are checked when saved.
-                if (auto v = image::character_image_from_extensions(*it); !v) {
-                    problems.add(v.error());
-                    continue;
+                // Our own picture settings (extensions.mycandy.image), the character's own samplers
+                // (extensions.mycandy.sampling) and its note (SillyTavern's extensions.depth_prompt)
+                // are checked when saved.
+                const size_t before = problems.size();
+                if (auto v = image::character_image_from_extensions(*it); !v) problems.add(v.error());
+                if (const Json* mine = character_sampling(*it)) {
+                    if (auto v = sampling_from_json(*mine, llm::Sampling{}, "extensions.mycandy.sampling."); !v) problems.add(v.error());
                 }
+                if (it->contains("depth_prompt") && !(*it)["depth_prompt"].is_null()) {
+                    const Json& d = (*it)["depth_prompt"];
+                    const std::string at = "extensions.depth_prompt";
+                    if (!d.is_object()) {
+                        problem(ErrorCode::InvalidInput, "'" + at + "' must be an object {prompt, depth, role}", at, "type", {{"expected", "object"}});
+                    } else {
+                        if (d.contains("prompt") && !d["prompt"].is_string()) {
+                            problem(ErrorCode::InvalidInput, "'" + at + ".prompt' must be text", at + ".prompt", "type", {{"expected", "string"}});
+                        }
+                        if (d.contains("depth") && (!d["depth"].is_number_integer() || d["depth"].get<int64_t>() < 0 || d["depth"].get<int64_t>() > 1000)) {
+                            problem(ErrorCode::InvalidInput, "'" + at + ".depth' must be a whole number from 0 to 1000", at + ".depth", "range",
+                                    {{"min", "0"}, {"max", "1000"}});
+                        }
+                    }
+                }
+                if (problems.size() != before) continue;
             }
             (key == "voice" ? c.voice : c.extensions) = *it;
         } else {

@@ -19,9 +19,20 @@ Json chat_to_json(const Chat& c) {
                 {"updated_at", c.updated_at}};
 }
 
-Result<llm::Sampling> sampling_from_json(const Json& j, llm::Sampling s) {
-    if (!j.is_object()) return fail(ErrorCode::InvalidInput, "'sampling' must be an object (got " + std::string(json_kind(j)) + ")", "sampling");
-    Fields f(j);
+const Json* character_sampling(const Json& extensions) {
+    if (!extensions.is_object() || !extensions.contains("mycandy") || !extensions["mycandy"].is_object()) return nullptr;
+    const Json& m = extensions["mycandy"];
+    if (!m.contains("sampling") || m["sampling"].is_null()) return nullptr;
+    return &m["sampling"];
+}
+
+Result<llm::Sampling> sampling_from_json(const Json& j, llm::Sampling s, const std::string& prefix) {
+    const std::string where = prefix.empty() ? "sampling" : prefix.substr(0, prefix.size() - 1);
+    if (!j.is_object()) {
+        return fail_because(ErrorCode::InvalidInput, "'" + where + "' must be an object (got " + std::string(json_kind(j)) + ")", where,
+                            "type", {{"expected", "object"}, {"got", json_type_word(j)}});
+    }
+    Fields f(j, prefix);
     f.only({"temperature", "top_k", "top_p", "min_p", "repeat_penalty", "repeat_last_n", "presence_penalty",
             "frequency_penalty", "dry_multiplier", "dry_base", "dry_allowed_length", "dry_penalty_last_n", "seed",
             "max_tokens", "stop"});
@@ -49,7 +60,7 @@ Result<llm::Sampling> sampling_from_json(const Json& j, llm::Sampling s) {
         s.stop = f.strings("stop", llm::kMaxClientStops, llm::kMaxStopBytes);
         if (!f.error()) {
             for (const auto& stop : s.stop) {
-                if (stop.empty()) f.reject(ErrorCode::InvalidInput, "stop", "each 'stop' string must be 1 to 256 bytes");
+                if (stop.empty()) f.reject(ErrorCode::InvalidInput, prefix + "stop", "each 'stop' string must be 1 to 256 bytes");
             }
         }
     }

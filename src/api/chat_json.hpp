@@ -12,7 +12,10 @@ namespace mc::api {
 Json message_to_json(const Message& m);
 Json chat_to_json(const Chat& c);
 // Reads sampler fields from `j` on top of `base`. Unknown keys and wrong types name the field.
-Result<llm::Sampling> sampling_from_json(const Json& j, llm::Sampling base);
+// `prefix` names where the object sits ("extensions.mycandy.sampling.") in error fields.
+Result<llm::Sampling> sampling_from_json(const Json& j, llm::Sampling base, const std::string& prefix = "");
+// A character's own samplers (extensions.mycandy.sampling), or null when it has none.
+const Json* character_sampling(const Json& extensions);
 // One turn event as SSE bytes ("event: token\ndata: {...}\n\n").
 std::string turn_event_sse(const chat::TurnEvent& e);
 Json timings_json(const llm::GenerateResult& r);

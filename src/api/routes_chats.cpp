@@ -94,8 +94,25 @@ Response start_turn(Context& ctx, const Request& req, chat::TurnKind kind) {
     // sends its own choice.
     t.speak = f.opt_boolean("speak").value_or(ctx.settings.current()->boolean("media.tts_enabled"));
     if (f.error()) return error_response(*f.error());
+    // The settings' samplers, the character's own over them (extensions.mycandy.sampling, checked
+    // when the character was saved), the request's over both.
+    llm::Sampling base = ctx.chat.default_sampling();
+    bool own = false;
+    if (auto chat = ctx.chats.get(req.param("id"))) {
+        if (auto character = ctx.characters.get(chat->character_id)) {
+            if (const Json* mine = character_sampling(character->extensions)) {
+                if (auto s = sampling_from_json(*mine, base, "extensions.mycandy.sampling.")) {
+                    base = *s;
+                    own = true;
+                } else {
+                    log::warn("character ", character->id, ": its samplers are ignored: ", s.error().message);
+                }
+            }
+        }
+    }
+    if (own) t.sampling = base;
     if (body.contains("sampling") && !body["sampling"].is_null()) {
-        auto s = sampling_from_json(body["sampling"], ctx.chat.default_sampling());
+        auto s = sampling_from_json(body["sampling"], base);
         if (!s) return error_response(s.error());
         t.sampling = *s;
     }

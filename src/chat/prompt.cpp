@@ -55,6 +55,15 @@ BuiltPrompt build_prompt(const Character& c, const std::vector<Message>& history
     // Lorebook entries by where they go.
     std::string lore_const_before, lore_const_after, lore_before, lore_after;
     std::vector<std::pair<int, std::string>> lore_depth;
+    // The character's note (SillyTavern's extensions.depth_prompt, "Character's Note"): at its depth
+    // (default 4) like an at-depth lorebook entry, so it stays close to the newest messages.
+    if (c.extensions.is_object() && c.extensions.contains("depth_prompt") && c.extensions["depth_prompt"].is_object()) {
+        const auto& d = c.extensions["depth_prompt"];
+        const std::string text = d.contains("prompt") && d["prompt"].is_string() ? trim(macro(d["prompt"].get<std::string>())) : "";
+        int depth = 4;
+        if (d.contains("depth") && d["depth"].is_number_integer()) depth = static_cast<int>(std::clamp<int64_t>(d["depth"].get<int64_t>(), 0, 1000));
+        if (!text.empty()) lore_depth.emplace_back(depth, text);
+    }
     if (world) {
         for (const auto& f : world->fired) {
             const std::string text = trim(macro(f.content));

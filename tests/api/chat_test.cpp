@@ -2,6 +2,8 @@
 // generated tiny random-weight model.
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -64,6 +66,47 @@ protected:
     static inline std::string s_model_dir;
     std::unique_ptr<ServerProcess> server;
 };
+
+// A character's own samplers sit between the settings' and the request's; its note (SillyTavern's
+// extensions.depth_prompt) goes into the prompt at its depth; both are checked when saved.
+TEST_F(ChatApi, ACharactersOwnSamplersAndNoteShapeItsTurns) {
+    start();
+    auto c = server->client();
+    auto bad = c.Post("/api/characters",
+                      Json{{"name", "Ida"},
+                           {"extensions", {{"mycandy", {{"sampling", {{"temperature", 9}, {"max_tokens", 0}}}}}, {"depth_prompt", {{"depth", -1}}}}}}
+                          .dump(),
+                      "application/json");
+    ASSERT_EQ(bad->status, 400) << bad->body;
+    std::set<std::string> fields;
+    const Json refused = body_json(bad);
+    for (const auto& e : refused["error"]["errors"]) fields.insert(e["field"].get<std::string>());
+    EXPECT_EQ(fields, (std::set<std::string>{"extensions.mycandy.sampling.temperature", "extensions.mycandy.sampling.max_tokens",
+                                             "extensions.depth_prompt.depth"}))
+        << bad->body;
+
+    const std::string ida = new_character({{"name", "Ida"},
+                                           {"extensions",
+                                            {{"mycandy", {{"sampling", {{"max_tokens", 5}, {"temperature", 0.2}}}}},
+                                             {"depth_prompt", {{"prompt", "{{char}} always mentions the sea."}, {"depth", 1}, {"role", "system"}}}}}});
+    const std::string chat = new_chat(ida)["chat"]["id"];
+    SseResult turn = send(chat, "Hallo Ida!");
+    ASSERT_EQ(turn.events.back().event, "done") << turn.body;
+    EXPECT_EQ(turn.events.back().data["timings"]["predicted_tokens"], 5);  // The character's, not the settings' 24.
+    turn = post_sse(server->port(), "/api/chats/" + chat + "/messages", Json{{"content", "Und?"}, {"sampling", {{"max_tokens", 7}}}}.dump());
+    ASSERT_EQ(turn.events.back().event, "done") << turn.body;
+    EXPECT_EQ(turn.events.back().data["timings"]["predicted_tokens"], 7);  // The request's over the character's.
+    // The note: one message from the end (before the newest message), {{char}} filled in.
+    const Json p = body_json(c.Get(("/api/chats/" + chat + "/prompt").c_str()));
+    const Json& msgs = p["messages"];
+    ASSERT_GE(msgs.size(), 3u) << p.dump();
+    EXPECT_EQ(msgs[msgs.size() - 2]["role"], "system") << p.dump();
+    EXPECT_EQ(msgs[msgs.size() - 2]["content"], "Ida always mentions the sea.") << p.dump();
+    // Another character keeps the settings' samplers.
+    const std::string other = new_chat(new_character())["chat"]["id"];
+    turn = send(other, "Hallo Mia!");
+    EXPECT_EQ(turn.events.back().data["timings"]["predicted_tokens"], 24);
+}
 
 TEST_F(ChatApi, NewChatStartsWithTheGreetingAndAlternatesAsSwipes) {
     start();

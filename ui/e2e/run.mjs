@@ -699,7 +699,8 @@ await step('switch to German', async () => {
 const i18nSource = await readFile(fileURLToPath(new URL('../src/i18n.ts', import.meta.url)), 'utf8');
 function i18nPairs(block) {
   const out = new Map();
-  for (const m of block.matchAll(/^ {2}(\w+): '((?:[^'\\]|\\.)*)',$/gm)) out.set(m[1], m[2].replace(/\\'/g, "'"));
+  // Top-level keys and those of nested groups (states, healthHints, err, ...), quoted or not.
+  for (const m of block.matchAll(/^ {2,4}'?([\w.]+)'?: '((?:[^'\\]|\\.)*)',$/gm)) out.set(m[1], m[2].replace(/\\'/g, "'"));
   return out;
 }
 const enStrings = i18nPairs(i18nSource.slice(0, i18nSource.indexOf('const de')));
@@ -735,6 +736,8 @@ await step('German means German: no English UI string on the chat, the editor, t
   await desktop.getByTestId('open-settings').click();
   await desktop.getByTestId('settings-models').locator('summary').click();
   await desktop.getByTestId('model-picker').waitFor();
+  // Each part that is not ready says what to do, in German.
+  assert((await desktop.locator('[data-testid$=-hint]').count()) > 0, 'no health hint');
   await look('settings');
   await desktop.getByTestId('close-settings').click();
   await desktop.getByTestId('chat-menu').click();

@@ -185,7 +185,7 @@ export interface Voices {
 }
 
 export interface Component {
-  state: 'ready' | 'loading' | 'unavailable' | 'not_configured' | 'error';
+  state: 'ready' | 'loading' | 'unavailable' | 'not_configured' | 'error' | 'disabled';
   detail: string;
   model?: string | null;
   backend?: string;

@@ -20,6 +20,7 @@ const stateColor: Record<string, string> = {
   unavailable: 'bg-amber-500',
   not_configured: 'bg-zinc-500',
   error: 'bg-red-500',
+  disabled: 'bg-zinc-600',
 };
 
 export function SettingsPanel({ health, onClose, onSaved }: Props) {
@@ -128,7 +129,14 @@ export function SettingsPanel({ health, onClose, onSaved }: Props) {
                         <span className="font-medium">{t.components[k]}</span>
                         <span className="text-zinc-400">— {t.states[c.state]}</span>
                       </div>
-                      <div className="mt-0.5 break-words text-xs text-zinc-500">{c.detail}</div>
+                      {(() => {
+                        const hint = c.state === 'ready' ? undefined : t.healthHints[`${k}.${c.state}`] ?? t.healthHints[c.state];
+                        return hint ? <div className="mt-0.5 text-xs text-zinc-300" data-testid={`health-${k}-hint`}>{hint}</div> : null;
+                      })()}
+                      <div className="mt-0.5 break-words text-xs text-zinc-500">
+                        {c.state !== 'ready' && <span className="sr-only">{t.details}: </span>}
+                        {c.detail}
+                      </div>
                       {k === 'llm' && c.llama_cpp && (
                         <div className="mt-0.5 break-words text-xs text-zinc-500" data-testid="health-llm-device">
                           {t.device}: {c.llama_cpp.device} ({c.llama_cpp.device_detail})
