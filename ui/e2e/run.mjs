@@ -481,6 +481,37 @@ function toneWav(seconds, rate) {
   return b;
 }
 
+await step('the editor gives the character a note and its own samplers (checked, kept, in the prompt)', async () => {
+  await desktop.getByTestId('edit-character').click();
+  await desktop.getByTestId('behaviour-section').locator('summary').click();
+  await desktop.getByTestId('note-prompt').fill('{{char}} loves the sea.');
+  await desktop.getByTestId('note-depth').fill('2');
+  await desktop.getByTestId('sampler-max_tokens').fill('12');
+  await desktop.getByTestId('sampler-temperature').fill('9');
+  await desktop.getByTestId('save-character').click();
+  await desktop.getByTestId('behaviour-section').getByText('Must be from 0 to 5.').waitFor();
+  await desktop.getByTestId('sampler-temperature').fill('0.7');
+  await desktop.getByTestId('save-character').click();
+  await desktop.getByTestId('character-editor').waitFor({ state: 'detached' });
+  const id = desktop.url().match(/\/ui\/c\/([^/]+)/)?.[1];
+  const saved = await (await fetch(`${base}/api/characters/${id}`)).json();
+  assert(isDeepStrictEqual(saved.extensions.mycandy.sampling, { max_tokens: 12, temperature: 0.7 }), JSON.stringify(saved.extensions));
+  assert(saved.extensions.depth_prompt.prompt === '{{char}} loves the sea.' && saved.extensions.depth_prompt.depth === 2, JSON.stringify(saved.extensions));
+  const chat = desktop.url().match(/\/chat\/([^/?#]+)/)?.[1];
+  const preview = await (await fetch(`${base}/api/chats/${chat}/prompt`)).json();
+  assert(preview.messages.some((m) => m.role === 'system' && m.content === 'Mia loves the sea.'), 'the note is not in the prompt');
+  // Kept when the editor opens again; emptied, they are gone (the settings' samplers again).
+  await desktop.getByTestId('edit-character').click();
+  assert((await desktop.getByTestId('note-prompt').inputValue()) === '{{char}} loves the sea.', 'note not shown again');
+  await desktop.getByTestId('note-prompt').fill('');
+  await desktop.getByTestId('sampler-max_tokens').fill('');
+  await desktop.getByTestId('sampler-temperature').fill('');
+  await desktop.getByTestId('save-character').click();
+  await desktop.getByTestId('character-editor').waitFor({ state: 'detached' });
+  const after = await (await fetch(`${base}/api/characters/${id}`)).json();
+  assert(!after.extensions.depth_prompt && Object.keys(after.extensions.mycandy.sampling).length === 0, JSON.stringify(after.extensions));
+});
+
 await step('a voice sample is measured and drawn; Train voice runs the trainer live; cancel stops it', async () => {
   writeFileSync(join(dir, 'sample.wav'), toneWav(4, 22050));
   // A stand-in RVC trainer (RVC cannot run here): says its epoch, waits for the test, writes a model.

@@ -27,7 +27,11 @@ type TextKey =
 // The fields this editor shows an error beside; the server's problems with others go to the form.
 const SHOWN = new Set(['name', 'description', 'personality', 'scenario', 'first_mes', 'mes_example', 'system_prompt',
   'post_history_instructions', 'creator_notes', 'appearance', 'avatar', 'alternate_greetings', 'tags', 'voice_sample', 'voice']);
-const shownInEditor = (f: string) => SHOWN.has(f) || f.startsWith('voice.') || f.startsWith('extensions.mycandy.image.');
+const shownInEditor = (f: string) =>
+  SHOWN.has(f) || f.startsWith('voice.') || f.startsWith('extensions.mycandy.image.') || f.startsWith('extensions.mycandy.sampling.') ||
+  f === 'extensions.depth_prompt.depth' || f === 'extensions.depth_prompt.prompt';
+// The samplers a character may set for itself (the chat's most used; the API takes all of a turn's).
+const SAMPLER_KEYS = ['temperature', 'top_p', 'min_p', 'top_k', 'repeat_penalty', 'max_tokens'] as const;
 
 interface Props {
   character: Character | null;
@@ -95,6 +99,22 @@ export function CharacterEditor({ character, onClose, onSaved }: Props) {
     return out;
   };
   const imgError = (k: string) => errors[`extensions.mycandy.image.${k}`];
+  // The character's own samplers (extensions.mycandy.sampling; empty = the settings') and its note
+  // (SillyTavern's extensions.depth_prompt: text put that many messages from the end).
+  const ownSampling = (((character?.extensions?.mycandy as Record<string, unknown> | undefined)?.sampling ?? {}) as Record<string, unknown>);
+  const [samplers, setSamplers] = useState<Record<string, string>>(() =>
+    Object.fromEntries(SAMPLER_KEYS.map((k) => [k, ownSampling[k] !== undefined ? String(ownSampling[k]) : ''])));
+  const ownNote = (character?.extensions?.depth_prompt ?? {}) as { prompt?: string; depth?: number; role?: string };
+  const [note, setNote] = useState({ prompt: ownNote.prompt ?? '', depth: ownNote.depth !== undefined ? String(ownNote.depth) : '4' });
+  const samplingBody = () => {
+    // Only the samplers the person set; other keys a card brought stay.
+    const out: Record<string, unknown> = { ...ownSampling };
+    for (const k of SAMPLER_KEYS) {
+      if (samplers[k].trim() === '') delete out[k];
+      else out[k] = Number(samplers[k]);
+    }
+    return out;
+  };
   const [voiceNames, setVoiceNames] = useState<string[]>([]);
   const [testing, setTesting] = useState(false);
   useEffect(() => {
@@ -162,10 +182,15 @@ export function CharacterEditor({ character, onClose, onSaved }: Props) {
       alternate_greetings: form.alternate_greetings.filter((g) => g.trim()),
       tags: form.tags.split(',').map((s) => s.trim()).filter(Boolean),
       voice: { ...((character?.voice ?? {}) as Voice), ...voiceBody() },
-      extensions: {
-        ...(character?.extensions ?? {}),
-        mycandy: { ...((character?.extensions?.mycandy as Record<string, unknown> | undefined) ?? {}), image: imageBody() },
-      },
+      extensions: (() => {
+        const ext: Record<string, unknown> = {
+          ...(character?.extensions ?? {}),
+          mycandy: { ...((character?.extensions?.mycandy as Record<string, unknown> | undefined) ?? {}), image: imageBody(), sampling: samplingBody() },
+        };
+        if (note.prompt.trim()) ext.depth_prompt = { ...ownNote, prompt: note.prompt, depth: note.depth.trim() === '' ? 4 : Number(note.depth), role: ownNote.role ?? 'system' };
+        else delete ext.depth_prompt;
+        return ext;
+      })(),
     };
     try {
       let saved = character ? await api.updateCharacter(character.id, body) : await api.createCharacter(body);
@@ -427,6 +452,30 @@ export function CharacterEditor({ character, onClose, onSaved }: Props) {
               ▶ {t.testVoice}
             </button>
           </section>
+          <details className="space-y-3 rounded-xl border border-zinc-800 p-3" data-testid="behaviour-section"
+            open={!!(note.prompt || SAMPLER_KEYS.some((k) => samplers[k]))}>
+            <summary className="cursor-pointer text-sm font-medium">{t.behaviourSection}</summary>
+            <div className="mt-3 space-y-3">
+              <Field label={t.characterNote} error={errors['extensions.depth_prompt.prompt']}>
+                <textarea className={`${inputClass} min-h-20`} value={note.prompt} placeholder={t.characterNoteHint}
+                  onChange={(e) => setNote({ ...note, prompt: e.target.value })} data-testid="note-prompt" />
+              </Field>
+              <Field label={t.characterNoteDepth} error={errors['extensions.depth_prompt.depth']}>
+                <input className={inputClass} type="number" inputMode="numeric" min={0} max={1000} value={note.depth}
+                  aria-invalid={!!errors['extensions.depth_prompt.depth']} onChange={(e) => setNote({ ...note, depth: e.target.value })} data-testid="note-depth" />
+              </Field>
+              <p className="text-xs text-zinc-500">{t.ownSamplersHint}</p>
+              <div className="grid grid-cols-2 gap-3">
+                {SAMPLER_KEYS.map((k) => (
+                  <Field key={k} label={t.samplerNames[k]} error={errors[`extensions.mycandy.sampling.${k}`]}>
+                    <input className={inputClass} type="number" inputMode="decimal" step={k === 'top_k' || k === 'max_tokens' ? 1 : 0.05}
+                      value={samplers[k]} placeholder={t.imageFromSettings} aria-invalid={!!errors[`extensions.mycandy.sampling.${k}`]}
+                      onChange={(e) => setSamplers({ ...samplers, [k]: e.target.value })} data-testid={`sampler-${k}`} />
+                  </Field>
+                ))}
+              </div>
+            </div>
+          </details>
           <section className="space-y-3 rounded-xl border border-zinc-800 p-3" data-testid="image-section">
             <h3 className="text-sm font-medium">{t.imageSection}</h3>
             <p className="text-xs text-zinc-500">{t.imageSectionHint}</p>

@@ -430,8 +430,16 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
     // Past the last version of the newest reply: a new one. An older message (a greeting with its
     // alternates further up) just stops at its last version — the server regenerates only the newest.
     if (next >= m.swipes.length) return isLast(m) ? turn('regenerate', {}, m) : undefined;
-    const updated = await api.editMessage(m.id, { swipe_id: next });
-    setMessages((ms) => ms.map((x) => (x.id === m.id ? updated : x)));
+    // Shown at once (a quick second tap then steps on from here, not from the stored version), then stored.
+    setMessages((ms) => ms.map((x) => (x.id === m.id ? { ...x, swipe_id: next, content: x.swipes[next] ?? x.content } : x)));
+    try {
+      const updated = await api.editMessage(m.id, { swipe_id: next });
+      setMessages((ms) => ms.map((x) => (x.id === m.id && x.swipe_id === next ? updated : x)));
+    } catch (e) {
+      setError({ message: errorText(t, e) });
+      const list = chatId ? await api.messages(chatId).catch(() => null) : null;
+      if (list && shownChatRef.current === chatId) setMessages(list);
+    }
   };
 
   if (!character) {
