@@ -194,7 +194,18 @@ void register_memory_routes(http::Server& server, Context& ctx) {
         };
         for (const auto& f : p->prompt.world_fired) world.push_back(lore_json(f, true));
         for (const auto& f : p->prompt.world_dropped) world.push_back(lore_json(f, false));
+        // What the summary in the memory note covers (the context bar says so).
+        Json summary = nullptr;
+        if (auto s = ctx.memory.summary(req.param("id")); s && *s) {
+            int64_t covered = 0;
+            if ((*s)->covers_until_message_id > 0) {
+                if (auto n = ctx.chats.count_until(req.param("id"), (*s)->covers_until_message_id)) covered = *n;
+            }
+            summary = {{"version", (*s)->version}, {"covers_messages", covered},
+                       {"covers_until_message_id", std::to_string((*s)->covers_until_message_id)}};
+        }
         return json_response(200, {{"text", p->text},
+                                   {"summary", summary},
                                    {"world_info", world},
                                    {"messages", messages},
                                    {"tokens",

@@ -138,6 +138,14 @@ Result<std::vector<ChatOverview>> ChatStore::overview_for_character(const std::s
     return out;
 }
 
+Result<int64_t> ChatStore::count_until(const std::string& chat_id, int64_t until_id) {
+    return m_db.transaction([&] {
+        Stmt s(m_db, "SELECT COUNT(*) FROM messages WHERE chat_id = ?1 AND id <= ?2");
+        s.bind(1, chat_id).bind(2, until_id);
+        return s.step() ? s.integer(0) : int64_t{0};
+    });
+}
+
 Result<Chat> ChatStore::rename(const std::string& id, const std::string& title) {
     auto changed = m_db.transaction([&] {
         Stmt s(m_db, "UPDATE chats SET title = ?2, updated_at = ?3 WHERE id = ?1");

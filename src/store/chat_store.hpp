@@ -37,6 +37,8 @@ public:
     Result<std::vector<Chat>> list_for_character(const std::string& character_id);
     // The same with each chat's message count and newest message (the chat list shows them).
     Result<std::vector<ChatOverview>> overview_for_character(const std::string& character_id);
+    // How many of a chat's messages have an id up to `until_id` (what a summary covers).
+    Result<int64_t> count_until(const std::string& chat_id, int64_t until_id);
     Result<Chat> rename(const std::string& id, const std::string& title);
     // Deletes the chat with its messages; returns the media files its messages pointed at (the
     // caller removes them once the rows are gone).

@@ -133,6 +133,9 @@ TEST_F(MemoryApi, ABranchCopiesTheChatUpToAMessageAndLeavesTheSourceAsItWas) {
     ASSERT_EQ(job->status, 202) << job->body;
     ASSERT_EQ(wait_job(body_json(job)["job"]["id"])["status"], "done");
     ASSERT_EQ(get("/api/chats/" + chat + "/memory")["summaries_history"].size(), 2u);
+    // The prompt preview says what the newest summary covers: the greeting and Jonas's first three.
+    EXPECT_EQ(prompt()["summary"]["version"], 2);
+    EXPECT_EQ(prompt()["summary"]["covers_messages"], 4);
     const std::string before = c->Get(("/api/chats/" + chat + "/export?format=json").c_str())->body;
     const Json source = get("/api/chats/" + chat + "/messages")["messages"];
     ASSERT_EQ(source.size(), 5u);

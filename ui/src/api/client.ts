@@ -116,6 +116,7 @@ export interface PromptPreview {
   tokens: { total: number; context: number; reply_reserved: number; history: number; memory: number };
   history_used: number;
   history_dropped: number;
+  summary?: { version: number; covers_messages: number } | null;
 }
 
 export interface Message {

@@ -593,7 +593,8 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
         const pct = Math.min(100, Math.round((usage.tokens.total / usage.tokens.context) * 100));
         const label =
           format(t.contextUsage, { used: usage.tokens.total.toLocaleString(t.locale), max: usage.tokens.context.toLocaleString(t.locale), pct: String(pct) }) +
-          (usage.history_dropped > 0 ? ` · ${format(t.contextDropped, { n: String(usage.history_dropped) })}` : '');
+          (usage.summary && usage.summary.covers_messages > 0 ? ` · ${format(t.contextSummary, { n: String(usage.summary.covers_messages) })}` : '') +
+          (usage.history_dropped > 0 ? ` · ${format(usage.summary ? t.contextDropped : t.contextDroppedNoSummary, { n: String(usage.history_dropped) })}` : '');
         return (
           <div className="h-1 w-full bg-zinc-800" role="meter" aria-label={label} aria-valuemin={0} aria-valuemax={usage.tokens.context}
             aria-valuenow={usage.tokens.total} title={label} data-testid="context-bar" data-pct={pct}>
