@@ -51,11 +51,24 @@ let page = null;
 const { check: step, summary } = checks((n) => page?.screenshot({ path: join(artifacts, `mic-failed-${n}.png`) }));
 const errors = [];
 
-// Records until the meter has heard speech and then silence again (so the speech is complete),
-// stops, and waits for the text in the message box.
+// Records a whole utterance: silence first, then speech, then silence again, then stops and waits
+// for the text in the message box. (Chromium's fake microphone is one loop for the whole browser:
+// a recording started in the middle of the speech heard only its tail, and whisper found no words
+// in it — the https step failed that way in CI.)
 async function speakInto(p) {
   await p.getByTestId('mic').click();
   await p.waitForFunction(() => document.querySelector('[data-testid=mic]')?.dataset.state === 'recording');
+  // Half a second of silence in a row (a level of 0 also shows before the meter runs: a moment is not enough).
+  await p.evaluate(() => { window.__quietSince = undefined; });
+  await p.waitForFunction(() => {
+    const level = Number(document.querySelector('[data-testid=mic-level]')?.dataset.level ?? 1);
+    if (level >= 0.05) {
+      window.__quietSince = undefined;
+      return false;
+    }
+    window.__quietSince ??= performance.now();
+    return performance.now() - window.__quietSince > 500;
+  }, null, { timeout: 20000, polling: 50 });
   await p.waitForFunction(() => Number(document.querySelector('[data-testid=mic-level]')?.dataset.level ?? 0) > 0.4, null, { timeout: 20000 });
   await p.waitForFunction(() => Number(document.querySelector('[data-testid=mic-level]')?.dataset.level ?? 1) < 0.05, null, { timeout: 20000 });
   await p.getByTestId('mic').click();
