@@ -103,11 +103,9 @@ Json character_to_json(const Character& c) {
 Result<void> apply_character_fields(Character& c, const Json& body, bool creating) {
     // Every problem is collected, so the editor can mark each bad field at once.
     Problems problems;
-    auto problem = [&](ErrorCode code, const std::string& message, const std::string& key, std::string reason,
+    auto problem = [&](ErrorCode code, std::string message, std::string key, std::string reason,
                        std::vector<std::pair<std::string, std::string>> params = {}) {
-        Error e{code, message, key};
-        e.because(std::move(reason), std::move(params));
-        problems.add(std::move(e));
+        problems.invalid(std::move(key), std::move(message), std::move(reason), std::move(params), code);
     };
     if (creating && !body.contains("name")) problem(ErrorCode::InvalidInput, "'name' is required", "name", "required");
     std::string* text_targets[] = {&c.name, &c.description, &c.personality, &c.scenario, &c.first_mes,

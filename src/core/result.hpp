@@ -76,6 +76,13 @@ public:
         m_all.push_back(std::move(e));
         for (auto& r : rest) add(std::move(r));
     }
+    // An invalid field: its name, what is wrong, the reason and its figures (see Error).
+    void invalid(std::string field, std::string message, std::string reason,
+                 std::vector<std::pair<std::string, std::string>> params = {}, ErrorCode code = ErrorCode::InvalidInput) {
+        Error e{code, std::move(message), std::move(field)};
+        e.because(std::move(reason), std::move(params));
+        m_all.push_back(std::move(e));
+    }
     bool empty() const { return m_all.empty(); }
     size_t size() const { return m_all.size(); }
     // The first problem with the others attached; precondition: !empty().

@@ -271,12 +271,6 @@ Result<SettingsLoad> validate_settings(const Json& doc) {
     Json result = Settings().json();
     // Every problem is collected, so the settings panel can mark each bad field at once.
     Problems problems;
-    auto problem = [&](const std::string& field, const std::string& message, std::string reason,
-                       std::vector<std::pair<std::string, std::string>> params = {}) {
-        Error e{ErrorCode::InvalidInput, message, field};
-        e.because(std::move(reason), std::move(params));
-        problems.add(std::move(e));
-    };
     auto figure = [](double x) {
         std::ostringstream o;
         o << std::setprecision(15) << x;  // 1048576 reads as such, not as 1.04858e+06.
@@ -290,7 +284,7 @@ Result<SettingsLoad> validate_settings(const Json& doc) {
         section = section.substr(0, section.find('.'));
         if (doc.contains(section) && !doc[section].is_object()) {
             if (bad_sections.insert(section).second) {
-                problem(section, "settings key '" + section + "' must be an object (got " + json_kind(doc[section]) + ")", "type",
+                problems.invalid(section, "settings key '" + section + "' must be an object (got " + json_kind(doc[section]) + ")", "type",
                         {{"expected", "object"}, {"got", json_type_word(doc[section])}});
             }
             continue;
@@ -298,7 +292,7 @@ Result<SettingsLoad> validate_settings(const Json& doc) {
         if (!doc.contains(ptr)) continue;
         const Json& v = doc.at(ptr);
         if (!type_ok(s.type, v)) {
-            problem(s.path, std::string("settings key '") + s.path + "' must be " + type_name(s.type) + " (got " + json_kind(v) + ")",
+            problems.invalid(s.path, std::string("settings key '") + s.path + "' must be " + type_name(s.type) + " (got " + json_kind(v) + ")",
                     "type", {{"expected", type_kind(s.type)}, {"got", json_type_word(v)}});
             continue;
         }
@@ -307,22 +301,22 @@ Result<SettingsLoad> validate_settings(const Json& doc) {
             // without bound (the user's name becomes a stop string of every turn).
             const size_t limit = s.max != 0 ? static_cast<size_t>(s.max) : 4096;
             if (v.get_ref<const std::string&>().size() > limit) {
-                problem(s.path, std::string("settings key '") + s.path + "' must be at most " + std::to_string(limit) + " bytes long",
+                problems.invalid(s.path, std::string("settings key '") + s.path + "' must be at most " + std::to_string(limit) + " bytes long",
                         "too_long", {{"max", std::to_string(limit)}, {"unit", "bytes"}});
                 continue;
             }
             if (v.get_ref<const std::string&>().size() < static_cast<size_t>(s.min)) {
-                problem(s.path, std::string("settings key '") + s.path + "' must not be empty", "empty");
+                problems.invalid(s.path, std::string("settings key '") + s.path + "' must not be empty", "empty");
                 continue;
             }
         } else if ((s.min != 0 || s.max != 0) && (v.get<double>() < s.min || v.get<double>() > s.max)) {
-            problem(s.path, std::string("settings key '") + s.path + "' must be between " + figure(s.min) + " and " + figure(s.max),
+            problems.invalid(s.path, std::string("settings key '") + s.path + "' must be between " + figure(s.min) + " and " + figure(s.max),
                     "range", {{"min", figure(s.min)}, {"max", figure(s.max)}});
             continue;
         }
         if (s.check) {
             if (const std::string why = s.check(v.get<std::string>()); !why.empty()) {
-                problem(s.path, std::string("settings key '") + s.path + "': " + why, "invalid", {{"detail", why}});
+                problems.invalid(s.path, std::string("settings key '") + s.path + "': " + why, "invalid", {{"detail", why}});
                 continue;
             }
         }
@@ -332,7 +326,7 @@ Result<SettingsLoad> validate_settings(const Json& doc) {
             if (!found) {
                 std::string list;
                 for (const auto& c : s.choices) list += (list.empty() ? "" : ", ") + c;
-                problem(s.path, std::string("settings key '") + s.path + "' must be one of: " + list, "choice", {{"choices", list}});
+                problems.invalid(s.path, std::string("settings key '") + s.path + "' must be one of: " + list, "choice", {{"choices", list}});
                 continue;
             }
         }

@@ -92,16 +92,10 @@ Result<CharacterImage> character_image_from_extensions(const Json& extensions) {
     if (!j.is_object()) return fail_because(ErrorCode::InvalidInput, "'" + path + "' must be an object", path, "type", {{"expected", "object"}});
     // Every problem is collected (the editor marks each field at once).
     Problems problems;
-    auto problem = [&](const std::string& field, const std::string& message, std::string reason,
-                       std::vector<std::pair<std::string, std::string>> params = {}) {
-        Error e{ErrorCode::InvalidInput, message, field};
-        e.because(std::move(reason), std::move(params));
-        problems.add(std::move(e));
-    };
     for (const auto& [key, v] : j.items()) {
         if (key == "seed") {
             if (!v.is_number_integer() || v.get<int64_t>() < -1 || v.get<int64_t>() > kMaxSeed) {
-                problem(path + ".seed", "'" + path + ".seed' must be -1 (a new one each picture) or a whole number up to 2^53", "range",
+                problems.invalid(path + ".seed", "'" + path + ".seed' must be -1 (a new one each picture) or a whole number up to 2^53", "range",
                         {{"min", "-1"}, {"max", std::to_string(kMaxSeed)}});
             } else if (v.get<int64_t>() >= 0) {
                 out.seed = v.get<int64_t>();
@@ -111,7 +105,7 @@ Result<CharacterImage> character_image_from_extensions(const Json& extensions) {
             if (!n) {
                 problems.add(n.error());
             } else if (*n % 8 != 0) {
-                problem(path + "." + key, "'" + path + "." + key + "' must be a multiple of 8", "multiple_of", {{"n", "8"}});
+                problems.invalid(path + "." + key, "'" + path + "." + key + "' must be a multiple of 8", "multiple_of", {{"n", "8"}});
             } else {
                 (key == "width" ? out.width : out.height) = *n;
             }
@@ -124,7 +118,7 @@ Result<CharacterImage> character_image_from_extensions(const Json& extensions) {
             }
         } else if (key == "likeness") {
             if (!v.is_boolean()) {
-                problem(path + ".likeness", "'" + path + ".likeness' must be true or false", "type", {{"expected", "boolean"}});
+                problems.invalid(path + ".likeness", "'" + path + ".likeness' must be true or false", "type", {{"expected", "boolean"}});
             } else {
                 out.likeness = v.get<bool>();
             }
@@ -138,21 +132,21 @@ Result<CharacterImage> character_image_from_extensions(const Json& extensions) {
             }
         } else if (key == "negative") {
             if (!v.is_string() || v.get_ref<const std::string&>().size() > 4000) {
-                problem(path + ".negative", "'" + path + ".negative' must be text of at most 4000 bytes", "too_long",
+                problems.invalid(path + ".negative", "'" + path + ".negative' must be text of at most 4000 bytes", "too_long",
                         {{"max", "4000"}, {"unit", "bytes"}});
             } else {
                 out.negative = v.get<std::string>();
             }
         } else if (key == "loras") {
             if (!v.is_array() || v.size() > 8) {
-                problem(path + ".loras", "'" + path + ".loras' must be a list of at most 8 {\"name\",\"weight\"}", "too_many",
+                problems.invalid(path + ".loras", "'" + path + ".loras' must be a list of at most 8 {\"name\",\"weight\"}", "too_many",
                         {{"max", "8"}});
                 continue;
             }
             for (size_t i = 0; i < v.size(); ++i) {
                 const std::string at = path + ".loras[" + std::to_string(i) + "]";
                 if (!v[i].is_object() || !v[i].contains("name")) {
-                    problem(at, "'" + at + "' must be {\"name\",\"weight\"}", "invalid");
+                    problems.invalid(at, "'" + at + "' must be {\"name\",\"weight\"}", "invalid");
                     continue;
                 }
                 auto n = name_in(v[i]["name"], at + ".name");
@@ -164,7 +158,7 @@ Result<CharacterImage> character_image_from_extensions(const Json& extensions) {
                 if (v[i].contains("weight")) {
                     const Json& w = v[i]["weight"];
                     if (!w.is_number() || !std::isfinite(w.get<double>()) || w.get<double>() < -5 || w.get<double>() > 5) {
-                        problem(at + ".weight", "'" + at + ".weight' must be a number from -5 to 5", "range", {{"min", "-5"}, {"max", "5"}});
+                        problems.invalid(at + ".weight", "'" + at + ".weight' must be a number from -5 to 5", "range", {{"min", "-5"}, {"max", "5"}});
                         continue;
                     }
                     l.weight = w.get<double>();
@@ -172,7 +166,7 @@ Result<CharacterImage> character_image_from_extensions(const Json& extensions) {
                 out.loras.push_back(std::move(l));
             }
         } else {
-            problem(path + "." + key.substr(0, 100), "unknown field '" + path + "." + key.substr(0, 100) + "'", "unknown_field");
+            problems.invalid(path + "." + key.substr(0, 100), "unknown field '" + path + "." + key.substr(0, 100) + "'", "unknown_field");
         }
     }
     if (!problems.empty()) return std::unexpected(problems.error());

@@ -151,22 +151,16 @@ Result<VoiceSpec> voice_spec_from_json(const Json& j) {
     if (!j.is_object()) return fail_because(ErrorCode::InvalidInput, "voice must be an object", "voice", "type", {{"expected", "object"}});
     // Every problem is collected (the editor marks each field at once).
     Problems problems;
-    auto problem = [&](const std::string& field, const std::string& message, std::string reason,
-                       std::vector<std::pair<std::string, std::string>> params = {}) {
-        Error e{ErrorCode::InvalidInput, message, field};
-        e.because(std::move(reason), std::move(params));
-        problems.add(std::move(e));
-    };
     auto str = [&](const char* key, std::string& into, size_t max) {
         if (!j.contains(key) || j[key].is_null()) return false;
         const std::string field = std::string("voice.") + key;
         if (!j[key].is_string()) {
-            problem(field, field + " must be a string", "type", {{"expected", "string"}});
+            problems.invalid(field, field + " must be a string", "type", {{"expected", "string"}});
             return false;
         }
         into = j[key].get<std::string>();
         if (into.size() > max) {
-            problem(field, field + " is longer than " + std::to_string(max) + " bytes", "too_long",
+            problems.invalid(field, field + " is longer than " + std::to_string(max) + " bytes", "too_long",
                     {{"max", std::to_string(max)}, {"unit", "bytes"}});
             into.clear();
             return false;
@@ -174,29 +168,29 @@ Result<VoiceSpec> voice_spec_from_json(const Json& j) {
         return true;
     };
     if (str("engine", v.engine, 16) && v.engine != "espeak" && v.engine != "embedded" && v.engine != "http" && !v.engine.empty()) {
-        problem("voice.engine", "voice.engine must be espeak, embedded or http (or empty for the default)", "choice",
+        problems.invalid("voice.engine", "voice.engine must be espeak, embedded or http (or empty for the default)", "choice",
                 {{"choices", "espeak, embedded, http"}});
     }
     if (str("voice", v.voice, 100) && !valid_voice_name(v.voice)) {
-        problem("voice.voice", "voice.voice contains control characters", "invalid");
+        problems.invalid("voice.voice", "voice.voice contains control characters", "invalid");
     }
     if (str("language", v.language, 8)) {
         for (auto& c : v.language) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
         if (!v.language.empty() && !valid_language(v.language)) {
-            problem("voice.language", "voice.language must be a language code such as en or de", "language");
+            problems.invalid("voice.language", "voice.language must be a language code such as en or de", "language");
         }
     }
     if (j.contains("speed") && !j["speed"].is_null()) {
         if (!j["speed"].is_number() || !std::isfinite(j["speed"].get<double>()) || j["speed"].get<double>() < 0.5 ||
             j["speed"].get<double>() > 2.0) {
-            problem("voice.speed", "voice.speed must be a number from 0.5 to 2", "range", {{"min", "0.5"}, {"max", "2"}});
+            problems.invalid("voice.speed", "voice.speed must be a number from 0.5 to 2", "range", {{"min", "0.5"}, {"max", "2"}});
         } else {
             v.speed = j["speed"].get<double>();
         }
     }
     if (j.contains("pitch") && !j["pitch"].is_null()) {
         if (!j["pitch"].is_number_integer() || j["pitch"].get<int64_t>() < 0 || j["pitch"].get<int64_t>() > 99) {
-            problem("voice.pitch", "voice.pitch must be an integer from 0 to 99", "range", {{"min", "0"}, {"max", "99"}});
+            problems.invalid("voice.pitch", "voice.pitch must be an integer from 0 to 99", "range", {{"min", "0"}, {"max", "99"}});
         } else {
             v.pitch = j["pitch"].get<int>();
         }
@@ -205,7 +199,7 @@ Result<VoiceSpec> voice_spec_from_json(const Json& j) {
         if (!j.contains(key) || j[key].is_null()) continue;
         const std::string field = std::string("voice.") + key;
         if (!j[key].is_boolean()) {
-            problem(field, field + " must be true or false", "type", {{"expected", "boolean"}});
+            problems.invalid(field, field + " must be true or false", "type", {{"expected", "boolean"}});
         } else {
             (std::string(key) == "clone" ? v.clone : v.convert) = j[key].get<bool>();
         }
