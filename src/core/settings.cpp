@@ -59,6 +59,9 @@ const std::vector<Spec>& schema() {
         {"server.tls_key", Type::String, ""},
         {"llm.backend", Type::String, "embedded", 0, 0, {"embedded", "remote"}},
         {"llm.remote_mode", Type::String, "chat", 0, 0, {"chat", "completion"}},
+        // The model a remote server is asked for ("model"); empty = the first one it lists
+        // (Ollama and LM Studio need a name; llama.cpp's server takes any).
+        {"llm.remote_model", Type::String, "", 0, 200},
         {"llm.api_key", Type::String, "", 0, 0, {}, true},
         {"llm.context_size", Type::Integer, 8192, 256, 1048576},
         {"llm.threads", Type::Integer, 0, 0, 512},

@@ -37,7 +37,7 @@ namespace {
 Json engine_key(const Settings& s) {
     Json key = Json::object();
     const Json& llm = s.json().at("llm");
-    for (const char* k : {"backend", "model_path", "llama_cpp_url", "api_key", "remote_mode", "context_size", "threads",
+    for (const char* k : {"backend", "model_path", "llama_cpp_url", "api_key", "remote_mode", "remote_model", "context_size", "threads",
                           "kv_cache_disk_mb", "gpu_layers", "rpc_servers", "llama_server_path"}) {
         key[k] = llm.at(k);
     }
@@ -93,6 +93,7 @@ void EngineManager::configure(const Settings& s) {
         o.base_url = s.str("llm.llama_cpp_url");
         o.api_key = s.str("llm.api_key");
         o.mode = s.str("llm.remote_mode");
+        o.model = s.str("llm.remote_model");
         o.context_size = static_cast<int>(s.integer("llm.context_size"));
         created = std::make_shared<OpenAiEngine>(o);
         log::info("text engine: remote ", o.base_url, " (", o.mode, " mode)");

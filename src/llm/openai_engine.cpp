@@ -67,7 +67,7 @@ Result<GenerateResult> OpenAiEngine::generate(const GenerateRequest& req) {
                 {"stream_options", {{"include_usage", true}}}};
         if (!s.stop.empty()) body["stop"] = s.stop;
         if (s.seed >= 0) body["seed"] = s.seed;
-        if (!m_opt.model.empty()) body["model"] = m_opt.model;
+        if (const std::string model = model_name(); !model.empty()) body["model"] = model;
         path = "/v1/completions";
     } else {
         Json messages = Json::array();
@@ -79,7 +79,7 @@ Result<GenerateResult> OpenAiEngine::generate(const GenerateRequest& req) {
                 {"stream_options", {{"include_usage", true}}}, {"cache_prompt", true}};
         if (!s.stop.empty()) body["stop"] = s.stop;
         if (s.seed >= 0) body["seed"] = s.seed;
-        if (!m_opt.model.empty()) body["model"] = m_opt.model;
+        if (const std::string model = model_name(); !model.empty()) body["model"] = model;
         path = "/v1/chat/completions";
     }
     http::ClientOptions co;
@@ -204,6 +204,12 @@ RemoteProbe probe_remote(const std::string& url, const std::string& api_key) {
     }
     out.ok = true;
     return out;
+}
+
+std::string OpenAiEngine::model_name() const {
+    if (!m_opt.model.empty()) return m_opt.model;
+    // None set: the first the server lists (status() asks it, at most every 3 s).
+    return status().model;
 }
 
 EngineStatus OpenAiEngine::status() const {

@@ -46,6 +46,9 @@ public:
     int context_size() const override { return m_opt.context_size; }
 
 private:
+    // The "model" to send: llm.remote_model, else the first the server lists, else none.
+    std::string model_name() const;
+
     OpenAiEngineOptions m_opt;
     mutable std::mutex m_mu;
     mutable EngineStatus m_status;

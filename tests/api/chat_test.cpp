@@ -437,6 +437,30 @@ TEST_F(ChatApi, DeletingACharacterDeletesItsChats) {
 namespace mc::test {
 namespace {
 
+// Ollama and LM Studio need the model named in each request: with llm.remote_model empty the first
+// one the server lists is sent; a name in the settings is sent as it is.
+TEST(RemoteModel, TheModelIsNamedInEachRequestTheServersFirstUnlessOneIsSet) {
+    std::mutex mu;
+    std::vector<std::string> asked;
+    StandinLlm llm([&](const Json& body) {
+        std::lock_guard lock(mu);
+        asked.push_back(body.value("model", "(none)"));
+        return std::string("Hallo.");
+    });
+    // No background summaries or facts: only the turns ask the model.
+    ServerProcess server(Json{{"llm", {{"backend", "remote"}, {"llama_cpp_url", llm.url()}}},
+                              {"memory", {{"auto_summary", false}, {"auto_facts", false}}},
+                              {"media", {{"image_backend", "off"}, {"tts_enabled", false}}}});
+    auto c = server.client();
+    const std::string character = body_json(c.Post("/api/characters", R"({"name":"Mia"})", "application/json"))["id"];
+    const std::string chat = body_json(c.Post("/api/chats", Json{{"character_id", character}}.dump(), "application/json"))["chat"]["id"];
+    ASSERT_EQ(post_sse(server.port(), "/api/chats/" + chat + "/messages", R"({"content":"Hi"})").events.back().event, "done");
+    ASSERT_EQ(c.Patch("/api/settings", R"({"llm":{"remote_model":"llama3.1:8b"}})", "application/json")->status, 200);
+    ASSERT_EQ(post_sse(server.port(), "/api/chats/" + chat + "/messages", R"({"content":"Und?"})").events.back().event, "done");
+    std::lock_guard lock(mu);
+    EXPECT_EQ(asked, (std::vector<std::string>{"standin", "llama3.1:8b"}));
+}
+
 // A page reloaded while a reply is written (issue 17 item 5): the UI's turns ask the server to go
 // on when the page goes away; the reloaded page attaches to the running turn, replays what was
 // written so far and follows it to the end — the reply is stored whole, not "(cancelled)".

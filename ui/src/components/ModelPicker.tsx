@@ -40,6 +40,7 @@ export function ModelPicker({ onChanged }: { onChanged?: () => void }) {
   const [remoteKey, setRemoteKey] = useState('');
   const [probe, setProbe] = useState<{ ok: boolean; reachable: boolean; models: string[]; detail: string } | null>(null);
   const [testing, setTesting] = useState(false);
+  const [remoteModel, setRemoteModel] = useState('');
   const [backend, setBackend] = useState<string>('embedded');
 
   const load = useCallback(async () => {
@@ -98,7 +99,9 @@ export function ModelPicker({ onChanged }: { onChanged?: () => void }) {
     setTesting(true);
     setProbe(null);
     try {
-      setProbe(await api.testRemote(remoteUrl.trim(), remoteKey));
+      const p = await api.testRemote(remoteUrl.trim(), remoteKey);
+      setProbe(p);
+      setRemoteModel((m) => (p.models.includes(m) ? m : p.models[0] ?? ''));
     } catch (e) {
       setProbe({ ok: false, reachable: false, models: [], detail: errorText(t, e) });
     } finally {
@@ -109,7 +112,8 @@ export function ModelPicker({ onChanged }: { onChanged?: () => void }) {
   const useRemote = async () => {
     setNote(null);
     try {
-      const patch: Record<string, unknown> = { backend: 'remote', llama_cpp_url: remoteUrl.trim() };
+      // The model it is asked for: Ollama and LM Studio need a name (llm.remote_model).
+      const patch: Record<string, unknown> = { backend: 'remote', llama_cpp_url: remoteUrl.trim(), remote_model: remoteModel };
       if (remoteKey) patch.api_key = remoteKey;
       await api.patchSettings({ llm: patch });
       await watchHealth();
@@ -190,6 +194,13 @@ export function ModelPicker({ onChanged }: { onChanged?: () => void }) {
         <Field label={t.apiKey}>
           <input className={inputClass} type="password" value={remoteKey} onChange={(e) => setRemoteKey(e.target.value)} placeholder={t.optional} autoComplete="off" data-testid="remote-key" />
         </Field>
+        {probe?.ok && probe.models.length > 1 && (
+          <Field label={t.remoteModel}>
+            <select className={inputClass} value={remoteModel} onChange={(e) => setRemoteModel(e.target.value)} data-testid="remote-model">
+              {probe.models.map((m) => <option key={m} value={m}>{m}</option>)}
+            </select>
+          </Field>
+        )}
         <div className="flex flex-wrap gap-2">
           <button className={`${button} bg-zinc-800 hover:bg-zinc-700`} disabled={!remoteUrl.trim() || testing} onClick={test} data-testid="test-remote">
             {testing ? t.testing : t.testConnection}

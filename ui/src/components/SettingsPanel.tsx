@@ -167,6 +167,7 @@ export function SettingsPanel({ health, onClose, onSaved }: Props) {
             {remote ? (
               <>
                 {input('llm.llama_cpp_url', t.remoteUrl)}
+                {input('llm.remote_model', t.remoteModel)}
                 <Field label={t.remoteMode} error={errors['llm.remote_mode']}>
                   <select className={inputClass} value={get('llm.remote_mode')} onChange={(e) => set('llm.remote_mode', e.target.value)}>
                     <option value="chat">/v1/chat/completions</option>
