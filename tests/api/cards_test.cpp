@@ -288,6 +288,9 @@ TEST(CardsPrompt, ChangedEntriesCostOnlyThemselvesNotTheHistory) {
     auto c = server.client();
     Json card = v2_card(full_data(3));
     card["data"]["post_history_instructions"] = "";
+    // No character's note: a note sits `depth` messages from the end, so it moves every turn and
+    // those messages are read again (docs/api.md, "Characters"); this test is about the entries.
+    card["data"]["extensions"].erase("depth_prompt");
     card["data"]["character_book"] = {
         {"name", "Harbour"},
         {"scan_depth", 1},
