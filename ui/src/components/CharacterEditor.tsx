@@ -7,7 +7,7 @@ import { audioQueue } from '../lib/audioQueue';
 import { errorText, fieldErrors } from '../lib/errors';
 import { format, useT } from '../i18n';
 import { Drawer } from './Drawer';
-import { Field, inputClass, revealFirstError } from './Field';
+import { Field, inputClass, useRevealFirstError } from './Field';
 import { FilePicker } from './FilePicker';
 import { VoicePanel } from './VoicePanel';
 import { LorebookEditor } from './LorebookEditor';
@@ -64,6 +64,7 @@ export function CharacterEditor({ character, onClose, onSaved }: Props) {
   const [current, setCurrent] = useState<Character | null>(character);
   const [samplePreview, setSamplePreview] = useState<string | null>(character?.voice_sample_url ?? null);
   const [errors, setErrors] = useState<Record<string, string>>({});
+  useRevealFirstError(errors);
   const [busy, setBusy] = useState(false);
   const [showLore, setShowLore] = useState(false);
   const [voice, setVoice] = useState<Voice>(() => ({
@@ -216,7 +217,6 @@ export function CharacterEditor({ character, onClose, onSaved }: Props) {
     } catch (e) {
       // Every bad field at once, each in the person's language.
       setErrors(fieldErrors(t, e, shownInEditor));
-      revealFirstError();
     } finally {
       setBusy(false);
     }

@@ -5,7 +5,7 @@ import { ApiError, api, type Health, type Settings } from '../api/client';
 import { useT } from '../i18n';
 import { Drawer } from './Drawer';
 import { ModelPicker } from './ModelPicker';
-import { Field, inputClass, revealFirstError } from './Field';
+import { Field, inputClass, useRevealFirstError } from './Field';
 import { errorText, fieldErrors } from '../lib/errors';
 
 interface Props {
@@ -27,6 +27,7 @@ export function SettingsPanel({ health, onClose, onSaved }: Props) {
   const t = useT();
   const [settings, setSettings] = useState<Settings | null>(null);
   const [errors, setErrors] = useState<Record<string, string>>({});
+  useRevealFirstError(errors);
   const [saved, setSaved] = useState(false);
 
   const [workflows, setWorkflows] = useState<string[]>(['default']);
@@ -96,7 +97,6 @@ export function SettingsPanel({ health, onClose, onSaved }: Props) {
     } catch (e) {
       // Every bad setting at once, beside its field when this panel shows it.
       setErrors(fieldErrors(t, e, (f) => document.querySelector(`[data-testid="setting-${CSS.escape(f)}"]`) !== null));
-      revealFirstError();
     }
   };
 
