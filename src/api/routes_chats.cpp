@@ -199,6 +199,8 @@ void register_chat_routes(http::Server& server, Context& ctx) {
         if (!c) return error_response(c.error());
         Json j = chat_to_json(*c);
         j["generating"] = ctx.chat.running(c->id);
+        // A voice call in this chat (another tab or device may hold it): {"id","connected"} or null.
+        j["call"] = ctx.calls ? ctx.calls->status(c->id) : Json(nullptr);
         return json_response(200, j);
     });
 

@@ -1,5 +1,7 @@
 #include "call/call.hpp"
 
+#include <cmath>
+
 #include "core/log.hpp"
 #include "core/text.hpp"
 
@@ -77,6 +79,7 @@ Result<void> Call::audio(const int16_t* samples, size_t count) {
                     if (m_turn && !m_interrupted) {
                         m_turn->interrupt();
                         m_interrupted = true;
+                        m_interrupted_at = Clock::now();
                         interrupted = true;
                     }
                 }
@@ -130,6 +133,11 @@ void Call::hangup(const std::string& reason) {
         end_locked(reason);
     }
     m_cv.notify_all();
+}
+
+bool Call::connected() const {
+    std::lock_guard lock(m_mu);
+    return static_cast<bool>(m_sink);
 }
 
 std::optional<CallTimings> Call::last_timings() const {
@@ -242,8 +250,19 @@ void Call::answer(const std::string& text, const Utterance& last) {
             }
         }
         if (std::holds_alternative<chat::DoneEvent>(*e)) {
+            // Where the time went, for the person's settings and bench/call_bench: the reply's
+            // first audio (end of speech found → audio queued, and its parts), or how long the
+            // reply took to stop after the person began to speak.
             std::lock_guard lock(m_mu);
             data["interrupted"] = m_interrupted;
+            if (m_interrupted) data["stop_ms"] = std::round(ms_between(m_interrupted_at, Clock::now()) * 10) / 10;
+            if (m_timings && first_audio) {
+                const CallTimings& t = *m_timings;
+                data["pipeline"] = {{"vad_ms", std::round(t.vad_ms * 10) / 10}, {"stt_ms", std::round(t.stt_ms * 10) / 10},
+                                    {"first_sentence_ms", std::round(t.first_sentence_ms * 10) / 10},
+                                    {"tts_ms", std::round(t.tts_ms * 10) / 10},
+                                    {"end_to_audio_ms", std::round(t.end_to_audio_ms * 10) / 10}};
+            }
         }
         emit(type, std::move(data), std::move(wav));
     }
@@ -340,6 +359,14 @@ Result<std::shared_ptr<Call>> CallService::find(const std::string& chat_id, cons
         return fail_because(ErrorCode::NotFound, "that call has ended; start a new one", "resume", "call_ended");
     }
     return it->second;
+}
+
+Json CallService::status(const std::string& chat_id) {
+    reap();
+    std::lock_guard lock(m_mu);
+    auto it = m_calls.find(chat_id);
+    if (it == m_calls.end() || it->second->ended()) return nullptr;
+    return {{"id", it->second->id()}, {"connected", it->second->connected()}};
 }
 
 void CallService::end_all(const std::string& reason) {

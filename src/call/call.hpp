@@ -81,6 +81,8 @@ public:
     // Ends the call: the reply being written stops (stored as partial), an `ended` event goes out.
     void hangup(const std::string& reason);
     bool ended() const { return m_ended.load(); }
+    // Whether a connection is attached (false while waiting for a reconnect).
+    bool connected() const;
     // The timings of the last answer that reached its first audio.
     std::optional<CallTimings> last_timings() const;
 
@@ -129,6 +131,7 @@ private:
     std::deque<Utterance> m_utterances;  // Found, not yet transcribed.
     std::shared_ptr<chat::Turn> m_turn;  // The reply being written, if any.
     bool m_interrupted = false;          // m_turn was stopped by the person speaking.
+    std::chrono::steady_clock::time_point m_interrupted_at{};
     std::optional<CallTimings> m_timings;
     std::thread m_worker;
 };
@@ -145,6 +148,8 @@ public:
     Result<std::shared_ptr<Call>> start(const std::string& chat_id);
     // The call `call_id` of this chat, for a connection that broke. NotFound reason "call_ended".
     Result<std::shared_ptr<Call>> find(const std::string& chat_id, const std::string& call_id);
+    // The chat's call for GET /api/chats/{id}: {"id","connected"}, or null when none is on.
+    Json status(const std::string& chat_id);
     // Ends every call (shutdown) and joins their workers.
     void end_all(const std::string& reason);
 
