@@ -19,7 +19,17 @@ using http::WsOpcode;
 constexpr size_t kMaxFrameBytes = 32000;  // 1 s of audio.
 constexpr int kMaxBadMessages = 50;       // Then the connection is closed (1008).
 
+void serve_call(Context& ctx, call::Call& call, http::WsConnection& ws, int64_t after, bool resumed);
+
+// One connection of a call, and a line in the log when it ends.
 void run_call(Context& ctx, call::Call& call, http::WsConnection& ws, int64_t after, bool resumed) {
+    serve_call(ctx, call, ws, after, resumed);
+    const auto [seconds, loudest] = call.heard();
+    log::info("call ", call.id(), ": connection closed (", ws.close_code(), ")", call.ended() ? ", call ended" : ", call waits for a reconnect",
+              "; ", static_cast<int>(seconds * 10) / 10.0, " s of audio so far, highest speech probability ", loudest);
+}
+
+void serve_call(Context& ctx, call::Call& call, http::WsConnection& ws, int64_t after, bool resumed) {
     const auto s = ctx.settings.current();
     Json hello = {{"type", "call"},
                   {"seq", 0},
@@ -28,17 +38,15 @@ void run_call(Context& ctx, call::Call& call, http::WsConnection& ws, int64_t af
                   {"resumed", resumed},
                   {"sample_rate", 16000},
                   {"silence_ms", s->integer("call.silence_ms")},
-                  {"max_utterance_s", s->integer("call.max_utterance_s")}};
+                  {"max_utterance_s", s->integer("call.max_utterance_s")},
+                  {"reconnect_s", s->integer("call.reconnect_s")}};
     ws.send(WsOpcode::Text, hello.dump());
-    const bool attached = call.attach(after, [&ws](const call::CallEvent& e) {
+    const uint64_t me = call.attach(after, [&ws](const call::CallEvent& e) {
         ws.send(WsOpcode::Text, e.text);
         if (!e.binary.empty()) ws.send(WsOpcode::Binary, e.binary);
     });
-    if (!attached) {
-        Json refused = error_json(Error{ErrorCode::Conflict, "another connection has this call", "resume"}.because("call_active"));
-        refused["type"] = "error";
-        ws.send(WsOpcode::Text, refused.dump());
-        ws.close(1008, "call_active");
+    if (!me) {
+        ws.close(1000, "call ended");
         return;
     }
     int bad = 0;
@@ -50,8 +58,12 @@ void run_call(Context& ctx, call::Call& call, http::WsConnection& ws, int64_t af
     while (true) {
         if (ctx.stopping && ctx.stopping()) call.hangup("server_stopping");
         if (call.ended()) {
-            call.detach();
+            call.detach(me);
             ws.close(1000, "call ended");
+            return;
+        }
+        if (call.attached() != me) {  // A newer connection (the same person, back) has the call.
+            ws.close(1008, "replaced by a newer connection");
             return;
         }
         auto m = ws.receive(250);
@@ -59,8 +71,8 @@ void run_call(Context& ctx, call::Call& call, http::WsConnection& ws, int64_t af
             // A close frame ends the call (hang up, tab closed); a broken connection leaves it
             // waiting for the client to come back.
             const int code = ws.close_code();
-            if (code != 1006) call.hangup(code == 1000 || code == 1001 || code == 1005 ? "closed" : "error");
-            call.detach();
+            if (code != 1006 && call.attached() == me) call.hangup(code == 1000 || code == 1001 || code == 1005 ? "closed" : "error");
+            call.detach(me);
             return;
         }
         if (!*m) continue;
@@ -76,7 +88,7 @@ void run_call(Context& ctx, call::Call& call, http::WsConnection& ws, int64_t af
                 std::memcpy(pcm.data(), msg.payload.data(), msg.payload.size());  // Little-endian, as the protocol says.
                 if (auto heard = call.audio(pcm.data(), pcm.size()); !heard) {
                     if (heard.error().reason == "too_fast") {
-                        call.detach();
+                        call.detach(me);
                         ws.close(1008, "too fast");
                         return;
                     }
@@ -96,7 +108,7 @@ void run_call(Context& ctx, call::Call& call, http::WsConnection& ws, int64_t af
         }
         if (!ok) {
             call.hangup("error");
-            call.detach();
+            call.detach(me);
             ws.close(1008, "too many bad messages");
             return;
         }

@@ -47,6 +47,7 @@ void Call::emit(const std::string& type, Json data, std::string binary) {
 
 Result<void> Call::audio(const int16_t* samples, size_t count) {
     if (m_ended.load()) return fail(ErrorCode::Conflict, "the call has ended");
+    std::lock_guard audio_lock(m_audio_mu);
     const auto now = Clock::now();
     if (m_samples_in == 0) m_first_audio = now;
     m_samples_in += static_cast<int64_t>(count);
@@ -68,6 +69,7 @@ Result<void> Call::audio(const int16_t* samples, size_t count) {
         if (m_window.size() < static_cast<size_t>(stt::kVadWindow)) continue;
         const auto t0 = Clock::now();
         const float p = m_vad->probability(m_window.data());
+        m_max_probability = std::max(m_max_probability, p);
         m_vad_ms += ms_between(t0, Clock::now());
         for (auto& ev : m_segmenter->push(m_window.data(), p)) {
             if (ev.kind == stt::VadEvent::Kind::SpeechStart) {
@@ -101,25 +103,38 @@ Result<void> Call::audio(const int16_t* samples, size_t count) {
     return {};
 }
 
-bool Call::attach(int64_t after_seq, std::function<void(const CallEvent&)> sink) {
+uint64_t Call::attach(int64_t after_seq, std::function<void(const CallEvent&)> sink) {
     std::lock_guard lock(m_mu);
-    if (m_ended.load() || m_sink) return false;
+    if (m_ended.load()) return 0;
     for (const auto& e : m_log) {
         if (e.seq > after_seq) sink(e);
     }
     m_sink = std::move(sink);
+    m_connection = ++m_connections;
     m_detached_at.reset();
-    return true;
+    return m_connection;
 }
 
-void Call::detach() {
+void Call::detach(uint64_t connection) {
     {
         std::lock_guard lock(m_mu);
+        if (connection != m_connection) return;  // Taken over by a newer connection.
         m_sink = nullptr;
+        m_connection = 0;
         m_detached_at = Clock::now();
         if (m_reconnect_s == 0) end_locked("closed");
     }
     m_cv.notify_all();
+}
+
+std::pair<double, float> Call::heard() {
+    std::lock_guard audio_lock(m_audio_mu);
+    return {static_cast<double>(m_samples_in) / 16000.0, m_max_probability};
+}
+
+uint64_t Call::attached() const {
+    std::lock_guard lock(m_mu);
+    return m_connection;
 }
 
 void Call::reject(const Error& problem) {
@@ -207,6 +222,10 @@ void Call::answer(const std::string& text, const Utterance& last) {
     auto started = m_start_turn(m_chat_id, text);
     if (!started) {
         Error e = started.error();
+        if (e.code == ErrorCode::NotFound) {  // The chat was deleted during the call.
+            hangup("chat_deleted");
+            return;
+        }
         if (e.code == ErrorCode::Conflict && e.reason.empty()) e.because("turn_running");
         reject(e);
         return;

@@ -70,12 +70,18 @@ public:
     // "too_fast" when the stream runs more than 2 s ahead of real time (the call then ends).
     Result<void> audio(const int16_t* samples, size_t count);
     // The connection: replays every event after `after_seq` through `sink`, then hands it each new
-    // event as it happens (from the call's threads; the sink must only queue). False when the call
-    // has ended or another connection is attached.
-    bool attach(int64_t after_seq, std::function<void(const CallEvent&)> sink);
-    // The connection is gone (the sink is dropped). A call still on waits call.reconnect_s for
-    // another connection, then ends.
-    void detach();
+    // event as it happens (from the call's threads; the sink must only queue). Returns the
+    // connection's number, or 0 when the call has ended. A connection that attaches takes the call
+    // over from one still attached (a phone that came back before the server saw its old
+    // connection die): the old one sees attached() change and leaves.
+    uint64_t attach(int64_t after_seq, std::function<void(const CallEvent&)> sink);
+    // The connection numbered `connection` is gone (its sink is dropped, if it still held the call).
+    // A call still on waits call.reconnect_s for another connection, then ends.
+    void detach(uint64_t connection);
+    // The number of the connection holding the call (0: none).
+    uint64_t attached() const;
+    // For the log: seconds of audio received, and the highest speech probability seen.
+    std::pair<double, float> heard() ;
     // Tells the connection about a problem with what it sent (an `error` event; the call goes on).
     void reject(const Error& problem);
     // Ends the call: the reply being written stops (stored as partial), an `ended` event goes out.
@@ -112,11 +118,12 @@ private:
     int m_reconnect_s = 20;
     std::string m_language;
 
-    // Connection thread only (audio()).
+    std::mutex m_audio_mu;  // Guards the stream's state below (one connection's thread at a time; two meet at a takeover).
     std::vector<float> m_window;
     double m_vad_ms = 0;  // VAD time since the utterance began.
     std::chrono::steady_clock::time_point m_first_audio{};
     int64_t m_samples_in = 0;
+    float m_max_probability = 0;
 
     std::atomic<bool> m_ended{false};
     std::atomic<bool> m_speaking{false};  // The person is speaking (between speech start and utterance end).
@@ -127,6 +134,8 @@ private:
     size_t m_log_bytes = 0;
     int64_t m_seq = 0;
     std::function<void(const CallEvent&)> m_sink;  // The attached connection, if any.
+    uint64_t m_connection = 0;                     // Its number (0: none).
+    uint64_t m_connections = 0;                    // Connections so far.
     std::optional<std::chrono::steady_clock::time_point> m_detached_at;
     std::deque<Utterance> m_utterances;  // Found, not yet transcribed.
     std::shared_ptr<chat::Turn> m_turn;  // The reply being written, if any.

@@ -38,6 +38,9 @@ Result<std::unique_ptr<VadModel>> VadModel::open(const std::string& path, int th
     p.use_gpu = false;  // One 32 ms window at a time: a GPU round trip costs more than the window.
     m->m_ctx = whisper_vad_init_from_file_with_params(path.c_str(), p);
     if (!m->m_ctx) return fail(ErrorCode::Unavailable, "whisper.cpp could not load the VAD model " + path + " (details in the server log)");
+    // whisper.cpp leaves a new context's LSTM state as the allocator found it; a NaN there keeps
+    // every later probability NaN (never speech), so a stream starts from zeros.
+    m->reset();
     return m;
 }
 
@@ -49,7 +52,12 @@ float VadModel::probability(const float* window) {
         return rms > 0.00316 ? 1.0f : 0.0f;  // -50 dBFS, as the recordings' loudness check.
     }
     if (!whisper_vad_detect_speech_no_reset(m_ctx, window, kVadWindow) || whisper_vad_n_probs(m_ctx) < 1) return 0.0f;
-    return whisper_vad_probs(m_ctx)[0];
+    const float p = whisper_vad_probs(m_ctx)[0];
+    if (!std::isfinite(p)) {  // A state gone bad must not deafen the rest of the stream.
+        reset();
+        return 0.0f;
+    }
+    return p;
 }
 
 void VadModel::reset() {

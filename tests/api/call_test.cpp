@@ -118,7 +118,11 @@ private:
 };
 
 std::vector<int16_t> speech(const std::string& text, double lead, double tail) {
-    return pcm_16k(spoken_clip(text, "en", lead, tail));
+    auto r = run_process({"espeak-ng", "-v", "en", "--stdout", text});
+    if (!r || r->exit_code != 0) ADD_FAILURE() << "espeak-ng failed: " << (r ? r->err : r.error().message);
+    auto pcm = pcm_16k(spoken_clip(text, "en", lead, tail));
+    EXPECT_GT(pcm.size(), 16000u * lead) << "no speech for '" << text << "'";
+    return pcm;
 }
 
 std::vector<int16_t> silence(double seconds) { return std::vector<int16_t>(static_cast<size_t>(seconds * 16000), 0); }
@@ -152,6 +156,12 @@ protected:
         auto r = server->client().Get(("/api/chats/" + (chat.empty() ? chat_id : chat) + "/call" + query).c_str(), h);
         if (!r) return {0, nullptr};
         return {r->status, body_json(r)};
+    }
+    void TearDown() override {
+        if (HasFailure() && server) {  // The server's side of a failure.
+            const std::string log = read_file(server->log_path());
+            std::fprintf(stderr, "--- server log (end) ---\n%s\n", log.substr(log.size() > 8000 ? log.size() - 8000 : 0).c_str());
+        }
     }
     std::unique_ptr<ServerProcess> server;
     std::string chat_id;
@@ -285,6 +295,29 @@ TEST_F(CallApi, ADroppedConnectionResumesWithNothingLost) {
     EXPECT_NE(next->hello.value("call_id", ""), id);
 }
 
+TEST_F(CallApi, AReconnectTakesTheCallOverFromAConnectionNotYetSeenDead) {
+    // A phone that changed networks comes back before the server has noticed its old connection
+    // died (no FIN, no close frame): the new connection gets the call, the old one is closed.
+    start();
+    auto old = CallClient::open(server->port(), chat_id);
+    ASSERT_TRUE(old);
+    const std::string id = old->hello.value("call_id", "");
+    old->stream(speech("Hello Mia, can you hear me?", 0.4, 0.9));
+    const Json user = old->wait_type("user");
+    ASSERT_FALSE(user.is_null()) << Json(old->types()).dump();
+    auto fresh = CallClient::open(server->port(), chat_id, "?resume=" + id + "&after=" + std::to_string(user.value("seq", 0)));
+    ASSERT_TRUE(fresh);
+    EXPECT_EQ(fresh->hello.value("resumed", false), true);
+    old->wait_type("_closed", 5000);
+    EXPECT_TRUE(old->closed) << "the old connection still holds the call";
+    ASSERT_FALSE(fresh->wait_type("done").is_null()) << Json(fresh->types()).dump();
+    EXPECT_EQ(fresh->events.front().value("seq", 0), user.value("seq", 0) + 1);
+    EXPECT_EQ(call_status().value("connected", false), true);
+    // The call is still on and listens to the new connection.
+    fresh->stream(speech("Good.", 0.3, 0.9));
+    EXPECT_FALSE(fresh->wait_type("utterance_end", 10000).is_null());
+}
+
 TEST_F(CallApi, ClosingTheTabStopsTheReplyAndKeepsWhatWasSaid) {
     start(call_settings(1500));
     auto call = CallClient::open(server->port(), chat_id);
@@ -368,7 +401,7 @@ TEST_F(CallApi, GarbageFramesAreNamedAndTheCallGoesOn) {
     }
     // Still listening.
     call->stream(speech("Are you still there?", 0.3, 0.9));
-    EXPECT_FALSE(call->wait_type("utterance_end", 10000).is_null());
+    EXPECT_FALSE(call->wait_type("utterance_end", 10000).is_null()) << Json(call->events).dump();
     // A message over the WebSocket limit closes the connection, and that ends the call.
     call->ws->send(WsOpcode::Binary, std::string(70000, '\0'));
     call->wait_type("_closed", 5000);

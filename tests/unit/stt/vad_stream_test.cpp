@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 
 #include "../../stt_audio.hpp"
 #include "stt/vad_stream.hpp"
@@ -103,6 +105,25 @@ TEST(VadModel, SileroFollowsSpeechWindowByWindowAndLoudnessWorksWithoutAModel) {
         ASSERT_EQ(f.events.size(), 2u) << (path.empty() ? "loudness" : "silero");
         EXPECT_NEAR(f.events[0].at_ms / 1000.0, clip.speech_start, 0.1);
         EXPECT_NEAR(f.events[1].at_ms / 1000.0, clip.speech_end, 0.35);
+    }
+    // A model opened where freed memory held garbage starts from a clean state: whisper.cpp leaves
+    // the LSTM state of a new VAD context uninitialized, and a NaN there made a call deaf for good.
+    for (int round = 0; round < 8; ++round) {
+        for (size_t size : {512u, 1024u, 2048u, 4096u, 8192u, 65536u}) {
+            std::vector<void*> junk;
+            for (int i = 0; i < 8; ++i) {
+                void* p = std::malloc(size);
+                std::memset(p, 0xFF, size);  // 0xFFFFFFFF is a NaN as a float.
+                junk.push_back(p);
+            }
+            for (void* p : junk) std::free(p);
+        }
+        auto vad = VadModel::open(MYCANDY_VAD_MODEL, 1);
+        ASSERT_TRUE(vad);
+        UtteranceSegmenter seg(SegmenterOptions{});
+        size_t events = 0;
+        for (size_t at = 0; at + kVadWindow <= pcm.size(); at += kVadWindow) events += seg.push(pcm.data() + at, (*vad)->probability(pcm.data() + at)).size();
+        EXPECT_EQ(events, 2u) << "round " << round;
     }
     auto missing = VadModel::open("/nonexistent/ggml-silero.bin", 1);
     ASSERT_FALSE(missing);
