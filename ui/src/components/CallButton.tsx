@@ -70,6 +70,7 @@ export function CallButton({ chatId, health, disabled, onStart, onEvent, onEnd }
           if (!resume) explainRefusal();
         } else if (reason === 'microphone') setNote({ text: `${t.micDenied} (${detail})`, reason });
         else if (reason === 'lost') setNote({ text: t.callLost, reason });
+        else if (reason === 'call_active') setNote({ text: t.callActive, reason });
         else if (t.callEnded[reason]) setNote({ text: t.callEnded[reason], reason });
       },
     });

@@ -767,7 +767,7 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
                       {playingId === m.id ? '■' : '▶'}
                     </button>
                   )}
-                  {m.id === lastAssistant?.id && isLast(m) && !streaming && (
+                  {m.id === lastAssistant?.id && isLast(m) && !streaming && !calling && (
                     <>
                       <button className={`${actionClass} hover:text-zinc-200`} onClick={() => turn('regenerate', {}, m)} data-testid="regenerate">
                         ↻ {t.regenerate}

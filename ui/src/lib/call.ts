@@ -364,10 +364,12 @@ export class CallClient {
       if (e.type === 'call') this.save();
       if (e.type === 'ended') this.finish(String(e.reason ?? 'closed'));
     };
-    ws.onclose = () => {
+    ws.onclose = (c) => {
       if (this.ws !== ws || this.over) return;
       this.ws = null;
       if (!opened && (this.resumeOnly || !this.model.callId)) return this.finish('refused');
+      // The server ended this connection on purpose (another connection has the call, too fast).
+      if (c.code === 1008) return this.finish(/active/.test(c.reason) ? 'call_active' : /fast/.test(c.reason) ? 'too_fast' : 'error');
       this.dispatch({ type: 'lost' });
       this.lostAt ??= Date.now();
       const wait = reconnectDelay(this.attempt++);
