@@ -73,6 +73,20 @@ inline SpokenClip spoken_clip(const std::string& text, const std::string& voice,
     return c;
 }
 
+// A clip's samples at 16 kHz (the nearest sample for each 16 kHz position), as a microphone
+// stream to a call carries them.
+inline std::vector<int16_t> pcm_16k(const SpokenClip& clip) {
+    std::vector<int16_t> out;
+    if (clip.wav.size() < 44 || clip.rate <= 0) return out;
+    const size_t n = (clip.wav.size() - 44) / 2;
+    for (size_t k = 0;; ++k) {
+        const size_t i = static_cast<size_t>(static_cast<double>(k) * clip.rate / 16000);
+        if (i >= n) break;
+        out.push_back(static_cast<int16_t>(static_cast<uint8_t>(clip.wav[44 + 2 * i]) | static_cast<uint8_t>(clip.wav[45 + 2 * i]) << 8));
+    }
+    return out;
+}
+
 // `seconds` of digital silence as WAV.
 inline std::string silence_wav(double seconds, int rate = 16000) {
     return wav_bytes(std::vector<int16_t>(static_cast<size_t>(seconds * rate), 0), rate);

@@ -35,7 +35,11 @@ http::Response refuse(ErrorCode code, const std::string& message, const char* fi
     return error_response({code, message, field});
 }
 
-bool state_changing(const std::string& method) { return method != "GET" && method != "HEAD"; }
+// Requests that write: every method but GET and HEAD, and WebSocket upgrades (a voice call stores
+// what is said; browsers send no CORS preflight for a WebSocket, so its Origin is all there is).
+bool state_changing(const http::Request& req) {
+    return (req.method != "GET" && req.method != "HEAD") || lower(req.header("Upgrade")) == "websocket";
+}
 
 }  // namespace
 
@@ -68,7 +72,7 @@ std::optional<http::Response> check_access(const http::Request& req, const Acces
                           "Host");
         }
     }
-    if (state_changing(req.method)) {
+    if (state_changing(req)) {
         const std::string origin = req.header("Origin");
         if (!origin.empty()) {
             const std::string o = lower(origin);

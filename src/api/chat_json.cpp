@@ -105,37 +105,41 @@ Json timings_json(const llm::GenerateResult& r) {
                 {"predicted_ms", r.predicted_ms}};
 }
 
-std::string turn_event_sse(const chat::TurnEvent& e) {
-    auto dump = [](const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); };
+std::pair<std::string, Json> turn_event_json(const chat::TurnEvent& e) {
     return std::visit(
-        [&](const auto& ev) -> std::string {
+        [&](const auto& ev) -> std::pair<std::string, Json> {
             using T = std::decay_t<decltype(ev)>;
             if constexpr (std::is_same_v<T, chat::UserEvent>) {
-                return http::sse_event("user", dump({{"message", message_to_json(ev.message)}}));
+                return {"user", {{"message", message_to_json(ev.message)}}};
             } else if constexpr (std::is_same_v<T, chat::TokenEvent>) {
-                return http::sse_event("token", dump({{"text", ev.text}}));
+                return {"token", {{"text", ev.text}}};
             } else if constexpr (std::is_same_v<T, chat::SpeechEvent>) {
-                return http::sse_event("speech", dump({{"index", ev.index}, {"text", ev.text}}));
+                return {"speech", {{"index", ev.index}, {"text", ev.text}}};
             } else if constexpr (std::is_same_v<T, chat::DoneEvent>) {
-                return http::sse_event("done", dump({{"message", message_to_json(ev.message)},
-                                                     {"finish_reason", llm::finish_reason_name(ev.finish)},
-                                                     {"timings", timings_json(ev.timings)}}));
+                return {"done", {{"message", message_to_json(ev.message)},
+                                 {"finish_reason", llm::finish_reason_name(ev.finish)},
+                                 {"timings", timings_json(ev.timings)}}};
             } else if constexpr (std::is_same_v<T, chat::AudioEvent>) {
-                return http::sse_event("audio", dump({{"index", ev.index}, {"url", ev.url}}));
+                return {"audio", {{"index", ev.index}, {"url", ev.url}}};
             } else if constexpr (std::is_same_v<T, chat::ImageEvent>) {
                 // The job was just queued; GET /api/jobs/{id}/events follows it from here.
-                return http::sse_event("image", dump({{"job", {{"id", ev.job_id}, {"kind", "image"}, {"status", "queued"}, {"progress", 0}}},
-                                                      {"prompt", ev.prompt}}));
+                return {"image", {{"job", {{"id", ev.job_id}, {"kind", "image"}, {"status", "queued"}, {"progress", 0}}},
+                                  {"prompt", ev.prompt}}};
             } else if constexpr (std::is_same_v<T, chat::AudioErrorEvent>) {
                 Json j = error_json(ev.error);
                 j["index"] = ev.index;
-                return http::sse_event("audio_error", dump(j));
+                return {"audio_error", j};
             } else {
                 static_assert(std::is_same_v<T, chat::ErrorEvent>);
-                return http::sse_event("error", dump(error_json(ev.error)));
+                return {"error", error_json(ev.error)};
             }
         },
         e);
+}
+
+std::string turn_event_sse(const chat::TurnEvent& e) {
+    const auto [name, data] = turn_event_json(e);
+    return http::sse_event(name, data.dump(-1, ' ', false, Json::error_handler_t::replace));
 }
 
 }  // namespace mc::api

@@ -16,6 +16,8 @@ Json chat_to_json(const Chat& c);
 Result<llm::Sampling> sampling_from_json(const Json& j, llm::Sampling base, const std::string& prefix = "");
 // A character's own samplers (extensions.mycandy.sampling), or null when it has none.
 const Json* character_sampling(const Json& extensions);
+// One turn event's name and data ("token", {"text": ...}): the turn stream's and a call's words.
+std::pair<std::string, Json> turn_event_json(const chat::TurnEvent& e);
 // One turn event as SSE bytes ("event: token\ndata: {...}\n\n").
 std::string turn_event_sse(const chat::TurnEvent& e);
 Json timings_json(const llm::GenerateResult& r);

@@ -16,6 +16,7 @@
 #include "store/lorebook_store.hpp"
 #include "store/memory_store.hpp"
 #include "image/image_service.hpp"
+#include "call/call.hpp"
 #include "voice/rvc.hpp"
 #include "voice/tts_service.hpp"
 #include "stt/stt_service.hpp"
@@ -54,6 +55,8 @@ struct Context {
     store::LorebookStore* lorebooks = nullptr;
     // RVC voice training (set by the app; null in tools that build routes without it).
     voice::VoiceTrainer* trainer = nullptr;
+    // Voice calls (set by the app after the context is built; null in tools without them).
+    call::CallService* calls = nullptr;
     // /api/health's "server": scheme, the certificate's fingerprint in https mode, and the
     // addresses other devices can open (set by the app).
     Json server_info = Json::object();

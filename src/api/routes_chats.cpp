@@ -66,6 +66,25 @@ Response stream_turn(Context& ctx, std::shared_ptr<chat::Turn> turn, OnDisconnec
     return r;
 }
 
+// The samplers a turn in this chat starts from: the settings', with the character's own over them
+// (extensions.mycandy.sampling, checked when the character was saved; set into `t` when it has any).
+llm::Sampling character_turn_sampling(Context& ctx, const std::string& chat_id, chat::TurnRequest& t) {
+    llm::Sampling base = ctx.chat.default_sampling();
+    auto chat = ctx.chats.get(chat_id);
+    if (!chat) return base;
+    auto character = ctx.characters.get(chat->character_id);
+    if (!character) return base;
+    if (const Json* mine = character_sampling(character->extensions)) {
+        if (auto s = sampling_from_json(*mine, base, "extensions.mycandy.sampling.")) {
+            t.sampling = *s;
+            return *s;
+        } else {
+            log::warn("character ", character->id, ": its samplers are ignored: ", s.error().message);
+        }
+    }
+    return base;
+}
+
 // Bounds what a text field may hold before its own limit is checked (memory, not policy).
 constexpr size_t kMaxBodyText = 16u << 20;
 
@@ -94,23 +113,8 @@ Response start_turn(Context& ctx, const Request& req, chat::TurnKind kind) {
     // sends its own choice.
     t.speak = f.opt_boolean("speak").value_or(ctx.settings.current()->boolean("media.tts_enabled"));
     if (f.error()) return error_response(*f.error());
-    // The settings' samplers, the character's own over them (extensions.mycandy.sampling, checked
-    // when the character was saved), the request's over both.
-    llm::Sampling base = ctx.chat.default_sampling();
-    bool own = false;
-    if (auto chat = ctx.chats.get(req.param("id"))) {
-        if (auto character = ctx.characters.get(chat->character_id)) {
-            if (const Json* mine = character_sampling(character->extensions)) {
-                if (auto s = sampling_from_json(*mine, base, "extensions.mycandy.sampling.")) {
-                    base = *s;
-                    own = true;
-                } else {
-                    log::warn("character ", character->id, ": its samplers are ignored: ", s.error().message);
-                }
-            }
-        }
-    }
-    if (own) t.sampling = base;
+    // The settings' samplers, the character's own over them, the request's over both.
+    const llm::Sampling base = character_turn_sampling(ctx, req.param("id"), t);
     if (body.contains("sampling") && !body["sampling"].is_null()) {
         auto s = sampling_from_json(body["sampling"], base);
         if (!s) return error_response(s.error());
@@ -122,6 +126,15 @@ Response start_turn(Context& ctx, const Request& req, chat::TurnKind kind) {
 }
 
 }  // namespace
+
+Result<std::shared_ptr<chat::Turn>> start_spoken_turn(Context& ctx, const std::string& chat_id, const std::string& text) {
+    chat::TurnRequest t;
+    t.kind = chat::TurnKind::Send;
+    t.content = text;
+    t.speak = true;
+    character_turn_sampling(ctx, chat_id, t);
+    return ctx.chat.start(chat_id, std::move(t));
+}
 
 void register_chat_routes(http::Server& server, Context& ctx) {
     server.route(Method::Post, "/api/chats", [&ctx](const Request& req) {
@@ -186,6 +199,8 @@ void register_chat_routes(http::Server& server, Context& ctx) {
         if (!c) return error_response(c.error());
         Json j = chat_to_json(*c);
         j["generating"] = ctx.chat.running(c->id);
+        // A voice call in this chat (another tab or device may hold it): {"id","connected"} or null.
+        j["call"] = ctx.calls ? ctx.calls->status(c->id) : Json(nullptr);
         return json_response(200, j);
     });
 

@@ -86,6 +86,7 @@ void register_routes(http::Server& server, Context& ctx) {
     register_voice_routes(server, ctx);
     register_image_routes(server, ctx);
     register_stt_routes(server, ctx);
+    register_call_routes(server, ctx);
 }
 
 }  // namespace mc::api

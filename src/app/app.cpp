@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "api/access_guard.hpp"
+#include "api/chat_json.hpp"
 #include "api/context.hpp"
 #include "api/routes.hpp"
 #include "api/json_io.hpp"
@@ -292,6 +293,11 @@ int serve(const Options& o) {
                      [&engines] { return engines.get(); }, [&engines] { return engines.status(); },
                      [&engines, &settings] { engines.configure(*settings.current()); },
                      [&stopping] { return stopping.load(); }, &tts, &images, &stt, &lorebooks, &trainer};
+    // Voice calls: each utterance becomes a turn started as a typed message's would be.
+    call::CallService calls(settings, stt, tts, chat, blobs,
+                             [&ctx](const std::string& chat_id, const std::string& text) { return api::start_spoken_turn(ctx, chat_id, text); },
+                             api::turn_event_json);
+    ctx.calls = &calls;
     api::register_routes(server, ctx);
 
     const std::string ui_dir = find_ui_dir(loaded->settings);
@@ -343,9 +349,11 @@ int serve(const Options& o) {
     signals.start(server, [&] {
         // Open streams end: their turns stop and store what they have.
         stopping = true;
+        calls.end_all("server_stopping");
         chat.cancel_all();
     });
     server.run();
+    calls.end_all("server_stopping");
     chat.cancel_all();
     runner.stop();
     images.stop();

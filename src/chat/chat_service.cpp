@@ -342,6 +342,7 @@ void ChatService::run(std::shared_ptr<Turn> turn, std::string chat_id, TurnReque
                                                       {"predicted_tokens", result->predicted_tokens},
                                                       {"prompt_ms", std::round(result->prompt_ms)},
                                                       {"predicted_ms", std::round(result->predicted_ms)}};
+            if (turn->interrupted()) m.gen[static_cast<size_t>(m.swipe_id)]["interrupted"] = true;
         }
     };
     if (target && request.kind == TurnKind::Continue) {

@@ -99,6 +99,13 @@ public:
     std::optional<TurnEvent> next_from(size_t& cursor, std::chrono::milliseconds wait, bool& ended);
     void cancel() { m_cancel->store(true); }
     bool cancelled() const { return m_cancel->load(); }
+    // Stops the turn because the person began to speak (a voice call): the reply is stored as
+    // partial with "interrupted": true in its generation figures.
+    void interrupt() {
+        m_interrupted = true;
+        cancel();
+    }
+    bool interrupted() const { return m_interrupted.load(); }
     TurnKind kind() const { return m_kind; }
     // Regenerate / continue: the reply being replaced or extended (0 until known, and for Send).
     int64_t target_id() const { return m_target_id.load(); }
@@ -109,6 +116,7 @@ private:
     void end();
     const TurnKind m_kind;
     std::atomic<int64_t> m_target_id{0};
+    std::atomic<bool> m_interrupted{false};
     std::mutex m_mu;  // Guards m_events, m_ended, m_first_reader.
     std::condition_variable m_cv;
     std::vector<TurnEvent> m_events;

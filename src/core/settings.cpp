@@ -129,6 +129,12 @@ const std::vector<Spec>& schema() {
         {"stt.model", Type::String, "whisper-1", 0, 200},
         {"stt.api_key", Type::String, "", 0, 0, {}, true},
         {"stt.auto_send", Type::Boolean, false},  // UI: send the recognized text at once.
+        // Voice calls (voice/call): when an utterance ends, what counts as speech, how long a dropped
+        // connection keeps its call.
+        {"call.silence_ms", Type::Integer, 600, 200, 5000},
+        {"call.min_speech_ms", Type::Integer, 160, 32, 2000},
+        {"call.max_utterance_s", Type::Integer, 30, 3, 120},
+        {"call.reconnect_s", Type::Integer, 20, 0, 600},
         {"chat.user_name", Type::String, "User", 0, 100},
         {"memory.auto_summary", Type::Boolean, true},
         {"memory.summary_min_messages", Type::Integer, 6, 2, 10000},

@@ -6,14 +6,18 @@
 #include <sys/stat.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <fcntl.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <httplib.h>
+#include <openssl/ssl.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -431,6 +435,257 @@ void Server::route(Method method, const std::string& pattern, Handler handler) {
         case Method::Patch: svr.Patch(regex, with_reader); svr.Patch(regex, plain); break;
         case Method::Delete: svr.Delete(regex, with_reader); svr.Delete(regex, plain); break;
     }
+}
+
+namespace {
+
+// A WebSocket on the socket of an upgraded request: plain, or through the request's TLS session.
+// The socket is non-blocking while the session runs; all I/O happens in receive()'s thread.
+class SocketWs final : public WsConnection {
+public:
+    SocketWs(int fd, SSL* ssl, size_t max_message) : m_fd(fd), m_ssl(ssl), m_reader(max_message) {
+        m_wake = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        m_flags = ::fcntl(fd, F_GETFL);
+        if (m_flags >= 0) ::fcntl(fd, F_SETFL, m_flags | O_NONBLOCK);
+        m_last_heard = std::chrono::steady_clock::now();
+    }
+    ~SocketWs() override {
+        if (m_wake >= 0) ::close(m_wake);
+        if (m_flags >= 0) ::fcntl(m_fd, F_SETFL, m_flags);
+    }
+
+    // Writes the handshake's answer.
+    bool accept(const std::string& key) {
+        return write_all("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                         "Sec-WebSocket-Accept: " + websocket_accept_key(key) + "\r\n\r\n");
+    }
+
+    Result<std::optional<WsMessage>> receive(int timeout_ms) override {
+        using Clock = std::chrono::steady_clock;
+        const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+        for (;;) {
+            if (m_code.load()) return fail(ErrorCode::Unavailable, "the WebSocket is closed (" + std::to_string(m_code.load()) + ")");
+            if (!flush()) return broken(1006);
+            if (!m_inbox.empty()) {
+                WsMessage m = std::move(m_inbox.front());
+                m_inbox.pop_front();
+                return std::optional<WsMessage>(std::move(m));
+            }
+            const auto now = Clock::now();
+            // A client that has said nothing for a while is asked; one silent for 45 s is gone
+            // (a phone that left the network sends no close frame and no TCP reset).
+            if (now - m_last_heard > std::chrono::seconds(45)) return broken(1006);
+            if (now - m_last_heard > std::chrono::seconds(15) && now - m_last_ping > std::chrono::seconds(15)) {
+                m_last_ping = now;
+                queue(websocket_frame(WsOpcode::Ping, "alive?"));
+                continue;
+            }
+            const int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count());
+            if (left <= 0) return std::optional<WsMessage>();
+            if (!(m_ssl && SSL_pending(m_ssl) > 0)) {
+                pollfd p[2] = {{m_fd, POLLIN, 0}, {m_wake, POLLIN, 0}};
+                const int r = ::poll(p, m_wake >= 0 ? 2 : 1, std::min(left, 1000));
+                if (r < 0 && errno != EINTR) return broken(1006);
+                if (r <= 0) continue;
+                if (p[1].revents & POLLIN) {
+                    uint64_t n = 0;
+                    [[maybe_unused]] auto ignored = ::read(m_wake, &n, sizeof n);
+                }
+                if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+            }
+            char buf[16384];
+            const long n = read_some(buf, sizeof buf);
+            if (n == -1) continue;  // Nothing after all (a TLS record not yet whole).
+            if (n <= 0) return broken(1006);
+            m_last_heard = Clock::now();
+            auto messages = m_reader.push(std::string_view(buf, static_cast<size_t>(n)));
+            if (!messages) {
+                const uint16_t code = messages.error().code == ErrorCode::TooLarge ? 1009 : 1002;
+                close(code, messages.error().message);
+                return std::unexpected(messages.error());
+            }
+            for (auto& m : *messages) {
+                if (m.op == WsOpcode::Ping) {
+                    queue(websocket_frame(WsOpcode::Pong, m.payload));
+                } else if (m.op == WsOpcode::Close) {
+                    const int code = m.payload.size() >= 2 ? (static_cast<unsigned char>(m.payload[0]) << 8) |
+                                                                 static_cast<unsigned char>(m.payload[1])
+                                                           : 1005;
+                    queue(websocket_frame(WsOpcode::Close, m.payload.substr(0, 2)));
+                    flush();
+                    m_code = code;
+                    return fail(ErrorCode::Unavailable, "the client closed the WebSocket (" + std::to_string(code) + ")");
+                } else if (m.op == WsOpcode::Text || m.op == WsOpcode::Binary) {
+                    m_inbox.push_back(std::move(m));
+                }
+            }
+        }
+    }
+
+    bool send(WsOpcode op, std::string payload) override {
+        if (m_code.load()) return false;
+        queue(websocket_frame(op, payload));
+        return true;
+    }
+
+    void close(uint16_t code, std::string_view reason) override {
+        if (m_code.load()) return;
+        std::string body{static_cast<char>(code >> 8), static_cast<char>(code & 0xFF)};
+        body.append(reason.substr(0, 120));
+        queue(websocket_frame(WsOpcode::Close, body));
+        flush();
+        m_code = code;
+    }
+
+    int close_code() const override { return m_code.load(); }
+    size_t queued_bytes() const override {
+        std::lock_guard lock(m_mu);
+        return m_queued;
+    }
+
+private:
+    Result<std::optional<WsMessage>> broken(int code) {
+        if (!m_code.load()) m_code = code;
+        return fail(ErrorCode::Unavailable, "the WebSocket connection broke");
+    }
+    void queue(std::string frame) {
+        {
+            std::lock_guard lock(m_mu);
+            m_queued += frame.size();
+            m_out.push_back(std::move(frame));
+        }
+        const uint64_t one = 1;
+        if (m_wake >= 0) [[maybe_unused]] auto ignored = ::write(m_wake, &one, sizeof one);
+    }
+    // Writes every queued frame; false when the connection broke.
+    bool flush() {
+        for (;;) {
+            std::string frame;
+            {
+                std::lock_guard lock(m_mu);
+                if (m_out.empty()) return true;
+                frame = std::move(m_out.front());
+                m_out.pop_front();
+                m_queued -= frame.size();
+            }
+            if (!write_all(frame)) return false;
+        }
+    }
+    // >0 bytes read, 0 end of stream, -1 nothing yet, -2 error.
+    long read_some(char* buf, size_t size) {
+        if (m_ssl) {
+            const int n = SSL_read(m_ssl, buf, static_cast<int>(size));
+            if (n > 0) return n;
+            const int e = SSL_get_error(m_ssl, n);
+            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return -1;
+            return e == SSL_ERROR_ZERO_RETURN ? 0 : -2;
+        }
+        const ssize_t n = ::recv(m_fd, buf, size, 0);
+        if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -1 : -2;
+        return n;
+    }
+    bool write_all(std::string_view data) {
+        const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (!data.empty()) {
+            long n = 0;
+            short want = POLLOUT;
+            if (m_ssl) {
+                const int w = SSL_write(m_ssl, data.data(), static_cast<int>(data.size()));
+                if (w > 0) {
+                    n = w;
+                } else {
+                    const int e = SSL_get_error(m_ssl, w);
+                    if (e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_WANT_READ) return false;
+                    want = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
+                    n = -1;
+                }
+            } else {
+                const ssize_t w = ::send(m_fd, data.data(), data.size(), MSG_NOSIGNAL);
+                if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return false;
+                n = w < 0 ? -1 : w;
+            }
+            if (n > 0) {
+                data.remove_prefix(static_cast<size_t>(n));
+                continue;
+            }
+            // A client that takes nothing for 10 s is gone.
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(give_up - std::chrono::steady_clock::now()).count();
+            if (left <= 0) return false;
+            pollfd p{m_fd, want, 0};
+            if (::poll(&p, 1, static_cast<int>(std::min<long>(left, 1000))) < 0 && errno != EINTR) return false;
+        }
+        return true;
+    }
+
+    const int m_fd;
+    SSL* const m_ssl;
+    int m_wake = -1;
+    int m_flags = -1;
+    WsReader m_reader;
+    std::deque<WsMessage> m_inbox;  // Receive thread only.
+    std::chrono::steady_clock::time_point m_last_heard;
+    std::chrono::steady_clock::time_point m_last_ping{};
+    std::atomic<int> m_code{0};
+    mutable std::mutex m_mu;  // Guards m_out and m_queued (send() from any thread).
+    std::deque<std::string> m_out;
+    size_t m_queued = 0;
+};
+
+bool header_has(const httplib::Request& req, const char* name, const char* token) {
+    std::string v = req.get_header_value(name);
+    for (auto& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return v.find(token) != std::string::npos;
+}
+
+}  // namespace
+
+void Server::websocket(const std::string& pattern, WsHandler handler, size_t max_message) {
+    std::vector<std::string> names;
+    const std::string regex = to_regex(pattern, names);
+    auto make_error = [this](int status, const std::string& message) {
+        return m_impl->options.error_response ? m_impl->options.error_response(status, message)
+                                              : Response{status, "text/plain", message, {}, {}};
+    };
+    m_impl->server_ref().Get(regex, [names, handler = std::move(handler), max_message, make_error](const httplib::Request& req,
+                                                                                                 httplib::Response& res) {
+        const std::string key = req.get_header_value("Sec-WebSocket-Key");
+        if (!header_has(req, "Upgrade", "websocket") || !header_has(req, "Connection", "upgrade") || key.empty()) {
+            Response r = make_error(426, "this address is a WebSocket: connect with ws:// or wss://");
+            r.headers.emplace_back("Upgrade", "websocket");
+            send(std::move(r), res);
+            return;
+        }
+        if (req.get_header_value("Sec-WebSocket-Version") != "13") {
+            Response r = make_error(426, "WebSocket version 13 is required");
+            r.headers.emplace_back("Sec-WebSocket-Version", "13");
+            send(std::move(r), res);
+            return;
+        }
+        Request r = convert(req, names);
+        WsAnswer answer = handler(r);
+        if (auto* refused = std::get_if<Response>(&answer)) {
+            send(std::move(*refused), res);
+            return;
+        }
+        // Take the connection over: the request's socket (and TLS session), which this worker
+        // thread owns until the handler returns. The client sends nothing before our 101, so no
+        // bytes of the session sit in httplib's read buffer.
+        const int fd = find_socket(req.local_port, req.remote_port, req.remote_addr);
+        if (fd < 0) {
+            send(make_error(500, "the WebSocket's socket was not found"), res);
+            return;
+        }
+        SSL* ssl = const_cast<SSL*>(req.ssl);
+        {
+            SocketWs ws(fd, ssl, max_message);
+            if (ws.accept(key)) std::get<WsSession>(answer)(ws);
+            if (!ws.close_code()) ws.close(1001, "server going away");
+        }
+        // httplib still writes a response after this handler; with both directions shut, that
+        // write fails and it closes the connection.
+        ::shutdown(fd, SHUT_RDWR);
+        res.status = 101;
+    });
 }
 
 void Server::serve_static(const std::string& prefix, const std::string& dir) {

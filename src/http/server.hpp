@@ -9,6 +9,7 @@
 #include <mutex>
 #include <thread>
 #include <functional>
+#include <variant>
 #include <map>
 #include <memory>
 #include <optional>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "core/result.hpp"
+#include "http/websocket.hpp"
 
 namespace mc::http {
 
@@ -98,6 +100,33 @@ struct Response {
 
 using Handler = std::function<Response(const Request&)>;
 
+// A WebSocket connection taken over from an HTTP request (RFC 6455, server side). Every socket read
+// and write happens on the thread that calls receive() (the request's worker: TLS sessions are not
+// thread-safe); send() may be called from any thread: it queues the message and wakes receive(),
+// which writes it.
+class WsConnection {
+public:
+    virtual ~WsConnection() = default;
+    // Waits up to `timeout_ms` for the client's next text or binary message, writing queued messages
+    // and answering pings meanwhile. nullopt: nothing yet. An error: the connection is over (see
+    // close_code()) — closed by the client, broken, silent for 45 s, or a malformed frame.
+    virtual Result<std::optional<WsMessage>> receive(int timeout_ms) = 0;
+    // Queues a message; false once the connection is over.
+    virtual bool send(WsOpcode op, std::string payload) = 0;
+    // Writes what is queued, then a close frame with `code`, and ends the connection.
+    virtual void close(uint16_t code, std::string_view reason) = 0;
+    // 0 while open; then the close code: the client's (1000 normal, 1001 tab closed, ...), ours when we
+    // closed, 1006 when the connection broke without a close frame, 1002/1009 for bad frames.
+    virtual int close_code() const = 0;
+    // Bytes queued by send() and not yet written (a slow client).
+    virtual size_t queued_bytes() const = 0;
+};
+// Runs one WebSocket session on the request's worker thread; the connection ends when it returns.
+using WsSession = std::function<void(WsConnection&)>;
+// A WebSocket route's answer to the upgrade request: a refusal (any HTTP response) or the session.
+using WsAnswer = std::variant<Response, WsSession>;
+using WsHandler = std::function<WsAnswer(const Request&)>;
+
 struct ServerOptions {
     size_t max_body_bytes = 64u << 20;
     int worker_threads = 256;  // Open SSE streams (and keep-alive connections) each hold one.
@@ -119,6 +148,9 @@ public:
     // (single-page app). Paths with "..", hidden segments or odd characters are refused.
     void serve_static(const std::string& prefix, const std::string& dir);
     void redirect(const std::string& from, const std::string& to);
+    // A WebSocket route (GET with Upgrade: websocket; the access guard has run). Requests that are
+    // not an upgrade get 426. Messages over `max_message` bytes end the connection (1009).
+    void websocket(const std::string& pattern, WsHandler handler, size_t max_message = 1u << 20);
     // Access control: a returned response is sent instead of the route's. Runs before routing for
     // requests without a body, and after the body is read for POST/PUT/PATCH/DELETE (so a refused
     // body never stays on a keep-alive connection). Set before bind().

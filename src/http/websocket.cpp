@@ -165,7 +165,8 @@ Result<std::vector<WsMessage>> WsReader::push(std::string_view bytes) {
 }
 
 Result<std::unique_ptr<WebSocketClient>> WebSocketClient::connect(const std::string& base_url, const std::string& path_and_query,
-                                                                  int timeout_ms, size_t max_message) {
+                                                                  int timeout_ms, size_t max_message,
+                                                                  const std::string& extra_headers) {
     std::string rest = base_url;
     for (std::string_view scheme : {"http://", "ws://"}) {
         if (rest.rfind(scheme, 0) == 0) rest = rest.substr(scheme.size());
@@ -230,7 +231,7 @@ Result<std::unique_ptr<WebSocketClient>> WebSocketClient::connect(const std::str
     const std::string key = base64(nonce, sizeof nonce);
     const std::string hello = "GET " + (prefix + path_and_query) + " HTTP/1.1\r\nHost: " + host_port +
                               "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key +
-                              "\r\nSec-WebSocket-Version: 13\r\nUser-Agent: MyCandyLocal\r\n\r\n";
+                              "\r\nSec-WebSocket-Version: 13\r\nUser-Agent: MyCandyLocal\r\n" + extra_headers + "\r\n";
     if (!send_all(fd, hello)) return fail(ErrorCode::Unavailable, "cannot reach " + url + ": the handshake could not be sent");
     std::string head;
     size_t end = std::string::npos;
@@ -248,7 +249,7 @@ Result<std::unique_ptr<WebSocketClient>> WebSocketClient::connect(const std::str
     }
     const std::string status_line = head.substr(0, head.find("\r\n"));
     if (status_line.rfind("HTTP/1.1 101", 0) != 0) {
-        return fail(ErrorCode::Unavailable, url + " refused the WebSocket upgrade (" + status_line + ")");
+        return fail(ErrorCode::Unavailable, url + " refused the WebSocket upgrade (" + status_line + "): " + head.substr(end + 4, 400));
     }
     const std::string headers = lower(head.substr(0, end));
     const std::string want = "\r\nsec-websocket-accept: " + lower(websocket_accept_key(key));
@@ -311,9 +312,17 @@ Result<std::optional<WsMessage>> WebSocketClient::read(int timeout_ms) {
     }
 }
 
-void WebSocketClient::close() {
+bool WebSocketClient::send(WsOpcode op, std::string_view payload) { return send_frame(op, payload); }
+
+void WebSocketClient::close(uint16_t code) {
     if (m_fd < 0) return;
-    send_frame(WsOpcode::Close, std::string("\x03\xe8", 2));
+    send_frame(WsOpcode::Close, std::string{static_cast<char>(code >> 8), static_cast<char>(code & 0xFF)});
+    ::close(m_fd);
+    m_fd = -1;
+}
+
+void WebSocketClient::drop() {
+    if (m_fd < 0) return;
     ::close(m_fd);
     m_fd = -1;
 }

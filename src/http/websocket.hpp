@@ -52,13 +52,20 @@ public:
     WebSocketClient& operator=(const WebSocketClient&) = delete;
 
     // Connects and completes the handshake within `timeout_ms`. Unavailable names the URL.
+    // `extra_headers`: whole header lines, each ending in \r\n ("Origin: http://x\r\n").
+    // A refused upgrade is Unavailable naming the status line and the start of the body.
     static Result<std::unique_ptr<WebSocketClient>> connect(const std::string& base_url, const std::string& path_and_query,
-                                                            int timeout_ms, size_t max_message = 16u << 20);
+                                                            int timeout_ms, size_t max_message = 16u << 20,
+                                                            const std::string& extra_headers = "");
     // The next text or binary message, answering pings on the way. nullopt: nothing within
     // `timeout_ms`. An error: the connection closed or broke (it is then unusable).
     Result<std::optional<WsMessage>> read(int timeout_ms);
-    // Sends a close frame (best effort) and closes the socket.
-    void close();
+    // Sends one message (masked, as a client must); false when the connection is closed or broke.
+    bool send(WsOpcode op, std::string_view payload);
+    // Sends a close frame with `code` (best effort) and closes the socket.
+    void close(uint16_t code = 1000);
+    // Closes the socket without a close frame: a connection that broke.
+    void drop();
 
 private:
     explicit WebSocketClient(int fd, size_t max_message) : m_fd(fd), m_reader(max_message) {}

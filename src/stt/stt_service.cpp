@@ -18,6 +18,12 @@ std::string SttService::resolve(const std::string& path) const {
     return m_data_dir + "/" + path;
 }
 
+std::string SttService::vad_model_path() const {
+    const std::string path = resolve(m_settings.current()->str("stt.vad_model_path"));
+    std::error_code ec;
+    return !path.empty() && std::filesystem::is_regular_file(path, ec) ? path : std::string();
+}
+
 std::shared_ptr<SttEngine> SttService::engine(const Settings& s, std::string& vad_note) {
     const std::string kind = s.str("stt.engine");
     if (kind == "off") return nullptr;

@@ -37,6 +37,8 @@ public:
     Json health();
     // The longest recording transcribed (stt.max_seconds).
     double max_seconds() const;
+    // The Silero VAD model file the settings name, when it exists ("" otherwise: go by loudness).
+    std::string vad_model_path() const;
 
 private:
     std::shared_ptr<SttEngine> engine(const Settings& s, std::string& vad_note);

@@ -56,10 +56,12 @@ std::vector<Region> energy_regions(const std::vector<float>& s) {
 
 }  // namespace
 
-WhisperStt::WhisperStt(WhisperOptions options) : m_opt(std::move(options)) {
+void route_whisper_log() {
     static std::once_flag once;
     std::call_once(once, [] { whisper_log_set(forward_log, nullptr); });
 }
+
+WhisperStt::WhisperStt(WhisperOptions options) : m_opt(std::move(options)) { route_whisper_log(); }
 
 WhisperStt::~WhisperStt() {
     if (m_vad) whisper_vad_free(m_vad);

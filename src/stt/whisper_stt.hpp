@@ -27,6 +27,9 @@ struct WhisperOptions {
     bool use_gpu = true;       // A GPU build (make run GPU=...) runs recognition there.
 };
 
+// Sends whisper.cpp's messages to our log (its chatter at debug level), once per process.
+void route_whisper_log();
+
 class WhisperStt : public SttEngine {
 public:
     explicit WhisperStt(WhisperOptions options);
