@@ -9,6 +9,7 @@
 import { chromium } from 'playwright-core';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { assert, checks, startMycandy } from '../../tests/js/mycandy_server.mjs';
 
@@ -75,6 +76,8 @@ async function chatId(p) {
 
 let chat = '';
 const seen = [];  // The states the call button went through.
+const events = [];  // The types of the events the desktop page's call received.
+let sentBytes = 0;  // Microphone audio it sent.
 
 await step('the call button is there, enabled, next to the microphone', async () => {
   page = await open({ width: 1440, height: 900 });
@@ -93,6 +96,11 @@ await step('a call starts and listens; the level meter moves', async () => {
   await page.evaluate(() => {
     const el = document.querySelector('[data-testid=call]');
     new MutationObserver(() => window.__callState(el.dataset.state)).observe(el, { attributes: true, attributeFilter: ['data-state'] });
+  });
+  // What the call's socket carries, for a failure's message.
+  page.on('websocket', (ws) => {
+    ws.on('framereceived', (f) => typeof f.payload === 'string' && events.push(JSON.parse(f.payload).type));
+    ws.on('framesent', (f) => { if (typeof f.payload !== 'string') sentBytes += f.payload.length; });
   });
   await page.getByTestId('call').click();
   await waitState(page, ['listening', 'hearing', 'thinking']);
@@ -126,11 +134,15 @@ await step('the person speaks: their message appears, a reply arrives, its sente
   const users = await page.getByTestId('message-user').count();
   const replies = await page.getByTestId('message-assistant').count();
   // The loop's sentence comes round within ~25 s; recognizing and answering take a few more.
-  await page.getByTestId('message-user').nth(users).waitFor({ timeout: 90000 });
+  await page.getByTestId('message-user').nth(users).waitFor({ timeout: 90000 }).catch((e) => {
+    throw new Error(`${e.message}\nevents: ${events.join(' ')}; ${sentBytes} bytes of audio sent; states: ${seen.join(' ')}`);
+  });
   const words = await page.getByTestId('message-user').nth(users).getByTestId('message-text').textContent();
   assert(words.trim().length > 0, 'empty user message');
   await page.getByTestId('message-assistant').nth(replies).waitFor({ timeout: 90000 });
-  await page.waitForFunction(() => Number(document.querySelector('[data-testid=call]')?.dataset.playedSentences ?? 0) >= 1, null, { timeout: 60000 });
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid=call]')?.dataset.playedSentences ?? 0) >= 1, null, { timeout: 60000 }).catch((e) => {
+    throw new Error(`${e.message}\nevents: ${events.join(' ')}; states: ${seen.join(' ')}`);
+  });
   for (const s of ['hearing', 'thinking']) assert(seen.includes(s), `never ${s}: ${seen.join(' ')}`);
   await page.screenshot({ path: join(artifacts, 'call-desktop-reply.png') });
 });
@@ -179,6 +191,60 @@ await step('on a phone (390x844) the call and hang-up buttons fit beside the mes
   await phone.close();
 });
 
+// A connection that breaks without a close frame (a phone changing networks): the page goes through
+// a TCP relay here that can cut every connection at once; the call resumes with nothing lost.
+await step('a broken connection resumes the same call (reconnecting, then listening again)', async () => {
+  const pairs = new Set();
+  const port = Number(new URL(base).port);
+  const relay = createServer((c) => {
+    const s = connect(port, '127.0.0.1');
+    const pair = [c, s];
+    pairs.add(pair);
+    const cut = () => { c.destroy(); s.destroy(); pairs.delete(pair); };
+    c.pipe(s); s.pipe(c);
+    for (const x of pair) { x.on('error', cut); x.on('close', cut); }
+  });
+  await new Promise((r) => relay.listen(0, '127.0.0.1', r));
+  try {
+    const p = await browser.newPage({ viewport: { width: 1440, height: 900 }, locale: 'en-US', colorScheme: 'dark' });
+    page = p;
+    p.on('pageerror', (e) => errors.push(String(e)));
+    p.setDefaultTimeout(30000);
+    await p.goto(`http://127.0.0.1:${relay.address().port}/ui/c/${character.id}/chat/${chat}`);
+    await p.getByTestId('composer').waitFor();
+    const states = [];
+    await p.exposeFunction('__relayState', (x) => states.push(x));
+    await p.getByTestId('call').click();
+    await waitState(p, ['listening', 'hearing', 'thinking', 'speaking']);
+    await p.evaluate(() => {
+      const el = document.querySelector('[data-testid=call]');
+      new MutationObserver(() => window.__relayState(el.dataset.state)).observe(el, { attributes: true, attributeFilter: ['data-state'] });
+    });
+    const before = (await json(`/api/chats/${chat}`)).call;
+    assert(before?.id && before.connected, JSON.stringify(before));
+    for (const [c, s] of [...pairs]) { c.destroy(); s.destroy(); }
+    // Back within the backoff's first steps, on the same call.
+    for (let i = 0; i < 100 && !(states.includes('reconnecting') && ['listening', 'hearing', 'thinking', 'speaking'].includes(states[states.length - 1])); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert(states.includes('reconnecting'), `states: ${states.join(' ')}`);
+    assert(['listening', 'hearing', 'thinking', 'speaking'].includes(await callState(p)), `states: ${states.join(' ')}`);
+    const after = (await json(`/api/chats/${chat}`)).call;
+    assert(after?.id === before.id && after.connected, `${JSON.stringify(before)} → ${JSON.stringify(after)}`);
+    await p.getByTestId('hangup').click();
+    await waitState(p, ['idle'], 10000);
+    let still = true;
+    for (let i = 0; i < 50 && still; i++) {
+      still = (await json(`/api/chats/${chat}`)).call !== null;
+      if (still) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert(!still, 'the call is still on after hanging up');
+    await p.close();
+  } finally {
+    relay.close();
+  }
+});
+
 await step('with speech input off the button explains what to set up instead of calling (en and de)', async () => {
   const settings = await json('/api/settings');
   const engine = settings.stt?.engine;
@@ -194,7 +260,7 @@ await step('with speech input off the button explains what to set up instead of 
       assert(title.includes(words), title);
       let sockets = 0;
       p.on('websocket', () => sockets++);
-      await call.click();
+      await call.click({ force: true });  // aria-disabled: it still explains on a tap.
       const note = p.getByTestId('call-note');
       await note.waitFor();
       assert((await note.getAttribute('data-reason')) === 'stt_off', await note.getAttribute('data-reason'));

@@ -107,6 +107,8 @@ export interface Chat {
   created_at: number;
   updated_at: number;
   generating?: boolean;
+  // GET /api/chats/{id} only: the chat's voice call (another tab or device may hold it), or null.
+  call?: { id: string; connected: boolean } | null;
   // In the character's chat list: how many messages, and the newest one's start.
   message_count?: number;
   last_message?: { id: string; role: string; created_at: number; excerpt: string; truncated: boolean } | null;

@@ -39,15 +39,16 @@ export function CallButton({ chatId, health, disabled, onStart, onEvent, onEnd }
 
   const why = missing(t, health);
 
-  // Why the first connection did not open: the chat says whether a reply is running; the health
-  // whether speech is set up; otherwise the likeliest cause is a call already on this chat.
+  // Why the first connection did not open (a browser WebSocket hides the HTTP answer): the chat
+  // says whether it has a call or a reply running, the health whether speech is set up.
   const explainRefusal = async () => {
     try {
       const [chat, h] = await Promise.all([api.chat(chatId), api.health().catch(() => null)]);
+      if (chat.call) return setNote({ text: t.callActive, reason: 'call_active' });
       if (chat.generating) return setNote({ text: t.callTurnRunning, reason: 'turn_running' });
       const m = missing(t, h);
       if (m) return setNote({ text: m, reason: h?.components.stt.state !== 'ready' ? 'stt_off' : 'tts_off' });
-      setNote({ text: t.callActive, reason: 'call_active' });
+      setNote({ text: t.callRefused, reason: 'refused' });
     } catch (e) {
       setNote({ text: `${t.callRefused} ${errorText(t, e)}`, reason: 'refused' });
     }
