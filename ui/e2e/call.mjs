@@ -18,21 +18,21 @@ mkdirSync(artifacts, { recursive: true });
 
 const server = await startMycandy(binary, {
   server: { ui_dir: dist },
-  llm: { model_path: model, context_size: 2048, max_tokens: 40, threads: 2 },
+  llm: { model_path: model, context_size: 2048, max_tokens: 24, threads: 2 },
   stt: { model_path: whisper, vad_model_path: vad, threads: 2 },
   media: { tts_enabled: true, tts_engine: 'espeak', image_backend: 'off' },
 }, 'mc-e2e-call-');
 const base = server.base;
 const json = async (path, init) => (await fetch(`${base}${path}`, init)).json();
 
-// What the fake microphone plays in a loop: 1 s of silence, a sentence, then 20 s of silence, so
+// What the fake microphone plays in a loop: 1 s of silence, a sentence, then 40 s of silence, so
 // one utterance ends, is answered and its sentences play before the next one comes round.
 const said = spawnSync('espeak-ng', ['-v', 'de', '--stdout', 'Hallo Mia, erzähl mir von deinem Tag.']);
 assert(said.status === 0, 'espeak-ng is needed');
 const wav = said.stdout;
 const rate = wav.readUInt32LE(24);
 const pcm = wav.subarray(wav.indexOf('data') + 8);
-const body = Buffer.concat([Buffer.alloc(rate * 2), pcm, Buffer.alloc(rate * 2 * 20)]);
+const body = Buffer.concat([Buffer.alloc(rate * 2), pcm, Buffer.alloc(rate * 2 * 40)]);
 const header = Buffer.alloc(44);
 header.write('RIFF', 0); header.writeUInt32LE(36 + body.length, 4); header.write('WAVEfmt ', 8);
 header.writeUInt32LE(16, 16); header.writeUInt16LE(1, 20); header.writeUInt16LE(1, 22);

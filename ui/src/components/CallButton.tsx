@@ -122,7 +122,7 @@ export function CallButton({ chatId, health, disabled, onStart, onEvent, onEnd }
           if (active) return;
           // Explains on a tap too (a phone shows no tooltip).
           if (why) return setNote({ text: why, reason: health?.components.stt.state !== 'ready' ? 'stt_off' : 'tts_off' });
-          if (disabled) return;
+          if (disabled) return setNote({ text: t.callTurnRunning, reason: 'turn_running' });
           if (!microphoneAvailable()) return setNote({ text: t.micNeedsHttps, reason: 'https' });
           start();
         }}

@@ -244,7 +244,12 @@ export class CallClient {
   // reloaded tab had; when it is gone the client ends quietly (reason "refused").
   async start(resume?: { callId: string; seq: number } | null): Promise<void> {
     this.ctx = new AudioContext();
-    this.ctx.resume().catch(() => {});
+    // Started without a tap (resuming after a reload) the browser may hold the audio back until one.
+    if (this.ctx.state === 'suspended') {
+      const ctx = this.ctx;
+      ctx.resume().catch(() => {});
+      window.addEventListener('pointerdown', () => ctx.resume().catch(() => {}), { once: true });
+    }
     this.player = new Player(this.ctx, () => {
       this.dispatch({ type: 'playing', playing: this.player!.playing });
       this.cb.onPlayed(this.player!.played);
