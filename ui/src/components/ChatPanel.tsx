@@ -866,7 +866,7 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
         )}
       </div>
 
-      <div className="border-t border-zinc-800 p-3">
+      <div className="border-t border-zinc-800 p-2 md:p-3">
         {askImage !== null && (
           <form
             className="mb-2 flex items-center gap-2"
@@ -894,7 +894,7 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
             </button>
           </form>
         )}
-        <div className="flex items-end gap-2">
+        <div className="flex items-end gap-1 md:gap-2">
           {chatId && (
             <CallButton
               key={chatId}
