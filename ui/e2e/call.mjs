@@ -10,6 +10,7 @@ import { chromium } from 'playwright-core';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import { assert, checks, startMycandy } from '../../tests/js/mycandy_server.mjs';
 
@@ -242,6 +243,42 @@ await step('a broken connection resumes the same call (reconnecting, then listen
     await p.close();
   } finally {
     relay.close();
+  }
+});
+
+// A phone on the LAN reaches the server over https (the microphone needs it): the call goes over wss://.
+await step('over https at this machine\'s network address a phone calls through wss://', async () => {
+  const lan = Object.values(networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
+  assert(lan, 'this machine has no network address to test with');
+  const token = 'e2e-call-token';
+  const remote = await startMycandy(binary, {
+    server: { ui_dir: dist, api_token: token },
+    llm: { model_path: model, context_size: 2048, max_tokens: 24, threads: 2 },
+    stt: { model_path: whisper, vad_model_path: vad, threads: 2 },
+    media: { tts_enabled: true, tts_engine: 'espeak', image_backend: 'off' },
+  }, 'mc-e2e-call-https-', { args: ['--host', lan, '--https'], host: lan, https: true, token });
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, ignoreHTTPSErrors: true });
+  try {
+    const headers = { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' };
+    const mia = await (await fetch(`${remote.base}/api/characters`, { method: 'POST', headers, body: JSON.stringify({ name: 'Mia', first_mes: 'Hallo!' }) })).json();
+    assert(mia.id, JSON.stringify(mia));
+    const phone = await context.newPage();
+    page = phone;
+    phone.on('pageerror', (e) => errors.push(String(e)));
+    phone.setDefaultTimeout(30000);
+    const sockets = [];
+    phone.on('websocket', (ws) => sockets.push(ws.url()));
+    await phone.goto(`${remote.base}/ui/?token=${token}`);
+    await phone.getByTestId('character-item').first().click();
+    await phone.getByTestId('composer').waitFor();
+    await phone.getByTestId('call').tap();
+    await waitState(phone, ['listening', 'hearing', 'thinking', 'speaking']);
+    assert(sockets.length === 1 && sockets[0].startsWith(`wss://${lan}:`) && sockets[0].includes('/call'), sockets.join(' '));
+    await phone.getByTestId('hangup').tap();
+    await waitState(phone, ['idle'], 10000);
+  } finally {
+    await context.close();
+    await remote.stop();
   }
 });
 
