@@ -79,6 +79,14 @@ let chat = '';
 const seen = [];  // The states the call button went through.
 const events = [];  // The types of the events the desktop page's call received.
 let sentBytes = 0;  // Microphone audio it sent.
+const sent = [];  // The audio itself (the first 200 s), kept as a WAV in the artifacts when the step fails.
+function wav16k(pcm) {
+  const h = Buffer.alloc(44);
+  h.write('RIFF', 0); h.writeUInt32LE(36 + pcm.length, 4); h.write('WAVEfmt ', 8); h.writeUInt32LE(16, 16); h.writeUInt16LE(1, 20);
+  h.writeUInt16LE(1, 22); h.writeUInt32LE(16000, 24); h.writeUInt32LE(32000, 28); h.writeUInt16LE(2, 32); h.writeUInt16LE(16, 34);
+  h.write('data', 36); h.writeUInt32LE(pcm.length, 40);
+  return Buffer.concat([h, pcm]);
+}
 
 await step('the call button is there, enabled, next to the microphone', async () => {
   page = await open({ width: 1440, height: 900 });
@@ -101,7 +109,11 @@ await step('a call starts and listens; the level meter moves', async () => {
   // What the call's socket carries, for a failure's message.
   page.on('websocket', (ws) => {
     ws.on('framereceived', (f) => typeof f.payload === 'string' && events.push(JSON.parse(f.payload).type));
-    ws.on('framesent', (f) => { if (typeof f.payload !== 'string') sentBytes += f.payload.length; });
+    ws.on('framesent', (f) => {
+      if (typeof f.payload === 'string') return;
+      sentBytes += f.payload.length;
+      if (sentBytes < 16000 * 2 * 200) sent.push(Buffer.from(f.payload));
+    });
   });
   await page.getByTestId('call').click();
   await waitState(page, ['listening', 'hearing', 'thinking']);
@@ -136,6 +148,7 @@ await step('the person speaks: their message appears, a reply arrives, its sente
   const replies = await page.getByTestId('message-assistant').count();
   // The loop's sentence comes round within ~25 s; recognizing and answering take a few more.
   await page.getByTestId('message-user').nth(users).waitFor({ timeout: 90000 }).catch((e) => {
+    writeFileSync(join(artifacts, 'call-sent-audio.wav'), wav16k(Buffer.concat(sent)));
     throw new Error(`${e.message}\nevents: ${events.join(' ')}; ${sentBytes} bytes of audio sent; states: ${seen.join(' ')}`);
   });
   const words = await page.getByTestId('message-user').nth(users).getByTestId('message-text').textContent();

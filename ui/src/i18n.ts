@@ -306,6 +306,7 @@ const en = {
   callActive: 'This chat already has a call (in another tab or on another device). Hang up there, or wait 20 seconds after that call dropped.',
   callTurnRunning: 'A reply is being written in this chat: wait for it or stop it, then call.',
   callRefused: 'The call could not be started (the server refused it or cannot be reached).',
+  callLoading: 'Speech input or output is still loading: call in a moment.',
   callLost: 'The connection was lost and did not come back: the call has ended.',
   callEnded: {
     too_fast: 'The call ended: the microphone sent audio faster than real time.',
@@ -693,6 +694,7 @@ const de: Strings = {
   callActive: 'Dieser Chat hat schon einen Anruf (in einem anderen Tab oder auf einem anderen Gerät). Lege dort auf, oder warte 20 Sekunden, nachdem die Verbindung abgebrochen ist.',
   callTurnRunning: 'In diesem Chat wird gerade eine Antwort geschrieben: warte sie ab oder stoppe sie, dann rufe an.',
   callRefused: 'Der Anruf ließ sich nicht starten (der Server hat abgelehnt oder ist nicht erreichbar).',
+  callLoading: 'Spracheingabe oder -ausgabe wird noch geladen: gleich anrufen.',
   callLost: 'Die Verbindung ist abgebrochen und kam nicht wieder: der Anruf ist beendet.',
   callEnded: {
     too_fast: 'Der Anruf ist beendet: das Mikrofon hat schneller als in Echtzeit gesendet.',

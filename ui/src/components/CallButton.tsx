@@ -22,8 +22,10 @@ interface Props {
 // Why a call cannot start now ('' when it can), from the health of speech input and output.
 function missing(t: ReturnType<typeof useT>, health: Health | null): string {
   const c = health?.components;
-  if (c?.stt && c.stt.state !== 'ready') return t.callNeedsStt;
-  if (c?.tts && c.tts.state !== 'ready') return t.callNeedsTts;
+  for (const [k, need] of [['stt', t.callNeedsStt], ['tts', t.callNeedsTts]] as const) {
+    const x = c?.[k];
+    if (x && x.state !== 'ready') return x.state === 'loading' ? t.callLoading : x.detail ? `${need} (${x.detail})` : need;
+  }
   return '';
 }
 
