@@ -145,6 +145,7 @@ export interface GenStats {
   predicted_tokens: number;
   prompt_ms: number;
   predicted_ms: number;
+  interrupted?: boolean;  // A call's reply the person spoke over (stored as partial).
 }
 
 // A file that belongs to a message: the audio of sentence `index` of swipe `swipe`, or a picture

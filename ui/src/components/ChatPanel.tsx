@@ -102,7 +102,8 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
   const [voiceNote, setVoiceNote] = useState<string | null>(null);
   const [askImage, setAskImage] = useState<string | null>(null);  // The "send me a picture" box (null: closed).
   const [imageNote, setImageNote] = useState<string | null>(null);
-  // A voice call runs in this chat; the replies it cut short (their partial text says "interrupted").
+  // A voice call runs in this chat; the replies the person spoke over (their partial text says
+  // "interrupted"; the stored message says it too, in its gen entry).
   const [calling, setCalling] = useState(false);
   const [interrupted, setInterrupted] = useState<Set<string>>(() => new Set());
 
@@ -718,11 +719,14 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
                     imagesOf(m).map((x, i) => <MessageImage key={`${x.job ?? x.url}-${i}`} entry={x} onChanged={reload} />)}
                   {streaming?.targetId === m.id &&
                     streaming.images.map((x) => <MessageImage key={x.job} entry={x} onChanged={() => {}} />)}
-                  {m.status === 'partial' && streaming?.targetId !== m.id && (
-                    <div className="mt-1 text-xs text-zinc-500" data-testid={interrupted.has(m.id) ? 'message-interrupted' : undefined}>
-                      ({interrupted.has(m.id) ? t.callInterrupted : t.stopped})
-                    </div>
-                  )}
+                  {m.status === 'partial' && streaming?.targetId !== m.id && (() => {
+                    const cut = interrupted.has(m.id) || !!m.gen?.[m.swipe_id]?.interrupted;
+                    return (
+                      <div className="mt-1 text-xs text-zinc-500" data-testid={cut ? 'message-interrupted' : undefined}>
+                        ({cut ? t.callInterrupted : t.stopped})
+                      </div>
+                    );
+                  })()}
                 </div>
                 <div className="mt-1 flex flex-wrap items-center gap-1 text-xs text-zinc-500">
                   <time className="px-1" dateTime={new Date(m.created_at).toISOString()} title={formatDate(t, m.created_at)} data-testid="message-time">

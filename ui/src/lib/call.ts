@@ -373,8 +373,9 @@ export class CallClient {
       if (this.ws !== ws || this.over) return;
       this.ws = null;
       if (!opened && (this.resumeOnly || !this.model.callId)) return this.finish('refused');
-      // The server ended this connection on purpose (another connection has the call, too fast).
-      if (c.code === 1008) return this.finish(/active/.test(c.reason) ? 'call_active' : /fast/.test(c.reason) ? 'too_fast' : 'error');
+      // The server ended this connection and the call on purpose (another connection has the call,
+      // too fast, too many bad messages: 1008; a message too big: 1009).
+      if (c.code === 1008 || c.code === 1009) return this.finish(/active/.test(c.reason) ? 'call_active' : /fast/.test(c.reason) ? 'too_fast' : 'error');
       this.dispatch({ type: 'lost' });
       this.lostAt ??= Date.now();
       const wait = reconnectDelay(this.attempt++);
