@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Downsampler, callReducer, callState, callUrl, downsample, idleCall, level, pcm16le, reconnectDelay, type CallEvent, type CallModel } from './call';
+import { Downsampler, Player, callReducer, callState, callUrl, downsample, idleCall, level, pcm16le, reconnectDelay, type CallEvent, type CallModel } from './call';
 
 const run = (events: CallEvent[], from: CallModel = idleCall) => events.reduce(callReducer, from);
 
@@ -114,5 +114,74 @@ describe('connecting', () => {
 
   it('backoff 0.5 s, 1 s, 2 s, then at most 4 s: a dozen tries fit the 20 s the server keeps a call', () => {
     expect([0, 1, 2, 3, 4, 5].map(reconnectDelay)).toEqual([500, 1000, 2000, 4000, 4000, 4000]);
+  });
+});
+
+// A fake AudioContext: decodes "WAVs" whose first byte is the length in seconds; records starts.
+class FakeContext {
+  currentTime = 0;
+  started: { at: number; seconds: number; node: FakeSource }[] = [];
+  destination = {};
+  decodeAudioData(wav: ArrayBuffer) {
+    const seconds = new Uint8Array(wav)[0];
+    // The second sentence decodes faster than the first: order must still hold.
+    return new Promise<{ duration: number }>((r) => setTimeout(() => r({ duration: seconds }), seconds === 1 ? 5 : 1));
+  }
+  createBufferSource() {
+    return new FakeSource(this);
+  }
+}
+class FakeSource {
+  buffer: { duration: number } | null = null;
+  onended: (() => void) | null = null;
+  stopped = false;
+  constructor(private ctx: FakeContext) {}
+  connect() {}
+  start(at: number) {
+    this.ctx.started.push({ at, seconds: this.buffer!.duration, node: this });
+  }
+  stop() {
+    this.stopped = true;
+  }
+}
+const wav = (seconds: number) => new Uint8Array([seconds]).buffer;
+const settle = () => new Promise((r) => setTimeout(r, 20));
+
+describe('the call player', () => {
+  it('plays sentences in order, each starting where the one before ends', async () => {
+    const ctx = new FakeContext();
+    const p = new Player(ctx as unknown as AudioContext, () => {});
+    p.enqueue(wav(1));
+    p.enqueue(wav(2));
+    p.enqueue(wav(3));
+    await settle();
+    expect(ctx.started.map((s) => s.seconds)).toEqual([1, 2, 3]);
+    const [a, b, c] = ctx.started;
+    expect(b.at).toBeCloseTo(a.at + 1);
+    expect(c.at).toBeCloseTo(b.at + 2);
+    expect(p.playing).toBe(true);
+    a.node.onended?.();
+    expect(p.played).toBe(1);
+  });
+
+  it('stop: silent at once, queued and still-decoding sentences dropped, not counted as played', async () => {
+    const ctx = new FakeContext();
+    let changes = 0;
+    const p = new Player(ctx as unknown as AudioContext, () => changes++);
+    p.enqueue(wav(2));
+    await settle();
+    p.enqueue(wav(1));  // Still decoding when stop comes.
+    p.stop();
+    await settle();
+    expect(ctx.started.length).toBe(1);
+    expect(ctx.started[0].node.stopped).toBe(true);
+    expect(p.playing).toBe(false);
+    expect(p.played).toBe(0);
+    expect(changes).toBeGreaterThan(0);
+    // After a stop the next reply starts now, not after what was dropped.
+    ctx.currentTime = 0.5;
+    p.enqueue(wav(2));
+    await settle();
+    expect(ctx.started[1].at).toBeCloseTo(0.51);
   });
 });

@@ -146,8 +146,9 @@ export function storedCall(chatId: string): { callId: string; seq: number } | nu
   }
 }
 
-// Plays WAVs through Web Audio one after another, each scheduled at the previous one's end.
-class Player {
+// Plays WAVs through Web Audio one after another, each scheduled at the previous one's end (no gap);
+// stop() silences it at once and drops what is queued, decodes still running included.
+export class Player {
   private chain: Promise<void> = Promise.resolve();
   private gen = 0;
   private next = 0;
