@@ -207,16 +207,22 @@ await step('on a phone (390x844) the call and hang-up buttons fit beside the mes
 
 // A connection that breaks without a close frame (a phone changing networks): the page goes through
 // a TCP relay here that can cut every connection at once; the call resumes with nothing lost.
-await step('a broken connection resumes the same call (reconnecting, then listening again)', async () => {
+await step('a broken connection resumes the same call (reconnecting, then listening again), also from a reloaded tab', async () => {
   const pairs = new Set();
   const port = Number(new URL(base).port);
+  let blockCalls = false;  // Cut call connections as they come (the network is still away).
   const relay = createServer((c) => {
-    const s = connect(port, '127.0.0.1');
-    const pair = [c, s];
-    pairs.add(pair);
-    const cut = () => { c.destroy(); s.destroy(); pairs.delete(pair); };
-    c.pipe(s); s.pipe(c);
-    for (const x of pair) { x.on('error', cut); x.on('close', cut); }
+    c.once('data', (first) => {
+      if (blockCalls && /^GET \S*\/call[?\s]/.test(first.toString('latin1', 0, 300))) return c.destroy();
+      const s = connect(port, '127.0.0.1');
+      const pair = [c, s];
+      pairs.add(pair);
+      const cut = () => { c.destroy(); s.destroy(); pairs.delete(pair); };
+      s.write(first);
+      c.pipe(s); s.pipe(c);
+      for (const x of pair) { x.on('error', cut); x.on('close', cut); }
+    });
+    c.on('error', () => c.destroy());
   });
   await new Promise((r) => relay.listen(0, '127.0.0.1', r));
   try {
@@ -245,6 +251,17 @@ await step('a broken connection resumes the same call (reconnecting, then listen
     assert(['listening', 'hearing', 'thinking', 'speaking'].includes(await callState(p)), `states: ${states.join(' ')}`);
     const after = (await json(`/api/chats/${chat}`)).call;
     assert(after?.id === before.id && after.connected, `${JSON.stringify(before)} → ${JSON.stringify(after)}`);
+
+    // Broken again, and the tab is reloaded while it reconnects: the reloaded tab picks the call up.
+    blockCalls = true;
+    for (const [c, s] of [...pairs]) { c.destroy(); s.destroy(); }
+    await waitState(p, ['reconnecting'], 10000);
+    await p.reload();
+    blockCalls = false;
+    await p.getByTestId('composer').waitFor();
+    await waitState(p, ['listening', 'hearing', 'thinking', 'speaking'], 20000);
+    const reloaded = (await json(`/api/chats/${chat}`)).call;
+    assert(reloaded?.id === before.id && reloaded.connected, `${JSON.stringify(before)} → ${JSON.stringify(reloaded)}`);
     await p.getByTestId('hangup').click();
     await waitState(p, ['idle'], 10000);
     let still = true;

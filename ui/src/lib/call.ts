@@ -287,8 +287,9 @@ export class CallClient {
   }
 
   // The tab goes away: a close frame ends the call at once (the browser itself sends 1001 when a
-  // page unloads; script may only send 1000 or 3000-4999).
-  private onPageHide = () => this.finish('closed');
+  // page unloads; script may only send 1000 or 3000-4999). While reconnecting there is no open
+  // socket to close: the call stays on the server, and the reloaded tab resumes it.
+  private onPageHide = () => this.finish('closed', undefined, this.ws?.readyState !== WebSocket.OPEN);
 
   private async tapMicrophone(ctx: AudioContext, stream: MediaStream): Promise<void> {
     this.down = new Downsampler(ctx.sampleRate);
@@ -385,12 +386,12 @@ export class CallClient {
     };
   }
 
-  private finish(reason: string, detail?: string): void {
+  private finish(reason: string, detail?: string, keepStored = false): void {
     if (this.over) return;
     this.over = true;
     this.release();
     try {
-      sessionStorage.removeItem(storeKey(this.chatId));
+      if (!keepStored) sessionStorage.removeItem(storeKey(this.chatId));
     } catch {
       // Nothing stored.
     }
