@@ -182,6 +182,7 @@ export function App() {
             <ChatPanel
               character={selected}
               userName={userName}
+              health={health}
               routeChatId={routeChatId}
               onChatShown={chatShown}
               onEdit={() => selected && setEditing(selected)}

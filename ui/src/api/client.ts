@@ -107,6 +107,8 @@ export interface Chat {
   created_at: number;
   updated_at: number;
   generating?: boolean;
+  // GET /api/chats/{id} only: the chat's voice call (another tab or device may hold it), or null.
+  call?: { id: string; connected: boolean } | null;
   // In the character's chat list: how many messages, and the newest one's start.
   message_count?: number;
   last_message?: { id: string; role: string; created_at: number; excerpt: string; truncated: boolean } | null;
@@ -143,6 +145,7 @@ export interface GenStats {
   predicted_tokens: number;
   prompt_ms: number;
   predicted_ms: number;
+  interrupted?: boolean;  // A call's reply the person spoke over (stored as partial).
 }
 
 // A file that belongs to a message: the audio of sentence `index` of swipe `swipe`, or a picture

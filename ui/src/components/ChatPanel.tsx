@@ -2,9 +2,10 @@
 // continue, edit, delete, stop; errors inline with a retry. With the speaker on, each sentence is
 // played as soon as its audio arrives; every reply has a play button. Pictures a reply asks for
 // appear in it with their progress; the camera button asks for one directly. The microphone button
-// turns speech into the message's text (MicButton).
+// turns speech into the message's text (MicButton); the call button starts a hands-free voice call
+// whose words and replies appear here as they happen (CallButton).
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react';
-import { ApiError, api, attachTurn, runTurn, type TurnHandlers, type Character, type Chat, type MediaEntry, type Message, type PromptPreview } from '../api/client';
+import { ApiError, api, attachTurn, runTurn, type TurnHandlers, type Character, type Chat, type Health, type MediaEntry, type Message, type PromptPreview } from '../api/client';
 import { format, formatDate, formatTime, useT } from '../i18n';
 import { errorText } from '../lib/errors';
 import { audioQueue, type QueueState } from '../lib/audioQueue';
@@ -17,6 +18,8 @@ import { ChatList, chatName } from './ChatList';
 import { useConfirm } from './ConfirmDialog';
 import { MessageImage } from './MessageImage';
 import { MicButton } from './MicButton';
+import { CallButton } from './CallButton';
+import type { CallEvent } from '../lib/call';
 
 const PAGE = 100;  // Messages per page in the chat view.
 const JUMP_PAGE = 500;  // Per page while loading back to a search result.
@@ -30,6 +33,7 @@ interface Props {
   // reports the chat it shows, so the address follows (reload and back/forward restore it).
   routeChatId?: string | null;
   onChatShown?: (chatId: string) => void;
+  health?: Health | null;  // Whether speech input and output are ready (the call button).
 }
 
 type Kind = 'messages' | 'regenerate' | 'continue';
@@ -42,7 +46,7 @@ interface Streaming {
   images: MediaEntry[];  // Pictures the reply asked for so far.
 }
 
-export function ChatPanel({ character, userName = 'User', onEdit, onActivity, routeChatId = null, onChatShown }: Props) {
+export function ChatPanel({ character, userName = 'User', onEdit, onActivity, routeChatId = null, onChatShown, health = null }: Props) {
   const t = useT();
   const [confirmDialog, ask] = useConfirm();
   const [chats, setChats] = useState<Chat[]>([]);
@@ -98,6 +102,10 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
   const [voiceNote, setVoiceNote] = useState<string | null>(null);
   const [askImage, setAskImage] = useState<string | null>(null);  // The "send me a picture" box (null: closed).
   const [imageNote, setImageNote] = useState<string | null>(null);
+  // A voice call runs in this chat; the replies the person spoke over (their partial text says
+  // "interrupted"; the stored message says it too, in its gen entry).
+  const [calling, setCalling] = useState(false);
+  const [interrupted, setInterrupted] = useState<Set<string>>(() => new Set());
 
   useEffect(() => queue.subscribe(setAudio), [queue]);
   useEffect(() => {
@@ -320,6 +328,41 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
           }),
   });
 
+  // A call's events: the same handling as a typed turn's (the person's words arrive as `user`).
+  const callChatRef = useRef<string | null>(null);
+  const onCallEvent = (e: CallEvent) => {
+    if (shownChatRef.current !== callChatRef.current) return;
+    const h = turnHandlers();
+    if (e.type === 'user') {
+      h.onUser?.(e.message);
+      stickToBottom.current = true;
+      setError(null);
+      setStreaming({ kind: 'messages', base: '', text: '', images: [] });
+    } else if (e.type === 'token') {
+      setStreaming((s) => s ?? { kind: 'messages', base: '', text: '', images: [] });
+      h.onToken?.(e.text);
+    } else if (e.type === 'done') {
+      h.onDone?.(e.message, e.finish_reason, e.timings);
+      if (e.interrupted && e.message?.id) setInterrupted((x) => new Set(x).add(e.message.id));
+      setStreaming(null);
+      if (chatId) refreshUsage(chatId);
+    } else if (e.type === 'image') h.onImage?.(e.job, e.prompt);
+    else if (e.type === 'audio_error') h.onAudioError?.(e.error);
+    else if (e.type === 'error') h.onError?.(e.error);
+  };
+  const callEnded = async () => {
+    setCalling(false);
+    setStreaming(null);
+    const id = callChatRef.current;
+    const list = id ? await api.messages(id).catch(() => null) : null;
+    if (list && id && shownChatRef.current === id) {
+      setMessages(list);
+      setHasOlder(list.length >= PAGE);
+      refreshUsage(id);
+    }
+    onActivity();
+  };
+
   // Follows a reply that was already being written when this chat was opened.
   attachRef.current = async (id: string) => {
     setStreaming({ kind: 'messages', base: '', text: '', images: [] });
@@ -385,7 +428,7 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
 
   const send = () => {
     const text = draft.trim();
-    if (!text || streaming) return;
+    if (!text || streaming || calling) return;
     setDraft('');
     turn('messages', { content: text });
   };
@@ -676,9 +719,14 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
                     imagesOf(m).map((x, i) => <MessageImage key={`${x.job ?? x.url}-${i}`} entry={x} onChanged={reload} />)}
                   {streaming?.targetId === m.id &&
                     streaming.images.map((x) => <MessageImage key={x.job} entry={x} onChanged={() => {}} />)}
-                  {m.status === 'partial' && streaming?.targetId !== m.id && (
-                    <div className="mt-1 text-xs text-zinc-500">({t.stopped})</div>
-                  )}
+                  {m.status === 'partial' && streaming?.targetId !== m.id && (() => {
+                    const cut = interrupted.has(m.id) || !!m.gen?.[m.swipe_id]?.interrupted;
+                    return (
+                      <div className="mt-1 text-xs text-zinc-500" data-testid={cut ? 'message-interrupted' : undefined}>
+                        ({cut ? t.callInterrupted : t.stopped})
+                      </div>
+                    );
+                  })()}
                 </div>
                 <div className="mt-1 flex flex-wrap items-center gap-1 text-xs text-zinc-500">
                   <time className="px-1" dateTime={new Date(m.created_at).toISOString()} title={formatDate(t, m.created_at)} data-testid="message-time">
@@ -723,7 +771,7 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
                       {playingId === m.id ? '■' : '▶'}
                     </button>
                   )}
-                  {m.id === lastAssistant?.id && isLast(m) && !streaming && (
+                  {m.id === lastAssistant?.id && isLast(m) && !streaming && !calling && (
                     <>
                       <button className={`${actionClass} hover:text-zinc-200`} onClick={() => turn('regenerate', {}, m)} data-testid="regenerate">
                         ↻ {t.regenerate}
@@ -822,7 +870,7 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
         )}
       </div>
 
-      <div className="border-t border-zinc-800 p-3">
+      <div className="border-t border-zinc-800 p-2 md:p-3">
         {askImage !== null && (
           <form
             className="mb-2 flex items-center gap-2"
@@ -850,8 +898,24 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
             </button>
           </form>
         )}
-        <div className="flex items-end gap-2">
-          <MicButton
+        <div className="flex items-end gap-1 md:gap-2">
+          {chatId && (
+            <CallButton
+              key={chatId}
+              chatId={chatId}
+              health={health}
+              disabled={!!streaming && !calling}
+              onStart={() => {
+                callChatRef.current = chatId;
+                setCalling(true);
+                queue.stop();
+                setPlayingId(null);
+              }}
+              onEvent={onCallEvent}
+              onEnd={callEnded}
+            />
+          )}
+          {!calling && <MicButton
             disabled={!!streaming}
             prompt={() => sttPrompt(character.name, messages.slice(-2).map((m) => m.content).join(' '))}
             onText={async (text) => {
@@ -861,8 +925,8 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
               if (autoSend && !streaming && !draft.trim()) turn('messages', { content: text });
               else setDraft((d) => (d.trim() ? `${d.trimEnd()} ${text}` : text));
             }}
-          />
-          <button
+          />}
+          {!calling && <button
             className={`flex min-h-[2.75rem] min-w-[2.75rem] shrink-0 items-center justify-center rounded-xl hover:bg-zinc-800 ${askImage !== null ? 'text-pink-300' : 'text-zinc-400'}`}
             onClick={() => setAskImage(askImage === null ? '' : null)}
             disabled={!chatId}
@@ -871,7 +935,7 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
             data-testid="ask-image-open"
           >
             <CameraIcon />
-          </button>
+          </button>}
           <textarea
             ref={composerRef}
             className="max-h-48 min-h-[2.75rem] min-w-0 flex-1 resize-none rounded-xl bg-zinc-900 px-3 py-2.5 outline-none ring-pink-500 placeholder:text-sm focus:ring-1"
@@ -925,7 +989,7 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
             <button
               className="flex min-h-[2.75rem] min-w-[2.75rem] shrink-0 items-center justify-center rounded-xl bg-pink-700 font-medium text-white hover:bg-pink-800 disabled:opacity-40 md:px-4"
               onClick={send}
-              disabled={!draft.trim()}
+              disabled={!draft.trim() || calling}
               aria-label={t.send}
               data-testid="send"
             >
