@@ -118,6 +118,10 @@ await step('a call starts and listens; the level meter moves', async () => {
   await page.getByTestId('call').click();
   await waitState(page, ['listening', 'hearing', 'thinking']);
   await page.getByTestId('hangup').waitFor();
+  // The microphone was opened with echo cancellation on (the browser says so): the character's
+  // own voice from the speakers is not the person speaking.
+  const echo = await page.getByTestId('call').getAttribute('data-echo-cancellation');
+  assert(echo === 'true', `echo cancellation: ${echo}`);
   // The microphone is heard: the meter rises above silence at some point of the loop.
   await page.waitForFunction(() => Number(document.querySelector('[data-testid=call-level]')?.dataset.level ?? 0) > 0.3, null, { timeout: 40000 });
   await page.screenshot({ path: join(artifacts, 'call-desktop-listening.png') });

@@ -120,6 +120,7 @@ export function CallButton({ chatId, health, disabled, onStart, onEvent, onEnd }
         data-testid="call"
         data-state={state}
         data-played-sentences={played}
+        data-echo-cancellation={active ? String(client.current?.echoCancellation ?? '') : undefined}
         onClick={() => {
           if (active) return;
           // Explains on a tap too (a phone shows no tooltip).

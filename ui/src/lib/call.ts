@@ -223,9 +223,11 @@ export interface CallCallbacks {
   onEnd: (reason: string, detail?: string) => void;
 }
 
-const KEEP_MS = 20000;  // How long the server keeps a dropped call.
+const KEEP_MS = 20000;  // How long the server keeps a dropped call, until its `call` event says (reconnect_s).
 
 export class CallClient {
+  echoCancellation: boolean | null = null;  // Known once the microphone is open.
+  private keepMs = KEEP_MS;
   private model = idleCall;
   private ws: WebSocket | null = null;
   private ctx: AudioContext | null = null;
@@ -261,6 +263,9 @@ export class CallClient {
         audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true, channelCount: 1 },
       });
       if (this.over) return this.release();
+      // What the browser granted: without echo cancellation the character's own voice from the
+      // speakers would count as the person speaking and stop every reply.
+      this.echoCancellation = this.stream.getAudioTracks()[0]?.getSettings().echoCancellation === true;
       await this.tapMicrophone(this.ctx, this.stream);
     } catch (e) {
       this.finish('microphone', e instanceof Error ? e.message : String(e));
@@ -358,6 +363,7 @@ export class CallClient {
       }
       if (e.type === 'call') {
         opened = true;
+        if (typeof e.reconnect_s === 'number') this.keepMs = e.reconnect_s * 1000;
         this.lostAt = null;
         this.attempt = 0;
         this.resumeOnly = false;
@@ -381,7 +387,7 @@ export class CallClient {
       this.dispatch({ type: 'lost' });
       this.lostAt ??= Date.now();
       const wait = reconnectDelay(this.attempt++);
-      if (Date.now() + wait - this.lostAt > KEEP_MS) return this.finish('lost');
+      if (Date.now() + wait - this.lostAt > this.keepMs) return this.finish('lost');
       this.timer = window.setTimeout(() => this.connect(true), wait);
     };
   }
