@@ -6,13 +6,12 @@
 // sentences played), never on words. Also: a second tab calling the same chat is told the chat
 // already has a call; the button explains when speech input is off; desktop and 390 px phone.
 // Usage: node ui/e2e/call.mjs <mycandy> <tiny llm gguf> <whisper model> <VAD model> <ui dist> <artifacts>
-import { chromium } from 'playwright-core';
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import { assert, checks, startMycandy } from '../../tests/js/mycandy_server.mjs';
+import { launchWithMic, writeMicWav } from './fake_mic.mjs';
 
 const [binary, model, whisper, vad, dist, artifacts] = process.argv.slice(2).map((p) => resolve(p));
 mkdirSync(artifacts, { recursive: true });
@@ -28,31 +27,14 @@ const json = async (path, init) => (await fetch(`${base}${path}`, init)).json();
 
 // What the fake microphone plays in a loop: 1 s of silence, a sentence, then 40 s of silence, so
 // one utterance ends, is answered and its sentences play before the next one comes round.
-const said = spawnSync('espeak-ng', ['-v', 'de', '--stdout', 'Hallo Mia, erzähl mir von deinem Tag.']);
-assert(said.status === 0, 'espeak-ng is needed');
-const wav = said.stdout;
-const rate = wav.readUInt32LE(24);
-const pcm = wav.subarray(wav.indexOf('data') + 8);
-const body = Buffer.concat([Buffer.alloc(rate * 2), pcm, Buffer.alloc(rate * 2 * 40)]);
-const header = Buffer.alloc(44);
-header.write('RIFF', 0); header.writeUInt32LE(36 + body.length, 4); header.write('WAVEfmt ', 8);
-header.writeUInt32LE(16, 16); header.writeUInt16LE(1, 20); header.writeUInt16LE(1, 22);
-header.writeUInt32LE(rate, 24); header.writeUInt32LE(rate * 2, 28); header.writeUInt16LE(2, 32);
-header.writeUInt16LE(16, 34); header.write('data', 36); header.writeUInt32LE(body.length, 40);
-const micFile = join(server.dir, 'mic.wav');
-writeFileSync(micFile, Buffer.concat([header, body]));
+const micFile = writeMicWav(server.dir, 'Hallo Mia, erzähl mir von deinem Tag.', 'de', 1, 40);
 
 const character = await json('/api/characters', {
   method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name: 'Mia', first_mes: 'Hallo!' }),
 });
 assert(character.id, JSON.stringify(character));
 
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
-    `--use-file-for-fake-audio-capture=${micFile}`, '--autoplay-policy=no-user-gesture-required'],
-});
+const browser = await launchWithMic(micFile);
 let page = null;
 const { check: step, summary } = checks((n) => page?.screenshot({ path: join(artifacts, `call-failed-${n}.png`) }));
 const errors = [];
@@ -343,6 +325,29 @@ await step('with speech input off the button explains what to set up instead of 
   } finally {
     await patch({ engine: engine ?? 'embedded' });
   }
+});
+
+await step('the call settings: out of range is marked (de), a good value is saved and the next call uses it', async () => {
+  const p = await open({ width: 1440, height: 900 }, { locale: 'de-DE' });
+  page = p;
+  await p.getByTestId('open-settings').click();
+  await p.getByTestId('settings-call').waitFor();
+  await p.getByTestId('setting-call.silence_ms').fill('100');
+  await p.getByTestId('save-settings').click();
+  await p.getByText('Muss zwischen 200 und 5.000 liegen.').waitFor();
+  await p.getByTestId('setting-call.silence_ms').fill('800');
+  await p.getByTestId('save-settings').click();
+  await p.waitForFunction(async () => (await (await fetch('/api/settings')).json()).call.silence_ms === 800, null, { polling: 200 });
+  await p.getByTestId('close-settings').click();
+  const greeted = new Promise((ok) => p.on('websocket', (ws) => ws.on('framereceived', (f) => {
+    if (typeof f.payload === 'string' && f.payload.includes('"type":"call"')) ok(JSON.parse(f.payload));
+  })));
+  await p.getByTestId('call').click();
+  const hello = await Promise.race([greeted, new Promise((ok) => setTimeout(() => ok(null), 15000))]);
+  assert(hello?.silence_ms === 800, JSON.stringify(hello));
+  await p.getByTestId('hangup').click();
+  await p.waitForFunction(() => document.querySelector('[data-testid=call]')?.dataset.state === 'idle');
+  await p.close();
 });
 
 await step('no errors in the page', async () => {

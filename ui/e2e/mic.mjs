@@ -3,12 +3,11 @@
 // MediaRecorder (WebM/Opus, as for a person), the real server decodes it and runs whisper.cpp on
 // random-weight models, and the text lands in the message box. Also on a 390 px phone.
 // Usage: node e2e/mic.mjs <mycandy> <whisper model> <VAD model> <ui dist folder> <artifacts folder>
-import { chromium } from 'playwright-core';
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import { assert, checks, startMycandy } from '../../tests/js/mycandy_server.mjs';
+import { launchWithMic, writeMicWav } from './fake_mic.mjs';
 
 const [binary, whisper, vad, dist, artifacts] = process.argv.slice(2).map((p) => resolve(p));
 mkdirSync(artifacts, { recursive: true });
@@ -22,31 +21,14 @@ const server = await startMycandy(binary, {
 const base = server.base;
 
 // 1 s of silence, German speech, 1.5 s of silence: what the fake microphone plays in a loop.
-const said = spawnSync('espeak-ng', ['-v', 'de', '--stdout', 'Hallo Mia, erzähl mir von deinem Tag.']);
-assert(said.status === 0, 'espeak-ng is needed');
-const wav = said.stdout;
-const rate = wav.readUInt32LE(24);
-const pcm = wav.subarray(wav.indexOf('data') + 8);
-const body = Buffer.concat([Buffer.alloc(rate * 2), pcm, Buffer.alloc(rate * 3)]);
-const header = Buffer.alloc(44);
-header.write('RIFF', 0); header.writeUInt32LE(36 + body.length, 4); header.write('WAVEfmt ', 8);
-header.writeUInt32LE(16, 16); header.writeUInt16LE(1, 20); header.writeUInt16LE(1, 22);
-header.writeUInt32LE(rate, 24); header.writeUInt32LE(rate * 2, 28); header.writeUInt16LE(2, 32);
-header.writeUInt16LE(16, 34); header.write('data', 36); header.writeUInt32LE(body.length, 40);
-const micFile = join(server.dir, 'mic.wav');
-writeFileSync(micFile, Buffer.concat([header, body]));
+const micFile = writeMicWav(server.dir, 'Hallo Mia, erzähl mir von deinem Tag.', 'de', 1, 1.5);
 
 const character = await (await fetch(`${base}/api/characters`, {
   method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name: 'Mia', first_mes: 'Hallo!' }),
 })).json();
 assert(character.id, JSON.stringify(character));
 
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
-    `--use-file-for-fake-audio-capture=${micFile}`, '--autoplay-policy=no-user-gesture-required'],
-});
+const browser = await launchWithMic(micFile);
 let page = null;
 const { check: step, summary } = checks((n) => page?.screenshot({ path: join(artifacts, `mic-failed-${n}.png`) }));
 const errors = [];

@@ -92,7 +92,7 @@ TEST(VadModel, SileroFollowsSpeechWindowByWindowAndLoudnessWorksWithoutAModel) {
         const auto v = static_cast<int16_t>(static_cast<uint8_t>(clip.wav[44 + 2 * i]) | static_cast<uint8_t>(clip.wav[45 + 2 * i]) << 8);
         pcm.push_back(static_cast<float>(v) / 32768.0f);
     }
-    for (const std::string path : {std::string(MYCANDY_VAD_MODEL), std::string()}) {
+    for (const std::string& path : {std::string(MYCANDY_VAD_MODEL), std::string()}) {
         auto vad = VadModel::open(path, 1);
         ASSERT_TRUE(vad) << vad.error().message;
         EXPECT_EQ((*vad)->is_model(), !path.empty());

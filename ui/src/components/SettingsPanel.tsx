@@ -90,7 +90,9 @@ export function SettingsPanel({ health, onClose, onSaved }: Props) {
       // Speech input: the keys this panel edits (stt.api_key stays as it is).
       const stt: Record<string, unknown> = {};
       for (const k of ['engine', 'model_path', 'vad_model_path', 'language', 'url', 'model', 'auto_send']) stt[k] = settings.stt?.[k];
-      const next = await api.patchSettings({ llm: settings.llm, chat: settings.chat, ui: settings.ui, media, stt });
+      // Voice calls: when what you say has ended, and how long speech must last to count.
+      const call = { silence_ms: settings.call?.silence_ms, min_speech_ms: settings.call?.min_speech_ms };
+      const next = await api.patchSettings({ llm: settings.llm, chat: settings.chat, ui: settings.ui, media, stt, call });
       setSettings(next);
       setSaved(true);
       onSaved(next);
@@ -315,6 +317,10 @@ export function SettingsPanel({ health, onClose, onSaved }: Props) {
                 {input('stt.model', t.model)}
               </div>
             )}
+            <div className="grid grid-cols-2 gap-3" data-testid="settings-call">
+              {input('call.silence_ms', t.callSilenceMs, 'number', '50')}
+              {input('call.min_speech_ms', t.callMinSpeechMs, 'number', '16')}
+            </div>
             <div className="space-y-2 rounded-lg bg-zinc-900 px-3 py-2 text-sm" data-testid="settings-phone">
               <p className="font-medium text-zinc-200">{t.phoneTitle}</p>
               <label className="flex items-center gap-2">
