@@ -54,7 +54,7 @@ namespace fs = std::filesystem;
 
 constexpr const char* kUsage =
     "usage: mycandy [serve] [options]\n"
-    "       mycandy make-test-model --out FILE [--size tiny|1b] [--type q8_0|f16] [--seed N] [--vocab GGUF]\n"
+    "       mycandy make-test-model --out FILE [--size tiny|small|1b] [--type q8_0|f16] [--seed N] [--vocab GGUF]\n"
     "       mycandy make-test-model --kind qwen3tts|pockettts --out FILE --mmproj FILE [--size tiny|1.7b] [--seed N]\n"
     "       mycandy make-test-model --kind whisper|whisper-en|vad --out FILE [--size tiny|base] [--seed N]\n"
     "       mycandy --help | --version\n"

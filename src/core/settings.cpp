@@ -66,6 +66,8 @@ const std::vector<Spec>& schema() {
         {"llm.context_size", Type::Integer, 8192, 256, 1048576},
         {"llm.threads", Type::Integer, 0, 0, 512},
         {"llm.kv_cache_disk_mb", Type::Integer, 4096, 0, 1048576},
+        // The KV cache's type: q8_0 halves its memory and saved states, q4_0 nearly quarters them.
+        {"llm.kv_cache_type", Type::String, "f16", 0, 0, {"f16", "q8_0", "q4_0"}},
         {"llm.max_tokens", Type::Integer, 400, 1, 32768},
         {"llm.max_message_chars", Type::Integer, 16000, 1, 1000000},
         {"llm.temperature", Type::Number, 0.8, 0, 5},

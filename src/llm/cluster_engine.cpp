@@ -202,7 +202,11 @@ void ClusterEngine::supervise() {
                                              std::to_string(m_opt.gpu_layers < 0 ? 999 : m_opt.gpu_layers), "--rpc",
                                              join(m_opt.rpc_servers, ","), "--parallel", "1", "--no-webui", "--no-warmup",
                                              "--cache-reuse", "64", "--fit", "off", "--api-key-file",
-                                             m_opt.key_file};
+                                             m_opt.key_file, "--cache-type-k", m_opt.kv_type, "--cache-type-v", m_opt.kv_type};
+            if (m_opt.kv_type != "f16") {  // A quantized V cache needs flash attention.
+                argv.push_back("--flash-attn");
+                argv.push_back("on");
+            }
             {
                 std::lock_guard lock(m_mu);
                 m_port = port;

@@ -33,6 +33,7 @@ struct ClusterEngineOptions {
     std::string model_path;
     std::vector<std::string> rpc_servers;  // "host:port" each.
     int context_size = 8192;
+    std::string kv_type = "f16";  // llm.kv_cache_type, passed as --cache-type-k/-v (quantized: with flash attention).
     int threads = 0;       // 0 = all cores.
     int gpu_layers = -1;   // -1 = all (onto the RPC servers and local GPUs).
     std::string fallback_template = "llama3";

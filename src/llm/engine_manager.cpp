@@ -38,7 +38,7 @@ Json engine_key(const Settings& s) {
     Json key = Json::object();
     const Json& llm = s.json().at("llm");
     for (const char* k : {"backend", "model_path", "llama_cpp_url", "api_key", "remote_mode", "remote_model", "context_size", "threads",
-                          "kv_cache_disk_mb", "gpu_layers", "rpc_servers", "llama_server_path"}) {
+                          "kv_cache_disk_mb", "kv_cache_type", "gpu_layers", "rpc_servers", "llama_server_path"}) {
         key[k] = llm.at(k);
     }
     return key;
@@ -115,6 +115,7 @@ void EngineManager::configure(const Settings& s) {
             o.context_size = static_cast<int>(s.integer("llm.context_size"));
             o.threads = static_cast<int>(s.integer("llm.threads"));
             o.gpu_layers = static_cast<int>(s.integer("llm.gpu_layers"));
+            o.kv_type = s.str("llm.kv_cache_type");
             o.key_file = m_data_dir + "/cache/rpc-engine.key";
             created = std::make_shared<ClusterEngine>(o);
             log::info("text engine: llama.cpp over RPC servers ", s.str("llm.rpc_servers"), ", loading ", path);
@@ -125,6 +126,7 @@ void EngineManager::configure(const Settings& s) {
             o.threads = static_cast<int>(s.integer("llm.threads"));
             o.cache_dir = m_data_dir + "/cache/kv";
             o.disk_cache_bytes = static_cast<uint64_t>(s.integer("llm.kv_cache_disk_mb")) << 20;
+            o.kv_type = s.str("llm.kv_cache_type");
             o.gpu_layers = static_cast<int>(s.integer("llm.gpu_layers"));
             created = std::make_shared<LlamaEngine>(o);
             log::info("text engine: embedded llama.cpp, loading ", path);

@@ -273,7 +273,15 @@ struct LlamaEngine::Impl {
         cp.n_threads = threads;
         cp.n_threads_batch = threads;
         cp.no_perf = true;
+        const ggml_type kv = opt.kv_type == "q8_0" ? GGML_TYPE_Q8_0 : opt.kv_type == "q4_0" ? GGML_TYPE_Q4_0 : GGML_TYPE_F16;
+        cp.type_k = kv;
+        cp.type_v = kv;
+        if (kv != GGML_TYPE_F16) cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_ENABLED;  // A quantized V cache needs it.
         ctx = llama_init_from_model(model, cp);
+        if (!ctx && kv != GGML_TYPE_F16) {
+            return set_state("error", "cannot create a context with a " + opt.kv_type + " KV cache for " + opt.model_path +
+                                          " (this backend or model cannot quantize its cache: set llm.kv_cache_type to f16)");
+        }
         if (!ctx) return set_state("error", "cannot create a context of " + std::to_string(opt.context_size) +
                                                 " tokens for " + opt.model_path + " (out of memory?)");
         std::string model_tmpl = template_of(model, opt.fallback_template);
@@ -296,7 +304,7 @@ struct LlamaEngine::Impl {
             std::error_code ec;
             const auto size = std::filesystem::file_size(opt.model_path, ec);
             states = opt.cache_dir + "/" + safe_file_name(name) + "-" + std::to_string(size) + "-" +
-                     std::to_string(opt.context_size);
+                     std::to_string(opt.context_size) + (opt.kv_type == "f16" ? "" : "-" + opt.kv_type);
             std::filesystem::create_directories(states, ec);
             // Folders of other models or context sizes shrink under the budget and go when empty.
             kv_files::enforce_budget(opt.cache_dir, opt.disk_cache_bytes, states + "/");
@@ -309,7 +317,7 @@ struct LlamaEngine::Impl {
             model_name = name;
             state_dir = states;
         }
-        log::info("model loaded: ", model_name, " (", desc, "), context ", opt.context_size, ", ", threads,
+        log::info("model loaded: ", model_name, " (", desc, "), context ", opt.context_size, " (", opt.kv_type, " KV cache), ", threads,
                   " threads, in ", static_cast<int>(ms_since(started)), " ms");
         set_state("ready", "model " + model_name + " (" + desc + ") loaded");
     }

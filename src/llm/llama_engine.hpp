@@ -40,6 +40,10 @@ struct LlamaEngineOptions {
     int context_size = 8192;
     int threads = 0;  // 0 = all cores.
     int batch_size = 512;
+    // The KV cache's element type: "f16" (llama.cpp's default), "q8_0" (half the bytes) or "q4_0"
+    // (about a quarter). Quantized caches run with flash attention (llama.cpp needs it for a
+    // quantized V cache). Saved chat states only fit the type they were made with.
+    std::string kv_type = "f16";
     std::string cache_dir;  // Where chats' KV states are saved ("" = not saved).
     size_t hot_cache_bytes = size_t(1) << 30;  // In-memory states of recently used chats.
     // Saved states on disk (all models and context sizes together); least recently used go first.

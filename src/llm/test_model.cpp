@@ -43,8 +43,10 @@ bool write_tensor(FILE* f, const ggml_tensor* t, char kind, float scale, XorShif
 Result<void> write_test_model(const TestModelOptions& o) {
     Shape shape{};
     if (o.size == "tiny") shape = {64, 2, 4, 2, 128, 8192, 500000.0f};
+    // small: tiny with 32-wide attention heads, the least a quantized KV cache (32-value blocks) takes.
+    else if (o.size == "small") shape = {128, 2, 4, 2, 256, 8192, 500000.0f};
     else if (o.size == "1b") shape = {2048, 16, 32, 8, 8192, 131072, 500000.0f};
-    else return fail(ErrorCode::InvalidInput, "--size must be tiny or 1b (got '" + o.size + "')", "size");
+    else return fail(ErrorCode::InvalidInput, "--size must be tiny, small or 1b (got '" + o.size + "')", "size");
     ggml_type wtype;
     if (o.type == "q8_0") wtype = GGML_TYPE_Q8_0;
     else if (o.type == "f16") wtype = GGML_TYPE_F16;

@@ -13,7 +13,7 @@ namespace mc::llm {
 
 struct TestModelOptions {
     std::string out;
-    std::string size = "tiny";  // tiny | 1b (Llama-3.2-1B's shape)
+    std::string size = "tiny";  // tiny | small (32-wide heads: quantized KV caches) | 1b (Llama-3.2-1B's shape)
     std::string type = "q8_0";  // q8_0 | f16 (matrices; norms are f32)
     std::string vocab;          // Defaults to the bundle's ggml-vocab-llama-bpe.gguf.
     uint64_t seed = 42;

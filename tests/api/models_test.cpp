@@ -154,4 +154,24 @@ TEST(Models, BadDownloadsFailClearlyAndLeaveNothing) {
 }
 
 }  // namespace
+TEST(Models, TheKvCacheTypeIsASettingThatReloadsTheModelAndSaysWhenItCannot) {
+    ServerProcess server(Json{{"llm", {{"model_path", MYCANDY_TINY_MODEL}, {"context_size", 2048}}}});
+    ASSERT_EQ(settled_health(server)["components"]["llm"].value("state", ""), "ready");
+    auto c = server.client();
+    auto bad = c.Patch("/api/settings", Json{{"llm", {{"kv_cache_type", "q3_k"}}}}.dump(), "application/json");
+    ASSERT_TRUE(bad);
+    EXPECT_EQ(bad->status, 400);
+    EXPECT_EQ(body_json(bad)["error"].value("field", ""), "llm.kv_cache_type");
+    // The tiny model's 16-wide heads cannot hold q8_0's 32-value blocks: the model reloads and
+    // health says what to set, instead of a crash.
+    auto q8 = c.Patch("/api/settings", Json{{"llm", {{"kv_cache_type", "q8_0"}}}}.dump(), "application/json");
+    ASSERT_TRUE(q8);
+    EXPECT_EQ(q8->status, 200);
+    const Json llm = settled_health(server)["components"]["llm"];
+    EXPECT_EQ(llm.value("state", ""), "error") << llm;
+    EXPECT_NE(llm.value("detail", "").find("llm.kv_cache_type"), std::string::npos) << llm;
+    c.Patch("/api/settings", Json{{"llm", {{"kv_cache_type", "f16"}}}}.dump(), "application/json");
+    EXPECT_EQ(settled_health(server)["components"]["llm"].value("state", ""), "ready");
+}
+
 }  // namespace mc::test

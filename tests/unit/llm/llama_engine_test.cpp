@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
 
 #include "core/text.hpp"
 #include "llm/test_model.hpp"
@@ -19,6 +20,9 @@ protected:
         std::filesystem::create_directories(s_dir);
         TestModelOptions o;
         o.out = s_dir + "/tiny.gguf";
+        ASSERT_TRUE(write_test_model(o));
+        o.out = s_dir + "/small.gguf";
+        o.size = "small";
         ASSERT_TRUE(write_test_model(o));
     }
     static void TearDownTestSuite() { std::filesystem::remove_all(s_dir); }
@@ -121,6 +125,53 @@ TEST_F(LlamaEngineTest, StateSurvivesARestartOfTheEngine) {
     ASSERT_TRUE(t2);
     EXPECT_GT(t2->cached_tokens, 10);
     EXPECT_LE(t2->prompt_tokens, e.count_tokens("Wie geht's?") + 12);
+}
+
+// The KV cache's type (llm.kv_cache_type): a quantized cache still answers, its saved states
+// shrink as the type says, and a restart reuses them (a state of another type is never read).
+TEST_F(LlamaEngineTest, AQuantizedCacheAnswersAndItsSavedStatesShrink) {
+    std::vector<ChatMessage> chat = {{"system", "You are Lena, a painter from Hamburg who loves the harbour."},
+                                     {"user", "Guten Morgen! Erzähl mir von deinem Tag am Hafen."}};
+    std::map<std::string, uintmax_t> bytes;
+    for (const std::string type : {"f16", "q8_0", "q4_0"}) {
+        LlamaEngineOptions o = options();
+        o.model_path = s_dir + "/small.gguf";  // 32-wide heads: a quantized cache's blocks fit.
+        o.kv_type = type;
+        o.cache_dir = s_dir + "/cache-" + type;
+        std::string reply;
+        {
+            LlamaEngine e(o);
+            e.wait_loaded();
+            ASSERT_EQ(e.status().state, "ready") << type << ": " << e.status().detail;
+            auto t = e.generate(request("kv", chat));
+            ASSERT_TRUE(t) << type << ": " << t.error().message;
+            EXPECT_GT(t->predicted_tokens, 0) << type;
+            reply = t->text;
+        }  // Destruction saves the state.
+        for (const auto& f : std::filesystem::recursive_directory_iterator(o.cache_dir)) {
+            if (f.path().extension() == ".state") bytes[type] += f.file_size();
+        }
+        ASSERT_GT(bytes[type], 0u) << type;
+        LlamaEngine again(o);
+        auto next = chat;
+        next.push_back({"assistant", reply});
+        next.push_back({"user", "Und dann?"});
+        auto t2 = again.generate(request("kv", next));
+        ASSERT_TRUE(t2);
+        EXPECT_GT(t2->cached_tokens, 10) << type << ": the saved state was not reused";
+    }
+    // The tiny model's 16-wide heads cannot hold 32-value blocks: a clear error, not a crash.
+    LlamaEngineOptions narrow = options();
+    narrow.kv_type = "q8_0";
+    LlamaEngine e(narrow);
+    e.wait_loaded();
+    EXPECT_EQ(e.status().state, "error");
+    EXPECT_NE(e.status().detail.find("llm.kv_cache_type"), std::string::npos) << e.status().detail;
+    std::printf("saved state: f16 %ju bytes, q8_0 %ju (%.2f), q4_0 %ju (%.2f)\n", bytes["f16"], bytes["q8_0"],
+                static_cast<double>(bytes["q8_0"]) / static_cast<double>(bytes["f16"]), bytes["q4_0"],
+                static_cast<double>(bytes["q4_0"]) / static_cast<double>(bytes["f16"]));
+    EXPECT_LT(static_cast<double>(bytes["q8_0"]), 0.6 * static_cast<double>(bytes["f16"]));
+    EXPECT_LT(static_cast<double>(bytes["q4_0"]), 0.35 * static_cast<double>(bytes["f16"]));
 }
 
 TEST_F(LlamaEngineTest, DroppedOldTurnsAreShiftedNotReevaluated) {

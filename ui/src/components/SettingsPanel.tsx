@@ -183,6 +183,14 @@ export function SettingsPanel({ health, onClose, onSaved }: Props) {
                 {input('llm.rpc_servers', t.rpcServers)}
                 <p className="-mt-2 text-xs text-zinc-500">{t.rpcServersHint}</p>
                 {input('llm.gpu_layers', t.gpuLayers, 'number')}
+                <Field label={t.kvCacheType} error={errors['llm.kv_cache_type']}>
+                  <select className={inputClass} value={get('llm.kv_cache_type') ?? 'f16'} onChange={(e) => set('llm.kv_cache_type', e.target.value)}
+                    data-testid="setting-llm.kv_cache_type">
+                    <option value="f16">f16 ({t.kvCacheFull})</option>
+                    <option value="q8_0">q8_0 ({t.kvCacheHalf})</option>
+                    <option value="q4_0">q4_0 ({t.kvCacheQuarter})</option>
+                  </select>
+                </Field>
               </>
             )}
             <div className="grid grid-cols-2 gap-3">
