@@ -381,7 +381,8 @@ Result<std::shared_ptr<Call>> CallService::find(const std::string& chat_id, cons
 }
 
 Json CallService::status(const std::string& chat_id) {
-    reap();
+    // No reaping here: a chat's page asks often, and joining a call that just ended may wait for
+    // its stopped reply's last sentence. The next call's start() joins it.
     std::lock_guard lock(m_mu);
     auto it = m_calls.find(chat_id);
     if (it == m_calls.end() || it->second->ended()) return nullptr;

@@ -157,7 +157,8 @@ public:
     Result<std::shared_ptr<Call>> start(const std::string& chat_id);
     // The call `call_id` of this chat, for a connection that broke. NotFound reason "call_ended".
     Result<std::shared_ptr<Call>> find(const std::string& chat_id, const std::string& call_id);
-    // The chat's call for GET /api/chats/{id}: {"id","connected"}, or null when none is on.
+    // The chat's call for GET /api/chats/{id}: {"id","connected"}, or null when none is on. Never
+    // waits for a worker.
     Json status(const std::string& chat_id);
     // Ends every call (shutdown) and joins their workers.
     void end_all(const std::string& reason);

@@ -121,7 +121,9 @@ TEST_F(MemoryApi, FactsAreValidatedAndSyntaxInThemIsJustText) {
 // that cover nothing later; the source stays as it was; the chat list shows each chat's newest
 // message and count.
 TEST_F(MemoryApi, ABranchCopiesTheChatUpToAMessageAndLeavesTheSourceAsItWas) {
-    start();
+    // A short summary: this test is about what a branch copies, and the random model writes all
+    // 300 default tokens — over 30 s when another test's server shares the two cores (CI failed so).
+    start(Json{{"memory", {{"summary_max_tokens", 32}}}});
     ASSERT_NE(send("Hallo Mia!").last("done"), nullptr);
     ASSERT_NE(post_sse(server->port(), "/api/chats/" + chat + "/regenerate", "").last("done"), nullptr);
     ASSERT_NE(send("Wie geht's?").last("done"), nullptr);
