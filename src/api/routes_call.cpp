@@ -1,4 +1,4 @@
-// api/routes_call: GET /api/chats/{id}/call, the voice call's WebSocket (voice/call does the
+// api/routes_call: GET /api/chats/{id}/call, the voice call's WebSocket (call/call does the
 // listening and answering; this carries it). Microphone audio comes in as binary messages (16-bit
 // PCM, 16 kHz mono), {"type":"hangup"} as text; events go out as JSON text, each sentence's WAV as a
 // binary message after its `audio` event. The protocol is in docs/api.md ("Voice calls").

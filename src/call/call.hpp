@@ -81,7 +81,7 @@ public:
     // The number of the connection holding the call (0: none).
     uint64_t attached() const;
     // For the log: seconds of audio received, and the highest speech probability seen.
-    std::pair<double, float> heard() ;
+    std::pair<double, float> heard();
     // Tells the connection about a problem with what it sent (an `error` event; the call goes on).
     void reject(const Error& problem);
     // Ends the call: the reply being written stops (stored as partial), an `ended` event goes out.

@@ -131,7 +131,7 @@ const std::vector<Spec>& schema() {
         {"stt.model", Type::String, "whisper-1", 0, 200},
         {"stt.api_key", Type::String, "", 0, 0, {}, true},
         {"stt.auto_send", Type::Boolean, false},  // UI: send the recognized text at once.
-        // Voice calls (voice/call): when an utterance ends, what counts as speech, how long a dropped
+        // Voice calls (call/): when an utterance ends, what counts as speech, how long a dropped
         // connection keeps its call.
         {"call.silence_ms", Type::Integer, 600, 200, 5000},
         {"call.min_speech_ms", Type::Integer, 160, 32, 2000},
