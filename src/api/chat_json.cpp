@@ -100,9 +100,12 @@ Result<int64_t> parse_id(const std::string& s, const char* what, const char* fie
 }
 
 Json timings_json(const llm::GenerateResult& r) {
-    return Json{{"prompt_tokens", r.prompt_tokens},       {"cached_tokens", r.cached_tokens},
+    Json t{{"prompt_tokens", r.prompt_tokens},       {"cached_tokens", r.cached_tokens},
                 {"prompt_ms", r.prompt_ms},               {"predicted_tokens", r.predicted_tokens},
                 {"predicted_ms", r.predicted_ms}};
+    // Speculative decoding: guesses checked and kept (llama-server's names).
+    if (r.draft_tokens > 0) t["draft_n"] = r.draft_tokens, t["draft_n_accepted"] = r.accepted_tokens;
+    return t;
 }
 
 std::pair<std::string, Json> turn_event_json(const chat::TurnEvent& e) {

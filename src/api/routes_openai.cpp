@@ -265,7 +265,7 @@ const char* stop_type(const llm::GenerateResult& r) {
 Json llama_timings(const llm::GenerateResult& r) {
     auto per = [](double ms, int n) { return n > 0 ? ms / n : 0.0; };
     auto rate = [](double ms, int n) { return ms > 0 ? 1000.0 * n / ms : 0.0; };
-    return Json{{"cache_n", r.cached_tokens},
+    Json t{{"cache_n", r.cached_tokens},
                 {"prompt_n", r.prompt_tokens},
                 {"prompt_ms", r.prompt_ms},
                 {"prompt_per_token_ms", per(r.prompt_ms, r.prompt_tokens)},
@@ -274,6 +274,8 @@ Json llama_timings(const llm::GenerateResult& r) {
                 {"predicted_ms", r.predicted_ms},
                 {"predicted_per_token_ms", per(r.predicted_ms, r.predicted_tokens)},
                 {"predicted_per_second", rate(r.predicted_ms, r.predicted_tokens)}};
+    if (r.draft_tokens > 0) t["draft_n"] = r.draft_tokens, t["draft_n_accepted"] = r.accepted_tokens;
+    return t;
 }
 
 // The sampler settings in llama-server's names (/props, a completion's generation_settings).

@@ -31,6 +31,10 @@ Json llm_component(Context& ctx) {
     Json c = component(st.state.c_str(), st.detail);
     c["model"] = st.model.empty() ? Json(nullptr) : Json(st.model);
     c["backend"] = st.backend;
+    // Speculative decoding: the draft model, and whether it is used (detail says why not).
+    c["draft"] = st.draft.empty() ? Json(nullptr)
+                                  : Json{{"model", st.draft}, {"state", st.draft_detail.empty() ? "ready" : "error"},
+                                         {"detail", st.draft_detail}};
     Json devices = Json::array();
     for (const auto& d : rt.devices) {
         devices.push_back({{"name", d.name}, {"description", d.description}, {"type", d.type},

@@ -68,6 +68,13 @@ const std::vector<Spec>& schema() {
         {"llm.kv_cache_disk_mb", Type::Integer, 4096, 0, 1048576},
         // The KV cache's type: q8_0 halves its memory and saved states, q4_0 nearly quarters them.
         {"llm.kv_cache_type", Type::String, "f16", 0, 0, {"f16", "q8_0", "q4_0"}},
+        // Speculative decoding (embedded engine): a small model of the same vocabulary (e.g. a 1B of
+        // the 8B's family) guesses up to draft_max tokens while it is at least draft_p_min sure;
+        // fewer than draft_min guesses are not checked. Empty path: off. Relative: to the data folder.
+        {"llm.draft_model_path", Type::String, "", 0, 4096},
+        {"llm.draft_max", Type::Integer, 8, 1, 32},
+        {"llm.draft_min", Type::Integer, 0, 0, 32},
+        {"llm.draft_p_min", Type::Number, 0.5, 0, 1},
         {"llm.max_tokens", Type::Integer, 400, 1, 32768},
         {"llm.max_message_chars", Type::Integer, 16000, 1, 1000000},
         {"llm.temperature", Type::Number, 0.8, 0, 5},

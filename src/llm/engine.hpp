@@ -83,6 +83,9 @@ struct GenerateResult {
     double prompt_ms = 0;
     double predicted_ms = 0;
     std::string stop_word;  // The stop string that ended the reply (empty for EOS, length, cancel).
+    int draft_tokens = 0;     // Speculative decoding: tokens the draft model guessed,
+    int accepted_tokens = 0;  // and how many of them the model kept.
+    int draft_evaluated = 0;  // Tokens the draft model read this turn (catching up with the chat, guessing).
 };
 
 struct EngineStatus {
@@ -90,6 +93,8 @@ struct EngineStatus {
     std::string detail;
     std::string model;
     std::string backend;  // embedded | remote
+    std::string draft;         // The draft model's file name ("" = no speculative decoding configured).
+    std::string draft_detail;  // "" when it drafts; else why it does not (vocabulary differs, unreadable).
 };
 
 class Engine {

@@ -23,7 +23,7 @@ EngineStatus EngineManager::status() {
     std::shared_ptr<Engine> e;
     {
         std::lock_guard lock(m_mu);
-        if (m_swapping) return {"loading", "switching to the new llm settings", m_missing.model, m_missing.backend};
+        if (m_swapping) return {"loading", "switching to the new llm settings", m_missing.model, m_missing.backend, {}, {}};
         if (!m_engine) return m_missing;
         e = m_engine;
     }
@@ -38,7 +38,8 @@ Json engine_key(const Settings& s) {
     Json key = Json::object();
     const Json& llm = s.json().at("llm");
     for (const char* k : {"backend", "model_path", "llama_cpp_url", "api_key", "remote_mode", "remote_model", "context_size", "threads",
-                          "kv_cache_disk_mb", "kv_cache_type", "gpu_layers", "rpc_servers", "llama_server_path"}) {
+                          "kv_cache_disk_mb", "kv_cache_type", "gpu_layers", "rpc_servers", "llama_server_path", "draft_model_path",
+                          "draft_max", "draft_min", "draft_p_min"}) {
         key[k] = llm.at(k);
     }
     return key;
@@ -102,7 +103,7 @@ void EngineManager::configure(const Settings& s) {
         if (!path.empty() && path[0] != '/') path = m_data_dir + "/" + path;
         missing = {"not_configured",
                    "no model file at " + path + "; put a GGUF model there or set llm.model_path in the settings",
-                   fs::path(path).filename().string(), "embedded"};
+                   fs::path(path).filename().string(), "embedded", {}, {}};
         std::error_code ec;
         auto rpc = parse_rpc_servers(s.str("llm.rpc_servers"));  // Checked when the settings were read.
         if (!fs::is_regular_file(path, ec)) {
@@ -128,6 +129,11 @@ void EngineManager::configure(const Settings& s) {
             o.disk_cache_bytes = static_cast<uint64_t>(s.integer("llm.kv_cache_disk_mb")) << 20;
             o.kv_type = s.str("llm.kv_cache_type");
             o.gpu_layers = static_cast<int>(s.integer("llm.gpu_layers"));
+            o.draft_model_path = s.str("llm.draft_model_path");
+            if (!o.draft_model_path.empty() && o.draft_model_path[0] != '/') o.draft_model_path = m_data_dir + "/" + o.draft_model_path;
+            o.draft_max = static_cast<int>(s.integer("llm.draft_max"));
+            o.draft_min = static_cast<int>(s.integer("llm.draft_min"));
+            o.draft_p_min = s.number("llm.draft_p_min");
             created = std::make_shared<LlamaEngine>(o);
             log::info("text engine: embedded llama.cpp, loading ", path);
         }

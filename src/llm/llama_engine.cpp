@@ -4,6 +4,9 @@
 #include <llama.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <cstdio>
 #include <chrono>
 #include <condition_variable>
@@ -12,6 +15,7 @@
 #include <future>
 #include <list>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 
@@ -206,8 +210,9 @@ static std::string template_of(const llama_model* model, const std::string& fall
 
 
 // Lock coverage: `mu` guards the queue, to_forget, running, quit, loaded, state, detail, and the
-// fields other threads read after loading (vocab, tmpl, model_name, state_dir: written once under
-// mu, then only read). Everything else (ctx, the active chat, the hot cache) belongs to the
+// fields other threads read after loading (vocab, tmpl, model_name, state_dir, draft_name,
+// draft_detail: written once under mu, then only read). Everything else (ctx, the draft model's
+// context, the active chat, the hot cache) belongs to the
 // inference thread alone. The model is freed by the destructor, after the thread is joined and
 // when no caller holds the engine any more, so the vocabulary stays valid for count_tokens().
 struct LlamaEngine::Impl {
@@ -242,10 +247,23 @@ struct LlamaEngine::Impl {
     std::string active_text;
     bool active_dirty = false;
 
+    // Speculative decoding: the draft model and its context, whose sequence 0 follows the active
+    // chat (draft_cached: the tokens it holds). draft_name and draft_detail are read under mu.
+    llama_model* draft_model = nullptr;
+    llama_context* dctx = nullptr;
+    std::string draft_name, draft_detail;
+    std::string draft_state_dir;
+    std::vector<llama_token> draft_cached;
+    int n_vocab_common = 0;  // Tokens both vocabularies have (the draft never guesses beyond).
+    int spec_skip = 0;       // Steps left without guessing (after guesses that were all wrong),
+    int spec_backoff = 0;    // and how long the next such pause lasts.
+
     // Recently used chats' states, in memory (most recent first).
     struct Hot {
         std::vector<llama_token> tokens;
         std::vector<uint8_t> state;
+        std::vector<llama_token> draft_tokens;  // The draft context's, when speculative decoding is on.
+        std::vector<uint8_t> draft_state;
     };
     std::list<std::string> lru;
     std::unordered_map<std::string, Hot> hot;
@@ -319,7 +337,71 @@ struct LlamaEngine::Impl {
         }
         log::info("model loaded: ", model_name, " (", desc, "), context ", opt.context_size, " (", opt.kv_type, " KV cache), ", threads,
                   " threads, in ", static_cast<int>(ms_since(started)), " ms");
+        load_draft(mp, cp, states);
         set_state("ready", "model " + model_name + " (" + desc + ") loaded");
+    }
+
+    // Why the draft model's tokens cannot stand for the model's ("" when they can): llama.cpp's
+    // rules for a draft (same tokenizer type, BOS and EOS, at most 128 tokens more or fewer, the
+    // same text for every token both have from id 5 on).
+    static std::string vocab_mismatch(const llama_vocab* t, const llama_vocab* d) {
+        if (llama_vocab_type(t) != llama_vocab_type(d)) return "its tokenizer is of another type";
+        if (llama_vocab_get_add_bos(t) != llama_vocab_get_add_bos(d) ||
+            (llama_vocab_get_add_bos(t) && llama_vocab_bos(t) != llama_vocab_bos(d))) {
+            return "its begin-of-text token differs";
+        }
+        if (llama_vocab_get_add_eos(t) != llama_vocab_get_add_eos(d) ||
+            (llama_vocab_get_add_eos(t) && llama_vocab_eos(t) != llama_vocab_eos(d))) {
+            return "its end-of-text token differs";
+        }
+        const int nt = llama_vocab_n_tokens(t), nd = llama_vocab_n_tokens(d);
+        if (std::abs(nt - nd) > 128) {
+            return "its vocabulary has " + std::to_string(nd) + " tokens, the model's " + std::to_string(nt);
+        }
+        for (int i = 5; i < std::min(nt, nd); ++i) {
+            if (std::strcmp(llama_vocab_get_text(t, i), llama_vocab_get_text(d, i)) != 0) {
+                return "token " + std::to_string(i) + " is '" + sanitize_utf8(llama_vocab_get_text(d, i)) + "' there and '" +
+                       sanitize_utf8(llama_vocab_get_text(t, i)) + "' in the model";
+            }
+        }
+        return "";
+    }
+
+    void load_draft(const llama_model_params& mp, const llama_context_params& cp, const std::string& states) {
+        if (opt.draft_model_path.empty()) return;
+        const std::string name = std::filesystem::path(opt.draft_model_path).filename().string();
+        auto refuse = [&](const std::string& why) {
+            log::error("speculative decoding is off: ", why);
+            std::lock_guard lock(mu);
+            draft_name = name;
+            draft_detail = why;
+        };
+        draft_model = llama_model_load_from_file(opt.draft_model_path.c_str(), mp);
+        if (!draft_model) return refuse("cannot load the draft model " + opt.draft_model_path + ": not a readable GGUF model (see the log)");
+        if (const std::string why = vocab_mismatch(vocab, llama_model_get_vocab(draft_model)); !why.empty()) {
+            llama_model_free(draft_model);
+            draft_model = nullptr;
+            return refuse("the draft model " + name + " does not fit " + model_name + ": " + why + " (llm.draft_model_path)");
+        }
+        dctx = llama_init_from_model(draft_model, cp);  // Same context size, threads and cache type.
+        if (!dctx) {
+            llama_model_free(draft_model);
+            draft_model = nullptr;
+            return refuse("cannot create a context of " + std::to_string(opt.context_size) + " tokens for the draft model " + name +
+                          " (out of memory?)");
+        }
+        n_vocab_common = std::min(llama_vocab_n_tokens(vocab), llama_vocab_n_tokens(llama_model_get_vocab(draft_model)));
+        if (!states.empty()) {
+            std::error_code ec;
+            const auto size = std::filesystem::file_size(opt.draft_model_path, ec);
+            draft_state_dir = states + "-draft-" + safe_file_name(name) + "-" + std::to_string(size);
+            std::filesystem::create_directories(draft_state_dir, ec);
+        }
+        log::info("speculative decoding: ", name, " guesses up to ", opt.draft_max, " tokens (draft_min ", opt.draft_min,
+                  ", draft_p_min ", opt.draft_p_min, ")");
+        std::lock_guard lock(mu);
+        draft_name = name;
+        draft_detail.clear();
     }
 
     void set_state(const std::string& s, const std::string& d) {
@@ -362,11 +444,46 @@ struct LlamaEngine::Impl {
         return state_dir.empty() ? "" : state_dir + "/" + safe_file_name(key) + ".state";
     }
 
+    std::string draft_state_path(const std::string& key) const {
+        return draft_state_dir.empty() ? "" : draft_state_dir + "/" + safe_file_name(key) + ".state";
+    }
+
     void clear_active() {
         llama_memory_clear(llama_get_memory(ctx), true);
         active_tokens.clear();
         active_lens.clear();
         active_text.clear();
+        clear_draft();
+    }
+
+    void clear_draft() {
+        if (dctx) llama_memory_clear(llama_get_memory(dctx), true);
+        draft_cached.clear();
+    }
+
+    // Sequence 0 of `c` holding `tokens`, to `path` (atomically: a crash leaves the old file).
+    static bool save_seq(llama_context* c, const std::string& path, const std::vector<llama_token>& tokens) {
+        const std::string tmp = path + ".tmp";
+        if (llama_state_seq_save_file(c, tmp.c_str(), 0, tokens.data(), tokens.size()) == 0) return false;
+        std::error_code ec;
+        std::filesystem::rename(tmp, path, ec);
+        return !ec;
+    }
+
+    // The tokens of a saved sequence now in sequence 0 of `c`; nullopt (and the file gone) when it
+    // does not load (cut off by a crash, another build).
+    std::optional<std::vector<llama_token>> load_seq(llama_context* c, const std::string& path) const {
+        std::vector<llama_token> tokens(static_cast<size_t>(opt.context_size));
+        size_t n = 0;
+        if (llama_state_seq_load_file(c, path.c_str(), 0, tokens.data(), tokens.size(), &n) > 0) {
+            tokens.resize(n);
+            kv_files::touch(path);  // Recently used: the budget keeps it longest.
+            return tokens;
+        }
+        std::error_code ec;
+        std::filesystem::remove(path, ec);
+        llama_memory_clear(llama_get_memory(c), true);
+        return std::nullopt;
     }
 
     void rebuild_text() {
@@ -382,13 +499,13 @@ struct LlamaEngine::Impl {
         if (opt.disk_cache_bytes == 0) return;
         const auto started = Clock::now();
         const std::string path = state_path(active_key);
-        const std::string tmp = path + ".tmp";
-        if (llama_state_seq_save_file(ctx, tmp.c_str(), 0, active_tokens.data(), active_tokens.size()) == 0) {
+        if (!save_seq(ctx, path, active_tokens)) {
             log::warn("could not save the KV state of chat ", active_key);
             return;
         }
-        std::error_code ec;
-        std::filesystem::rename(tmp, path, ec);
+        if (dctx && !draft_state_dir.empty() && !draft_cached.empty() && !save_seq(dctx, draft_state_path(active_key), draft_cached)) {
+            log::warn("could not save the draft model's KV state of chat ", active_key);
+        }
         active_dirty = false;
         const auto trimmed = kv_files::enforce_budget(opt.cache_dir, opt.disk_cache_bytes, path);
         if (trimmed.removed_files > 0) {
@@ -407,15 +524,20 @@ struct LlamaEngine::Impl {
         h.tokens = active_tokens;
         h.state.resize(llama_state_seq_get_size(ctx, 0));
         h.state.resize(llama_state_seq_get_data(ctx, h.state.data(), h.state.size(), 0));
-        hot_bytes += h.state.size();
+        if (dctx && !draft_cached.empty()) {
+            h.draft_tokens = draft_cached;
+            h.draft_state.resize(llama_state_seq_get_size(dctx, 0));
+            h.draft_state.resize(llama_state_seq_get_data(dctx, h.draft_state.data(), h.draft_state.size(), 0));
+        }
+        hot_bytes += h.state.size() + h.draft_state.size();
         lru.remove(active_key);
         lru.push_front(active_key);
-        if (auto it = hot.find(active_key); it != hot.end()) hot_bytes -= it->second.state.size();
+        if (auto it = hot.find(active_key); it != hot.end()) hot_bytes -= it->second.state.size() + it->second.draft_state.size();
         hot[active_key] = std::move(h);
         while (hot_bytes > opt.hot_cache_bytes && !lru.empty()) {
             const std::string victim = lru.back();
             lru.pop_back();
-            hot_bytes -= hot[victim].state.size();
+            hot_bytes -= hot[victim].state.size() + hot[victim].draft_state.size();
             hot.erase(victim);
         }
     }
@@ -431,26 +553,32 @@ struct LlamaEngine::Impl {
             if (llama_state_seq_set_data(ctx, it->second.state.data(), it->second.state.size(), 0) > 0) {
                 active_tokens = it->second.tokens;
                 rebuild_text();
+                if (dctx && !it->second.draft_state.empty() &&
+                    llama_state_seq_set_data(dctx, it->second.draft_state.data(), it->second.draft_state.size(), 0) > 0) {
+                    draft_cached = it->second.draft_tokens;
+                } else {
+                    clear_draft();
+                }
                 return;
             }
             clear_active();
         }
         const std::string path = state_path(key);
         if (path.empty() || !std::filesystem::exists(path)) return;
-        std::vector<llama_token> tokens(static_cast<size_t>(opt.context_size));
-        size_t n = 0;
         const auto started = Clock::now();
-        if (llama_state_seq_load_file(ctx, path.c_str(), 0, tokens.data(), tokens.size(), &n) > 0) {
-            tokens.resize(n);
-            active_tokens = std::move(tokens);
+        if (auto tokens = load_seq(ctx, path)) {
+            active_tokens = std::move(*tokens);
             rebuild_text();
-            kv_files::touch(path);  // Recently used: the budget keeps it longest.
-            log::debug("restored KV state of chat ", key, " (", n, " tokens) in ", static_cast<int>(ms_since(started)), " ms");
+            log::debug("restored KV state of chat ", key, " (", active_tokens.size(), " tokens) in ", static_cast<int>(ms_since(started)), " ms");
+            // The draft's cache comes back with it; without it, the draft rereads the chat when it next guesses.
+            const std::string dpath = draft_state_path(key);
+            if (dctx && !dpath.empty() && std::filesystem::exists(dpath)) {
+                if (auto d = load_seq(dctx, dpath)) draft_cached = std::move(*d);
+                else log::warn("the draft model's KV state of chat ", key, " could not be read; the draft rereads the chat");
+            }
         } else {
-            // A state that does not load (cut off by a crash, another build) is dropped, not retried.
+            // A state that does not load is dropped, not retried.
             log::warn("KV state of chat ", key, " could not be read; it is rebuilt from the chat");
-            std::error_code ec;
-            std::filesystem::remove(path, ec);
             clear_active();
         }
     }
@@ -461,12 +589,13 @@ struct LlamaEngine::Impl {
             active_key.clear();
         }
         if (auto it = hot.find(key); it != hot.end()) {
-            hot_bytes -= it->second.state.size();
+            hot_bytes -= it->second.state.size() + it->second.draft_state.size();
             hot.erase(it);
             lru.remove(key);
         }
         std::error_code ec;
         if (!state_dir.empty()) std::filesystem::remove(state_path(key), ec);
+        if (!draft_state_dir.empty()) std::filesystem::remove(draft_state_path(key), ec);
     }
 
     // --- one request ---
@@ -518,8 +647,9 @@ struct LlamaEngine::Impl {
     // preceding text, the same approximation llama.cpp's context shift makes.
     static constexpr llama_seq_id kParked = 1;
 
-    ReusePlan reuse_cache(const std::vector<llama_token>& tokens) {
-        llama_memory_t mem = llama_get_memory(ctx);
+    // `c` is the model's context (cached: active_tokens) or the draft's (draft_cached).
+    static ReusePlan reuse_cache(llama_context* c, const std::vector<llama_token>& active_tokens, const std::vector<llama_token>& tokens) {
+        llama_memory_t mem = llama_get_memory(c);
         ReusePlan plan;
         size_t& n_past = plan.n_past;
         while (n_past < active_tokens.size() && n_past < tokens.size() && active_tokens[n_past] == tokens[n_past]) ++n_past;
@@ -581,8 +711,20 @@ struct LlamaEngine::Impl {
         return plan;
     }
 
+    // Evaluates what `plan` left of `tokens` into `c`; logits only for the last token.
+    bool evaluate(llama_context* c, const std::vector<llama_token>& tokens, const ReusePlan& plan, const GenerateRequest& req) {
+        bool ok = decode_range(c, tokens, plan.n_past, plan.gap_end, req);
+        if (plan.chunk_end > plan.gap_end) {
+            // The moved run rejoins the chat's sequence right after the gap.
+            llama_memory_t mem = llama_get_memory(c);
+            llama_memory_seq_cp(mem, kParked, 0, -1, -1);
+            llama_memory_seq_rm(mem, kParked, -1, -1);
+        }
+        return ok && decode_range(c, tokens, plan.chunk_end, tokens.size(), req);
+    }
+
     // Evaluates tokens [from, to) at their own positions; logits only for the prompt's last token.
-    bool decode_range(const std::vector<llama_token>& tokens, size_t from, size_t to, const GenerateRequest& req) {
+    bool decode_range(llama_context* c, const std::vector<llama_token>& tokens, size_t from, size_t to, const GenerateRequest& req) {
         const size_t step = static_cast<size_t>(opt.batch_size);
         llama_batch batch = llama_batch_init(static_cast<int32_t>(step), 0, 1);
         bool ok = true;
@@ -600,7 +742,7 @@ struct LlamaEngine::Impl {
                 batch.seq_id[k][0] = 0;
                 batch.logits[k] = (i + k + 1 == tokens.size());
             }
-            const int rc = llama_decode(ctx, batch);
+            const int rc = llama_decode(c, batch);
             if (rc != 0) log::warn("llama_decode returned ", rc, " for prompt tokens [", i, ", ", i + n, ") of ", tokens.size());
             ok = rc == 0;
         }
@@ -608,18 +750,54 @@ struct LlamaEngine::Impl {
         return ok;
     }
 
-    bool decode(llama_token* tokens, size_t n, const std::vector<uint32_t>& lens, size_t lens_from,
-                const std::string& text_source, size_t& text_pos) {
-        if (llama_decode(ctx, llama_batch_get_one(tokens, static_cast<int32_t>(n))) != 0) return false;
-        for (size_t i = 0; i < n; ++i) {
-            active_tokens.push_back(tokens[i]);
-            const uint32_t len = lens[lens_from + i];
-            active_lens.push_back(len);
-            active_text.append(text_source, text_pos, len);
-            text_pos += len;
-        }
+    // Appends a token the context now holds to the active chat's lists.
+    void commit(llama_token t, const std::string& text) {
+        active_tokens.push_back(t);
+        active_lens.push_back(static_cast<uint32_t>(text.size()));
+        active_text += text;
         active_dirty = true;
-        return true;
+    }
+
+    // Up to `n` guesses of the draft model for what follows the chat and `tok`: its most likely
+    // token each time, while that token's probability is at least draft_p_min. Empty when there is
+    // no draft model, while backing off after wrong guesses, or with fewer than draft_min guesses.
+    std::vector<llama_token> make_draft(llama_token tok, int n, const GenerateRequest& req, GenerateResult& result) {
+        std::vector<llama_token> out;
+        if (!dctx || n <= 0) return out;
+        if (spec_skip > 0) {
+            --spec_skip;
+            return out;
+        }
+        std::vector<llama_token> want = active_tokens;
+        want.push_back(tok);
+        const ReusePlan plan = reuse_cache(dctx, draft_cached, want);
+        result.draft_evaluated += static_cast<int>(want.size() - plan.n_past - (plan.chunk_end - plan.gap_end));
+        draft_cached.clear();
+        if (!evaluate(dctx, want, plan, req)) {
+            clear_draft();
+            return out;
+        }
+        draft_cached = std::move(want);
+        for (int k = 0; k < n; ++k) {
+            const float* logits = llama_get_logits_ith(dctx, -1);
+            int best = 0;
+            for (int i = 1; i < n_vocab_common; ++i) {
+                if (logits[i] > logits[best]) best = i;
+            }
+            double sum = 0;
+            for (int i = 0; i < n_vocab_common; ++i) sum += std::exp(static_cast<double>(logits[i] - logits[best]));
+            if (1.0 / sum < opt.draft_p_min) break;
+            out.push_back(best);
+            if (llama_vocab_is_eog(vocab, best) || k + 1 == n) break;
+            if (llama_decode(dctx, llama_batch_get_one(&out.back(), 1)) != 0) {
+                clear_draft();
+                break;
+            }
+            draft_cached.push_back(best);
+            ++result.draft_evaluated;
+        }
+        if (static_cast<int>(out.size()) < opt.draft_min) out.clear();
+        return out;
     }
 
     // How much of the cache the new prompt text repeats: the number of cached tokens to keep and
@@ -698,22 +876,14 @@ struct LlamaEngine::Impl {
         }
         GenerateResult result;
         const auto t_prompt = Clock::now();
-        const ReusePlan plan = reuse_cache(tokens);
+        const ReusePlan plan = reuse_cache(ctx, active_tokens, tokens);
         result.cached_tokens = static_cast<int>(plan.n_past + (plan.chunk_end - plan.gap_end));
         // Until the prompt is in, the context matches no token list: forget it on any failure.
         active_tokens.clear();
         active_lens.clear();
         active_text.clear();
         active_dirty = true;
-        bool ok = decode_range(tokens, plan.n_past, plan.gap_end, req);
-        if (plan.chunk_end > plan.gap_end) {
-            // The moved run rejoins the chat's sequence right after the gap.
-            llama_memory_t mem = llama_get_memory(ctx);
-            llama_memory_seq_cp(mem, kParked, 0, -1, -1);
-            llama_memory_seq_rm(mem, kParked, -1, -1);
-        }
-        ok = ok && decode_range(tokens, plan.chunk_end, tokens.size(), req);
-        if (!ok) {
+        if (!evaluate(ctx, tokens, plan, req)) {
             clear_active();
             if (req.cancel && req.cancel->load()) {
                 result.finish = FinishReason::Cancelled;
@@ -741,26 +911,9 @@ struct LlamaEngine::Impl {
             result.text += clean;
             return !req.on_text || req.on_text(clean);
         };
-        for (int i = 0; i < req.sampling.max_tokens; ++i) {
-            if (req.cancel && req.cancel->load()) {
-                result.finish = FinishReason::Cancelled;
-                break;
-            }
-            if (static_cast<int>(active_tokens.size()) >= n_ctx) break;  // Context full: "length".
-            llama_token tok = llama_sampler_sample(smpl, ctx, -1);
-            if (llama_vocab_is_eog(vocab, tok)) {
-                result.finish = FinishReason::Stop;
-                break;
-            }
+        // Hands out one generated token (stop strings, streaming); false when the reply ends with it.
+        auto take = [&](llama_token tok, const std::string& p) {
             ++result.predicted_tokens;
-            const std::string p = piece(tok);
-            const std::vector<uint32_t> one_len = {static_cast<uint32_t>(p.size())};
-            size_t pos = 0;
-            if (!decode(&tok, 1, one_len, 0, p, pos)) {
-                llama_sampler_free(smpl);
-                clear_active();
-                return fail(ErrorCode::Internal, "llama_decode failed while generating");
-            }
             if (!llama_vocab_is_control(vocab, tok)) pending += p;
             // A stop string ends the reply before it.
             bool stopped = false;
@@ -790,13 +943,96 @@ struct LlamaEngine::Impl {
                 pending.erase(0, safe);
                 if (!go_on) {
                     result.finish = FinishReason::Cancelled;
-                    break;
+                    return false;
                 }
             }
             if (stopped) {
                 result.finish = FinishReason::Stop;
+                return false;
+            }
+            return true;
+        };
+        // Each step decodes the sampled token together with the draft model's guesses for the tokens
+        // after it, in one batch. The guesses are then checked in order by sampling from the model's
+        // logits at each of them, exactly as without guesses: a guess stays while it is what the
+        // model sampled, and the first sample that differs is the next token. With a greedy draft
+        // this is the standard acceptance rule (accept with the model's probability of the guess,
+        // else draw from the rest), so the reply follows the model's distribution, and it draws the
+        // same random numbers: a seed gives the same reply with and without a draft model.
+        const int batch_cap = std::max(1, opt.draft_max + 1);
+        llama_batch batch = llama_batch_init(batch_cap, 0, 1);
+        llama_memory_t mem = llama_get_memory(ctx);
+        std::optional<llama_token> next;  // Sampled while checking guesses, not yet handed out.
+        bool failed = false;
+        while (result.predicted_tokens < req.sampling.max_tokens) {
+            if (req.cancel && req.cancel->load()) {
+                result.finish = FinishReason::Cancelled;
                 break;
             }
+            if (static_cast<int>(active_tokens.size()) >= n_ctx) break;  // Context full: "length".
+            const llama_token tok = next ? *next : llama_sampler_sample(smpl, ctx, -1);
+            next.reset();
+            if (llama_vocab_is_eog(vocab, tok)) {
+                result.finish = FinishReason::Stop;
+                break;
+            }
+            const int room = std::min(req.sampling.max_tokens - result.predicted_tokens - 1,
+                                      n_ctx - static_cast<int>(active_tokens.size()) - 1);
+            const std::vector<llama_token> draft = make_draft(tok, std::min(opt.draft_max, room), req, result);
+            const llama_pos base = static_cast<llama_pos>(active_tokens.size());
+            batch.n_tokens = static_cast<int32_t>(draft.size() + 1);
+            for (int32_t k = 0; k < batch.n_tokens; ++k) {
+                batch.token[k] = k == 0 ? tok : draft[static_cast<size_t>(k - 1)];
+                batch.pos[k] = base + k;
+                batch.n_seq_id[k] = 1;
+                batch.seq_id[k][0] = 0;
+                batch.logits[k] = 1;
+            }
+            if (llama_decode(ctx, batch) != 0) {
+                failed = true;
+                break;
+            }
+            std::string p = piece(tok);
+            commit(tok, p);
+            bool go_on = take(tok, p);
+            const bool checked = go_on;  // The guesses were looked at (not when the reply ended at tok).
+            size_t accepted = 0;
+            for (size_t k = 0; go_on && k < draft.size(); ++k) {
+                const llama_token s = llama_sampler_sample(smpl, ctx, static_cast<int32_t>(k));
+                if (s != draft[k]) {
+                    next = s;
+                    break;
+                }
+                ++accepted;
+                if (llama_vocab_is_eog(vocab, s)) {
+                    result.finish = FinishReason::Stop;
+                    go_on = false;
+                    break;
+                }
+                p = piece(s);
+                commit(s, p);
+                go_on = take(s, p) && result.predicted_tokens < req.sampling.max_tokens;
+            }
+            if (!draft.empty() && checked) {
+                result.draft_tokens += static_cast<int>(draft.size());
+                result.accepted_tokens += static_cast<int>(accepted);
+                // Guesses the model does not take only cost time: after all-wrong guesses, pause
+                // guessing for 1, 2, 4 ... 64 steps; a right guess ends the pauses.
+                spec_backoff = accepted == 0 ? std::min(64, std::max(1, spec_backoff * 2)) : 0;
+                spec_skip = spec_backoff;
+            }
+            if (!draft.empty()) {
+                // The context keeps what was taken, not the rest of the guesses. (With every guess
+                // taken, the next step samples the last guess's logits, the batch's last output.)
+                llama_memory_seq_rm(mem, 0, static_cast<llama_pos>(active_tokens.size()), -1);
+            }
+            if (!go_on) break;
+        }
+        llama_batch_free(batch);
+        if (failed) {
+            llama_sampler_free(smpl);
+            clear_active();
+            return fail(ErrorCode::Internal, "llama_decode failed while generating");
         }
         if (!pending.empty() && result.finish != FinishReason::Cancelled) emit(pending);
         llama_sampler_free(smpl);
@@ -850,6 +1086,8 @@ struct LlamaEngine::Impl {
         }
         lock.unlock();
         if (ctx) save_active_to_disk();
+        if (dctx) llama_free(dctx);
+        dctx = nullptr;
         if (ctx) llama_free(ctx);
         ctx = nullptr;
     }
@@ -864,6 +1102,8 @@ LlamaEngine::~LlamaEngine() {
     shutdown();
     if (m_impl->model) llama_model_free(m_impl->model);
     m_impl->model = nullptr;
+    if (m_impl->draft_model) llama_model_free(m_impl->draft_model);
+    m_impl->draft_model = nullptr;
 }
 
 void LlamaEngine::shutdown() {
@@ -919,7 +1159,7 @@ void LlamaEngine::forget(const std::string& key) {
 EngineStatus LlamaEngine::status() const {
     std::lock_guard lock(m_impl->mu);
     return EngineStatus{m_impl->state, m_impl->detail, std::filesystem::path(m_impl->opt.model_path).filename().string(),
-                        "embedded"};
+                        "embedded", m_impl->draft_name, m_impl->draft_detail};
 }
 
 int LlamaEngine::count_tokens(std::string_view text) const {

@@ -51,6 +51,14 @@ struct LlamaEngineOptions {
     uint64_t disk_cache_bytes = uint64_t(4) << 30;
     std::string fallback_template = "llama3";  // When the model has no usable template.
     int gpu_layers = -1;  // Layers offloaded to a GPU (GPU builds); -1 = all, 0 = none.
+    // Speculative decoding: a small model of the same vocabulary guesses up to draft_max tokens
+    // (greedily, while its top token's probability is at least draft_p_min); the model checks them
+    // in one batch and keeps those it would have sampled itself. Guesses shorter than draft_min are
+    // not checked. "" = off. A model whose vocabulary differs is not used (the status says why).
+    std::string draft_model_path;
+    int draft_max = 8;
+    int draft_min = 0;
+    double draft_p_min = 0.5;
 };
 
 // Formats `messages` with a named or Jinja template (llama3, chatml, mistral, alpaca, or a

@@ -33,9 +33,10 @@ struct Shape {
 };
 
 
-// Writes ggml_nbytes(t) bytes of random values of t's type; norms (kind == 'n') are all 1.
+// Writes ggml_nbytes(t) bytes of random values of t's type; norms (kind 'n') are all 1, sharpening
+// norms ('N', for --blocks zero) all 16.
 bool write_tensor(FILE* f, const ggml_tensor* t, char kind, float scale, XorShift& rng) {
-    return write_tensor_data(f, t, [&] { return kind == 'n' ? 1.0f : rng.uniform() * scale; }, scale, rng);
+    return write_tensor_data(f, t, [&] { return kind == 'n' ? 1.0f : kind == 'N' ? 16.0f : rng.uniform() * scale; }, scale, rng);
 }
 
 }  // namespace
@@ -47,6 +48,12 @@ Result<void> write_test_model(const TestModelOptions& o) {
     else if (o.size == "small") shape = {128, 2, 4, 2, 256, 8192, 500000.0f};
     else if (o.size == "1b") shape = {2048, 16, 32, 8, 8192, 131072, 500000.0f};
     else return fail(ErrorCode::InvalidInput, "--size must be tiny, small or 1b (got '" + o.size + "')", "size");
+    if (o.layers < 0 || o.layers > 256) return fail(ErrorCode::InvalidInput, "--layers must be 1 to 256", "layers");
+    if (o.layers > 0) shape.n_layer = o.layers;
+    if (o.blocks != "random" && o.blocks != "zero") {
+        return fail(ErrorCode::InvalidInput, "--blocks must be random or zero (got '" + o.blocks + "')", "blocks");
+    }
+    const bool zero = o.blocks == "zero";
     ggml_type wtype;
     if (o.type == "q8_0") wtype = GGML_TYPE_Q8_0;
     else if (o.type == "f16") wtype = GGML_TYPE_F16;
@@ -100,18 +107,18 @@ Result<void> write_test_model(const TestModelOptions& o) {
     const float s_ff = 1.0f / std::sqrt(static_cast<float>(shape.n_ff));
     // Small embeddings keep the logits close together, so sampling gives varied (random) text.
     add("token_embd.weight", wtype, shape.n_embd, n_vocab, 'w', 0.05f);  // Tied: also the output matrix.
-    add("output_norm.weight", GGML_TYPE_F32, shape.n_embd, 0, 'n', 1.0f);
+    add("output_norm.weight", GGML_TYPE_F32, shape.n_embd, 0, zero ? 'N' : 'n', 1.0f);
     for (int64_t l = 0; l < shape.n_layer; ++l) {
         const std::string b = "blk." + std::to_string(l) + ".";
         add(b + "attn_norm.weight", GGML_TYPE_F32, shape.n_embd, 0, 'n', 1.0f);
         add(b + "attn_q.weight", wtype, shape.n_embd, shape.n_embd, 'w', s_embd);
         add(b + "attn_k.weight", wtype, shape.n_embd, n_embd_kv, 'w', s_embd);
         add(b + "attn_v.weight", wtype, shape.n_embd, n_embd_kv, 'w', s_embd);
-        add(b + "attn_output.weight", wtype, shape.n_embd, shape.n_embd, 'w', s_embd);
+        add(b + "attn_output.weight", wtype, shape.n_embd, shape.n_embd, 'w', zero ? 0.0f : s_embd);
         add(b + "ffn_norm.weight", GGML_TYPE_F32, shape.n_embd, 0, 'n', 1.0f);
         add(b + "ffn_gate.weight", wtype, shape.n_embd, shape.n_ff, 'w', s_embd);
         add(b + "ffn_up.weight", wtype, shape.n_embd, shape.n_ff, 'w', s_embd);
-        add(b + "ffn_down.weight", wtype, shape.n_ff, shape.n_embd, 'w', s_ff);
+        add(b + "ffn_down.weight", wtype, shape.n_ff, shape.n_embd, 'w', zero ? 0.0f : s_ff);
     }
 
     const std::string tmp = o.out + ".tmp";

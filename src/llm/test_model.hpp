@@ -17,6 +17,11 @@ struct TestModelOptions {
     std::string type = "q8_0";  // q8_0 | f16 (matrices; norms are f32)
     std::string vocab;          // Defaults to the bundle's ggml-vocab-llama-bpe.gguf.
     uint64_t seed = 42;
+    int layers = 0;  // 0 = the size's own.
+    // "zero": every block adds nothing (zero output projections) and the output is sharpened, so
+    // the next token depends on the last one only and a model of fewer layers with the same size
+    // and seed predicts it exactly: a draft whose guesses are all right, for speculative decoding.
+    std::string blocks = "random";
 };
 
 // The Llama-3 instruct chat template written into the file's tokenizer.chat_template.

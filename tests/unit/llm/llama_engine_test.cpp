@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <map>
 
 #include "core/text.hpp"
@@ -24,6 +25,23 @@ protected:
         o.out = s_dir + "/small.gguf";
         o.size = "small";
         ASSERT_TRUE(write_test_model(o));
+        // Drafts for speculative decoding: another random model of the same vocabulary (its guesses
+        // are mostly wrong), one of another vocabulary, and a pair whose draft guesses every token.
+        TestModelOptions d;
+        d.out = s_dir + "/tiny-seed7.gguf";
+        d.seed = 7;
+        ASSERT_TRUE(write_test_model(d));
+        d = {};
+        d.out = s_dir + "/tiny-qwen.gguf";
+        d.vocab = std::filesystem::path(default_vocab_path()).replace_filename("ggml-vocab-qwen2.gguf").string();
+        ASSERT_TRUE(write_test_model(d));
+        d = {};
+        d.blocks = "zero";
+        d.out = s_dir + "/zero.gguf";
+        ASSERT_TRUE(write_test_model(d));
+        d.layers = 1;
+        d.out = s_dir + "/zero-1layer.gguf";
+        ASSERT_TRUE(write_test_model(d));
     }
     static void TearDownTestSuite() { std::filesystem::remove_all(s_dir); }
 
@@ -269,6 +287,176 @@ TEST_F(LlamaEngineTest, SamplerValuesAreCheckedBeforeReachingLlamaCpp) {
     req.sampling.top_p = 0.9;
     req.sampling.temperature = -1;
     EXPECT_EQ(e.generate(req).error().field, "temperature");
+}
+
+// Speculative decoding (llm.draft_model_path): the draft's guesses change the speed, never the
+// reply. Greedy and seeded sampling give exactly the reply of plain decoding, with stop strings
+// and the token limit landing inside a batch of guesses.
+TEST_F(LlamaEngineTest, ADraftModelChangesTheSpeedNotTheReply) {
+    const std::vector<std::vector<ChatMessage>> chats = {
+        {{"system", "You are Lena."}, {"user", "Guten Morgen! Wie war dein Tag?"}},
+        {{"user", "Tell me about the sea."}},
+        {{"user", "Erzähl mir was."}},
+    };
+    auto replies = [&](const LlamaEngineOptions& o, double temperature, std::vector<GenerateResult>& out) {
+        LlamaEngine e(o);
+        e.wait_loaded();
+        out.clear();
+        int i = 0;
+        for (const auto& chat : chats) {
+            for (int max_tokens : {40, 7}) {
+                auto req = request("spec-" + std::to_string(i++), chat, max_tokens);
+                req.sampling.temperature = temperature;
+                // Greedy without penalties: a draft equal to the model guesses exactly.
+                if (temperature == 0) req.sampling.repeat_penalty = 1.0;
+                if (max_tokens == 7) req.sampling.stop = {"e"};
+                auto r = e.generate(req);
+                EXPECT_TRUE(r) << r.error().message;
+                if (r) out.push_back(*r);
+            }
+        }
+    };
+    for (double temperature : {0.0, 0.8}) {
+        LlamaEngineOptions plain = options();
+        plain.cache_dir.clear();
+        std::vector<GenerateResult> expected;
+        replies(plain, temperature, expected);
+        ASSERT_EQ(expected.size(), 6u);
+        for (const char* draft : {"tiny.gguf", "tiny-seed7.gguf"}) {
+            SCOPED_TRACE(std::string(draft) + " at temperature " + std::to_string(temperature));
+            LlamaEngineOptions o = plain;
+            o.draft_model_path = s_dir + "/" + draft;
+            o.draft_p_min = 0;  // A random model is never sure: guess anyway.
+            o.draft_max = 5;
+            std::vector<GenerateResult> got;
+            replies(o, temperature, got);
+            ASSERT_EQ(got.size(), expected.size());
+            int guessed = 0, kept = 0;
+            for (size_t k = 0; k < got.size(); ++k) {
+                EXPECT_EQ(got[k].text, expected[k].text) << "reply " << k;
+                EXPECT_EQ(got[k].predicted_tokens, expected[k].predicted_tokens) << "reply " << k;
+                EXPECT_EQ(got[k].finish, expected[k].finish) << "reply " << k;
+                EXPECT_EQ(got[k].stop_word, expected[k].stop_word) << "reply " << k;
+                guessed += got[k].draft_tokens;
+                kept += got[k].accepted_tokens;
+            }
+            EXPECT_GT(guessed, 20);
+            // The model as its own draft is right every time it is greedy.
+            if (temperature == 0.0 && std::string(draft) == "tiny.gguf") {
+                EXPECT_EQ(kept, guessed);
+            }
+            if (std::string(draft) == "tiny-seed7.gguf") {
+                EXPECT_LT(kept, guessed / 2);
+            }
+        }
+    }
+}
+
+// A draft that guesses every token: each step keeps all its guesses, so a 40-token reply takes
+// a few batches; and the same reply as without it.
+TEST_F(LlamaEngineTest, ADraftThatKnowsTheModelHasEveryGuessTaken) {
+    LlamaEngineOptions o = options();
+    o.cache_dir.clear();
+    o.model_path = s_dir + "/zero.gguf";
+    auto req = request("zero", {{"user", "Tell me about the sea."}}, 40);
+    req.sampling.temperature = 0;
+    std::string plain;
+    {
+        LlamaEngine e(o);
+        auto r = e.generate(req);
+        ASSERT_TRUE(r) << r.error().message;
+        plain = r->text;
+    }
+    o.draft_model_path = s_dir + "/zero-1layer.gguf";
+    o.draft_max = 8;  // Default draft_p_min: this draft is sure of itself.
+    LlamaEngine e(o);
+    auto r = e.generate(req);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->text, plain);
+    EXPECT_EQ(r->predicted_tokens, 40);
+    EXPECT_EQ(r->accepted_tokens, r->draft_tokens);
+    EXPECT_EQ(r->draft_tokens, 35);  // Five steps of a token and 8 guesses (the last: 3).
+    EXPECT_EQ(e.status().draft, "zero-1layer.gguf");
+    EXPECT_EQ(e.status().draft_detail, "");
+}
+
+// A draft of another vocabulary is refused at load with the reason; the model answers without it.
+// So does a draft file that is not a model.
+TEST_F(LlamaEngineTest, ADraftOfAnotherVocabularyIsRefusedAndTheModelStillAnswers) {
+    LlamaEngineOptions o = options();
+    o.cache_dir.clear();
+    o.draft_model_path = s_dir + "/tiny-qwen.gguf";
+    o.draft_p_min = 0;
+    {
+        LlamaEngine e(o);
+        e.wait_loaded();
+        const auto st = e.status();
+        EXPECT_EQ(st.state, "ready");
+        EXPECT_EQ(st.draft, "tiny-qwen.gguf");
+        EXPECT_NE(st.draft_detail.find("does not fit tiny.gguf"), std::string::npos) << st.draft_detail;
+        EXPECT_NE(st.draft_detail.find("token"), std::string::npos) << st.draft_detail;
+        auto r = e.generate(request("q", {{"user", "Hallo"}}));
+        ASSERT_TRUE(r) << r.error().message;
+        EXPECT_GT(r->predicted_tokens, 0);
+        EXPECT_EQ(r->draft_tokens, 0);
+    }
+    std::filesystem::create_directories(s_dir + "/junk");
+    {
+        std::ofstream(s_dir + "/junk/not-a-model.gguf") << "GGUF? no.";
+    }
+    o.draft_model_path = s_dir + "/junk/not-a-model.gguf";
+    LlamaEngine e(o);
+    e.wait_loaded();
+    EXPECT_EQ(e.status().state, "ready");
+    EXPECT_NE(e.status().draft_detail.find("cannot load the draft model"), std::string::npos) << e.status().draft_detail;
+    auto r = e.generate(request("q", {{"user", "Hallo"}}));
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->draft_tokens, 0);
+}
+
+// The draft's cache is kept per chat like the model's: back in a chat after another one, and
+// after a restart, the draft reads only the new turn, not the whole chat again.
+TEST_F(LlamaEngineTest, TheDraftsCacheIsKeptPerChatAndAcrossARestart) {
+    LlamaEngineOptions o = options();
+    o.cache_dir = s_dir + "/spec-cache";
+    o.draft_model_path = s_dir + "/tiny.gguf";  // Greedy: it guesses every token, and keeps up.
+    o.draft_p_min = 0;
+    auto request = [](const std::string& key, const std::vector<ChatMessage>& chat, int max_tokens) {
+        GenerateRequest r = LlamaEngineTest::request(key, chat, max_tokens);
+        r.sampling.temperature = 0;
+        r.sampling.repeat_penalty = 1.0;
+        return r;
+    };
+    std::vector<ChatMessage> a = {{"system", "You are Lena, a painter from Hamburg who loves the sea and old boats."},
+                                  {"user", "Guten Morgen! Erzähl mir von deinem Atelier am Hafen."}};
+    std::vector<ChatMessage> b = {{"user", "Something else entirely, in another chat."}};
+    auto next_turn = [](std::vector<ChatMessage>& chat, const GenerateResult& r, const std::string& user) {
+        chat.push_back({"assistant", r.text});
+        chat.push_back({"user", user});
+    };
+    {
+        LlamaEngine e(o);
+        auto a1 = e.generate(request("A", a, 24));
+        ASSERT_TRUE(a1) << a1.error().message;
+        EXPECT_GT(a1->draft_evaluated, a1->prompt_tokens);  // The first turn: the draft reads it all.
+        ASSERT_TRUE(e.generate(request("B", b, 24)));
+        next_turn(a, *a1, "Und dann?");
+        auto a2 = e.generate(request("A", a, 24));
+        ASSERT_TRUE(a2) << a2.error().message;
+        EXPECT_GT(a2->cached_tokens, 30);
+        // The new turn and the guesses, not the whole chat again.
+        EXPECT_EQ(a2->accepted_tokens, a2->draft_tokens);
+        EXPECT_LE(a2->draft_evaluated, a2->prompt_tokens + a2->draft_tokens + 8) << a2->cached_tokens;
+        EXPECT_LT(a2->draft_evaluated, a2->cached_tokens);
+        next_turn(a, *a2, "Schön.");
+    }  // Destruction saves both states.
+    EXPECT_TRUE(std::filesystem::exists(o.cache_dir));
+    LlamaEngine e(o);
+    auto a3 = e.generate(request("A", a, 24));
+    ASSERT_TRUE(a3) << a3.error().message;
+    EXPECT_GT(a3->cached_tokens, 60);
+    EXPECT_LE(a3->draft_evaluated, a3->prompt_tokens + a3->draft_tokens + 8) << a3->cached_tokens;
+    EXPECT_LT(a3->draft_evaluated, a3->cached_tokens);
 }
 
 TEST(Templates, FallbacksFormatAsTheirFamiliesDo) {
