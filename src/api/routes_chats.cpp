@@ -227,7 +227,10 @@ void register_chat_routes(http::Server& server, Context& ctx) {
         });
         if (!r) return error_response(r.error());
         for (const auto& f : files) ctx.blobs.remove(f);  // Its spoken replies and pictures.
-        if (auto engine = ctx.engine ? ctx.engine() : nullptr) engine->forget(req.param("id"));
+        if (auto engine = ctx.engine ? ctx.engine() : nullptr) {
+            // The chat's KV state, and those its memory jobs keep (chat/memory.cpp).
+            for (const char* prefix : {"", "summary:", "facts:"}) engine->forget(prefix + req.param("id"));
+        }
         return json_response(200, {{"deleted", req.param("id")}});
     });
 

@@ -33,7 +33,7 @@ Json llm_component(Context& ctx) {
     c["backend"] = st.backend;
     // Speculative decoding: the draft model, and whether it is used (detail says why not).
     c["draft"] = st.draft.empty() ? Json(nullptr)
-                                  : Json{{"model", st.draft}, {"state", st.draft_detail.empty() ? "ready" : "error"},
+                                  : Json{{"model", st.draft}, {"state", st.draft_detail.empty() ? "ready" : st.draft_paused ? "paused" : "error"},
                                          {"detail", st.draft_detail}};
     Json devices = Json::array();
     for (const auto& d : rt.devices) {

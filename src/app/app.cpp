@@ -55,7 +55,7 @@ namespace fs = std::filesystem;
 constexpr const char* kUsage =
     "usage: mycandy [serve] [options]\n"
     "       mycandy make-test-model --out FILE [--size tiny|small|1b] [--type q8_0|f16] [--seed N] [--vocab GGUF]\n"
-    "                               [--layers N] [--blocks random|zero]  (zero: a draft of fewer layers guesses it exactly)\n"
+    "                               [--layers N] [--blocks random|zero] [--output tied|random]\n"
     "       mycandy make-test-model --kind qwen3tts|pockettts --out FILE --mmproj FILE [--size tiny|1.7b] [--seed N]\n"
     "       mycandy make-test-model --kind whisper|whisper-en|vad --out FILE [--size tiny|base] [--seed N]\n"
     "       mycandy --help | --version\n"
@@ -379,6 +379,7 @@ int make_test_model(int argc, char** argv) {
         else if (a == "--seed") t.seed = std::strtoull(v.c_str(), nullptr, 10);
         else if (a == "--layers") t.layers = std::atoi(v.c_str()) > 0 ? std::atoi(v.c_str()) : -1;
         else if (a == "--blocks") t.blocks = v;
+        else if (a == "--output") t.output = v;
         else if (a == "--kind") kind = v;
         else if (a == "--mmproj") mmproj = v;
         else return die("unknown option '" + a + "' for make-test-model", 2);

@@ -64,12 +64,14 @@ void MemoryService::after_turn(const std::string& chat_id, int64_t last_dropped_
 }
 
 Result<std::string> MemoryService::generate(const std::vector<llm::ChatMessage>& messages, int max_tokens,
-                                             jobs::JobContext& ctx, bool& preempted) {
+                                             jobs::JobContext& ctx, bool& preempted, const std::string& cache_key) {
     preempted = false;
     auto engine = m_engine();
     if (!engine) return fail(ErrorCode::Unavailable, "no language model is configured");
     llm::GenerateRequest req;
     req.priority = llm::Priority::Background;
+    req.cache_key = cache_key;
+    req.save_state = false;
     req.messages = messages;
     req.sampling.temperature = 0.3;
     req.sampling.max_tokens = max_tokens;
@@ -127,7 +129,7 @@ jobs::Outcome MemoryService::run_summary(const Job& job, jobs::JobContext& ctx) 
         const std::string ask = (current.empty() ? std::string("Summary so far: (none yet)") : "Summary so far:\n" + current) +
                                 "\n\nNew part of the story:\n" + part;
         bool preempted = false;
-        auto text = generate({{"system", instruction}, {"user", ask}}, max_tokens, ctx, preempted);
+        auto text = generate({{"system", instruction}, {"user", ask}}, max_tokens, ctx, preempted, "summary:" + chat_id);
         if (preempted) return jobs::Outcome::retry();
         if (ctx.cancelled()) return jobs::Outcome::failed("cancelled");
         if (!text) return jobs::Outcome::failed("the summary could not be written: " + text.error().message);
@@ -154,7 +156,7 @@ jobs::Outcome MemoryService::run_facts(const Job& job, jobs::JobContext& ctx) {
     const std::string user_name = m_settings.current()->str("chat.user_name");
     const std::string instruction = substitute_macros(kFactInstruction, character->name, user_name);
     bool preempted = false;
-    auto text = generate({{"system", instruction}, {"user", message->content}}, 120, ctx, preempted);
+    auto text = generate({{"system", instruction}, {"user", message->content}}, 120, ctx, preempted, "facts:" + *job.chat_id);
     if (preempted) return jobs::Outcome::retry();
     if (!text) return jobs::Outcome::failed(text.error().message);
     auto existing = m_memory.facts(*job.chat_id);

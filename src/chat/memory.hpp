@@ -61,8 +61,9 @@ private:
     jobs::Outcome run_summary(const Job& job, jobs::JobContext& ctx);
     jobs::Outcome run_facts(const Job& job, jobs::JobContext& ctx);
     // Runs a background generation; nullopt with `retry` set when a chat turn preempted it.
+    // `cache_key` names its KV state (in memory only), so a preempted job resumes where it stopped.
     Result<std::string> generate(const std::vector<llm::ChatMessage>& messages, int max_tokens, jobs::JobContext& ctx,
-                                 bool& preempted);
+                                 bool& preempted, const std::string& cache_key);
 
     store::MemoryStore& m_memory;
     store::ChatStore& m_chats;

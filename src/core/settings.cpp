@@ -75,6 +75,8 @@ const std::vector<Spec>& schema() {
         {"llm.draft_max", Type::Integer, 8, 1, 32},
         {"llm.draft_min", Type::Integer, 0, 0, 32},
         {"llm.draft_p_min", Type::Number, 0.5, 0, 1},
+        // Guess only as many as pay off on this machine (measured); false: always draft_max.
+        {"llm.draft_adaptive", Type::Boolean, true},
         {"llm.max_tokens", Type::Integer, 400, 1, 32768},
         {"llm.max_message_chars", Type::Integer, 16000, 1, 1000000},
         {"llm.temperature", Type::Number, 0.8, 0, 5},

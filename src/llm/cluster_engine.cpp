@@ -311,7 +311,7 @@ Result<GenerateResult> ClusterEngine::generate(const GenerateRequest& request) {
 
 EngineStatus ClusterEngine::status() const {
     std::lock_guard lock(m_mu);
-    return EngineStatus{m_state, m_detail, std::filesystem::path(m_opt.model_path).filename().string(), "rpc", {}, {}};
+    return EngineStatus{m_state, m_detail, std::filesystem::path(m_opt.model_path).filename().string(), "rpc", {}, {}, false};
 }
 
 int ClusterEngine::count_tokens(std::string_view text) const {

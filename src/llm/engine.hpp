@@ -61,6 +61,9 @@ struct GenerateRequest {
     Priority priority = Priority::Interactive;
     // Identifies whose KV state this is (a chat id); turns with the same key reuse the cache.
     std::string cache_key;
+    // false: the state under cache_key is kept in memory only, never written to disk (background
+    // jobs: a preempted one resumes from it, and nothing of it outlives the process).
+    bool save_state = true;
     std::vector<ChatMessage> messages;
     // Text the reply continues from (for "continue"): appended after the assistant header.
     std::string assistant_prefix;
@@ -70,7 +73,8 @@ struct GenerateRequest {
     Sampling sampling;
     // Called with each piece of generated text (control tokens already removed). Return false to stop.
     std::function<bool(std::string_view)> on_text;
-    // Set by another thread to stop the generation within one token.
+    // Set by another thread to stop the generation: the embedded engine stops within one step of
+    // its computation (mid-batch: what the cache holds so far is kept for the next request).
     std::shared_ptr<std::atomic<bool>> cancel;
 };
 
@@ -95,6 +99,7 @@ struct EngineStatus {
     std::string backend;  // embedded | remote
     std::string draft;         // The draft model's file name ("" = no speculative decoding configured).
     std::string draft_detail;  // "" when it drafts; else why it does not (vocabulary differs, unreadable).
+    bool draft_paused = false;  // It fits but does not pay on this machine (draft_detail says why).
 };
 
 class Engine {

@@ -23,7 +23,7 @@ EngineStatus EngineManager::status() {
     std::shared_ptr<Engine> e;
     {
         std::lock_guard lock(m_mu);
-        if (m_swapping) return {"loading", "switching to the new llm settings", m_missing.model, m_missing.backend, {}, {}};
+        if (m_swapping) return {"loading", "switching to the new llm settings", m_missing.model, m_missing.backend, {}, {}, false};
         if (!m_engine) return m_missing;
         e = m_engine;
     }
@@ -39,7 +39,7 @@ Json engine_key(const Settings& s) {
     const Json& llm = s.json().at("llm");
     for (const char* k : {"backend", "model_path", "llama_cpp_url", "api_key", "remote_mode", "remote_model", "context_size", "threads",
                           "kv_cache_disk_mb", "kv_cache_type", "gpu_layers", "rpc_servers", "llama_server_path", "draft_model_path",
-                          "draft_max", "draft_min", "draft_p_min"}) {
+                          "draft_max", "draft_min", "draft_p_min", "draft_adaptive"}) {
         key[k] = llm.at(k);
     }
     return key;
@@ -103,7 +103,7 @@ void EngineManager::configure(const Settings& s) {
         if (!path.empty() && path[0] != '/') path = m_data_dir + "/" + path;
         missing = {"not_configured",
                    "no model file at " + path + "; put a GGUF model there or set llm.model_path in the settings",
-                   fs::path(path).filename().string(), "embedded", {}, {}};
+                   fs::path(path).filename().string(), "embedded", {}, {}, false};
         std::error_code ec;
         auto rpc = parse_rpc_servers(s.str("llm.rpc_servers"));  // Checked when the settings were read.
         if (!fs::is_regular_file(path, ec)) {
@@ -134,6 +134,7 @@ void EngineManager::configure(const Settings& s) {
             o.draft_max = static_cast<int>(s.integer("llm.draft_max"));
             o.draft_min = static_cast<int>(s.integer("llm.draft_min"));
             o.draft_p_min = s.number("llm.draft_p_min");
+            o.draft_adaptive = s.boolean("llm.draft_adaptive");
             created = std::make_shared<LlamaEngine>(o);
             log::info("text engine: embedded llama.cpp, loading ", path);
         }

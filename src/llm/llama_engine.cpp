@@ -21,6 +21,7 @@
 
 #include "core/log.hpp"
 #include "core/text.hpp"
+#include "llm/draft_length.hpp"
 #include "llm/kv_files.hpp"
 
 #ifndef MYCANDY_LLAMA_RELEASE
@@ -209,10 +210,10 @@ static std::string template_of(const llama_model* model, const std::string& fall
 }
 
 
-// Lock coverage: `mu` guards the queue, to_forget, running, quit, loaded, state, detail, and the
-// fields other threads read after loading (vocab, tmpl, model_name, state_dir, draft_name,
-// draft_detail: written once under mu, then only read). Everything else (ctx, the draft model's
-// context, the active chat, the hot cache) belongs to the
+// Lock coverage: `mu` guards the queue, to_forget, running, quit, loaded, state, detail,
+// draft_detail, draft_paused, and the fields other threads read after loading (vocab, tmpl,
+// model_name, state_dir, draft_name: written once under mu, then only read). Everything else (ctx,
+// the draft model's context, the active chat, the hot cache) belongs to the
 // inference thread alone. The model is freed by the destructor, after the thread is joined and
 // when no caller holds the engine any more, so the vocabulary stays valid for count_tokens().
 struct LlamaEngine::Impl {
@@ -240,8 +241,17 @@ struct LlamaEngine::Impl {
     std::thread worker;     // The inference thread; joined by shutdown().
     std::mutex join_mu;     // Serializes joining the worker (shutdown from several threads).
 
+    // The running request's cancel flag, read by llama.cpp's abort callback between graph nodes
+    // (on its compute threads: hence atomic), so a cancel stops a long batch within milliseconds.
+    std::atomic<const std::atomic<bool>*> abort_flag{nullptr};
+    static bool should_abort(void* data) {
+        const auto* f = static_cast<Impl*>(data)->abort_flag.load(std::memory_order_relaxed);
+        return f && f->load(std::memory_order_relaxed);
+    }
+
     // The chat whose state is in the context (sequence 0), and what it holds.
     std::string active_key;
+    bool active_on_disk = true;  // Its request allows writing its state to disk (save_state).
     std::vector<llama_token> active_tokens;
     std::vector<uint32_t> active_lens;  // Bytes of text each token stands for.
     std::string active_text;
@@ -252,11 +262,21 @@ struct LlamaEngine::Impl {
     llama_model* draft_model = nullptr;
     llama_context* dctx = nullptr;
     std::string draft_name, draft_detail;
+    bool draft_paused = false;  // Loaded and fitting, but not worth using here (draft_detail says why).
     std::string draft_state_dir;
     std::vector<llama_token> draft_cached;
     int n_vocab_common = 0;  // Tokens both vocabularies have (the draft never guesses beyond).
-    int spec_skip = 0;       // Steps left without guessing (after guesses that were all wrong),
-    int spec_backoff = 0;    // and how long the next such pause lasts.
+    // How many guesses pay off (choose_guesses): measured decode times of the model by batch size
+    // (0 = not yet measured), the draft's time per guess, and decayed counts of guesses kept and
+    // of steps whose guesses ended in a wrong one (the chance a guess is kept: hits / (hits + misses)).
+    static constexpr int kMaxBatch = 33;
+    std::vector<double> batch_ms = std::vector<double>(kMaxBatch + 1, 0.0);
+    double guess_ms = 0;      // A guess with its share of catching up with the chat.
+    double one_guess_ms = 0;  // One guess alone (the draft's decode time for one token).
+    bool never_pays = false;  // The draft guesses no faster than the model answers: stop trying.
+    double hits = 4, misses = 1;
+    int spec_skip = 0;     // Steps left without guessing while guessing does not pay,
+    int spec_backoff = 0;  // and how long the next such pause lasts.
 
     // Recently used chats' states, in memory (most recent first).
     struct Hot {
@@ -302,6 +322,7 @@ struct LlamaEngine::Impl {
         }
         if (!ctx) return set_state("error", "cannot create a context of " + std::to_string(opt.context_size) +
                                                 " tokens for " + opt.model_path + " (out of memory?)");
+        llama_set_abort_callback(ctx, should_abort, this);
         std::string model_tmpl = template_of(model, opt.fallback_template);
         char desc_buf[256] = {};
         llama_model_desc(model, desc_buf, sizeof desc_buf);
@@ -390,6 +411,7 @@ struct LlamaEngine::Impl {
             return refuse("cannot create a context of " + std::to_string(opt.context_size) + " tokens for the draft model " + name +
                           " (out of memory?)");
         }
+        llama_set_abort_callback(dctx, should_abort, this);
         n_vocab_common = std::min(llama_vocab_n_tokens(vocab), llama_vocab_n_tokens(llama_model_get_vocab(draft_model)));
         if (!states.empty()) {
             std::error_code ec;
@@ -495,7 +517,7 @@ struct LlamaEngine::Impl {
     }
 
     void save_active_to_disk() {
-        if (!active_dirty || active_key.empty() || state_dir.empty() || active_tokens.empty()) return;
+        if (!active_dirty || active_key.empty() || state_dir.empty() || active_tokens.empty() || !active_on_disk) return;
         if (opt.disk_cache_bytes == 0) return;
         const auto started = Clock::now();
         const std::string path = state_path(active_key);
@@ -711,20 +733,32 @@ struct LlamaEngine::Impl {
         return plan;
     }
 
-    // Evaluates what `plan` left of `tokens` into `c`; logits only for the last token.
-    bool evaluate(llama_context* c, const std::vector<llama_token>& tokens, const ReusePlan& plan, const GenerateRequest& req) {
-        bool ok = decode_range(c, tokens, plan.n_past, plan.gap_end, req);
+    // Evaluates what `plan` left of `tokens` into `c`; logits only for the last token. On failure
+    // or cancel, `valid` is how many of the first tokens the cache still holds as they are.
+    bool evaluate(llama_context* c, const std::vector<llama_token>& tokens, const ReusePlan& plan, const GenerateRequest& req,
+                  size_t& valid) {
+        llama_memory_t mem = llama_get_memory(c);
+        size_t done = plan.n_past;
+        if (!decode_range(c, tokens, plan.n_past, plan.gap_end, req, done)) {
+            llama_memory_seq_rm(mem, kParked, -1, -1);  // The parked run cannot rejoin a gap not filled.
+            valid = done;
+            return false;
+        }
         if (plan.chunk_end > plan.gap_end) {
             // The moved run rejoins the chat's sequence right after the gap.
-            llama_memory_t mem = llama_get_memory(c);
             llama_memory_seq_cp(mem, kParked, 0, -1, -1);
             llama_memory_seq_rm(mem, kParked, -1, -1);
         }
-        return ok && decode_range(c, tokens, plan.chunk_end, tokens.size(), req);
+        done = plan.chunk_end;
+        const bool ok = decode_range(c, tokens, plan.chunk_end, tokens.size(), req, done);
+        valid = done;
+        return ok;
     }
 
     // Evaluates tokens [from, to) at their own positions; logits only for the prompt's last token.
-    bool decode_range(llama_context* c, const std::vector<llama_token>& tokens, size_t from, size_t to, const GenerateRequest& req) {
+    // `done`: where evaluation got to (a batch that fails or is cancelled leaves nothing in the cache).
+    bool decode_range(llama_context* c, const std::vector<llama_token>& tokens, size_t from, size_t to, const GenerateRequest& req,
+                      size_t& done) {
         const size_t step = static_cast<size_t>(opt.batch_size);
         llama_batch batch = llama_batch_init(static_cast<int32_t>(step), 0, 1);
         bool ok = true;
@@ -743,8 +777,10 @@ struct LlamaEngine::Impl {
                 batch.logits[k] = (i + k + 1 == tokens.size());
             }
             const int rc = llama_decode(c, batch);
-            if (rc != 0) log::warn("llama_decode returned ", rc, " for prompt tokens [", i, ", ", i + n, ") of ", tokens.size());
+            // 2: stopped by the abort callback (a cancel), which llama.cpp undoes for this batch.
+            if (rc != 0 && rc != 2) log::warn("llama_decode returned ", rc, " for prompt tokens [", i, ", ", i + n, ") of ", tokens.size());
             ok = rc == 0;
+            if (ok) done = i + n;
         }
         llama_batch_free(batch);
         return ok;
@@ -762,22 +798,22 @@ struct LlamaEngine::Impl {
     // token each time, while that token's probability is at least draft_p_min. Empty when there is
     // no draft model, while backing off after wrong guesses, or with fewer than draft_min guesses.
     std::vector<llama_token> make_draft(llama_token tok, int n, const GenerateRequest& req, GenerateResult& result) {
+        const auto started = Clock::now();
         std::vector<llama_token> out;
         if (!dctx || n <= 0) return out;
-        if (spec_skip > 0) {
-            --spec_skip;
-            return out;
-        }
         std::vector<llama_token> want = active_tokens;
         want.push_back(tok);
         const ReusePlan plan = reuse_cache(dctx, draft_cached, want);
         result.draft_evaluated += static_cast<int>(want.size() - plan.n_past - (plan.chunk_end - plan.gap_end));
         draft_cached.clear();
-        if (!evaluate(dctx, want, plan, req)) {
+        size_t valid = 0;
+        if (!evaluate(dctx, want, plan, req, valid)) {
             clear_draft();
             return out;
         }
         draft_cached = std::move(want);
+        const auto guessing = Clock::now();
+        int decoded = 0;
         for (int k = 0; k < n; ++k) {
             const float* logits = llama_get_logits_ith(dctx, -1);
             int best = 0;
@@ -795,9 +831,54 @@ struct LlamaEngine::Impl {
             }
             draft_cached.push_back(best);
             ++result.draft_evaluated;
+            ++decoded;
         }
+        if (decoded > 0) {
+            const double one = ms_since(guessing) / decoded;
+            one_guess_ms = one_guess_ms == 0 ? one : 0.8 * one_guess_ms + 0.2 * one;
+        }
+        // Catching up with the chat counts as part of guessing: it is what guessing costs.
+        const double per_guess = ms_since(started) / std::max<double>(1, static_cast<double>(out.size()));
+        guess_ms = guess_ms == 0 ? per_guess : 0.8 * guess_ms + 0.2 * per_guess;
         if (static_cast<int>(out.size()) < opt.draft_min) out.clear();
         return out;
+    }
+
+    // How many guesses to ask for, at most `limit` (llm/draft_length: the most tokens per
+    // millisecond by the measured costs and the chance a guess is kept; 0 when plain decoding is
+    // faster). Where checking a batch costs nearly what one token costs (GPUs, many cores) that is
+    // many; on a CPU whose batches cost almost per token, only drafts that are nearly always right
+    // pay. While guessing does not pay, a probe every 16, 32 ... 256 steps keeps the chance
+    // current. Without adapting: always opt.draft_max.
+    int choose_guesses(int limit) {
+        if (!dctx || limit <= 0) return 0;
+        if (!opt.draft_adaptive) return limit;
+        if (batch_ms[1] == 0 || never_pays) return 0;  // First, what one token costs.
+        if (one_guess_ms > 0 && best_draft_length(batch_ms, one_guess_ms, 1.0, limit, opt.draft_min) == 0) {
+            // Even if every guess were right, checking them would cost more than it saves: a draft
+            // this slow next to this model never pays on this machine. Stop (until the next load).
+            never_pays = true;
+            const std::string why = "paused: a guess takes " + std::to_string(static_cast<int>(one_guess_ms + 0.5)) +
+                                    " ms and the model answers a token in " + std::to_string(static_cast<int>(batch_ms[1] + 0.5)) +
+                                    " ms; even always-right guesses would not pay here (a smaller draft model would)";
+            log::warn("speculative decoding ", why);
+            std::lock_guard lock(mu);
+            draft_detail = why;
+            draft_paused = true;
+            return 0;
+        }
+        if (spec_skip > 0) {
+            --spec_skip;
+            return spec_skip == 0 ? std::min(limit, std::max(1, opt.draft_min)) : 0;
+        }
+        const int best = best_draft_length(batch_ms, guess_ms, hits / (hits + misses), limit, opt.draft_min);
+        if (best == 0) {
+            spec_backoff = std::min(256, std::max(16, spec_backoff * 2));
+            spec_skip = spec_backoff;
+        } else {
+            spec_backoff = 0;
+        }
+        return best;
     }
 
     // How much of the cache the new prompt text repeats: the number of cached tokens to keep and
@@ -851,6 +932,13 @@ struct LlamaEngine::Impl {
             text = *prompt_text + req.assistant_prefix;
         }
         switch_to(req.cache_key);
+        active_on_disk = req.save_state;
+        // Cancelling this request stops llama.cpp mid-batch (the abort callback); cleared on return.
+        abort_flag.store(req.cancel.get());
+        struct ClearAbort {
+            std::atomic<const std::atomic<bool>*>& flag;
+            ~ClearAbort() { flag.store(nullptr); }
+        } clear_abort{abort_flag};
 
         // Tokens for the prompt: the cached tokens whose text the prompt repeats stay as they are
         // (re-tokenizing a reply can split it differently), and only the rest is tokenized.
@@ -883,13 +971,22 @@ struct LlamaEngine::Impl {
         active_lens.clear();
         active_text.clear();
         active_dirty = true;
-        if (!evaluate(ctx, tokens, plan, req)) {
-            clear_active();
+        size_t valid = 0;
+        if (!evaluate(ctx, tokens, plan, req, valid)) {
             if (req.cancel && req.cancel->load()) {
+                // Stopped midway (an interactive turn preempting a background job): keep what was
+                // read, so the request resumes there when it runs again.
+                size_t bytes = 0;
+                for (size_t k = 0; k < valid; ++k) bytes += lens[k];
+                active_tokens.assign(tokens.begin(), tokens.begin() + static_cast<std::ptrdiff_t>(valid));
+                active_lens.assign(lens.begin(), lens.begin() + static_cast<std::ptrdiff_t>(valid));
+                active_text = token_text.substr(0, bytes);
+                llama_memory_seq_rm(llama_get_memory(ctx), 0, static_cast<llama_pos>(valid), -1);
                 result.finish = FinishReason::Cancelled;
                 result.prompt_ms = ms_since(t_prompt);
                 return result;
             }
+            clear_active();
             return fail(ErrorCode::Internal, "llama_decode failed while reading the prompt");
         }
         active_tokens = tokens;
@@ -978,7 +1075,8 @@ struct LlamaEngine::Impl {
             }
             const int room = std::min(req.sampling.max_tokens - result.predicted_tokens - 1,
                                       n_ctx - static_cast<int>(active_tokens.size()) - 1);
-            const std::vector<llama_token> draft = make_draft(tok, std::min(opt.draft_max, room), req, result);
+            const int want_guesses = choose_guesses(std::min(opt.draft_max, room));
+            const std::vector<llama_token> draft = make_draft(tok, want_guesses, req, result);
             const llama_pos base = static_cast<llama_pos>(active_tokens.size());
             batch.n_tokens = static_cast<int32_t>(draft.size() + 1);
             for (int32_t k = 0; k < batch.n_tokens; ++k) {
@@ -988,9 +1086,18 @@ struct LlamaEngine::Impl {
                 batch.seq_id[k][0] = 0;
                 batch.logits[k] = 1;
             }
-            if (llama_decode(ctx, batch) != 0) {
+            const auto decode_started = Clock::now();
+            if (const int rc = llama_decode(ctx, batch); rc != 0) {
+                if (rc == 2 && req.cancel && req.cancel->load()) {  // Cancelled mid-batch: nothing of it stays.
+                    result.finish = FinishReason::Cancelled;
+                    break;
+                }
                 failed = true;
                 break;
+            }
+            if (dctx && opt.draft_adaptive) {
+                double& m = batch_ms[static_cast<size_t>(std::min(batch.n_tokens, kMaxBatch))];
+                m = m == 0 ? ms_since(decode_started) : 0.8 * m + 0.2 * ms_since(decode_started);
             }
             std::string p = piece(tok);
             commit(tok, p);
@@ -1016,10 +1123,9 @@ struct LlamaEngine::Impl {
             if (!draft.empty() && checked) {
                 result.draft_tokens += static_cast<int>(draft.size());
                 result.accepted_tokens += static_cast<int>(accepted);
-                // Guesses the model does not take only cost time: after all-wrong guesses, pause
-                // guessing for 1, 2, 4 ... 64 steps; a right guess ends the pauses.
-                spec_backoff = accepted == 0 ? std::min(64, std::max(1, spec_backoff * 2)) : 0;
-                spec_skip = spec_backoff;
+                // The chance a guess is kept, from recent steps (older ones count less).
+                hits = 0.95 * hits + static_cast<double>(accepted);
+                misses = 0.95 * misses + (accepted < draft.size() ? 1.0 : 0.0);
             }
             if (!draft.empty()) {
                 // The context keeps what was taken, not the rest of the guesses. (With every guess
@@ -1159,7 +1265,7 @@ void LlamaEngine::forget(const std::string& key) {
 EngineStatus LlamaEngine::status() const {
     std::lock_guard lock(m_impl->mu);
     return EngineStatus{m_impl->state, m_impl->detail, std::filesystem::path(m_impl->opt.model_path).filename().string(),
-                        "embedded", m_impl->draft_name, m_impl->draft_detail};
+                        "embedded", m_impl->draft_name, m_impl->draft_detail, m_impl->draft_paused};
 }
 
 int LlamaEngine::count_tokens(std::string_view text) const {

@@ -59,6 +59,9 @@ struct LlamaEngineOptions {
     int draft_max = 8;
     int draft_min = 0;
     double draft_p_min = 0.5;
+    // Guess as many as pay off by measured costs and hit rate (llm/draft_length), up to draft_max;
+    // false: always draft_max.
+    bool draft_adaptive = true;
 };
 
 // Formats `messages` with a named or Jinja template (llama3, chatml, mistral, alpaca, or a

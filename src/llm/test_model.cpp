@@ -54,6 +54,9 @@ Result<void> write_test_model(const TestModelOptions& o) {
         return fail(ErrorCode::InvalidInput, "--blocks must be random or zero (got '" + o.blocks + "')", "blocks");
     }
     const bool zero = o.blocks == "zero";
+    if (o.output != "tied" && o.output != "random") {
+        return fail(ErrorCode::InvalidInput, "--output must be tied or random (got '" + o.output + "')", "output");
+    }
     ggml_type wtype;
     if (o.type == "q8_0") wtype = GGML_TYPE_Q8_0;
     else if (o.type == "f16") wtype = GGML_TYPE_F16;
@@ -86,7 +89,7 @@ Result<void> write_test_model(const TestModelOptions& o) {
     gguf_set_val_str(g.get(), "tokenizer.chat_template", kLlama3Template);
 
     // Tensor metadata only; the data is streamed to the file below.
-    const int64_t n_tensors = 2 + shape.n_layer * 9;
+    const int64_t n_tensors = 3 + shape.n_layer * 9;
     ggml_init_params ip{static_cast<size_t>(n_tensors + 1) * ggml_tensor_overhead(), nullptr, true};
     std::unique_ptr<ggml_context, GgmlDeleter> ctx(ggml_init(ip));
     struct Entry {
@@ -108,6 +111,7 @@ Result<void> write_test_model(const TestModelOptions& o) {
     // Small embeddings keep the logits close together, so sampling gives varied (random) text.
     add("token_embd.weight", wtype, shape.n_embd, n_vocab, 'w', 0.05f);  // Tied: also the output matrix.
     add("output_norm.weight", GGML_TYPE_F32, shape.n_embd, 0, zero ? 'N' : 'n', 1.0f);
+    if (o.output == "random") add("output.weight", wtype, shape.n_embd, n_vocab, 'w', 0.05f);
     for (int64_t l = 0; l < shape.n_layer; ++l) {
         const std::string b = "blk." + std::to_string(l) + ".";
         add(b + "attn_norm.weight", GGML_TYPE_F32, shape.n_embd, 0, 'n', 1.0f);

@@ -22,6 +22,9 @@ struct TestModelOptions {
     // the next token depends on the last one only and a model of fewer layers with the same size
     // and seed predicts it exactly: a draft whose guesses are all right, for speculative decoding.
     std::string blocks = "random";
+    // "tied": the output matrix is the token embedding (as Llama-3.2-1B); "random": one of its own,
+    // so a --blocks zero model is sure of a next token that is not the last one again.
+    std::string output = "tied";
 };
 
 // The Llama-3 instruct chat template written into the file's tokenizer.chat_template.

@@ -709,6 +709,27 @@ await step('health is visible in the settings', async () => {
   await desktop.getByText("'gpu-box' is not host:port").waitFor();
   assert((await (await fetch(`${base}/api/settings`)).json()).llm.rpc_servers === '', 'a refused list was saved');
   await desktop.getByTestId('setting-llm.rpc_servers').fill('');
+  // Speculative decoding: a draft model of the same vocabulary is used; a file that is no model is
+  // refused in the status line with the reason, and the model still answers.
+  const draftLine = async (text) => {
+    await desktop.getByTestId('close-settings').click();
+    await desktop.getByTestId('open-settings').click();
+    await desktop.waitForFunction((t) => document.querySelector('[data-testid=health-llm-draft]')?.textContent.includes(t), text, { timeout: 30000 });
+    return desktop.getByTestId('health-llm-draft').textContent();
+  };
+  await desktop.getByTestId('setting-llm.draft_model_path').fill(model);
+  await desktop.getByTestId('setting-llm.draft_adaptive').waitFor();
+  await desktop.getByTestId('save-settings').click();
+  for (let i = 0; i < 100 && (await (await fetch(`${base}/api/settings`)).json()).llm.draft_model_path !== model; i++) await new Promise((r) => setTimeout(r, 100));
+  assert((await draftLine('guessing ahead')).includes('tiny'), 'draft model in use');
+  await desktop.getByTestId('setting-llm.draft_model_path').fill('/etc/hostname');
+  await desktop.getByTestId('save-settings').click();
+  assert((await draftLine('not used')).includes('cannot load the draft model'), 'a file that is no model is refused');
+  await desktop.getByTestId('health-llm').getByText('ready').waitFor();
+  await desktop.screenshot({ path: join(artifacts, 'desktop-settings-draft.png') });
+  await desktop.getByTestId('setting-llm.draft_model_path').fill('');
+  await desktop.getByTestId('save-settings').click();
+  await desktop.waitForFunction(() => !document.querySelector('[data-testid=health-llm-draft]'), null, { timeout: 30000 });
   await desktop.screenshot({ path: join(artifacts, 'desktop-settings.png') });
 });
 

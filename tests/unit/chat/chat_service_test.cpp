@@ -30,7 +30,7 @@ public:
         g.text = "Gern!";
         return g;
     }
-    llm::EngineStatus status() const override { return {"ready", "", "held", "embedded", {}, {}}; }
+    llm::EngineStatus status() const override { return {"ready", "", "held", "embedded", {}, {}, false}; }
     int count_tokens(std::string_view t) const override { return static_cast<int>(t.size() / 4 + 1); }
     std::string format_prompt(const std::vector<llm::ChatMessage>& messages, bool) const override {
         std::string s;
@@ -188,7 +188,7 @@ public:
         }
         return g;
     }
-    llm::EngineStatus status() const override { return {"ready", "", "pieces", "embedded", {}, {}}; }
+    llm::EngineStatus status() const override { return {"ready", "", "pieces", "embedded", {}, {}, false}; }
     int count_tokens(std::string_view t) const override { return static_cast<int>(t.size() / 4 + 1); }
     std::string format_prompt(const std::vector<llm::ChatMessage>& messages, bool) const override {
         std::string s;

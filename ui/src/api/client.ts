@@ -196,6 +196,8 @@ export interface Component {
   // llm only: the ggml devices of this build and the GPU backends compiled in.
   llama_cpp?: { device: string; device_detail: string; devices?: { name: string; description: string; type: string; memory_total: number }[]; gpu_backends?: string[] };
   rpc_servers?: string;
+  // llm only: speculative decoding's draft model, and why it is not used (state error).
+  draft?: { model: string; state: 'ready' | 'paused' | 'error'; detail: string } | null;
 }
 
 export interface Health {

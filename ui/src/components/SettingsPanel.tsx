@@ -146,6 +146,11 @@ export function SettingsPanel({ health, onClose, onSaved }: Props) {
                           {c.backend === 'rpc' && c.rpc_servers && ` · RPC ${c.rpc_servers}`}
                         </div>
                       )}
+                      {k === 'llm' && c.draft && (
+                        <div className={`mt-0.5 break-words text-xs ${c.draft.state === 'error' ? 'text-amber-300' : 'text-zinc-500'}`} data-testid="health-llm-draft">
+                          {t.draftModel}: {c.draft.model} — {c.draft.state === 'ready' ? t.draftOn : `${c.draft.state === 'paused' ? t.draftPaused : t.draftOff}: ${c.draft.detail}`}
+                        </div>
+                      )}
                     </li>
                   );
                 })}
@@ -191,6 +196,19 @@ export function SettingsPanel({ health, onClose, onSaved }: Props) {
                     <option value="q4_0">q4_0 ({t.kvCacheQuarter})</option>
                   </select>
                 </Field>
+                {input('llm.draft_model_path', t.draftModelPath)}
+                <p className="-mt-2 text-xs text-zinc-500">{t.draftHint}</p>
+                {settings.llm?.draft_model_path && (
+                  <div className="grid grid-cols-2 gap-3">
+                    {input('llm.draft_max', t.draftMax, 'number')}
+                    {input('llm.draft_p_min', t.draftPMin, 'number', '0.05')}
+                    <label className="col-span-2 flex items-center gap-2 text-sm">
+                      <input type="checkbox" checked={settings.llm?.draft_adaptive !== false} onChange={(e) => set('llm.draft_adaptive', e.target.checked)}
+                        data-testid="setting-llm.draft_adaptive" />
+                      {t.draftAdaptive}
+                    </label>
+                  </div>
+                )}
               </>
             )}
             <div className="grid grid-cols-2 gap-3">
