@@ -73,6 +73,9 @@ struct GenerateRequest {
     Sampling sampling;
     // Called with each piece of generated text (control tokens already removed). Return false to stop.
     std::function<bool(std::string_view)> on_text;
+    // Embedded engine: called after each batch of the prompt with the tokens read so far (cached
+    // ones included) and the prompt's length.
+    std::function<void(size_t read, size_t total)> on_prompt_progress;
     // Set by another thread to stop the generation: the embedded engine stops within one step of
     // its computation (mid-batch: what the cache holds so far is kept for the next request).
     std::shared_ptr<std::atomic<bool>> cancel;

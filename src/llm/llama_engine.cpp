@@ -668,6 +668,7 @@ struct LlamaEngine::Impl {
     // tokens see only what precedes them). The moved run keeps the values computed with its old
     // preceding text, the same approximation llama.cpp's context shift makes.
     static constexpr llama_seq_id kParked = 1;
+    static constexpr int kBackgroundBatch = 128;
 
     // `c` is the model's context (cached: active_tokens) or the draft's (draft_cached).
     static ReusePlan reuse_cache(llama_context* c, const std::vector<llama_token>& active_tokens, const std::vector<llama_token>& tokens) {
@@ -759,7 +760,10 @@ struct LlamaEngine::Impl {
     // `done`: where evaluation got to (a batch that fails or is cancelled leaves nothing in the cache).
     bool decode_range(llama_context* c, const std::vector<llama_token>& tokens, size_t from, size_t to, const GenerateRequest& req,
                       size_t& done) {
-        const size_t step = static_cast<size_t>(opt.batch_size);
+        // Background work reads in smaller batches: a cancel stops llama.cpp between two nodes of
+        // its graph, and a node of a 512-token batch can take a large share of a second on a CPU.
+        const size_t step = static_cast<size_t>(req.priority == Priority::Background ? std::min(opt.batch_size, kBackgroundBatch)
+                                                                                      : opt.batch_size);
         llama_batch batch = llama_batch_init(static_cast<int32_t>(step), 0, 1);
         bool ok = true;
         for (size_t i = from; ok && i < to; i += step) {
@@ -781,6 +785,7 @@ struct LlamaEngine::Impl {
             if (rc != 0 && rc != 2) log::warn("llama_decode returned ", rc, " for prompt tokens [", i, ", ", i + n, ") of ", tokens.size());
             ok = rc == 0;
             if (ok) done = i + n;
+            if (ok && c == ctx && req.on_prompt_progress) req.on_prompt_progress(done, tokens.size());
         }
         llama_batch_free(batch);
         return ok;

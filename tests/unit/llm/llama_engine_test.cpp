@@ -289,6 +289,48 @@ TEST_F(LlamaEngineTest, SamplerValuesAreCheckedBeforeReachingLlamaCpp) {
     EXPECT_EQ(e.generate(req).error().field, "temperature");
 }
 
+// A background job cancelled while it reads a long prompt (a turn preempting it) keeps what it
+// read: run again, it goes on from there. Its state never reaches the disk (save_state false).
+TEST_F(LlamaEngineTest, ACancelledPromptKeepsWhatItReadAndResumesThere) {
+    LlamaEngineOptions o = options(4096);
+    o.cache_dir = s_dir + "/resume-cache";
+    std::string long_text;
+    for (int i = 0; i < 160; ++i) long_text += "The harbour light falls on old ships and quiet water. ";
+    auto req = request("summary:resume", {{"system", "Summarize."}, {"user", long_text}}, 8);
+    req.priority = Priority::Background;  // Reads in batches of 128.
+    req.save_state = false;
+    req.cancel = std::make_shared<std::atomic<bool>>(false);
+    size_t cancelled_at = 0, total = 0;
+    req.on_prompt_progress = [&](size_t read, size_t n) {
+        total = n;
+        if (read >= 384 && !req.cancel->load()) {
+            cancelled_at = read;
+            req.cancel->store(true);
+        }
+    };
+    {
+        LlamaEngine e(o);
+        auto r = e.generate(req);
+        ASSERT_TRUE(r) << r.error().message;
+        EXPECT_EQ(r->finish, FinishReason::Cancelled);
+        EXPECT_EQ(r->predicted_tokens, 0);
+        ASSERT_GT(total, 1000u);
+        EXPECT_EQ(cancelled_at, 384u);
+        // Another chat in between (the turn that preempted it), then the job again.
+        ASSERT_TRUE(e.generate(request("chat", {{"user", "Hallo"}})));
+        req.cancel->store(false);
+        req.on_prompt_progress = nullptr;
+        auto again = e.generate(req);
+        ASSERT_TRUE(again) << again.error().message;
+        EXPECT_EQ(again->cached_tokens, 384);
+        EXPECT_EQ(static_cast<size_t>(again->prompt_tokens + again->cached_tokens), total);
+        EXPECT_GT(again->predicted_tokens, 0);
+    }  // Destruction saves the active state, unless its request said not to.
+    for (const auto& f : std::filesystem::recursive_directory_iterator(o.cache_dir)) {
+        EXPECT_EQ(f.path().filename().string().find("summary"), std::string::npos) << f.path();
+    }
+}
+
 // Speculative decoding (llm.draft_model_path): the draft's guesses change the speed, never the
 // reply. Greedy and seeded sampling give exactly the reply of plain decoding, with stop strings
 // and the token limit landing inside a batch of guesses.
