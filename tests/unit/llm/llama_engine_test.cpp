@@ -345,7 +345,7 @@ TEST_F(LlamaEngineTest, ADraftModelChangesTheSpeedNotTheReply) {
         out.clear();
         int i = 0;
         for (const auto& chat : chats) {
-            for (int max_tokens : {32, 7}) {
+            for (int max_tokens : {24, 7}) {
                 auto req = request("spec-" + std::to_string(i++), chat, max_tokens);
                 req.sampling.temperature = temperature;
                 // Greedy without penalties: a draft equal to the model guesses exactly.
@@ -365,7 +365,10 @@ TEST_F(LlamaEngineTest, ADraftModelChangesTheSpeedNotTheReply) {
         ASSERT_EQ(expected.size(), 4u);
         // Guessing every step (adapting would soon stop the wrong guesses), and adapting: the
         // reply is the same whether a step guesses or not.
-        for (const auto& [draft, adaptive] : {std::pair{"tiny.gguf", false}, {"tiny-seed7.gguf", false}, {"tiny-seed7.gguf", true}}) {
+        const std::vector<std::pair<const char*, bool>> drafts =
+            temperature == 0 ? std::vector<std::pair<const char*, bool>>{{"tiny.gguf", false}, {"tiny-seed7.gguf", false}}
+                             : std::vector<std::pair<const char*, bool>>{{"tiny-seed7.gguf", false}, {"tiny-seed7.gguf", true}};
+        for (const auto& [draft, adaptive] : drafts) {
             SCOPED_TRACE(std::string(draft) + (adaptive ? " adaptive" : "") + " at temperature " + std::to_string(temperature));
             LlamaEngineOptions o = plain;
             o.draft_model_path = s_dir + "/" + draft;
