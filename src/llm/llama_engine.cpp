@@ -23,6 +23,7 @@
 #include "core/text.hpp"
 #include "llm/draft_length.hpp"
 #include "llm/kv_files.hpp"
+#include "llm/thread_tuner.hpp"
 
 #ifndef MYCANDY_LLAMA_RELEASE
 #define MYCANDY_LLAMA_RELEASE "unknown"
@@ -249,6 +250,16 @@ struct LlamaEngine::Impl {
         return f && f->load(std::memory_order_relaxed);
     }
 
+    // Threads per step: all, or half of them while the machine is so busy that fewer decode faster.
+    ThreadTuner tuner{1};
+    int threads_now = 0;  // What the contexts run with.
+    void use_threads(int n) {
+        if (n == threads_now) return;
+        llama_set_n_threads(ctx, n, n);
+        if (dctx) llama_set_n_threads(dctx, n, n);
+        threads_now = n;
+    }
+
     // The chat whose state is in the context (sequence 0), and what it holds.
     std::string active_key;
     bool active_on_disk = true;  // Its request allows writing its state to disk (save_state).
@@ -323,6 +334,8 @@ struct LlamaEngine::Impl {
         if (!ctx) return set_state("error", "cannot create a context of " + std::to_string(opt.context_size) +
                                                 " tokens for " + opt.model_path + " (out of memory?)");
         llama_set_abort_callback(ctx, should_abort, this);
+        tuner = ThreadTuner(threads);
+        threads_now = threads;
         std::string model_tmpl = template_of(model, opt.fallback_template);
         char desc_buf[256] = {};
         llama_model_desc(model, desc_buf, sizeof desc_buf);
@@ -977,6 +990,7 @@ struct LlamaEngine::Impl {
         active_text.clear();
         active_dirty = true;
         size_t valid = 0;
+        use_threads(tuner.best());
         if (!evaluate(ctx, tokens, plan, req, valid)) {
             if (req.cancel && req.cancel->load()) {
                 // Stopped midway (an interactive turn preempting a background job): keep what was
@@ -1091,6 +1105,9 @@ struct LlamaEngine::Impl {
                 batch.seq_id[k][0] = 0;
                 batch.logits[k] = 1;
             }
+            // A single token's step is what the thread tuner measures (batches of guesses run on its pick).
+            const bool single = batch.n_tokens == 1;
+            use_threads(single ? tuner.next() : tuner.best());
             const auto decode_started = Clock::now();
             if (const int rc = llama_decode(ctx, batch); rc != 0) {
                 if (rc == 2 && req.cancel && req.cancel->load()) {  // Cancelled mid-batch: nothing of it stays.
@@ -1100,6 +1117,7 @@ struct LlamaEngine::Impl {
                 failed = true;
                 break;
             }
+            if (single) tuner.record(threads_now, ms_since(decode_started));
             if (dctx && opt.draft_adaptive) {
                 double& m = batch_ms[static_cast<size_t>(std::min(batch.n_tokens, kMaxBatch))];
                 m = m == 0 ? ms_since(decode_started) : 0.8 * m + 0.2 * ms_since(decode_started);
