@@ -221,7 +221,7 @@ int main(int argc, char** argv) {
     g_threads = argc > 5 ? std::atoi(argv[5]) : static_cast<int>(std::thread::hardware_concurrency());
     if (const char* r = std::getenv("RUNS")) g_runs = std::max(1, std::atoi(r));
     // SECTIONS="1,6" runs only those measures (all by default).
-    const std::string sections = std::getenv("SECTIONS") ? std::getenv("SECTIONS") : "1,2,3,4,5,6";
+    const std::string sections = std::getenv("SECTIONS") ? std::getenv("SECTIONS") : "1,2,3,4,5,6,7";
     auto want = [&](char n) { return sections.find(n) != std::string::npos; };
     g_dir = std::filesystem::temp_directory_path() / ("mc-bench-" + std::to_string(getpid()));
     std::filesystem::create_directories(g_dir);
@@ -505,6 +505,67 @@ int main(int argc, char** argv) {
     std::printf("  %-58s %10ld         goal 0\n", "64 relayed streams x 200 tokens: tokens lost", lost);
     std::printf("  %-58s %10.3f ms\n", "relay delay p50 (remote server -> our client)", pct(0.5));
     std::printf("  %-58s %10.3f ms      goal <= 5\n\n", "relay delay p99", pct(0.99));
+    }
+
+    // 7. Concurrent streams: aggregate tokens/s (prompt and reply, send to last token) with 1, 2 and
+    // 4 requests at once, against llama-server with 4 slots (-np 4) decoding its streams in one batch.
+    if (want('7')) {
+        constexpr int kTokens = 64;
+        const int levels[] = {1, 2, 4};
+        std::map<int, std::vector<double>> ours, theirs;
+        auto aggregate = [](int n, const std::function<double(int)>& one) {
+            std::vector<double> got(static_cast<size_t>(n), 0);
+            std::vector<std::thread> clients;
+            const auto t0 = Clock::now();
+            for (int i = 0; i < n; ++i) clients.emplace_back([&, i] { got[static_cast<size_t>(i)] = one(i); });
+            for (auto& t : clients) t.join();
+            double tokens = 0;
+            for (double g : got) tokens += g;
+            return tokens / (ms_since(t0) / 1000);
+        };
+        std::mt19937 rng(7);
+        std::vector<std::string> openers;
+        for (int i = 0; i < 4; ++i) openers.push_back(words(rng, 30));
+        {
+            Mycandy us(mycandy, model, "concurrent", kContext, kTokens);
+            // The same requests as llama-server's (its /completion, no cache), without the grammar.
+            for (int r = 0; r < g_runs; ++r) {
+                for (int n : levels) {
+                    ours[n].push_back(aggregate(n, [&](int i) {
+                        const Json body = {{"prompt", llama3({{"user", openers[static_cast<size_t>(i)]}})}, {"n_predict", kTokens},
+                                           {"stream", true}, {"cache_prompt", false}, {"seed", 1}, {"repeat_penalty", 1.0}};
+                        return timing(stream_post(us.port, "/completion", body, "llama"), "predicted_n", 0);
+                    }));
+                }
+            }
+        }
+        {
+            LlamaServer ls(llama_server, model, kContext, {"-np", "4"});
+            for (int r = 0; r < g_runs; ++r) {
+                for (int n : levels) {
+                    theirs[n].push_back(aggregate(n, [&](int i) {
+                        // No grammar: with random weights it costs llama-server more than decoding. Its
+                        // output check then refuses some replies at their end, after generating them:
+                        // those count by the tokens streamed.
+                        const auto r = ls.complete(llama3({{"user", openers[static_cast<size_t>(i)]}}), kTokens, false, false);
+                        const bool timed = r.final.is_object() && r.final.contains("timings");
+                        return timed ? r.final["timings"].value("predicted_n", 0.0) : static_cast<double>(r.pieces);
+                    }));
+                }
+            }
+        }
+        std::printf("7. concurrent streams: aggregate tokens/s, %d tokens each (llama-server -np 4 batches them)\n", kTokens);
+        for (int n : levels) {
+            const std::string a = "mycandy, " + std::to_string(n) + " stream(s) at once, tokens/s";
+            const std::string b = "llama-server -np 4, " + std::to_string(n) + " stream(s) at once, tokens/s";
+            row(a.c_str(), ours[n], "");
+            row(b.c_str(), theirs[n], "");
+        }
+        for (int n : levels) {
+            const std::string a = "mycandy / llama-server at " + std::to_string(n) + " stream(s)";
+            std::printf("  %-58s %10.3f          goal >= 1.0\n", a.c_str(), median(ours[n]) / median(theirs[n]));
+        }
+        std::printf("\n");
     }
 
     // 6. The physical limit.

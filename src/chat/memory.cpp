@@ -96,22 +96,28 @@ jobs::Outcome MemoryService::run_summary(const Job& job, jobs::JobContext& ctx) 
     auto character = m_characters.get(chat->character_id);
     if (!character) return jobs::Outcome::failed(character.error().message);
     const auto settings = m_settings.current();
-    std::string instruction = settings->str("memory.summary_instruction");
-    if (trim(instruction).empty()) {
-        instruction = settings->str("ui.language") == "de" ? kSummaryInstructionDe : kSummaryInstructionEn;
-    }
+    const bool german = settings->str("ui.language") == "de";
+    const std::string custom = trim(settings->str("memory.summary_instruction"));
     const std::string user_name = settings->str("chat.user_name");
-    instruction = substitute_macros(instruction, character->name, user_name);
-    const int max_tokens = static_cast<int>(settings->integer("memory.summary_max_tokens"));
+    const int budget = static_cast<int>(settings->integer("memory.summary_max_tokens"));
+    auto engine = m_engine();
+    if (!engine) return jobs::Outcome::failed("no language model is configured");
+    // "{{words}}" in an instruction: a length in words for a length in tokens.
+    auto instruction_for = [&](std::string text, int tokens) {
+        size_t at;
+        while ((at = text.find("{{words}}")) != std::string::npos) text.replace(at, 9, std::to_string(std::max(8, tokens * 2 / 3)));
+        return substitute_macros(text, character->name, user_name);
+    };
 
-    // Step through the uncovered messages in chunks, each step rewriting the summary.
+    // Step through the uncovered messages in chunks. Each step appends a chapter about its chunk,
+    // or, when that would take the summary past the budget, rewrites the whole summary to half of it.
     int versions = 0;
     while (true) {
         int64_t covers = 0;
         std::string current;
         if (auto s = m_memory.summary(chat_id); s && *s) {
             covers = (*s)->covers_until_message_id;
-            current = (*s)->text;
+            current = trim((*s)->text);
         }
         if (covers >= until) break;
         auto msgs = m_chats.messages_between(chat_id, covers, until, 400);
@@ -128,13 +134,20 @@ jobs::Outcome MemoryService::run_summary(const Job& job, jobs::JobContext& ctx) 
         }
         const std::string ask = (current.empty() ? std::string("Summary so far: (none yet)") : "Summary so far:\n" + current) +
                                 "\n\nNew part of the story:\n" + part;
+        // A chapter: about an eighth of its part, within a third of the budget.
+        const int chapter_tokens = std::clamp(engine->count_tokens(part) / 8, std::min(24, budget / 3), std::max(1, budget / 3));
+        const bool append = !current.empty() ? engine->count_tokens(current) + chapter_tokens <= budget : true;
+        const int max_tokens = append ? chapter_tokens : std::max(16, budget / 2);
+        const std::string instruction =
+            append ? instruction_for(german ? kChapterInstructionDe : kChapterInstructionEn, max_tokens)
+                   : instruction_for(!custom.empty() ? custom : german ? kSummaryInstructionDe : kSummaryInstructionEn, max_tokens);
         bool preempted = false;
         auto text = generate({{"system", instruction}, {"user", ask}}, max_tokens, ctx, preempted, "summary:" + chat_id);
         if (preempted) return jobs::Outcome::retry();
         if (ctx.cancelled()) return jobs::Outcome::failed("cancelled");
         if (!text) return jobs::Outcome::failed("the summary could not be written: " + text.error().message);
         if (text->empty()) return jobs::Outcome::failed("the model returned an empty summary; the old one stays");
-        auto stored = m_memory.add_summary(chat_id, *text, last, "auto");
+        auto stored = m_memory.add_summary(chat_id, append && !current.empty() ? current + "\n\n" + *text : *text, last, "auto");
         if (!stored) return jobs::Outcome::failed(stored.error().message);
         ++versions;
         ctx.progress(until > 0 ? static_cast<double>(last) / static_cast<double>(until) : 1.0);

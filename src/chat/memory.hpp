@@ -28,15 +28,30 @@ struct MemoryContext {
     std::vector<Fact> relevant;  // Unpinned facts that match the current message.
 };
 
+// The summary grows by chapters: each summary step writes only what the new part of the story adds
+// (at most {{words}} words) and appends it, so the note in the prompt changes only at its end and a
+// turn reads just the new chapter again. When the next chapter would take the summary past
+// `memory.summary_max_tokens`, the whole summary is rewritten to half of that instead (the rewrite
+// instruction, or `memory.summary_instruction`).
 inline constexpr const char* kSummaryInstructionEn =
     "You keep the memory of a long roleplay chat between {{char}} and {{user}}. Rewrite the summary so far so that "
     "it also covers the new part of the story. Keep names, places, relationships, promises and feelings; drop "
-    "small talk. Write in the past tense, at most 200 words. Answer with the summary only.";
+    "small talk. Write in the past tense, at most {{words}} words. Answer with the summary only.";
 inline constexpr const char* kSummaryInstructionDe =
     "Du führst das Gedächtnis eines langen Rollenspiel-Chats zwischen {{char}} und {{user}}. Schreibe die bisherige "
     "Zusammenfassung so um, dass sie auch den neuen Teil der Geschichte enthält. Behalte Namen, Orte, Beziehungen, "
-    "Versprechen und Gefühle; lass Smalltalk weg. Schreibe in der Vergangenheitsform, höchstens 200 Wörter. "
+    "Versprechen und Gefühle; lass Smalltalk weg. Schreibe in der Vergangenheitsform, höchstens {{words}} Wörter. "
     "Antworte nur mit der Zusammenfassung.";
+inline constexpr const char* kChapterInstructionEn =
+    "You keep the memory of a long roleplay chat between {{char}} and {{user}}. Below are the summary so far and a "
+    "new part of the story. Write only what happens in the new part, as the summary's next paragraph: names, places, "
+    "relationships, promises and feelings; no small talk. Write in the past tense, at most {{words}} words. Answer "
+    "with the new paragraph only.";
+inline constexpr const char* kChapterInstructionDe =
+    "Du führst das Gedächtnis eines langen Rollenspiel-Chats zwischen {{char}} und {{user}}. Unten stehen die "
+    "bisherige Zusammenfassung und ein neuer Teil der Geschichte. Schreibe nur, was im neuen Teil geschieht, als "
+    "nächsten Absatz der Zusammenfassung: Namen, Orte, Beziehungen, Versprechen und Gefühle; kein Smalltalk. "
+    "Schreibe in der Vergangenheitsform, höchstens {{words}} Wörter. Antworte nur mit dem neuen Absatz.";
 inline constexpr const char* kFactInstruction =
     "Read {{user}}'s message below. List facts about {{user}} worth remembering for a long time (name, age, home, "
     "work, family, likes, dislikes, important events), one per line, each starting with \"- \". If there are none, "

@@ -939,6 +939,47 @@ struct LlamaEngine::Impl {
         return {best_k, best_i};
     }
 
+    // Cached tokens [from, to) whose text is the prompt's text [text_from, text_to).
+    struct CachedRun {
+        size_t from = 0, to = 0, text_from = 0, text_to = 0;
+    };
+
+    // The longest run of whole cached tokens (from `keep` on, at least kMinRun of them) whose text
+    // reappears in `text` after `text_pos`. Windows of 32 bytes of the prompt are looked up by hash
+    // at each cached token's start, so the search is linear in both lengths.
+    std::optional<CachedRun> find_moved_run(const std::string& text, size_t text_pos, size_t keep) const {
+        constexpr size_t kWindow = 32, kMinRun = 16;
+        if (keep + kMinRun > active_tokens.size() || text.size() < text_pos + kWindow) return std::nullopt;
+        std::vector<size_t> off(active_lens.size() + 1, 0);
+        for (size_t k = 0; k < active_lens.size(); ++k) off[k + 1] = off[k] + active_lens[k];
+        const std::string_view t(text), c(active_text);
+        std::unordered_map<size_t, std::vector<size_t>> where;
+        const std::hash<std::string_view> hash;
+        for (size_t q = text_pos; q + kWindow <= t.size(); ++q) {
+            auto& list = where[hash(t.substr(q, kWindow))];
+            if (list.size() < 8) list.push_back(q);  // Repetitive text: a few candidates suffice.
+        }
+        CachedRun best;
+        for (size_t k = keep; k < active_lens.size();) {
+            if (active_lens[k] == 0 || off[k] + kWindow > c.size()) {
+                ++k;
+                continue;
+            }
+            size_t longest = 0;
+            if (auto it = where.find(hash(c.substr(off[k], kWindow))); it != where.end()) {
+                for (size_t q : it->second) {
+                    size_t j = k, p = q;
+                    while (j < active_lens.size() && t.compare(p, active_lens[j], c.substr(off[j], active_lens[j])) == 0) p += active_lens[j++];
+                    if (j - k > longest) longest = j - k;
+                    if (j - k > best.to - best.from) best = {k, j, q, p};
+                }
+            }
+            k += std::max<size_t>(1, longest);  // The suffixes of a run are shorter runs.
+        }
+        if (best.to - best.from < kMinRun) return std::nullopt;
+        return best;
+    }
+
     Result<GenerateResult> run(const GenerateRequest& req) {
         if (!ctx) return fail(ErrorCode::Unavailable, detail.empty() ? "no model loaded" : detail);
         std::string text;
@@ -966,14 +1007,28 @@ struct LlamaEngine::Impl {
         size_t kept_bytes = 0;
         for (auto l : lens) kept_bytes += l;
         std::string token_text = active_text.substr(0, kept_bytes);
-        {
-            auto rest = tokenize(std::string_view(text).substr(text_pos0), keep == 0);
-            auto rest_lens = lens_of(rest, 0, keep == 0);
+        auto append_tokenized = [&](size_t from, size_t to, bool add_special) {
+            auto rest = tokenize(std::string_view(text).substr(from, to - from), add_special);
+            auto rest_lens = lens_of(rest, 0, add_special);
             for (size_t k = 0; k < rest.size(); ++k) {
                 if (rest_lens[k]) token_text += piece(rest[k]);
             }
             tokens.insert(tokens.end(), rest.begin(), rest.end());
             lens.insert(lens.end(), rest_lens.begin(), rest_lens.end());
+        };
+        // Past the common prefix, the longest run of cached text the prompt repeats (the history after
+        // dropped turns or a changed note) keeps its cached tokens too, so reuse_cache moves it whole:
+        // re-tokenizing it would split a generated reply differently and read it again.
+        if (const auto run = keep > 0 ? find_moved_run(text, text_pos0, keep) : std::nullopt) {
+            append_tokenized(text_pos0, run->text_from, false);
+            tokens.insert(tokens.end(), active_tokens.begin() + static_cast<std::ptrdiff_t>(run->from),
+                          active_tokens.begin() + static_cast<std::ptrdiff_t>(run->to));
+            lens.insert(lens.end(), active_lens.begin() + static_cast<std::ptrdiff_t>(run->from),
+                        active_lens.begin() + static_cast<std::ptrdiff_t>(run->to));
+            token_text.append(text, run->text_from, run->text_to - run->text_from);
+            append_tokenized(run->text_to, text.size(), false);
+        } else {
+            append_tokenized(text_pos0, text.size(), keep == 0);
         }
         const int n_ctx = opt.context_size;
         if (static_cast<int>(tokens.size()) >= n_ctx) {

@@ -254,6 +254,64 @@ TEST_F(MemoryApi, ASummaryJobRunsInTheBackgroundAndItsTextIsInTheNextPrompt) {
     EXPECT_GE(get("/api/chats/" + chat + "/search?q=lighthouse")["results"].size(), 12u);
 }
 
+// The summary grows by chapters appended at its end, so a new version costs the next turn only
+// the chapter's tokens; when the next chapter would pass summary_max_tokens, the whole summary is
+// rewritten to half of it.
+TEST_F(MemoryApi, SummariesGrowByChaptersAndAreRewrittenShorterWhenFull) {
+    constexpr int kBudget = 96;
+    start(Json{{"llm", {{"context_size", 512}, {"max_tokens", 12}}},
+               {"memory", {{"summary_min_messages", 2}, {"summary_max_tokens", kBudget}, {"auto_facts", false}}}});
+    auto tokens = [&](const std::string& text) {
+        return static_cast<int>(body_json(post("/tokenize", {{"content", text}}))["tokens"].size());
+    };
+    auto note = [&]() -> std::string {
+        const Json m = get("/api/chats/" + chat + "/memory");
+        return m["summary"].is_null() ? "" : m["summary"]["text"].get<std::string>();
+    };
+    const std::string filler = "Tell me about the harbour, the ships, the gulls and the old lighthouse keeper, please.";
+    int chapters = 0, rewrites = 0, cheap_turns = 0;
+    std::string before = note();
+    for (int i = 0; i < 60 && (chapters < 3 || rewrites < 1); ++i) {
+        const std::string text = filler + " " + std::to_string(i);
+        ASSERT_NE(send(text).last("done"), nullptr) << i;
+        Json m;  // Let the background summary finish, as a reader pauses between turns.
+        for (int k = 0; k < 3000; ++k) {
+            m = get("/api/chats/" + chat + "/memory");
+            if (m["jobs"].empty()) break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        const std::string after = note();
+        if (after == before) continue;
+        EXPECT_EQ(m["summary"]["source"], "auto");
+        if (!before.empty() && after.rfind(before + "\n\n", 0) == 0) {
+            ++chapters;
+            EXPECT_LE(tokens(after), kBudget + 8) << after;
+            // The next turn reads the chapter, its own message and little else: the stable part and
+            // the history come from the cache.
+            const int added = tokens(after) - tokens(before);
+            const SseResult next = send(filler + " again " + std::to_string(i));
+            ASSERT_NE(next.last("done"), nullptr);
+            EXPECT_LE(next.last("done")->data["timings"]["prompt_tokens"].get<int>(), added + 60) << "chapter of " << added << " tokens";
+            ++cheap_turns;
+            for (int k = 0; k < 3000 && !get("/api/chats/" + chat + "/memory")["jobs"].empty(); ++k) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            }
+            before = note();
+            continue;
+        }
+        if (!before.empty()) {
+            ++rewrites;
+            // Rewritten only when a chapter no longer fit, and to about half the budget.
+            EXPECT_GT(tokens(before), kBudget - kBudget / 3) << before;
+            EXPECT_LE(tokens(after), kBudget / 2 + 8) << after;
+        }
+        before = after;
+    }
+    EXPECT_GE(chapters, 3);
+    EXPECT_GE(rewrites, 1);
+    EXPECT_GE(cheap_turns, 3);
+}
+
 TEST_F(MemoryApi, AFailedSummaryJobKeepsTheOldSummaryAndSaysWhy) {
     start();
     for (int i = 0; i < 4; ++i) ASSERT_NE(send("Nachricht " + std::to_string(i)).last("done"), nullptr);

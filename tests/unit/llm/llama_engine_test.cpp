@@ -215,6 +215,40 @@ TEST_F(LlamaEngineTest, DroppedOldTurnsAreShiftedNotReevaluated) {
     EXPECT_GT(r->cached_tokens, full->prompt_tokens / 2);
 }
 
+// A generated reply is often not how its text tokenizes (random weights make that likely). When
+// old turns drop out, the history after them must still be moved whole, the last reply included,
+// rather than the reply being read again.
+TEST_F(LlamaEngineTest, TheLastGeneratedReplyIsMovedWithTheHistoryNotReadAgain) {
+    LlamaEngine e(options());
+    const std::string sys = "You are Mia. This system prompt is the stable part that must stay at the start of the context.";
+    std::vector<ChatMessage> history;
+    for (int i = 0; i < 4; ++i) {
+        history.push_back({"user", "This is user message number " + std::to_string(i) + " with some padding words in it."});
+        history.push_back({"assistant", "And this is reply number " + std::to_string(i) + ", also padded with a few words."});
+    }
+    history.push_back({"user", "Tell me about the harbour."});
+    std::vector<ChatMessage> all = {{"system", sys}};
+    all.insert(all.end(), history.begin(), history.end());
+    auto reply = e.generate(request("moved", all, 40));
+    ASSERT_TRUE(reply);
+    ASSERT_EQ(reply->predicted_tokens, 40);
+    // The precondition that makes this test mean something: the reply re-tokenizes differently.
+    ASSERT_NE(e.count_tokens(reply->text), 40) << "pick another seed: this reply tokenizes as it was generated";
+    history.push_back({"assistant", reply->text});
+    history.push_back({"user", "And the lighthouse?"});
+    // Next turn: the two oldest messages fell out of the window.
+    std::vector<ChatMessage> trimmed = {{"system", sys}};
+    trimmed.insert(trimmed.end(), history.begin() + 2, history.end());
+    auto r = e.generate(request("moved", trimmed, 1));
+    ASSERT_TRUE(r);
+    const int own = e.count_tokens("And the lighthouse?");
+    EXPECT_LE(r->prompt_tokens, own + 12) << "read again: " << r->prompt_tokens << " tokens";
+    // What was reused is right: the same prompt again is read from the cache entirely.
+    auto again = e.generate(request("moved", trimmed, 1));
+    ASSERT_TRUE(again);
+    EXPECT_LE(again->prompt_tokens, 2);
+}
+
 TEST_F(LlamaEngineTest, AChangedNoteBeforeTheHistoryIsReadIntoAGapWhileTheHistoryIsReused) {
     LlamaEngine e(options());
     const std::string sys = "You are Mia, a painter from Hamburg. Stay in character.";
