@@ -77,6 +77,8 @@ const std::vector<Spec>& schema() {
         {"llm.draft_p_min", Type::Number, 0.5, 0, 1},
         // Guess only as many as pay off on this machine (measured); false: always draft_max.
         {"llm.draft_adaptive", Type::Boolean, true},
+        // Replies of different chats decoded together in one batch (embedded engine); 1 = in turn.
+        {"llm.parallel", Type::Integer, 4, 1, 8},
         {"llm.max_tokens", Type::Integer, 400, 1, 32768},
         {"llm.max_message_chars", Type::Integer, 16000, 1, 1000000},
         {"llm.temperature", Type::Number, 0.8, 0, 5},

@@ -311,7 +311,12 @@ Result<GenerateResult> ClusterEngine::generate(const GenerateRequest& request) {
 
 EngineStatus ClusterEngine::status() const {
     std::lock_guard lock(m_mu);
-    return EngineStatus{m_state, m_detail, std::filesystem::path(m_opt.model_path).filename().string(), "rpc", {}, {}, false};
+    EngineStatus st;
+    st.state = m_state;
+    st.detail = m_detail;
+    st.model = std::filesystem::path(m_opt.model_path).filename().string();
+    st.backend = "rpc";
+    return st;
 }
 
 int ClusterEngine::count_tokens(std::string_view text) const {

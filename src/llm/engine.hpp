@@ -93,6 +93,7 @@ struct GenerateResult {
     int draft_tokens = 0;     // Speculative decoding: tokens the draft model guessed,
     int accepted_tokens = 0;  // and how many of them the model kept.
     int draft_evaluated = 0;  // Tokens the draft model read this turn (catching up with the chat, guessing).
+    int batched_tokens = 0;   // Tokens decoded in one batch with other replies' (concurrent requests).
 };
 
 struct EngineStatus {
@@ -103,6 +104,9 @@ struct EngineStatus {
     std::string draft;         // The draft model's file name ("" = no speculative decoding configured).
     std::string draft_detail;  // "" when it drafts; else why it does not (vocabulary differs, unreadable).
     bool draft_paused = false;  // It fits but does not pay on this machine (draft_detail says why).
+    // Embedded engine: replies being decoded now (together, in one batch), requests waiting, and
+    // how many may decode together (llm.parallel). -1: the engine does not say.
+    int decoding = -1, queued = -1, parallel = -1;
 };
 
 class Engine {

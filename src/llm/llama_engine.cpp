@@ -16,6 +16,7 @@
 #include <list>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 #include <unordered_map>
 
@@ -299,6 +300,101 @@ struct LlamaEngine::Impl {
     std::list<std::string> lru;
     std::unordered_map<std::string, Hot> hot;
     size_t hot_bytes = 0;
+    std::set<std::string> unsaved;  // Keys whose newest state is only in `hot` (save_unsaved).
+
+    static constexpr llama_seq_id kParked = 1;     // See reuse_cache.
+    static constexpr llama_seq_id kFirstSide = 2;  // Sequences of replies decoded beside the active chat.
+
+    // What a reply hands out as it is generated: stop strings end it, text that may still become
+    // one (or a split UTF-8 character) waits, and clients get valid UTF-8.
+    struct Reply {
+        const GenerateRequest& req;
+        GenerateResult result;
+        std::string pending;  // Generated text not yet handed out.
+        size_t max_stop = 0;
+        explicit Reply(const GenerateRequest& r) : req(r) {
+            for (const auto& s : req.sampling.stop) max_stop = std::max(max_stop, s.size());
+            result.finish = FinishReason::Length;
+        }
+        bool emit(std::string_view s) {
+            // Random or confused models can produce bytes that are not UTF-8; clients get valid text.
+            const std::string clean = sanitize_utf8(s);
+            result.text += clean;
+            return !req.on_text || req.on_text(clean);
+        }
+        // One generated token's text (`control`: a control token, not shown); false when the reply
+        // ends with it.
+        bool take(bool control, const std::string& p) {
+            ++result.predicted_tokens;
+            if (!control) pending += p;
+            // A stop string ends the reply before it.
+            bool stopped = false;
+            for (const auto& s : req.sampling.stop) {
+                if (const size_t at = pending.find(s); at != std::string::npos) {
+                    pending.resize(at);
+                    stopped = true;
+                    result.stop_word = s;
+                }
+            }
+            // Hand out what can no longer be part of a stop string or a split character.
+            size_t safe = stopped ? pending.size() : complete_utf8_prefix(pending);
+            if (!stopped && max_stop > 0) {
+                size_t hold = 0;
+                for (const auto& s : req.sampling.stop) {
+                    for (size_t k = std::min(s.size() - 1, pending.size()); k > hold; --k) {
+                        if (pending.compare(pending.size() - k, k, s, 0, k) == 0) {
+                            hold = k;
+                            break;
+                        }
+                    }
+                }
+                safe = std::min(safe, pending.size() - hold);
+            }
+            if (safe > 0) {
+                const bool go_on = emit(std::string_view(pending).substr(0, safe));
+                pending.erase(0, safe);
+                if (!go_on) {
+                    result.finish = FinishReason::Cancelled;
+                    return false;
+                }
+            }
+            if (stopped) {
+                result.finish = FinishReason::Stop;
+                return false;
+            }
+            return true;
+        }
+        // The reply has ended: what was held back goes out (not after a cancel).
+        void flush() {
+            if (!pending.empty() && result.finish != FinishReason::Cancelled) emit(pending);
+            pending.clear();
+        }
+    };
+
+    // A reply decoded beside the active chat's: a request for another chat that arrived while the
+    // active one was generating (admit_sides). It has a sequence of its own (kFirstSide and up) in
+    // the shared cache, and each step decodes its next token in the same batch as the others'.
+    struct Side {
+        Job* job = nullptr;
+        std::string key;
+        bool keep = true;  // Its state goes to the memory cache when it ends (false: the chat was deleted).
+        llama_seq_id seq = 0;
+        size_t reserve = 0;               // Cells it may come to hold: prompt and reply.
+        std::vector<llama_token> tokens;  // What its sequence holds.
+        llama_sampler* smpl = nullptr;
+        std::unique_ptr<Reply> reply;
+        llama_token next = 0;  // Sampled, decoded in the next step.
+        int32_t out = -1;      // Its token's index in the step's batch.
+        Clock::time_point t_gen;
+        ~Side() {
+            if (smpl) llama_sampler_free(smpl);
+        }
+    };
+    std::vector<std::unique_ptr<Side>> sides;  // Only the inference thread uses it.
+    size_t active_reserve = 0;  // Cells the active chat's running reply may come to hold (0: none running).
+    bool stopping = false;      // `quit` as the inference thread last read it: replies beside it stop.
+    std::vector<const Job*> too_big;  // Queued requests that found no room beside the others (until a reply ends).
+    std::atomic<int> n_sides{0};      // sides.size(), for status() on other threads.
 
     // --- model ---
 
@@ -315,8 +411,9 @@ struct LlamaEngine::Impl {
         cp.n_batch = static_cast<uint32_t>(opt.batch_size);
         cp.n_ubatch = static_cast<uint32_t>(opt.batch_size);
         // Sequence 0 holds the active chat; sequence 1 parks a run of it while the cache is
-        // rearranged (see reuse_cache). One unified cache: copying between them is free.
-        cp.n_seq_max = 2;
+        // rearranged (see reuse_cache); sequences 2 and up hold replies decoded beside it (Side).
+        // One unified cache: copying between them is free, and they share its cells.
+        cp.n_seq_max = static_cast<uint32_t>(kFirstSide + std::max(0, opt.parallel - 1));
         cp.kv_unified = true;
         const int threads = opt.threads > 0 ? opt.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
         cp.n_threads = threads;
@@ -484,7 +581,9 @@ struct LlamaEngine::Impl {
     }
 
     void clear_active() {
-        llama_memory_clear(llama_get_memory(ctx), true);
+        // Sequences 0 and 1 only: replies decoded beside it keep theirs.
+        llama_memory_seq_rm(llama_get_memory(ctx), 0, -1, -1);
+        llama_memory_seq_rm(llama_get_memory(ctx), kParked, -1, -1);
         active_tokens.clear();
         active_lens.clear();
         active_text.clear();
@@ -496,28 +595,30 @@ struct LlamaEngine::Impl {
         draft_cached.clear();
     }
 
-    // Sequence 0 of `c` holding `tokens`, to `path` (atomically: a crash leaves the old file).
-    static bool save_seq(llama_context* c, const std::string& path, const std::vector<llama_token>& tokens) {
+    // Sequence `seq` of `c` holding `tokens`, to `path` (atomically: a crash leaves the old file).
+    static bool save_seq(llama_context* c, const std::string& path, const std::vector<llama_token>& tokens, llama_seq_id seq = 0) {
         const std::string tmp = path + ".tmp";
-        if (llama_state_seq_save_file(c, tmp.c_str(), 0, tokens.data(), tokens.size()) == 0) return false;
+        if (llama_state_seq_save_file(c, tmp.c_str(), seq, tokens.data(), tokens.size()) == 0) return false;
         std::error_code ec;
         std::filesystem::rename(tmp, path, ec);
         return !ec;
     }
 
-    // The tokens of a saved sequence now in sequence 0 of `c`; nullopt (and the file gone) when it
-    // does not load (cut off by a crash, another build).
-    std::optional<std::vector<llama_token>> load_seq(llama_context* c, const std::string& path) const {
-        std::vector<llama_token> tokens(static_cast<size_t>(opt.context_size));
+    // The tokens of a saved sequence now in sequence `seq` of `c`; nullopt (and the file gone) when
+    // it does not load (cut off by a crash, another build). A reply decoded beside the active chat
+    // loads only states of at most `room` tokens and keeps a file it could not load.
+    std::optional<std::vector<llama_token>> load_seq(llama_context* c, const std::string& path, llama_seq_id seq = 0,
+                                                     size_t room = 0) const {
+        std::vector<llama_token> tokens(room > 0 ? room : static_cast<size_t>(opt.context_size));
         size_t n = 0;
-        if (llama_state_seq_load_file(c, path.c_str(), 0, tokens.data(), tokens.size(), &n) > 0) {
+        if (llama_state_seq_load_file(c, path.c_str(), seq, tokens.data(), tokens.size(), &n) > 0) {
             tokens.resize(n);
             kv_files::touch(path);  // Recently used: the budget keeps it longest.
             return tokens;
         }
         std::error_code ec;
-        std::filesystem::remove(path, ec);
-        llama_memory_clear(llama_get_memory(c), true);
+        if (room == 0) std::filesystem::remove(path, ec);
+        llama_memory_seq_rm(llama_get_memory(c), seq, -1, -1);
         return std::nullopt;
     }
 
@@ -555,25 +656,53 @@ struct LlamaEngine::Impl {
         if (active_key.empty()) return;
         save_active_to_disk();
         if (active_tokens.empty()) return;
-        Hot h;
-        h.tokens = active_tokens;
-        h.state.resize(llama_state_seq_get_size(ctx, 0));
-        h.state.resize(llama_state_seq_get_data(ctx, h.state.data(), h.state.size(), 0));
+        Hot h = hot_of(0, active_tokens);
         if (dctx && !draft_cached.empty()) {
             h.draft_tokens = draft_cached;
             h.draft_state.resize(llama_state_seq_get_size(dctx, 0));
             h.draft_state.resize(llama_state_seq_get_data(dctx, h.draft_state.data(), h.draft_state.size(), 0));
         }
+        put_hot(active_key, std::move(h));
+    }
+
+    // Sequence `seq` of the context, holding `tokens`, as a state kept in memory.
+    Hot hot_of(llama_seq_id seq, const std::vector<llama_token>& tokens) const {
+        Hot h;
+        h.tokens = tokens;
+        h.state.resize(llama_state_seq_get_size(ctx, seq));
+        h.state.resize(llama_state_seq_get_data(ctx, h.state.data(), h.state.size(), seq));
+        return h;
+    }
+
+    void put_hot(const std::string& key, Hot h) {
         hot_bytes += h.state.size() + h.draft_state.size();
-        lru.remove(active_key);
-        lru.push_front(active_key);
-        if (auto it = hot.find(active_key); it != hot.end()) hot_bytes -= it->second.state.size() + it->second.draft_state.size();
-        hot[active_key] = std::move(h);
+        lru.remove(key);
+        lru.push_front(key);
+        if (auto it = hot.find(key); it != hot.end()) hot_bytes -= it->second.state.size() + it->second.draft_state.size();
+        hot[key] = std::move(h);
         while (hot_bytes > opt.hot_cache_bytes && !lru.empty()) {
             const std::string victim = lru.back();
             lru.pop_back();
             hot_bytes -= hot[victim].state.size() + hot[victim].draft_state.size();
             hot.erase(victim);
+            unsaved.erase(victim);
+        }
+    }
+
+    // States of replies decoded beside the active chat are kept in memory when they end and
+    // written to disk once the engine is idle (writing them at once would stall the others).
+    void save_unsaved() {
+        for (auto key = unsaved.begin(); key != unsaved.end(); key = unsaved.erase(key)) {
+            const auto it = hot.find(*key);
+            if (it == hot.end() || state_dir.empty() || opt.disk_cache_bytes == 0) continue;
+            llama_memory_t mem = llama_get_memory(ctx);
+            if (llama_state_seq_set_data(ctx, it->second.state.data(), it->second.state.size(), kFirstSide) > 0 &&
+                save_seq(ctx, state_path(*key), it->second.tokens, kFirstSide)) {
+                kv_files::enforce_budget(opt.cache_dir, opt.disk_cache_bytes, state_path(*key));
+            } else {
+                log::warn("could not save the KV state of chat ", *key);
+            }
+            llama_memory_seq_rm(mem, kFirstSide, -1, -1);
         }
     }
 
@@ -588,6 +717,8 @@ struct LlamaEngine::Impl {
             if (llama_state_seq_set_data(ctx, it->second.state.data(), it->second.state.size(), 0) > 0) {
                 active_tokens = it->second.tokens;
                 rebuild_text();
+                // Decoded beside another chat and not yet on disk: it is saved as the active chat.
+                active_dirty = unsaved.erase(key) > 0;
                 if (dctx && !it->second.draft_state.empty() &&
                     llama_state_seq_set_data(dctx, it->second.draft_state.data(), it->second.draft_state.size(), 0) > 0) {
                     draft_cached = it->second.draft_tokens;
@@ -627,6 +758,10 @@ struct LlamaEngine::Impl {
             hot_bytes -= it->second.state.size() + it->second.draft_state.size();
             hot.erase(it);
             lru.remove(key);
+        }
+        unsaved.erase(key);
+        for (auto& side : sides) {
+            if (side->key == key) side->keep = false;  // Still decoding: its state is dropped when it ends.
         }
         std::error_code ec;
         if (!state_dir.empty()) std::filesystem::remove(state_path(key), ec);
@@ -680,18 +815,19 @@ struct LlamaEngine::Impl {
     // evaluated into the gap at its own positions (the causal mask goes by position, so those
     // tokens see only what precedes them). The moved run keeps the values computed with its old
     // preceding text, the same approximation llama.cpp's context shift makes.
-    static constexpr llama_seq_id kParked = 1;
     static constexpr int kBackgroundBatch = 128;
 
-    // `c` is the model's context (cached: active_tokens) or the draft's (draft_cached).
-    static ReusePlan reuse_cache(llama_context* c, const std::vector<llama_token>& active_tokens, const std::vector<llama_token>& tokens) {
+    // `c` is the model's context (cached: active_tokens) or the draft's (draft_cached); `seq` is
+    // 0, or a reply's decoded beside the active chat (Side), which keeps only the common prefix.
+    static ReusePlan reuse_cache(llama_context* c, const std::vector<llama_token>& active_tokens, const std::vector<llama_token>& tokens,
+                                 llama_seq_id seq = 0) {
         llama_memory_t mem = llama_get_memory(c);
         ReusePlan plan;
         size_t& n_past = plan.n_past;
         while (n_past < active_tokens.size() && n_past < tokens.size() && active_tokens[n_past] == tokens[n_past]) ++n_past;
         constexpr size_t kMinChunk = 16;
         size_t best_len = 0, best_c = 0, best_q = 0;
-        if (n_past + kMinChunk <= active_tokens.size() && n_past + kMinChunk <= tokens.size() &&
+        if (seq == 0 && n_past + kMinChunk <= active_tokens.size() && n_past + kMinChunk <= tokens.size() &&
             llama_memory_can_shift(mem)) {
             auto hash = [](const llama_token* t) {
                 uint64_t h = 1469598103934665603ull;
@@ -739,8 +875,9 @@ struct LlamaEngine::Impl {
             }
         }
         if (n_past == tokens.size() && n_past > 0) --n_past;  // The last token must be evaluated for logits.
-        if (!llama_memory_seq_rm(mem, 0, static_cast<llama_pos>(n_past), -1)) {
-            llama_memory_clear(mem, true);
+        if (!llama_memory_seq_rm(mem, seq, static_cast<llama_pos>(n_past), -1)) {
+            llama_memory_seq_rm(mem, seq, -1, -1);
+            if (seq == 0) llama_memory_seq_rm(mem, kParked, -1, -1);
             n_past = 0;
         }
         plan.gap_end = plan.chunk_end = n_past;
@@ -750,10 +887,10 @@ struct LlamaEngine::Impl {
     // Evaluates what `plan` left of `tokens` into `c`; logits only for the last token. On failure
     // or cancel, `valid` is how many of the first tokens the cache still holds as they are.
     bool evaluate(llama_context* c, const std::vector<llama_token>& tokens, const ReusePlan& plan, const GenerateRequest& req,
-                  size_t& valid) {
+                  size_t& valid, llama_seq_id seq = 0) {
         llama_memory_t mem = llama_get_memory(c);
         size_t done = plan.n_past;
-        if (!decode_range(c, tokens, plan.n_past, plan.gap_end, req, done)) {
+        if (!decode_range(c, tokens, plan.n_past, plan.gap_end, req, done, seq)) {
             llama_memory_seq_rm(mem, kParked, -1, -1);  // The parked run cannot rejoin a gap not filled.
             valid = done;
             return false;
@@ -764,7 +901,7 @@ struct LlamaEngine::Impl {
             llama_memory_seq_rm(mem, kParked, -1, -1);
         }
         done = plan.chunk_end;
-        const bool ok = decode_range(c, tokens, plan.chunk_end, tokens.size(), req, done);
+        const bool ok = decode_range(c, tokens, plan.chunk_end, tokens.size(), req, done, seq);
         valid = done;
         return ok;
     }
@@ -772,7 +909,7 @@ struct LlamaEngine::Impl {
     // Evaluates tokens [from, to) at their own positions; logits only for the prompt's last token.
     // `done`: where evaluation got to (a batch that fails or is cancelled leaves nothing in the cache).
     bool decode_range(llama_context* c, const std::vector<llama_token>& tokens, size_t from, size_t to, const GenerateRequest& req,
-                      size_t& done) {
+                      size_t& done, llama_seq_id seq) {
         // Background work reads in smaller batches: a cancel stops llama.cpp between two nodes of
         // its graph, and a node of a 512-token batch can take a large share of a second on a CPU.
         const size_t step = static_cast<size_t>(req.priority == Priority::Background ? std::min(opt.batch_size, kBackgroundBatch)
@@ -790,7 +927,7 @@ struct LlamaEngine::Impl {
                 batch.token[k] = tokens[i + k];
                 batch.pos[k] = static_cast<llama_pos>(i + k);
                 batch.n_seq_id[k] = 1;
-                batch.seq_id[k][0] = 0;
+                batch.seq_id[k][0] = seq;
                 batch.logits[k] = (i + k + 1 == tokens.size());
             }
             const int rc = llama_decode(c, batch);
@@ -980,15 +1117,261 @@ struct LlamaEngine::Impl {
         return best;
     }
 
+
+    // --- replies decoded together ---
+
+    Result<std::string> prompt_text(const GenerateRequest& req) const {
+        if (req.raw_prompt) return *req.raw_prompt;  // Text completion: the client's prompt as it is.
+        auto prompt = apply_template(tmpl, req.messages, true);
+        if (!prompt) return std::unexpected(prompt.error());
+        return *prompt + req.assistant_prefix;
+    }
+
+    // Cells the replies being generated may come to hold (each its prompt and reply).
+    size_t reserved() const {
+        size_t n = active_reserve;
+        for (const auto& side : sides) n += side->reserve;
+        return n;
+    }
+
+    bool held_by_side(const std::string& key) const {
+        return !key.empty() && std::any_of(sides.begin(), sides.end(), [&](const auto& side) { return side->key == key; });
+    }
+
+    // Interactive requests for other chats that arrive while a reply is generating join it: up to
+    // llm.parallel replies, while the cache has room for each one's prompt and reply. A request
+    // of the active chat, or of a chat already decoding, waits its turn.
+    void admit_sides() {
+        while (static_cast<int>(sides.size()) + 1 < opt.parallel) {
+            Job* job = nullptr;
+            {
+                std::lock_guard lock(mu);
+                stopping = quit;
+                if (quit) return;
+                for (auto it = queue.begin(); it != queue.end(); ++it) {
+                    const GenerateRequest& r = *(*it)->request;
+                    if (r.priority == Priority::Interactive && (r.cache_key.empty() || r.cache_key != active_key) &&
+                        !held_by_side(r.cache_key) && std::find(too_big.begin(), too_big.end(), *it) == too_big.end()) {
+                        job = *it;
+                        queue.erase(it);
+                        break;
+                    }
+                }
+            }
+            if (!job) return;
+            if (!start_side(job)) {
+                std::lock_guard lock(mu);
+                too_big.push_back(job);
+                queue.push_front(job);
+            }
+        }
+    }
+
+    // Reads a joining request's prompt into a sequence of its own and samples its first token;
+    // false (the job untouched) when its prompt and reply do not fit beside the others.
+    bool start_side(Job* job) {
+        const GenerateRequest& req = *job->request;
+        const size_t cells = static_cast<size_t>(opt.context_size);
+        auto prompt = prompt_text(req);
+        if (!prompt) {
+            job->done.set_value(std::unexpected(prompt.error()));
+            return true;
+        }
+        std::vector<llama_token> tokens = tokenize(*prompt, true);
+        if (tokens.size() >= cells) {
+            job->done.set_value(fail(ErrorCode::InvalidInput, "the prompt has " + std::to_string(tokens.size()) +
+                                                                  " tokens; the context holds " + std::to_string(cells)));
+            return true;
+        }
+        const size_t used = reserved();
+        auto side = std::make_unique<Side>();
+        side->reserve = std::min(cells, tokens.size() + static_cast<size_t>(req.sampling.max_tokens));
+        if (used + side->reserve > cells) return false;
+        side->job = job;
+        side->key = req.cache_key;
+        for (llama_seq_id s = kFirstSide;; ++s) {
+            if (std::none_of(sides.begin(), sides.end(), [&](const auto& o) { return o->seq == s; })) {
+                side->seq = s;
+                break;
+            }
+        }
+        // The chat's saved state, where it fits in the free cells (it is cut to the prompt's
+        // common prefix at once); else the prompt is read whole.
+        const size_t room = cells - used;
+        if (!side->key.empty()) {
+            if (const auto it = hot.find(side->key); it != hot.end()) {
+                if (it->second.tokens.size() <= room &&
+                    llama_state_seq_set_data(ctx, it->second.state.data(), it->second.state.size(), side->seq) > 0) {
+                    side->tokens = it->second.tokens;
+                }
+            } else if (const std::string path = state_path(side->key); !path.empty() && std::filesystem::exists(path)) {
+                if (auto t = load_seq(ctx, path, side->seq, room)) side->tokens = std::move(*t);
+            }
+        }
+        const auto t_prompt = Clock::now();
+        const ReusePlan plan = reuse_cache(ctx, side->tokens, tokens, side->seq);
+        side->tokens.clear();
+        side->reply = std::make_unique<Reply>(req);
+        GenerateResult& result = side->reply->result;
+        result.cached_tokens = static_cast<int>(plan.n_past);
+        // Its own cancel stops its prompt mid-batch; then the running reply's again.
+        const auto* running_cancel = abort_flag.exchange(req.cancel.get());
+        size_t valid = 0;
+        const bool ok = evaluate(ctx, tokens, plan, req, valid, side->seq);
+        abort_flag.store(running_cancel);
+        if (!ok) {
+            llama_memory_seq_rm(llama_get_memory(ctx), side->seq, -1, -1);
+            if (req.cancel && req.cancel->load()) {
+                result.finish = FinishReason::Cancelled;
+                result.prompt_ms = ms_since(t_prompt);
+                GenerateResult r = std::move(result);
+                side.reset();
+                job->done.set_value(std::move(r));
+            } else {
+                side.reset();
+                job->done.set_value(fail(ErrorCode::Internal, "llama_decode failed while reading the prompt"));
+            }
+            return true;
+        }
+        result.prompt_tokens = static_cast<int>(tokens.size() - plan.n_past);
+        result.prompt_ms = ms_since(t_prompt);
+        side->tokens = std::move(tokens);
+        side->smpl = make_sampler(req.sampling);
+        side->t_gen = Clock::now();
+        side->next = llama_sampler_sample(side->smpl, ctx, -1);  // Now: the next decode replaces the logits.
+        if (llama_vocab_is_eog(vocab, side->next)) {
+            result.finish = FinishReason::Stop;
+            finish_side(std::move(side));
+            return true;
+        }
+        log::debug("a reply for chat '", side->key, "' decodes beside ", 1 + sides.size(), " other(s)");
+        sides.push_back(std::move(side));
+        n_sides.store(static_cast<int>(sides.size()));
+        return true;
+    }
+
+    // Replies whose request was cancelled (or the engine is stopping) end before the next step.
+    void settle_sides() {
+        for (auto it = sides.begin(); it != sides.end();) {
+            const GenerateRequest& req = *(*it)->job->request;
+            if (stopping || (req.cancel && req.cancel->load())) {
+                (*it)->reply->result.finish = FinishReason::Cancelled;
+                finish_side(std::move(*it));
+                it = sides.erase(it);
+            } else {
+                ++it;
+            }
+        }
+        n_sides.store(static_cast<int>(sides.size()));
+    }
+
+    // Each side's next token joins the step's batch.
+    void add_sides(llama_batch& batch) {
+        for (auto& side : sides) {
+            const int32_t k = batch.n_tokens++;
+            batch.token[k] = side->next;
+            batch.pos[k] = static_cast<llama_pos>(side->tokens.size());
+            batch.n_seq_id[k] = 1;
+            batch.seq_id[k][0] = side->seq;
+            batch.logits[k] = 1;
+            side->out = k;
+        }
+    }
+
+    // After a step decoded the sides' tokens: each hands out its token and samples its next one.
+    void sides_decoded(bool shared) {
+        const auto n_ctx = static_cast<size_t>(opt.context_size);
+        for (auto it = sides.begin(); it != sides.end();) {
+            Side& side = **it;
+            Reply& reply = *side.reply;
+            side.tokens.push_back(side.next);
+            if (shared) ++reply.result.batched_tokens;
+            bool go_on = reply.take(llama_vocab_is_control(vocab, side.next), piece(side.next)) &&
+                         reply.result.predicted_tokens < reply.req.sampling.max_tokens && side.tokens.size() < n_ctx;
+            if (go_on) {
+                side.next = llama_sampler_sample(side.smpl, ctx, side.out);
+                if (llama_vocab_is_eog(vocab, side.next)) {
+                    reply.result.finish = FinishReason::Stop;
+                    go_on = false;
+                }
+            }
+            if (go_on) {
+                ++it;
+            } else {
+                finish_side(std::move(*it));
+                it = sides.erase(it);
+            }
+        }
+        n_sides.store(static_cast<int>(sides.size()));
+    }
+
+    // A side's reply is done: its state goes to the memory cache (to disk when the engine is
+    // idle), its cells are freed, and its caller gets the result.
+    void finish_side(std::unique_ptr<Side> side) {
+        Reply& reply = *side->reply;
+        reply.flush();
+        reply.result.predicted_ms = ms_since(side->t_gen);
+        if (side->keep && !side->key.empty() && !side->tokens.empty()) {
+            put_hot(side->key, hot_of(side->seq, side->tokens));
+            if (side->job->request->save_state) unsaved.insert(side->key);
+            else unsaved.erase(side->key);
+        }
+        llama_memory_seq_rm(llama_get_memory(ctx), side->seq, -1, -1);
+        too_big.clear();  // Room was freed.
+        Job* job = side->job;
+        GenerateResult result = std::move(reply.result);
+        side.reset();  // Its reply refers to the request, which ends with the result.
+        job->done.set_value(std::move(result));
+    }
+
+    void fail_sides(const std::string& why) {
+        for (auto& side : sides) {
+            llama_memory_seq_rm(llama_get_memory(ctx), side->seq, -1, -1);
+            Job* job = side->job;
+            side.reset();
+            job->done.set_value(fail(ErrorCode::Internal, why));
+        }
+        sides.clear();
+        n_sides.store(0);
+    }
+
+    // One step of the sides alone (no reply of the active chat is generating).
+    void step_sides() {
+        settle_sides();
+        if (sides.empty()) return;
+        llama_batch batch = llama_batch_init(static_cast<int32_t>(sides.size()), 0, 1);
+        batch.n_tokens = 0;
+        add_sides(batch);
+        const bool single = batch.n_tokens == 1;
+        use_threads(single ? tuner.next() : tuner.best());
+        const auto started = Clock::now();
+        const int rc = llama_decode(ctx, batch);
+        if (rc == 0 && single) tuner.record(threads_now, ms_since(started));
+        const bool shared = !single;
+        llama_batch_free(batch);
+        if (rc != 0) return fail_sides("llama_decode failed while generating");
+        sides_decoded(shared);
+    }
+
     Result<GenerateResult> run(const GenerateRequest& req) {
         if (!ctx) return fail(ErrorCode::Unavailable, detail.empty() ? "no model loaded" : detail);
-        std::string text;
-        if (req.raw_prompt) {
-            text = *req.raw_prompt;  // Text completion: the client's prompt as it is.
-        } else {
-            auto prompt_text = apply_template(tmpl, req.messages, true);
-            if (!prompt_text) return std::unexpected(prompt_text.error());
-            text = *prompt_text + req.assistant_prefix;
+        auto prompt = prompt_text(req);
+        if (!prompt) return std::unexpected(prompt.error());
+        const std::string& text = *prompt;
+        const size_t cells = static_cast<size_t>(opt.context_size);
+        if (!sides.empty()) {
+            // Replies of other chats are decoding beside this one and keep their cells: this chat's
+            // state and reply must fit beside them, else they finish first.
+            size_t need = tokenize(text, true).size() + static_cast<size_t>(req.sampling.max_tokens);
+            if (!req.cache_key.empty() && req.cache_key == active_key) {
+                need = std::max(need, active_tokens.size());
+            } else if (const auto it = hot.find(req.cache_key); it != hot.end()) {
+                need = std::max(need, it->second.tokens.size());
+            } else if (const std::string path = state_path(req.cache_key); !req.cache_key.empty() && !path.empty() &&
+                                                                            std::filesystem::exists(path)) {
+                need = cells;  // A saved state of unknown length.
+            }
+            while (!sides.empty() && reserved() + std::min(need, cells) > cells) step_sides();
         }
         switch_to(req.cache_key);
         active_on_disk = req.save_state;
@@ -1035,7 +1418,17 @@ struct LlamaEngine::Impl {
             return fail(ErrorCode::InvalidInput, "the prompt has " + std::to_string(tokens.size()) +
                                                      " tokens; the context holds " + std::to_string(n_ctx));
         }
-        GenerateResult result;
+        Reply reply(req);
+        GenerateResult& result = reply.result;
+        // Until it ends, other chats' replies join only where the cache has room for this one's.
+        active_reserve = std::min(cells, tokens.size() + static_cast<size_t>(req.sampling.max_tokens));
+        struct EndReserve {
+            Impl& impl;
+            ~EndReserve() {
+                impl.active_reserve = 0;
+                impl.too_big.clear();
+            }
+        } end_reserve{*this};
         const auto t_prompt = Clock::now();
         const ReusePlan plan = reuse_cache(ctx, active_tokens, tokens);
         result.cached_tokens = static_cast<int>(plan.n_past + (plan.chunk_end - plan.gap_end));
@@ -1058,7 +1451,7 @@ struct LlamaEngine::Impl {
                 llama_memory_seq_rm(llama_get_memory(ctx), 0, static_cast<llama_pos>(valid), -1);
                 result.finish = FinishReason::Cancelled;
                 result.prompt_ms = ms_since(t_prompt);
-                return result;
+                return std::move(result);
             }
             clear_active();
             return fail(ErrorCode::Internal, "llama_decode failed while reading the prompt");
@@ -1072,57 +1465,6 @@ struct LlamaEngine::Impl {
 
         const auto t_gen = Clock::now();
         llama_sampler* smpl = make_sampler(req.sampling);
-        std::string pending;  // Generated text not yet handed out (stop-string lookahead, split UTF-8).
-        size_t max_stop = 0;
-        for (const auto& s : req.sampling.stop) max_stop = std::max(max_stop, s.size());
-        result.finish = FinishReason::Length;
-        auto emit = [&](std::string_view s) {
-            // Random or confused models can produce bytes that are not UTF-8; clients get valid text.
-            const std::string clean = sanitize_utf8(s);
-            result.text += clean;
-            return !req.on_text || req.on_text(clean);
-        };
-        // Hands out one generated token (stop strings, streaming); false when the reply ends with it.
-        auto take = [&](llama_token tok, const std::string& p) {
-            ++result.predicted_tokens;
-            if (!llama_vocab_is_control(vocab, tok)) pending += p;
-            // A stop string ends the reply before it.
-            bool stopped = false;
-            for (const auto& s : req.sampling.stop) {
-                if (const size_t at = pending.find(s); at != std::string::npos) {
-                    pending.resize(at);
-                    stopped = true;
-                    result.stop_word = s;
-                }
-            }
-            // Hand out what can no longer be part of a stop string or a split character.
-            size_t safe = stopped ? pending.size() : complete_utf8_prefix(pending);
-            if (!stopped && max_stop > 0) {
-                size_t hold = 0;
-                for (const auto& s : req.sampling.stop) {
-                    for (size_t k = std::min(s.size() - 1, pending.size()); k > hold; --k) {
-                        if (pending.compare(pending.size() - k, k, s, 0, k) == 0) {
-                            hold = k;
-                            break;
-                        }
-                    }
-                }
-                safe = std::min(safe, pending.size() - hold);
-            }
-            if (safe > 0) {
-                const bool go_on = emit(std::string_view(pending).substr(0, safe));
-                pending.erase(0, safe);
-                if (!go_on) {
-                    result.finish = FinishReason::Cancelled;
-                    return false;
-                }
-            }
-            if (stopped) {
-                result.finish = FinishReason::Stop;
-                return false;
-            }
-            return true;
-        };
         // Each step decodes the sampled token together with the draft model's guesses for the tokens
         // after it, in one batch. The guesses are then checked in order by sampling from the model's
         // logits at each of them, exactly as without guesses: a guess stays while it is what the
@@ -1130,7 +1472,8 @@ struct LlamaEngine::Impl {
         // this is the standard acceptance rule (accept with the model's probability of the guess,
         // else draw from the rest), so the reply follows the model's distribution, and it draws the
         // same random numbers: a seed gives the same reply with and without a draft model.
-        const int batch_cap = std::max(1, opt.draft_max + 1);
+        // Other chats' replies decoding beside this one add a token each (sides).
+        const int batch_cap = std::max(1, opt.draft_max + 1) + std::max(0, opt.parallel - 1);
         llama_batch batch = llama_batch_init(batch_cap, 0, 1);
         llama_memory_t mem = llama_get_memory(ctx);
         std::optional<llama_token> next;  // Sampled while checking guesses, not yet handed out.
@@ -1147,9 +1490,13 @@ struct LlamaEngine::Impl {
                 result.finish = FinishReason::Stop;
                 break;
             }
+            // Requests of other chats join this step (their prompts are read first); the draft
+            // model and the thread tuner work for a reply decoded alone.
+            if (req.priority == Priority::Interactive) admit_sides();
+            settle_sides();
             const int room = std::min(req.sampling.max_tokens - result.predicted_tokens - 1,
                                       n_ctx - static_cast<int>(active_tokens.size()) - 1);
-            const int want_guesses = choose_guesses(std::min(opt.draft_max, room));
+            const int want_guesses = sides.empty() ? choose_guesses(std::min(opt.draft_max, room)) : 0;
             const std::vector<llama_token> draft = make_draft(tok, want_guesses, req, result);
             const llama_pos base = static_cast<llama_pos>(active_tokens.size());
             batch.n_tokens = static_cast<int32_t>(draft.size() + 1);
@@ -1160,7 +1507,9 @@ struct LlamaEngine::Impl {
                 batch.seq_id[k][0] = 0;
                 batch.logits[k] = 1;
             }
-            // A single token's step is what the thread tuner measures (batches of guesses run on its pick).
+            const int32_t n_own = batch.n_tokens;
+            add_sides(batch);
+            // A single token's step is what the thread tuner measures (batches run on its pick).
             const bool single = batch.n_tokens == 1;
             use_threads(single ? tuner.next() : tuner.best());
             const auto decode_started = Clock::now();
@@ -1173,13 +1522,14 @@ struct LlamaEngine::Impl {
                 break;
             }
             if (single) tuner.record(threads_now, ms_since(decode_started));
-            if (dctx && opt.draft_adaptive) {
+            if (n_own < batch.n_tokens) result.batched_tokens += n_own;
+            if (dctx && opt.draft_adaptive && n_own == batch.n_tokens) {
                 double& m = batch_ms[static_cast<size_t>(std::min(batch.n_tokens, kMaxBatch))];
                 m = m == 0 ? ms_since(decode_started) : 0.8 * m + 0.2 * ms_since(decode_started);
             }
             std::string p = piece(tok);
             commit(tok, p);
-            bool go_on = take(tok, p);
+            bool go_on = reply.take(llama_vocab_is_control(vocab, tok), p);
             const bool checked = go_on;  // The guesses were looked at (not when the reply ended at tok).
             size_t accepted = 0;
             for (size_t k = 0; go_on && k < draft.size(); ++k) {
@@ -1196,7 +1546,7 @@ struct LlamaEngine::Impl {
                 }
                 p = piece(s);
                 commit(s, p);
-                go_on = take(s, p) && result.predicted_tokens < req.sampling.max_tokens;
+                go_on = reply.take(llama_vocab_is_control(vocab, s), p) && result.predicted_tokens < req.sampling.max_tokens;
             }
             if (!draft.empty() && checked) {
                 result.draft_tokens += static_cast<int>(draft.size());
@@ -1210,26 +1560,35 @@ struct LlamaEngine::Impl {
                 // taken, the next step samples the last guess's logits, the batch's last output.)
                 llama_memory_seq_rm(mem, 0, static_cast<llama_pos>(active_tokens.size()), -1);
             }
+            // The next token is sampled now, from this batch's logits (the output after what was
+            // taken), before any other decode: a reply joining next step reads its prompt first.
+            if (go_on && !next) next = llama_sampler_sample(smpl, ctx, static_cast<int32_t>(accepted));
+            sides_decoded(n_own < batch.n_tokens);
             if (!go_on) break;
         }
         llama_batch_free(batch);
         if (failed) {
             llama_sampler_free(smpl);
             clear_active();
+            fail_sides("llama_decode failed while generating");
             return fail(ErrorCode::Internal, "llama_decode failed while generating");
         }
-        if (!pending.empty() && result.finish != FinishReason::Cancelled) emit(pending);
+        reply.flush();
         llama_sampler_free(smpl);
         result.predicted_ms = ms_since(t_gen);
-        return result;
+        return std::move(result);
     }
 
     void loop() {
         load();
         std::unique_lock lock(mu);
         while (true) {
-            // Idle for a while with unsaved state: write it to disk off the hot path.
-            cv.wait_for(lock, std::chrono::seconds(2), [&] { return quit || !queue.empty() || !to_forget.empty(); });
+            // Idle for a while with unsaved state: write it to disk off the hot path. (Not while
+            // replies are decoding beside the active chat: they step on.)
+            if (sides.empty()) {
+                cv.wait_for(lock, std::chrono::seconds(2), [&] { return quit || !queue.empty() || !to_forget.empty(); });
+            }
+            stopping = quit;
             if (!to_forget.empty()) {
                 auto keys = std::move(to_forget);
                 to_forget.clear();
@@ -1238,19 +1597,28 @@ struct LlamaEngine::Impl {
                 lock.lock();
                 continue;
             }
-            if (queue.empty()) {
+            // Interactive requests first, each class in arrival order. While replies decode beside
+            // the active chat, only interactive requests of other chats start (and they join them).
+            auto pick = std::find_if(queue.begin(), queue.end(), [&](const Job* j) {
+                return j->request->priority == Priority::Interactive && !held_by_side(j->request->cache_key);
+            });
+            if (pick == queue.end() && sides.empty() && !queue.empty()) pick = queue.begin();
+            if (pick == queue.end()) {
+                if (!sides.empty()) {
+                    lock.unlock();
+                    step_sides();
+                    lock.lock();
+                    continue;
+                }
                 if (quit) break;
-                if (active_dirty && ctx) {
+                if (ctx && (active_dirty || !unsaved.empty())) {
                     lock.unlock();
                     save_active_to_disk();
+                    save_unsaved();
                     lock.lock();
                 }
                 continue;
             }
-            // Interactive requests first, each class in arrival order.
-            auto pick = std::find_if(queue.begin(), queue.end(),
-                                     [](const Job* j) { return j->request->priority == Priority::Interactive; });
-            if (pick == queue.end()) pick = queue.begin();
             Job* job = *pick;
             queue.erase(pick);
             running = job->request;
@@ -1269,7 +1637,10 @@ struct LlamaEngine::Impl {
             lock.lock();
         }
         lock.unlock();
-        if (ctx) save_active_to_disk();
+        if (ctx) {
+            save_active_to_disk();
+            save_unsaved();
+        }
         if (dctx) llama_free(dctx);
         dctx = nullptr;
         if (ctx) llama_free(ctx);
@@ -1342,8 +1713,12 @@ void LlamaEngine::forget(const std::string& key) {
 
 EngineStatus LlamaEngine::status() const {
     std::lock_guard lock(m_impl->mu);
-    return EngineStatus{m_impl->state, m_impl->detail, std::filesystem::path(m_impl->opt.model_path).filename().string(),
-                        "embedded", m_impl->draft_name, m_impl->draft_detail, m_impl->draft_paused};
+    EngineStatus st{m_impl->state, m_impl->detail, std::filesystem::path(m_impl->opt.model_path).filename().string(),
+                    "embedded", m_impl->draft_name, m_impl->draft_detail, m_impl->draft_paused};
+    st.decoding = (m_impl->running ? 1 : 0) + m_impl->n_sides.load();
+    st.queued = static_cast<int>(m_impl->queue.size());
+    st.parallel = m_impl->opt.parallel;
+    return st;
 }
 
 int LlamaEngine::count_tokens(std::string_view text) const {

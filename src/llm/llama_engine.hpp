@@ -62,6 +62,10 @@ struct LlamaEngineOptions {
     // Guess as many as pay off by measured costs and hit rate (llm/draft_length), up to draft_max;
     // false: always draft_max.
     bool draft_adaptive = true;
+    // Replies decoded together: requests of other chats that arrive while one is generating join
+    // its batch (one token of each per step) while the context has room for their prompt and
+    // reply; 1 = one after another.
+    int parallel = 4;
 };
 
 // Formats `messages` with a named or Jinja template (llama3, chatml, mistral, alpaca, or a

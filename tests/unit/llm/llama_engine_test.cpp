@@ -6,7 +6,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <chrono>
 #include <map>
+#include <thread>
 
 #include "core/text.hpp"
 #include "llm/test_model.hpp"
@@ -542,6 +544,160 @@ TEST_F(LlamaEngineTest, TheDraftsCacheIsKeptPerChatAndAcrossARestart) {
     EXPECT_GT(a3->cached_tokens, 60);
     EXPECT_LE(a3->draft_evaluated, a3->prompt_tokens + a3->draft_tokens + 8) << a3->cached_tokens;
     EXPECT_LT(a3->draft_evaluated, a3->cached_tokens);
+}
+
+// Sends `first`, and once its first piece of text is out, `others` at once (each from its own
+// thread, as the server's connections do): `first` hands out no more text until the engine
+// reports them all queued, so they arrive while it is generating.
+std::vector<Result<GenerateResult>> at_once(LlamaEngine& e, GenerateRequest first, std::vector<GenerateRequest>& others) {
+    std::atomic<bool> started{false};
+    bool waited = false;
+    const auto queued = static_cast<int>(others.size());
+    first.on_text = [&](std::string_view) {
+        if (!waited) {
+            waited = true;
+            started = true;
+            const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+            while (e.status().queued < queued && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+        }
+        return true;
+    };
+    std::vector<Result<GenerateResult>> out(others.size() + 1, fail(ErrorCode::Internal, "not run"));
+    std::thread t0([&] { out[0] = e.generate(first); });
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (!started && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+    std::vector<std::thread> threads;
+    for (size_t k = 0; k < others.size(); ++k) threads.emplace_back([&, k] { out[k + 1] = e.generate(others[k]); });
+    t0.join();
+    for (auto& t : threads) t.join();
+    return out;
+}
+
+// Requests of other chats that arrive while a reply is generating join its batch: each step
+// decodes one token of each, and every reply is what it is alone (each has its own sequence and
+// sampler). Greedy, because a random model's next-token probabilities are nearly flat: the last
+// bits of a sum, which change when other chats' cells lie between a chat's own, would change
+// which of them a random draw lands on. One whose prompt and reply would not fit beside the
+// others waits its turn; so does background work (a summary), which never slows a person's turn.
+TEST_F(LlamaEngineTest, RepliesOfChatsRequestedAtOnceAreDecodedTogetherAndAreWhatTheyAreAlone) {
+    LlamaEngineOptions o = options(512);
+    o.cache_dir.clear();
+    o.threads = 1;  // The thread tuner's probes on fewer threads change a sum's last bits too.
+    auto make = [&](const std::string& key, const std::string& user, int max_tokens) {
+        auto r = request(key, {{"user", user}}, max_tokens);
+        r.sampling.temperature = 0;
+        r.sampling.repeat_penalty = 1.0;
+        return r;
+    };
+    const std::vector<GenerateRequest> reqs = {
+        make("a", "Tell me a story about the sea.", 40),
+        make("b", "Wie war dein Tag?", 40),
+        make("c", "What do you paint?", 480),  // Its prompt and reply fill most of the context.
+        make("d", "Summarize.", 30),
+    };
+    std::vector<GenerateResult> alone;
+    {
+        LlamaEngine e(o);
+        for (const auto& r : reqs) {
+            auto got = e.generate(r);
+            ASSERT_TRUE(got) << got.error().message;
+            alone.push_back(*got);
+        }
+    }
+    ASSERT_GE(alone[0].predicted_tokens, 10);  // Long enough to be joined.
+    LlamaEngine e(o);
+    e.wait_loaded();
+    EXPECT_EQ(e.status().parallel, 4);
+    std::vector<GenerateRequest> others = {reqs[1], reqs[2], reqs[3]};
+    others[2].priority = Priority::Background;
+    auto got = at_once(e, reqs[0], others);
+    for (size_t k = 0; k < got.size(); ++k) {
+        SCOPED_TRACE("reply " + std::to_string(k));
+        ASSERT_TRUE(got[k]) << got[k].error().message;
+        EXPECT_EQ(got[k]->text, alone[k].text);
+        EXPECT_EQ(got[k]->predicted_tokens, alone[k].predicted_tokens);
+        EXPECT_EQ(got[k]->finish, alone[k].finish);
+    }
+    EXPECT_GT(got[0]->batched_tokens, 0);
+    EXPECT_GT(got[1]->batched_tokens, 0);
+    EXPECT_EQ(got[2]->batched_tokens, 0);  // No room beside the others: after them.
+    EXPECT_EQ(got[3]->batched_tokens, 0);  // Background work is not batched with a turn.
+    EXPECT_EQ(alone[0].batched_tokens, 0);
+    EXPECT_EQ(e.status().decoding, 0);
+    EXPECT_EQ(e.status().queued, 0);
+}
+
+// A chat whose reply was decoded beside another keeps its state: its next turn reads only what is
+// new, from memory, and after a restart from disk (written when the engine is idle or stops).
+TEST_F(LlamaEngineTest, AChatDecodedBesideAnotherKeepsItsStateInMemoryAndOnDisk) {
+    LlamaEngineOptions o = options();
+    o.cache_dir = s_dir + "/cache-side";
+    std::vector<ChatMessage> y = {{"system", "You are Mia."}, {"user", "Hi Mia, how was your day?"}};
+    std::vector<ChatMessage> z = {{"system", "You are Lena."}, {"user", "Guten Abend!"}};
+    GenerateResult y1, z1;
+    {
+        LlamaEngine e(o);
+        std::vector<GenerateRequest> side = {request("side-y", y, 24)};
+        auto got = at_once(e, request("side-x", {{"user", "Talk to me."}}, 40), side);
+        ASSERT_TRUE(got[1]) << got[1].error().message;
+        y1 = *got[1];
+        ASSERT_GT(y1.batched_tokens, 0);
+        y.push_back({"assistant", y1.text});
+        y.push_back({"user", "Nice."});
+        auto y2 = e.generate(request("side-y", y, 8));
+        ASSERT_TRUE(y2) << y2.error().message;
+        EXPECT_GE(y2->cached_tokens, y1.prompt_tokens);
+        EXPECT_LE(y2->prompt_tokens, e.count_tokens(y1.text) + e.count_tokens("Nice.") + 12);
+
+        side = {request("side-z", z, 24)};
+        got = at_once(e, request("side-x", {{"user", "Talk to me again."}}, 40), side);
+        ASSERT_TRUE(got[1]) << got[1].error().message;
+        z1 = *got[1];
+        ASSERT_GT(z1.batched_tokens, 0);
+    }  // Stopping writes side-z's state, which only the memory cache held.
+    LlamaEngine e(o);
+    z.push_back({"assistant", z1.text});
+    z.push_back({"user", "Wie geht's?"});
+    auto z2 = e.generate(request("side-z", z, 8));
+    ASSERT_TRUE(z2) << z2.error().message;
+    EXPECT_GE(z2->cached_tokens, z1.prompt_tokens);
+}
+
+// Cancelling one of the replies decoding together (its person pressed stop) ends it within a
+// token; the others go on to their own end. (Not to the same last bits: the cancelled reply's
+// cells are freed and the others' next tokens fill them, so their cells no longer lie in order.)
+TEST_F(LlamaEngineTest, CancellingOneOfTheRepliesDecodingTogetherStopsOnlyIt) {
+    LlamaEngineOptions o = options();
+    o.cache_dir.clear();
+    o.threads = 1;  // See above.
+    auto second = request("cancel-b", {{"user", "Wie war dein Tag?"}}, 200);
+    second.cancel = std::make_shared<std::atomic<bool>>(false);
+    int pieces = 0;
+    second.on_text = [&](std::string_view) {
+        if (++pieces == 3) second.cancel->store(true);
+        return true;
+    };
+    auto first = request("cancel-a", {{"user", "Tell me a story."}}, 40);
+    first.sampling.temperature = 0;  // See above.
+    first.sampling.repeat_penalty = 1.0;
+    GenerateResult alone;
+    {
+        LlamaEngine e(o);
+        auto r = e.generate(first);
+        ASSERT_TRUE(r);
+        alone = *r;
+    }
+    LlamaEngine e(o);
+    std::vector<GenerateRequest> others = {second};
+    auto got = at_once(e, first, others);
+    ASSERT_TRUE(got[0] && got[1]);
+    EXPECT_EQ(got[1]->finish, FinishReason::Cancelled);
+    EXPECT_LE(got[1]->predicted_tokens, 4 + 3);
+    EXPECT_GT(got[1]->batched_tokens, 0);
+    EXPECT_EQ(got[0]->finish, alone.finish);
+    EXPECT_EQ(got[0]->predicted_tokens, alone.predicted_tokens);
+    EXPECT_GT(got[0]->batched_tokens, 0);
+    EXPECT_LT(got[0]->batched_tokens, alone.predicted_tokens - 20);  // Alone once the other stopped.
 }
 
 TEST(Templates, FallbacksFormatAsTheirFamiliesDo) {
