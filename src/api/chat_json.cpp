@@ -105,6 +105,8 @@ Json timings_json(const llm::GenerateResult& r) {
                 {"predicted_ms", r.predicted_ms}};
     // Speculative decoding: guesses checked and kept (llama-server's names).
     if (r.draft_tokens > 0) t["draft_n"] = r.draft_tokens, t["draft_n_accepted"] = r.accepted_tokens;
+    // Tokens decoded in one batch with other chats' replies (llm.parallel).
+    if (r.batched_tokens > 0) t["batched_n"] = r.batched_tokens;
     return t;
 }
 

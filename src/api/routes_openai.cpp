@@ -275,6 +275,8 @@ Json llama_timings(const llm::GenerateResult& r) {
                 {"predicted_per_token_ms", per(r.predicted_ms, r.predicted_tokens)},
                 {"predicted_per_second", rate(r.predicted_ms, r.predicted_tokens)}};
     if (r.draft_tokens > 0) t["draft_n"] = r.draft_tokens, t["draft_n_accepted"] = r.accepted_tokens;
+    // Tokens decoded in one batch with other chats' replies (llm.parallel).
+    if (r.batched_tokens > 0) t["batched_n"] = r.batched_tokens;
     return t;
 }
 

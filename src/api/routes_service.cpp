@@ -35,6 +35,9 @@ Json llm_component(Context& ctx) {
     c["draft"] = st.draft.empty() ? Json(nullptr)
                                   : Json{{"model", st.draft}, {"state", st.draft_detail.empty() ? "ready" : st.draft_paused ? "paused" : "error"},
                                          {"detail", st.draft_detail}};
+    // Replies being generated now (together, in one batch), requests waiting, and how many may
+    // decode together (llm.parallel): the embedded engine says; others do not.
+    if (st.decoding >= 0) c["streams"] = {{"decoding", st.decoding}, {"queued", st.queued}, {"parallel", st.parallel}};
     Json devices = Json::array();
     for (const auto& d : rt.devices) {
         devices.push_back({{"name", d.name}, {"description", d.description}, {"type", d.type},

@@ -1,5 +1,7 @@
 // llm/llama_engine: the in-process llama.cpp engine. The only file that includes llama.h.
-// One inference thread owns the llama context; requests queue FIFO (fair across chats). Each chat
+// One inference thread owns the llama context; requests queue FIFO (fair across chats), and
+// requests of other chats that arrive while a reply is generating decode beside it, one token of
+// each per batch (LlamaEngineOptions::parallel). Each chat
 // (cache key) keeps its KV state: the active one in the context, recent ones in memory, all of them
 // on disk under the cache folder, so a chat resumes after a restart without re-evaluating history.
 // A turn evaluates only the tokens after the longest prefix it shares with the chat's cache; when

@@ -101,6 +101,8 @@ TEST(Models, DownloadListLoadAndChat) {
     // A size llama.cpp has no name for is said as a count ("llama 4.2M Q8_0"), not "llama ?B".
     EXPECT_EQ(llm["detail"].get<std::string>().find("?B"), std::string::npos) << llm.dump();
     EXPECT_NE(llm["detail"].get<std::string>().find("M "), std::string::npos) << llm.dump();
+    // Nothing generating or waiting; up to llm.parallel (4) replies decode together.
+    EXPECT_EQ(llm["streams"], (Json{{"decoding", 0}, {"queued", 0}, {"parallel", 4}})) << llm.dump();
     EXPECT_EQ(body_json(c.Get("/api/models"))["loaded"], "llm/Stheno-test.gguf");
     const std::string character = body_json(c.Post("/api/characters", R"({"name":"Mia"})", "application/json"))["id"];
     const std::string chat = body_json(c.Post("/api/chats", Json{{"character_id", character}}.dump(), "application/json"))["chat"]["id"];

@@ -209,6 +209,8 @@ export function SettingsPanel({ health, onClose, onSaved }: Props) {
                     </label>
                   </div>
                 )}
+                {input('llm.parallel', t.parallel, 'number')}
+                <p className="-mt-2 text-xs text-zinc-500">{t.parallelHint}</p>
               </>
             )}
             <div className="grid grid-cols-2 gap-3">
