@@ -622,13 +622,16 @@ struct LlamaEngine::Impl {
         return std::nullopt;
     }
 
-    void rebuild_text() {
-        active_lens = lens_of(active_tokens, 0, true);
-        active_text.clear();
-        for (size_t i = 0; i < active_tokens.size(); ++i) {
-            if (active_lens[i]) active_text += piece(active_tokens[i]);
+    // The text cached tokens stand for, and each one's share of it.
+    void text_of(const std::vector<llama_token>& tokens, std::vector<uint32_t>& lens, std::string& text) const {
+        lens = lens_of(tokens, 0, true);
+        text.clear();
+        for (size_t i = 0; i < tokens.size(); ++i) {
+            if (lens[i]) text += piece(tokens[i]);
         }
     }
+
+    void rebuild_text() { text_of(active_tokens, active_lens, active_text); }
 
     void save_active_to_disk() {
         if (!active_dirty || active_key.empty() || state_dir.empty() || active_tokens.empty() || !active_on_disk) return;
@@ -1040,13 +1043,13 @@ struct LlamaEngine::Impl {
     // the offset in `text` where their text ends. Differences the template or the chat layer
     // introduce into a stored reply are tolerated: whitespace trimmed at either side, and invalid
     // UTF-8 bytes the client received as U+FFFD.
-    std::pair<size_t, size_t> align_with_cache(const std::string& text) const {
-        const std::string& cached = active_text;
+    std::pair<size_t, size_t> align_with_cache(const std::string& text, const std::vector<uint32_t>& cached_lens,
+                                               const std::string& cached) const {
         size_t i = 0, j = 0, tok = 0, cum = 0;
         size_t best_k = 0, best_i = 0;
         auto record = [&] {
-            while (tok < active_lens.size() && cum + active_lens[tok] <= j) {
-                cum += active_lens[tok];
+            while (tok < cached_lens.size() && cum + cached_lens[tok] <= j) {
+                cum += cached_lens[tok];
                 ++tok;
                 if (cum == j) {
                     best_k = tok;
@@ -1084,12 +1087,13 @@ struct LlamaEngine::Impl {
     // The longest run of whole cached tokens (from `keep` on, at least kMinRun of them) whose text
     // reappears in `text` after `text_pos`. Windows of 32 bytes of the prompt are looked up by hash
     // at each cached token's start, so the search is linear in both lengths.
-    std::optional<CachedRun> find_moved_run(const std::string& text, size_t text_pos, size_t keep) const {
+    std::optional<CachedRun> find_moved_run(const std::string& text, size_t text_pos, size_t keep, const std::vector<uint32_t>& cached_lens,
+                                            const std::string& cached_text) const {
         constexpr size_t kWindow = 32, kMinRun = 16;
-        if (keep + kMinRun > active_tokens.size() || text.size() < text_pos + kWindow) return std::nullopt;
-        std::vector<size_t> off(active_lens.size() + 1, 0);
-        for (size_t k = 0; k < active_lens.size(); ++k) off[k + 1] = off[k] + active_lens[k];
-        const std::string_view t(text), c(active_text);
+        if (keep + kMinRun > cached_lens.size() || text.size() < text_pos + kWindow) return std::nullopt;
+        std::vector<size_t> off(cached_lens.size() + 1, 0);
+        for (size_t k = 0; k < cached_lens.size(); ++k) off[k + 1] = off[k] + cached_lens[k];
+        const std::string_view t(text), c(cached_text);
         std::unordered_map<size_t, std::vector<size_t>> where;
         const std::hash<std::string_view> hash;
         for (size_t q = text_pos; q + kWindow <= t.size(); ++q) {
@@ -1097,8 +1101,8 @@ struct LlamaEngine::Impl {
             if (list.size() < 8) list.push_back(q);  // Repetitive text: a few candidates suffice.
         }
         CachedRun best;
-        for (size_t k = keep; k < active_lens.size();) {
-            if (active_lens[k] == 0 || off[k] + kWindow > c.size()) {
+        for (size_t k = keep; k < cached_lens.size();) {
+            if (cached_lens[k] == 0 || off[k] + kWindow > c.size()) {
                 ++k;
                 continue;
             }
@@ -1106,7 +1110,7 @@ struct LlamaEngine::Impl {
             if (auto it = where.find(hash(c.substr(off[k], kWindow))); it != where.end()) {
                 for (size_t q : it->second) {
                     size_t j = k, p = q;
-                    while (j < active_lens.size() && t.compare(p, active_lens[j], c.substr(off[j], active_lens[j])) == 0) p += active_lens[j++];
+                    while (j < cached_lens.size() && t.compare(p, cached_lens[j], c.substr(off[j], cached_lens[j])) == 0) p += cached_lens[j++];
                     if (j - k > longest) longest = j - k;
                     if (j - k > best.to - best.from) best = {k, j, q, p};
                 }
@@ -1117,6 +1121,52 @@ struct LlamaEngine::Impl {
         return best;
     }
 
+
+    // A prompt's tokens beside what the cache holds (`cached_*`: its tokens, each one's text, the
+    // text): the cached tokens whose text the prompt repeats stay as they are (re-tokenizing a reply
+    // can split it differently), and only the rest is tokenized.
+    struct PromptTokens {
+        std::vector<llama_token> tokens;
+        std::vector<uint32_t> lens;
+        std::string text;
+    };
+    PromptTokens tokens_for(const std::string& text, const std::vector<llama_token>& cached_tokens, const std::vector<uint32_t>& cached_lens,
+                            const std::string& cached_text) const {
+        const auto [keep, text_pos0] = align_with_cache(text, cached_lens, cached_text);
+        PromptTokens out;
+        std::vector<llama_token>& tokens = out.tokens;
+        tokens.assign(cached_tokens.begin(), cached_tokens.begin() + static_cast<std::ptrdiff_t>(keep));
+        std::vector<uint32_t>& lens = out.lens;
+        lens.assign(cached_lens.begin(), cached_lens.begin() + static_cast<std::ptrdiff_t>(keep));
+        size_t kept_bytes = 0;
+        for (auto l : lens) kept_bytes += l;
+        std::string& token_text = out.text;
+        token_text = cached_text.substr(0, kept_bytes);
+        auto append_tokenized = [&](size_t from, size_t to, bool add_special) {
+            auto rest = tokenize(std::string_view(text).substr(from, to - from), add_special);
+            auto rest_lens = lens_of(rest, 0, add_special);
+            for (size_t k = 0; k < rest.size(); ++k) {
+                if (rest_lens[k]) token_text += piece(rest[k]);
+            }
+            tokens.insert(tokens.end(), rest.begin(), rest.end());
+            lens.insert(lens.end(), rest_lens.begin(), rest_lens.end());
+        };
+        // Past the common prefix, the longest run of cached text the prompt repeats (the history after
+        // dropped turns or a changed note) keeps its cached tokens too, so reuse_cache moves it whole:
+        // re-tokenizing it would split a generated reply differently and read it again.
+        if (const auto run = keep > 0 ? find_moved_run(text, text_pos0, keep, cached_lens, cached_text) : std::nullopt) {
+            append_tokenized(text_pos0, run->text_from, false);
+            tokens.insert(tokens.end(), cached_tokens.begin() + static_cast<std::ptrdiff_t>(run->from),
+                          cached_tokens.begin() + static_cast<std::ptrdiff_t>(run->to));
+            lens.insert(lens.end(), cached_lens.begin() + static_cast<std::ptrdiff_t>(run->from),
+                        cached_lens.begin() + static_cast<std::ptrdiff_t>(run->to));
+            token_text.append(text, run->text_from, run->text_to - run->text_from);
+            append_tokenized(run->text_to, text.size(), false);
+        } else {
+            append_tokenized(text_pos0, text.size(), keep == 0);
+        }
+        return out;
+    }
 
     // --- replies decoded together ---
 
@@ -1206,6 +1256,19 @@ struct LlamaEngine::Impl {
                 }
             } else if (const std::string path = state_path(side->key); !path.empty() && std::filesystem::exists(path)) {
                 if (auto t = load_seq(ctx, path, side->seq, room)) side->tokens = std::move(*t);
+            }
+        }
+        // As for the active chat: the cached tokens whose text the prompt repeats stay (a reply
+        // re-tokenized would split differently and be read again).
+        if (!side->tokens.empty()) {
+            std::vector<uint32_t> cached_lens;
+            std::string cached_text;
+            text_of(side->tokens, cached_lens, cached_text);
+            tokens = tokens_for(*prompt, side->tokens, cached_lens, cached_text).tokens;
+            side->reserve = std::min(cells, tokens.size() + static_cast<size_t>(req.sampling.max_tokens));
+            if (tokens.size() >= cells || used + side->reserve > cells) {  // Split otherwise: a few tokens more.
+                llama_memory_seq_rm(llama_get_memory(ctx), side->seq, -1, -1);
+                return false;
             }
         }
         const auto t_prompt = Clock::now();
@@ -1382,37 +1445,10 @@ struct LlamaEngine::Impl {
             ~ClearAbort() { flag.store(nullptr); }
         } clear_abort{abort_flag};
 
-        // Tokens for the prompt: the cached tokens whose text the prompt repeats stay as they are
-        // (re-tokenizing a reply can split it differently), and only the rest is tokenized.
-        const auto [keep, text_pos0] = align_with_cache(text);
-        std::vector<llama_token> tokens(active_tokens.begin(), active_tokens.begin() + static_cast<std::ptrdiff_t>(keep));
-        std::vector<uint32_t> lens(active_lens.begin(), active_lens.begin() + static_cast<std::ptrdiff_t>(keep));
-        size_t kept_bytes = 0;
-        for (auto l : lens) kept_bytes += l;
-        std::string token_text = active_text.substr(0, kept_bytes);
-        auto append_tokenized = [&](size_t from, size_t to, bool add_special) {
-            auto rest = tokenize(std::string_view(text).substr(from, to - from), add_special);
-            auto rest_lens = lens_of(rest, 0, add_special);
-            for (size_t k = 0; k < rest.size(); ++k) {
-                if (rest_lens[k]) token_text += piece(rest[k]);
-            }
-            tokens.insert(tokens.end(), rest.begin(), rest.end());
-            lens.insert(lens.end(), rest_lens.begin(), rest_lens.end());
-        };
-        // Past the common prefix, the longest run of cached text the prompt repeats (the history after
-        // dropped turns or a changed note) keeps its cached tokens too, so reuse_cache moves it whole:
-        // re-tokenizing it would split a generated reply differently and read it again.
-        if (const auto run = keep > 0 ? find_moved_run(text, text_pos0, keep) : std::nullopt) {
-            append_tokenized(text_pos0, run->text_from, false);
-            tokens.insert(tokens.end(), active_tokens.begin() + static_cast<std::ptrdiff_t>(run->from),
-                          active_tokens.begin() + static_cast<std::ptrdiff_t>(run->to));
-            lens.insert(lens.end(), active_lens.begin() + static_cast<std::ptrdiff_t>(run->from),
-                        active_lens.begin() + static_cast<std::ptrdiff_t>(run->to));
-            token_text.append(text, run->text_from, run->text_to - run->text_from);
-            append_tokenized(run->text_to, text.size(), false);
-        } else {
-            append_tokenized(text_pos0, text.size(), keep == 0);
-        }
+        PromptTokens prompt_tokens = tokens_for(text, active_tokens, active_lens, active_text);
+        std::vector<llama_token>& tokens = prompt_tokens.tokens;
+        std::vector<uint32_t>& lens = prompt_tokens.lens;
+        std::string& token_text = prompt_tokens.text;
         const int n_ctx = opt.context_size;
         if (static_cast<int>(tokens.size()) >= n_ctx) {
             return fail(ErrorCode::InvalidInput, "the prompt has " + std::to_string(tokens.size()) +

@@ -642,12 +642,16 @@ TEST_F(LlamaEngineTest, AChatDecodedBesideAnotherKeepsItsStateInMemoryAndOnDisk)
         ASSERT_TRUE(got[1]) << got[1].error().message;
         y1 = *got[1];
         ASSERT_GT(y1.batched_tokens, 0);
+        // Its next turn, beside another chat's again: its reply, which does not tokenize back to
+        // the tokens it was generated as, is not read again either.
         y.push_back({"assistant", y1.text});
         y.push_back({"user", "Nice."});
-        auto y2 = e.generate(request("side-y", y, 8));
-        ASSERT_TRUE(y2) << y2.error().message;
-        EXPECT_GE(y2->cached_tokens, y1.prompt_tokens);
-        EXPECT_LE(y2->prompt_tokens, e.count_tokens(y1.text) + e.count_tokens("Nice.") + 12);
+        side = {request("side-y", y, 8)};
+        got = at_once(e, request("side-x", {{"user", "Talk to me, please."}}, 40), side);
+        ASSERT_TRUE(got[1]) << got[1].error().message;
+        EXPECT_GT(got[1]->batched_tokens, 0);
+        EXPECT_GE(got[1]->cached_tokens, y1.prompt_tokens + y1.predicted_tokens - 1);
+        EXPECT_LE(got[1]->prompt_tokens, e.count_tokens("Nice.") + 12);
 
         side = {request("side-z", z, 24)};
         got = at_once(e, request("side-x", {{"user", "Talk to me again."}}, 40), side);
