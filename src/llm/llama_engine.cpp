@@ -413,7 +413,8 @@ struct LlamaEngine::Impl {
         // Sequence 0 holds the active chat; sequence 1 parks a run of it while the cache is
         // rearranged (see reuse_cache); sequences 2 and up hold replies decoded beside it (Side).
         // One unified cache: copying between them is free, and they share its cells.
-        cp.n_seq_max = static_cast<uint32_t>(kFirstSide + std::max(0, opt.parallel - 1));
+        // The last one is scratch space for writing a state kept in memory to disk (save_hot).
+        cp.n_seq_max = static_cast<uint32_t>(kFirstSide + opt.parallel);
         cp.kv_unified = true;
         const int threads = opt.threads > 0 ? opt.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
         cp.n_threads = threads;
@@ -686,27 +687,39 @@ struct LlamaEngine::Impl {
         while (hot_bytes > opt.hot_cache_bytes && !lru.empty()) {
             const std::string victim = lru.back();
             lru.pop_back();
+            // Only here (a chat decoded beside the active one): to disk before it goes.
+            if (unsaved.erase(victim) > 0 && !save_hot(victim, hot[victim])) {
+                log::warn("KV state of chat ", victim, " left the memory cache unsaved (no room to write it now)");
+            }
             hot_bytes -= hot[victim].state.size() + hot[victim].draft_state.size();
             hot.erase(victim);
-            unsaved.erase(victim);
         }
     }
 
     // States of replies decoded beside the active chat are kept in memory when they end and
     // written to disk once the engine is idle (writing them at once would stall the others).
     void save_unsaved() {
-        for (auto key = unsaved.begin(); key != unsaved.end(); key = unsaved.erase(key)) {
+        for (auto key = unsaved.begin(); key != unsaved.end();) {
             const auto it = hot.find(*key);
-            if (it == hot.end() || state_dir.empty() || opt.disk_cache_bytes == 0) continue;
-            llama_memory_t mem = llama_get_memory(ctx);
-            if (llama_state_seq_set_data(ctx, it->second.state.data(), it->second.state.size(), kFirstSide) > 0 &&
-                save_seq(ctx, state_path(*key), it->second.tokens, kFirstSide)) {
-                kv_files::enforce_budget(opt.cache_dir, opt.disk_cache_bytes, state_path(*key));
-            } else {
-                log::warn("could not save the KV state of chat ", *key);
-            }
-            llama_memory_seq_rm(mem, kFirstSide, -1, -1);
+            if (it == hot.end() || save_hot(*key, it->second)) key = unsaved.erase(key);
+            else ++key;  // No room now: later.
         }
+    }
+
+    // A state kept in memory, to its file, through the scratch sequence; false when the cells the
+    // other sequences leave cannot hold it now.
+    bool save_hot(const std::string& key, const Hot& h) {
+        if (state_dir.empty() || opt.disk_cache_bytes == 0) return true;
+        const size_t cells = static_cast<size_t>(opt.context_size);
+        const size_t used = std::max(active_reserve, active_tokens.size()) + reserved() - active_reserve;
+        if (used + h.tokens.size() > cells) return false;
+        const llama_seq_id scratch = kFirstSide + opt.parallel - 1;
+        const std::string path = state_path(key);
+        bool ok = llama_state_seq_set_data(ctx, h.state.data(), h.state.size(), scratch) > 0 && save_seq(ctx, path, h.tokens, scratch);
+        llama_memory_seq_rm(llama_get_memory(ctx), scratch, -1, -1);
+        if (ok) kv_files::enforce_budget(opt.cache_dir, opt.disk_cache_bytes, path);
+        else log::warn("could not save the KV state of chat ", key);
+        return true;
     }
 
     void switch_to(const std::string& key) {
@@ -735,7 +748,10 @@ struct LlamaEngine::Impl {
         const std::string path = state_path(key);
         if (path.empty() || !std::filesystem::exists(path)) return;
         const auto started = Clock::now();
-        if (auto tokens = load_seq(ctx, path)) {
+        // Beside replies of other chats, only what fits in the cells they leave (a state too long
+        // for them now is kept on disk, not dropped as unreadable).
+        const size_t room = sides.empty() ? 0 : std::max<size_t>(1, static_cast<size_t>(opt.context_size) - std::min(reserved(), static_cast<size_t>(opt.context_size)));
+        if (auto tokens = load_seq(ctx, path, 0, room)) {
             active_tokens = std::move(*tokens);
             rebuild_text();
             log::debug("restored KV state of chat ", key, " (", active_tokens.size(), " tokens) in ", static_cast<int>(ms_since(started)), " ms");
@@ -1194,25 +1210,44 @@ struct LlamaEngine::Impl {
     void admit_sides() {
         while (static_cast<int>(sides.size()) + 1 < opt.parallel) {
             Job* job = nullptr;
+            size_t at = 0;  // Its place in the queue.
             {
                 std::lock_guard lock(mu);
                 stopping = quit;
                 if (quit) return;
+                std::set<std::string> passed;  // Chats with an earlier request waiting: theirs go in order.
                 for (auto it = queue.begin(); it != queue.end(); ++it) {
                     const GenerateRequest& r = *(*it)->request;
                     if (r.priority == Priority::Interactive && (r.cache_key.empty() || r.cache_key != active_key) &&
-                        !held_by_side(r.cache_key) && std::find(too_big.begin(), too_big.end(), *it) == too_big.end()) {
+                        !held_by_side(r.cache_key) && !passed.contains(r.cache_key) &&
+                        std::find(too_big.begin(), too_big.end(), *it) == too_big.end()) {
                         job = *it;
+                        at = static_cast<size_t>(it - queue.begin());
                         queue.erase(it);
                         break;
                     }
+                    if (!r.cache_key.empty()) passed.insert(r.cache_key);
                 }
             }
             if (!job) return;
-            if (!start_side(job)) {
-                std::lock_guard lock(mu);
+            bool started = false;
+            try {
+                started = start_side(job);
+            } catch (const std::exception& e) {
+                // It left the queue: its caller must hear of it (start_side sets no result before it ends).
+                job->done.set_value(fail(ErrorCode::Internal, std::string("generation failed: ") + e.what()));
+                continue;
+            }
+            if (!started) {
+                // Back where it was, until a reply ends and frees room.
+                std::unique_lock lock(mu);
+                if (quit) {  // The queue was emptied for a shutdown meanwhile.
+                    lock.unlock();
+                    job->done.set_value(fail(ErrorCode::Unavailable, "the language model was unloaded (settings changed or the server is stopping)"));
+                    return;
+                }
                 too_big.push_back(job);
-                queue.push_front(job);
+                queue.insert(queue.begin() + static_cast<std::ptrdiff_t>(std::min(at, queue.size())), job);
             }
         }
     }
@@ -1248,13 +1283,14 @@ struct LlamaEngine::Impl {
         // The chat's saved state, where it fits in the free cells (it is cut to the prompt's
         // common prefix at once); else the prompt is read whole.
         const size_t room = cells - used;
+        std::error_code ec;
         if (!side->key.empty()) {
             if (const auto it = hot.find(side->key); it != hot.end()) {
                 if (it->second.tokens.size() <= room &&
                     llama_state_seq_set_data(ctx, it->second.state.data(), it->second.state.size(), side->seq) > 0) {
                     side->tokens = it->second.tokens;
                 }
-            } else if (const std::string path = state_path(side->key); !path.empty() && std::filesystem::exists(path)) {
+            } else if (const std::string path = state_path(side->key); !path.empty() && std::filesystem::exists(path, ec)) {
                 if (auto t = load_seq(ctx, path, side->seq, room)) side->tokens = std::move(*t);
             }
         }
@@ -1416,6 +1452,26 @@ struct LlamaEngine::Impl {
         sides_decoded(shared);
     }
 
+    // Steps the sides until `need` cells fit beside them; false when `req` is cancelled or the
+    // engine stops meanwhile (the sides are then cancelled too).
+    bool wait_for_room(size_t need, const GenerateRequest& req) {
+        size_t sides_reserve = 0;
+        auto fits = [&] {
+            sides_reserve = 0;
+            for (const auto& side : sides) sides_reserve += side->reserve;
+            return sides_reserve + need <= static_cast<size_t>(opt.context_size);
+        };
+        while (!sides.empty() && !fits()) {
+            {
+                std::lock_guard lock(mu);
+                stopping = quit;
+            }
+            if (req.cancel && req.cancel->load()) return false;
+            step_sides();
+        }
+        return !stopping;
+    }
+
     Result<GenerateResult> run(const GenerateRequest& req) {
         if (!ctx) return fail(ErrorCode::Unavailable, detail.empty() ? "no model loaded" : detail);
         auto prompt = prompt_text(req);
@@ -1430,11 +1486,15 @@ struct LlamaEngine::Impl {
                 need = std::max(need, active_tokens.size());
             } else if (const auto it = hot.find(req.cache_key); it != hot.end()) {
                 need = std::max(need, it->second.tokens.size());
-            } else if (const std::string path = state_path(req.cache_key); !req.cache_key.empty() && !path.empty() &&
-                                                                            std::filesystem::exists(path)) {
+            } else if (std::error_code ec; !req.cache_key.empty() && !state_path(req.cache_key).empty() &&
+                                           std::filesystem::exists(state_path(req.cache_key), ec)) {
                 need = cells;  // A saved state of unknown length.
             }
-            while (!sides.empty() && reserved() + std::min(need, cells) > cells) step_sides();
+            if (!wait_for_room(std::min(need, cells), req)) {
+                GenerateResult cancelled;
+                cancelled.finish = FinishReason::Cancelled;
+                return cancelled;
+            }
         }
         switch_to(req.cache_key);
         active_on_disk = req.save_state;
@@ -1454,10 +1514,17 @@ struct LlamaEngine::Impl {
             return fail(ErrorCode::InvalidInput, "the prompt has " + std::to_string(tokens.size()) +
                                                      " tokens; the context holds " + std::to_string(n_ctx));
         }
+        // Its tokens can be a few more than the estimate above (kept tokens split differently).
+        active_reserve = std::min(cells, tokens.size() + static_cast<size_t>(req.sampling.max_tokens));
+        if (!sides.empty() && !wait_for_room(active_reserve, req)) {
+            GenerateResult cancelled;
+            cancelled.finish = FinishReason::Cancelled;
+            active_reserve = 0;
+            return cancelled;
+        }
         Reply reply(req);
         GenerateResult& result = reply.result;
         // Until it ends, other chats' replies join only where the cache has room for this one's.
-        active_reserve = std::min(cells, tokens.size() + static_cast<size_t>(req.sampling.max_tokens));
         struct EndReserve {
             Impl& impl;
             ~EndReserve() {
@@ -1642,7 +1709,11 @@ struct LlamaEngine::Impl {
             if (pick == queue.end()) {
                 if (!sides.empty()) {
                     lock.unlock();
-                    step_sides();
+                    try {
+                        step_sides();
+                    } catch (const std::exception& e) {
+                        fail_sides(std::string("generation failed: ") + e.what());
+                    }
                     lock.lock();
                     continue;
                 }
@@ -1675,6 +1746,7 @@ struct LlamaEngine::Impl {
         lock.unlock();
         if (ctx) {
             save_active_to_disk();
+            clear_active();  // Room for the states only the memory cache holds.
             save_unsaved();
         }
         if (dctx) llama_free(dctx);
@@ -1686,6 +1758,7 @@ struct LlamaEngine::Impl {
 
 LlamaEngine::LlamaEngine(LlamaEngineOptions options) : m_impl(std::make_unique<Impl>()) {
     m_impl->opt = std::move(options);
+    m_impl->opt.parallel = std::clamp(m_impl->opt.parallel, 1, 16);
     m_impl->worker = std::thread([this] { m_impl->loop(); });
 }
 

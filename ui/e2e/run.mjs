@@ -709,6 +709,12 @@ await step('health is visible in the settings', async () => {
   await desktop.getByText("'gpu-box' is not host:port").waitFor();
   assert((await (await fetch(`${base}/api/settings`)).json()).llm.rpc_servers === '', 'a refused list was saved');
   await desktop.getByTestId('setting-llm.rpc_servers').fill('');
+  // Replies generated together (llm.parallel): the number is saved, and the health says it.
+  await desktop.getByTestId('setting-llm.parallel').fill('2');
+  await desktop.getByTestId('save-settings').click();
+  for (let i = 0; i < 100 && (await (await fetch(`${base}/api/settings`)).json()).llm.parallel !== 2; i++) await new Promise((r) => setTimeout(r, 100));
+  assert((await (await fetch(`${base}/api/settings`)).json()).llm.parallel === 2, 'llm.parallel saved');
+  await desktop.screenshot({ path: join(artifacts, 'desktop-settings-llm.png') });
   // Speculative decoding: a draft model of the same vocabulary is used; a file that is no model is
   // refused in the status line with the reason, and the model still answers.
   const draftLine = async (text) => {
