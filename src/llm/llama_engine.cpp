@@ -1355,8 +1355,9 @@ struct LlamaEngine::Impl {
             const GenerateRequest& req = *(*it)->job->request;
             if (stopping || (req.cancel && req.cancel->load())) {
                 (*it)->reply->result.finish = FinishReason::Cancelled;
-                finish_side(std::move(*it));
+                auto side = std::move(*it);
                 it = sides.erase(it);
+                finish_side(std::move(side));
             } else {
                 ++it;
             }
@@ -1397,8 +1398,9 @@ struct LlamaEngine::Impl {
             if (go_on) {
                 ++it;
             } else {
-                finish_side(std::move(*it));
+                auto done = std::move(*it);
                 it = sides.erase(it);
+                finish_side(std::move(done));
             }
         }
         n_sides.store(static_cast<int>(sides.size()));
@@ -1410,12 +1412,15 @@ struct LlamaEngine::Impl {
         Reply& reply = *side->reply;
         reply.flush();
         reply.result.predicted_ms = ms_since(side->t_gen);
-        if (side->keep && !side->key.empty() && !side->tokens.empty()) {
-            put_hot(side->key, hot_of(side->seq, side->tokens));
+        std::optional<Hot> state;
+        if (side->keep && !side->key.empty() && !side->tokens.empty()) state = hot_of(side->seq, side->tokens);
+        llama_memory_seq_rm(llama_get_memory(ctx), side->seq, -1, -1);  // Before put_hot may write another state.
+        if (state) {
+            // Marked first: if the memory cache cannot keep it, put_hot writes it as it drops it.
             if (side->job->request->save_state) unsaved.insert(side->key);
             else unsaved.erase(side->key);
+            put_hot(side->key, std::move(*state));
         }
-        llama_memory_seq_rm(llama_get_memory(ctx), side->seq, -1, -1);
         too_big.clear();  // Room was freed.
         Job* job = side->job;
         GenerateResult result = std::move(reply.result);

@@ -667,6 +667,31 @@ TEST_F(LlamaEngineTest, AChatDecodedBesideAnotherKeepsItsStateInMemoryAndOnDisk)
     EXPECT_GE(z2->cached_tokens, z1.prompt_tokens);
 }
 
+// With no memory cache to keep it, a side's state is written to disk as it leaves (the scratch
+// sequence), and the chat resumes from it after a restart.
+TEST_F(LlamaEngineTest, ASideStateTheMemoryCacheCannotKeepIsWrittenAsItLeaves) {
+    LlamaEngineOptions o = options();
+    o.cache_dir = s_dir + "/cache-side-evicted";
+    o.hot_cache_bytes = 1;
+    std::vector<ChatMessage> w = {{"system", "You are Mia."}, {"user", "Erzähl mir vom Hafen."}};
+    GenerateResult w1;
+    {
+        LlamaEngine e(o);
+        std::vector<GenerateRequest> side = {request("evicted-w", w, 16)};
+        auto got = at_once(e, request("evicted-x", {{"user", "Talk to me."}}, 40), side);
+        ASSERT_TRUE(got[0] && got[1]);
+        w1 = *got[1];
+        ASSERT_GT(w1.batched_tokens, 0);
+        EXPECT_TRUE(std::filesystem::exists(o.cache_dir));
+    }
+    LlamaEngine e(o);
+    w.push_back({"assistant", w1.text});
+    w.push_back({"user", "Und dann?"});
+    auto w2 = e.generate(request("evicted-w", w, 8));
+    ASSERT_TRUE(w2) << w2.error().message;
+    EXPECT_GE(w2->cached_tokens, w1.prompt_tokens);
+}
+
 // Cancelling one of the replies decoding together (its person pressed stop) ends it within a
 // token; the others go on to their own end. (Not to the same last bits: the cancelled reply's
 // cells are freed and the others' next tokens fill them, so their cells no longer lie in order.)
