@@ -193,7 +193,10 @@ await step('a voice sample recorded in the character editor is stored and measur
   const text = await info.textContent();
   assert(text.includes('WEBM') && text.includes('48000 Hz'), text);
   const stored = await (await fetch(`${base}/api/characters/${character.id}`)).json();
-  assert(stored.voice_sample_info.format === 'webm' && stored.voice_sample_info.seconds >= 5, JSON.stringify(stored.voice_sample_info));
+  // The button's timer counts from the click; the recorder starts a moment later (4.98 s seen on a
+  // loaded machine), so the stored sample is measured at a little under the timer's 5 s.
+  assert(stored.voice_sample_info.format === 'webm' && stored.voice_sample_info.seconds >= 4.5 && stored.voice_sample_info.seconds < 8,
+    JSON.stringify(stored.voice_sample_info));
   await p.getByTestId('voice-panel').screenshot({ path: join(artifacts, 'mic-voice-sample.png') });
   await p.close();
 });
