@@ -1572,6 +1572,7 @@ struct LlamaEngine::Impl {
         result.prompt_ms = ms_since(t_prompt);
 
         const auto t_gen = Clock::now();
+        tuner.reply_starts();
         llama_sampler* smpl = make_sampler(req.sampling);
         // Each step decodes the sampled token together with the draft model's guesses for the tokens
         // after it, in one batch. The guesses are then checked in order by sampling from the model's

@@ -8,8 +8,9 @@
 //     usual time (a slowly following average), as when another program starts — noticed within a
 //     few steps, while a single slow step (this VM's jitter) does not count;
 //   - every `check_every` steps regardless (a slowdown too gradual to notice);
-//   - while on half the threads, every `probe_every` steps: all threads get their cores back only
-//     by trying them (a step on half of them takes as long whether the machine is busy or not).
+//   - while on half the threads, every `probe_every` steps and when a reply starts: all threads
+//     get their cores back only by trying them (a step on half of them takes as long whether the
+//     machine is busy or not).
 // Whichever was faster (by 10 %) in the last probe, against the steps just before it, runs the
 // steps between. On a quiet machine a probe costs
 // 2 steps at ~1.45 times a step's time, once per `check_every` (1024) steps: ~0.1 % of decode.
@@ -50,6 +51,12 @@ public:
         return other;
     }
 
+    // A reply starts: the machine may have changed while nothing decoded, and on half the threads
+    // only a probe can tell that it is quiet again, so its first step is one.
+    void reply_starts() {
+        if (m_choice != m_all && m_probe_left == 0 && !m_in_probe) m_since_probe = m_every;
+    }
+
     // The step that ran on `threads` took `ms`.
     void record(int threads, double ms) {
         double& e = threads == m_all ? m_ms_all : m_ms_fewer;
@@ -62,17 +69,16 @@ public:
             // (one slow step, as this VM has now and then, is no reason to leave all threads).
             m_choice = m_ms_fewer > 0 && m_ms_all > 0 && m_ms_fewer < 0.9 * m_ms_all ? m_fewer : m_all;
             m_in_probe = false;
-            m_rebase = true;
+            // Staying on (or returning to) all threads: what they took at the probe is the new
+            // usual (the context grew, or the machine's load changed and the probe answered it).
+            m_usual = m_ms_all;
+            m_rising = 0;
             return;
         }
         if (threads != m_all) return;
         // Steps on all threads outside a probe: their usual time, and whether they turned slow.
-        // After a probe, what all threads take now is the new usual (the context grew, or the
-        // machine's load changed and the probe has answered for it).
-        if (m_usual == 0 || m_rebase) {
+        if (m_usual == 0) {
             m_usual = ms;
-            m_rebase = false;
-            m_rising = 0;
             return;
         }
         m_rising = ms > kRising * m_usual ? m_rising + 1 : 0;
@@ -92,7 +98,6 @@ private:
     int m_probe_left = 0;   // Steps of the running probe still to come.
     bool m_probed = false;  // The first probe has run.
     bool m_in_probe = false;
-    bool m_rebase = false;  // The next step on all threads sets their usual time.
     int m_rising = 0;       // Steps on all threads in a row that took over kRising times the usual.
     int m_last = 0;         // Threads of the step recorded last.
     double m_ms_all = 0, m_ms_fewer = 0;  // Recent ms per step on each.

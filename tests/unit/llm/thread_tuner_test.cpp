@@ -76,6 +76,26 @@ TEST(ThreadTuner, ABusyMachineMovesToFewerThreadsAndBackWhenItQuietens) {
     EXPECT_EQ(t.best(), 2);
 }
 
+TEST(ThreadTuner, AReplyStartingOnHalfTheThreadsTriesAllOfThemFirst) {
+    ThreadTuner t(2, 128, 2, 1024);
+    run(t, 40, 116, 48);  // The last reply ran while another program kept a core.
+    ASSERT_EQ(t.best(), 1);
+    t.reply_starts();  // That program has ended since.
+    EXPECT_EQ(run(t, 2, 33, 48), 2);  // Not after up to 128 steps on one thread.
+    EXPECT_EQ(t.best(), 2);
+    // Still busy: two steps on all threads, then back to half.
+    run(t, 40, 116, 48);
+    ASSERT_EQ(t.best(), 1);
+    t.reply_starts();
+    EXPECT_EQ(run(t, 10, 116, 48), 2);
+    EXPECT_EQ(t.best(), 1);
+    // On all threads a new reply changes nothing.
+    ThreadTuner quiet(2, 128, 2, 1024);
+    run(quiet, 40, 33, 48);
+    quiet.reply_starts();
+    EXPECT_EQ(run(quiet, 40, 33, 48), 40);
+}
+
 TEST(ThreadTuner, HalfAsManyAndNeverFewerThanOne) {
     ThreadTuner eight(8, 16, 2);
     run(eight, 16, 100, 50);  // The first probe: steps 15 and 16.
