@@ -383,7 +383,7 @@ struct LlamaEngine::Impl {
         std::vector<llama_token> tokens;  // What its sequence holds.
         llama_sampler* smpl = nullptr;
         std::unique_ptr<Reply> reply;
-        llama_token next = 0;  // Sampled, decoded in the next step.
+        llama_token next = 0;  // Sampled and handed out; decoded in the next step.
         int32_t out = -1;      // Its token's index in the step's batch.
         Clock::time_point t_gen;
         ~Side() {
@@ -1338,8 +1338,7 @@ struct LlamaEngine::Impl {
         side->smpl = make_sampler(req.sampling);
         side->t_gen = Clock::now();
         side->next = llama_sampler_sample(side->smpl, ctx, -1);  // Now: the next decode replaces the logits.
-        if (llama_vocab_is_eog(vocab, side->next)) {
-            result.finish = FinishReason::Stop;
+        if (!side_takes(*side)) {
             finish_side(std::move(side));
             return true;
         }
@@ -1378,24 +1377,29 @@ struct LlamaEngine::Impl {
         }
     }
 
-    // After a step decoded the sides' tokens: each hands out its token and samples its next one.
+    // A side's next token was sampled: its text goes out now, before the step that decodes it.
+    // False when the reply ends with it (end of text, a stop string, the limit, a full context):
+    // then it is not decoded at all.
+    bool side_takes(Side& side) {
+        Reply& reply = *side.reply;
+        if (llama_vocab_is_eog(vocab, side.next)) {
+            reply.result.finish = FinishReason::Stop;
+            return false;
+        }
+        return reply.take(llama_vocab_is_control(vocab, side.next), piece(side.next)) &&
+               reply.result.predicted_tokens < reply.req.sampling.max_tokens &&
+               side.tokens.size() < static_cast<size_t>(opt.context_size);
+    }
+
+    // After a step decoded the sides' tokens: each samples its next one and hands it out.
     void sides_decoded(bool shared) {
-        const auto n_ctx = static_cast<size_t>(opt.context_size);
         for (auto it = sides.begin(); it != sides.end();) {
             Side& side = **it;
             Reply& reply = *side.reply;
             side.tokens.push_back(side.next);
             if (shared) ++reply.result.batched_tokens;
-            bool go_on = reply.take(llama_vocab_is_control(vocab, side.next), piece(side.next)) &&
-                         reply.result.predicted_tokens < reply.req.sampling.max_tokens && side.tokens.size() < n_ctx;
-            if (go_on) {
-                side.next = llama_sampler_sample(side.smpl, ctx, side.out);
-                if (llama_vocab_is_eog(vocab, side.next)) {
-                    reply.result.finish = FinishReason::Stop;
-                    go_on = false;
-                }
-            }
-            if (go_on) {
+            side.next = llama_sampler_sample(side.smpl, ctx, side.out);
+            if (side_takes(side)) {
                 ++it;
             } else {
                 auto done = std::move(*it);
@@ -1599,11 +1603,17 @@ struct LlamaEngine::Impl {
                 result.finish = FinishReason::Stop;
                 break;
             }
+            // The token's text goes out now, before the step that decodes it (the first one a
+            // step sooner). A reply that ends with it (a stop string, the limit, the client gone)
+            // does not decode it: nothing needs its cache entry, and the next turn reads it with
+            // its prompt if the chat goes on.
+            const std::string p = piece(tok);
+            if (!reply.take(llama_vocab_is_control(vocab, tok), p) || result.predicted_tokens >= req.sampling.max_tokens) break;
             // Requests of other chats join this step (their prompts are read first); the draft
             // model and the thread tuner work for a reply decoded alone.
             if (req.priority == Priority::Interactive) admit_sides();
             settle_sides();
-            const int room = std::min(req.sampling.max_tokens - result.predicted_tokens - 1,
+            const int room = std::min(req.sampling.max_tokens - result.predicted_tokens,
                                       n_ctx - static_cast<int>(active_tokens.size()) - 1);
             const int want_guesses = sides.empty() ? choose_guesses(std::min(opt.draft_max, room)) : 0;
             const std::vector<llama_token> draft = make_draft(tok, want_guesses, req, result);
@@ -1636,10 +1646,8 @@ struct LlamaEngine::Impl {
                 double& m = batch_ms[static_cast<size_t>(std::min(batch.n_tokens, kMaxBatch))];
                 m = m == 0 ? ms_since(decode_started) : 0.8 * m + 0.2 * ms_since(decode_started);
             }
-            std::string p = piece(tok);
             commit(tok, p);
-            bool go_on = reply.take(llama_vocab_is_control(vocab, tok), p);
-            const bool checked = go_on;  // The guesses were looked at (not when the reply ended at tok).
+            bool go_on = true;
             size_t accepted = 0;
             for (size_t k = 0; go_on && k < draft.size(); ++k) {
                 const llama_token s = llama_sampler_sample(smpl, ctx, static_cast<int32_t>(k));
@@ -1653,18 +1661,16 @@ struct LlamaEngine::Impl {
                     go_on = false;
                     break;
                 }
-                p = piece(s);
-                commit(s, p);
-                go_on = reply.take(llama_vocab_is_control(vocab, s), p) && result.predicted_tokens < req.sampling.max_tokens;
+                const std::string ps = piece(s);
+                commit(s, ps);
+                go_on = reply.take(llama_vocab_is_control(vocab, s), ps) && result.predicted_tokens < req.sampling.max_tokens;
             }
-            if (!draft.empty() && checked) {
+            if (!draft.empty()) {
                 result.draft_tokens += static_cast<int>(draft.size());
                 result.accepted_tokens += static_cast<int>(accepted);
                 // The chance a guess is kept, from recent steps (older ones count less).
                 hits = 0.95 * hits + static_cast<double>(accepted);
                 misses = 0.95 * misses + (accepted < draft.size() ? 1.0 : 0.0);
-            }
-            if (!draft.empty()) {
                 // The context keeps what was taken, not the rest of the guesses. (With every guess
                 // taken, the next step samples the last guess's logits, the batch's last output.)
                 llama_memory_seq_rm(mem, 0, static_cast<llama_pos>(active_tokens.size()), -1);

@@ -251,6 +251,25 @@ TEST_F(LlamaEngineTest, TheLastGeneratedReplyIsMovedWithTheHistoryNotReadAgain) 
     EXPECT_LE(again->prompt_tokens, 2);
 }
 
+// Each token's text goes out before the step that decodes it, so the first text comes a step
+// sooner, and a reply that ends with a token never decodes it (no one would use that step's
+// output): it ends a step sooner. Seen from outside, the cache then holds the prompt and every
+// token of the reply but the last, which the next turn reads with its prompt.
+TEST_F(LlamaEngineTest, AReplysLastTokenIsHandedOutWithoutADecodeStep) {
+    LlamaEngine e(options());
+    const std::vector<ChatMessage> m = {{"system", "You are Mia."}, {"user", "Hello there, tell me something."}};
+    auto first = e.generate(request("last", m, 6));
+    ASSERT_TRUE(first);
+    ASSERT_EQ(first->predicted_tokens, 6);
+    ASSERT_EQ(first->finish, FinishReason::Length);
+    // The same chat, continuing the reply: what the cache has of it is kept.
+    auto more = request("last", m, 1);
+    more.assistant_prefix = first->text + " and";
+    auto cont = e.generate(more);
+    ASSERT_TRUE(cont);
+    EXPECT_EQ(cont->cached_tokens, first->cached_tokens + first->prompt_tokens + 5);
+}
+
 TEST_F(LlamaEngineTest, AChangedNoteBeforeTheHistoryIsReadIntoAGapWhileTheHistoryIsReused) {
     LlamaEngine e(options());
     const std::string sys = "You are Mia, a painter from Hamburg. Stay in character.";
