@@ -12,8 +12,8 @@
 //     get their cores back only by trying them (a step on half of them takes as long whether the
 //     machine is busy or not).
 // Whichever was faster (by 10 %) in the last probe, against the steps just before it, runs the
-// steps between. On a quiet machine a probe costs
-// 2 steps at ~1.45 times a step's time, once per `check_every` (1024) steps: ~0.1 % of decode.
+// steps between. On a quiet machine a probe costs 2 steps at ~1.45 times a step's time, once per
+// `check_every` (1024) steps: ~0.1 % of decode.
 // Thread safety: none (the inference thread owns it).
 #pragma once
 
