@@ -25,6 +25,7 @@
 #include <thread>
 
 #include "core/log.hpp"
+#include "http/worker_pool.hpp"
 
 namespace mc::http {
 namespace {
@@ -51,6 +52,18 @@ std::string to_regex(const std::string& pattern, std::vector<std::string>& names
     }
     return out;
 }
+
+// httplib's queue of accepted connections, served by a WorkerPool (httplib's own ThreadPool starts
+// all its threads at once and keeps them: see http/worker_pool.hpp).
+class PoolQueue final : public httplib::TaskQueue {
+public:
+    PoolQueue(size_t max, size_t spare, std::chrono::milliseconds idle) : m_pool(max, spare, idle) {}
+    void enqueue(std::function<void()> fn) override { m_pool.submit(std::move(fn)); }
+    void shutdown() override { m_pool.shutdown(); }
+
+private:
+    WorkerPool m_pool;
+};
 
 class HttplibSink : public StreamSink {
 public:
@@ -239,8 +252,10 @@ Server::Server(ServerOptions options) : m_impl(std::make_unique<Impl>()) {
     }
     m_impl->server_ptr = m_impl->owned.get();
     auto& svr = m_impl->server_ref();
-    const int threads = m_impl->options.worker_threads;
-    svr.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+    const auto& o = m_impl->options;
+    svr.new_task_queue = [max = o.worker_threads, spare = o.spare_workers, idle = o.worker_idle_timeout] {
+        return new PoolQueue(static_cast<size_t>(max), static_cast<size_t>(spare), idle);
+    };
     svr.set_payload_max_length(m_impl->options.max_body_bytes);
     svr.set_keep_alive_max_count(1000);
     // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, which would let two servers share

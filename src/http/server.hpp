@@ -4,6 +4,7 @@
 // must be safe to call concurrently; stop() may be called from any thread.
 #pragma once
 
+#include <chrono>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -129,7 +130,9 @@ using WsHandler = std::function<WsAnswer(const Request&)>;
 
 struct ServerOptions {
     size_t max_body_bytes = 64u << 20;
-    int worker_threads = 256;  // Open SSE streams (and keep-alive connections) each hold one.
+    int worker_threads = 256;  // At most: open SSE streams (and keep-alive connections) each hold one.
+    int spare_workers = 4;     // Idle ones kept for the next connections; more end after the timeout.
+    std::chrono::milliseconds worker_idle_timeout{10000};
     // Builds the response for errors the layer itself detects (no route, body too large, exception).
     std::function<Response(int status, const std::string& message)> error_response;
     // https: PEM certificate and key files (see http/tls); empty = plain http.

@@ -402,6 +402,52 @@ TEST_F(Hardening, SavedKvStatesStayWithinTheirDiskBudget) {
     EXPECT_LE(total, std::max<uint64_t>(1u << 20, largest)) << files << " files, " << total << " bytes";
 }
 
+int threads_of(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
+    }
+    return -1;
+}
+
+// Issue 18: the server started 256 connection threads at once and kept them idle on one futex;
+// every futex wake that hashed to their bucket walked all 256, libgomp's barriers among them, and
+// decode ran 2-3 % slower than llama-server. Now threads start as connections need them.
+TEST_F(Hardening, AnIdleServerHoldsFewThreadsAndStillServesManyConnectionsAtOnce) {
+    start();
+    const int at_rest = threads_of(server->pid());
+    EXPECT_GT(at_rest, 0);
+    EXPECT_LT(at_rest, 48) << "threads of an idle server";
+
+    // 40 keep-alive connections at once, each holding its worker thread: all are answered.
+    std::vector<int> fds;
+    const std::string get = "GET /api/health HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(server->port()) +
+                            "\r\nConnection: keep-alive\r\n\r\n";
+    for (int i = 0; i < 40; ++i) {
+        const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(static_cast<uint16_t>(server->port()));
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+        ASSERT_EQ(::send(fd, get.data(), get.size(), MSG_NOSIGNAL), static_cast<ssize_t>(get.size()));
+        fds.push_back(fd);
+    }
+    int answered = 0;
+    for (int fd : fds) {
+        timeval tv{3, 0};  // Under httplib's 5 s keep-alive: a connection waiting for a thread would miss it.
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        char buf[64] = {};
+        const ssize_t n = ::recv(fd, buf, sizeof buf - 1, 0);
+        answered += n > 12 && std::string(buf, 12) == "HTTP/1.1 200";
+    }
+    EXPECT_EQ(answered, 40);
+    EXPECT_GE(threads_of(server->pid()), at_rest + 36) << "40 open connections, each with its thread";
+    for (int fd : fds) ::close(fd);
+    expect_alive();
+}
+
 // Connections to `port` whose client has hung up but the server has not closed (TCP CLOSE_WAIT).
 int half_closed_connections(int port) {
     std::ifstream in("/proc/net/tcp");
