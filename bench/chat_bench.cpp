@@ -600,14 +600,19 @@ int main(int argc, char** argv) {
     // the difference sought, so section 1's few long runs cannot settle it. Here each pair is two
     // /completion requests of 32 tokens back to back (the same prompt, cached, so nearly all is
     // decode), the order swapped every pair; each server's own ms per decode step (predicted_ms
-    // over predicted_n - 1: neither decodes the token it ends with); the ratio per pair.
+    // over predicted_n - 1: neither decodes the token it ends with); the ratio per pair. Two
+    // prompts take turns, two pairs each: the message alone, and the whole text a chat turn sends
+    // (system prompt, character, greeting), whose longer context each step attends to.
     if (want('8')) {
         const int pairs = std::getenv("PAIRS") ? std::max(4, std::atoi(std::getenv("PAIRS"))) : 40;
         constexpr int kTokens = 32;
         Mycandy us(mycandy, model, "parity", kContext, kTokens);
         LlamaServer ls(llama_server, model, kContext);
-        const std::string prompt = llama3({{"user", "Tell me a long story."}});
-        auto step_ms = [&](int port) {
+        std::string chat_prompt = us.prompt_text(us.new_chat(), "Tell me a long story.");
+        const std::string bos = "<|begin_of_text|>";  // llama-server adds its own.
+        if (chat_prompt.rfind(bos, 0) == 0) chat_prompt.erase(0, bos.size());
+        const std::string prompts[2] = {llama3({{"user", "Tell me a long story."}}), chat_prompt};
+        auto step_ms = [&](int port, const std::string& prompt) {
             httplib::Client c("127.0.0.1", port);
             c.set_read_timeout(600, 0);
             const Json body = {{"prompt", prompt}, {"n_predict", kTokens}, {"seed", 1}, {"ignore_eos", true},
@@ -618,28 +623,44 @@ int main(int argc, char** argv) {
             const int n = t.value("predicted_n", 0);
             return n > 1 ? t.value("predicted_ms", 0.0) / (n - 1) : 0.0;
         };
-        std::vector<double> ours_ms, theirs_ms, ratio;
-        for (int i = 0; i < pairs; ++i) {
+        std::vector<double> ours_ms[2], theirs_ms[2], ratio[3];  // Per prompt; ratio[2]: both.
+        for (int i = 0; i < 2 * pairs; ++i) {
+            const int p = (i / 2) % 2;
             double a = 0, b = 0;
             if (i % 2 == 0) {
-                a = step_ms(us.port);
-                b = step_ms(ls.port);
+                a = step_ms(us.port, prompts[p]);
+                b = step_ms(ls.port, prompts[p]);
             } else {
-                b = step_ms(ls.port);
-                a = step_ms(us.port);
+                b = step_ms(ls.port, prompts[p]);
+                a = step_ms(us.port, prompts[p]);
             }
             if (a <= 0 || b <= 0) continue;
-            ours_ms.push_back(a);
-            theirs_ms.push_back(b);
-            ratio.push_back(b / a);  // Our speed ÷ theirs.
+            ours_ms[p].push_back(a);
+            theirs_ms[p].push_back(b);
+            ratio[p].push_back(b / a);  // Our speed ÷ theirs.
+            ratio[2].push_back(b / a);
         }
-        std::sort(ratio.begin(), ratio.end());
-        const auto quartile = [&](double q) { return ratio.empty() ? 0.0 : ratio[static_cast<size_t>(q * (ratio.size() - 1))]; };
-        std::printf("8. decode parity: %zu pairs of %d tokens, order swapped each pair\n", ratio.size(), kTokens);
-        row("mycandy ms per decode step", ours_ms, "ms");
-        row("llama-server ms per decode step", theirs_ms, "ms");
-        std::printf("  %-58s %10.3f   quartiles %.3f-%.3f  goal >= 1.0\n\n", "mycandy speed / llama-server, median of pairs",
-                    median(ratio), quartile(0.25), quartile(0.75));
+        std::printf("8. decode parity: pairs of %d tokens, order swapped each pair\n", kTokens);
+        const char* names[3] = {"message alone", "a chat turn's prompt", "both"};
+        for (int p = 0; p < 3; ++p) {
+            auto& r = ratio[p];
+            std::sort(r.begin(), r.end());
+            const size_t n = r.size();
+            if (n == 0) continue;
+            const auto at = [&](double q) { return r[static_cast<size_t>(q * static_cast<double>(n - 1))]; };
+            // A distribution-free 95 % interval of the median: the order statistics k and n-1-k,
+            // k = n/2 - 0.98 sqrt(n) (the binomial's normal approximation).
+            const auto k = static_cast<size_t>(std::max(0.0, std::floor(n / 2.0 - 0.98 * std::sqrt(static_cast<double>(n)))));
+            if (p < 2) {
+                const std::string tokens = std::to_string(ls.count_tokens(prompts[p]));
+                row(("mycandy ms per decode step, " + std::string(names[p]) + " (" + tokens + " tokens)").c_str(), ours_ms[p], "ms");
+                row(("llama-server ms per decode step, " + std::string(names[p])).c_str(), theirs_ms[p], "ms");
+            }
+            std::printf("  %-58s %10.3f   %zu pairs, quartiles %.3f-%.3f, 95 %% interval %.3f-%.3f  goal >= 1.0\n",
+                        ("speed / llama-server, median, " + std::string(names[p])).c_str(), median(r), n, at(0.25), at(0.75), r[k],
+                        r[n - 1 - k]);
+        }
+        std::printf("\n");
     }
 
     // 6. The physical limit.
