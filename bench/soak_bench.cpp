@@ -32,8 +32,8 @@ long rss_kb(pid_t pid) {
     return -1;
 }
 
-// Resident memory by kind, from /proc/PID/smaps: thread stacks (8 MiB mappings: the HTTP pool's
-// 256 workers touch their stacks the first time each one serves a request), the malloc heap
+// Resident memory by kind, from /proc/PID/smaps: thread stacks (8 MiB mappings: each HTTP worker
+// touches its stack when it serves; workers start as connections need them, idle ones end), the malloc heap
 // ([heap] and glibc's 64 MiB arenas), and the rest (code, model, SQLite's mappings).
 struct Breakdown {
     long stacks_kb = 0, heap_kb = 0, other_kb = 0;

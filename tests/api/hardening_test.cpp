@@ -153,12 +153,8 @@ TEST_F(Hardening, OtherWebsitesCannotWriteAndForeignHostNamesAreRefused) {
 
 // Sends raw bytes on one connection and returns what came back within a moment of quiet.
 std::string raw_exchange(int port, const std::string& bytes) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return "";
+    const int fd = connect_loopback(port);
+    if (fd < 0) return "";
     (void)::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
     std::string out;
     char buf[4096];
@@ -425,12 +421,8 @@ TEST_F(Hardening, AnIdleServerHoldsFewThreadsAndStillServesManyConnectionsAtOnce
     const std::string get = "GET /api/health HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(server->port()) +
                             "\r\nConnection: keep-alive\r\n\r\n";
     for (int i = 0; i < 40; ++i) {
-        const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_port = htons(static_cast<uint16_t>(server->port()));
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+        const int fd = connect_loopback(server->port());
+        ASSERT_GE(fd, 0);
         ASSERT_EQ(::send(fd, get.data(), get.size(), MSG_NOSIGNAL), static_cast<ssize_t>(get.size()));
         fds.push_back(fd);
     }

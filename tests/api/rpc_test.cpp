@@ -20,14 +20,9 @@ namespace mc::test {
 namespace {
 
 bool accepts(int port) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    ::close(fd);
-    return ok;
+    const int fd = connect_loopback(port);
+    if (fd >= 0) ::close(fd);
+    return fd >= 0;
 }
 
 // ggml-rpc-server from the same build on a loopback port.

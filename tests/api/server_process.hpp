@@ -16,6 +16,8 @@ using Json = nlohmann::json;
 
 // A free TCP port on 127.0.0.1 (the kernel's choice; released before returning).
 int free_port();
+// A TCP connection to 127.0.0.1:`port` for raw bytes (-1 when refused); the caller closes it.
+int connect_loopback(int port);
 std::string make_temp_dir(const std::string& prefix);
 std::string read_file(const std::string& path);
 void write_file(const std::string& path, const std::string& content);

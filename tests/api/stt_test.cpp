@@ -113,12 +113,8 @@ TEST_F(SttApi, ARecognitionStopsWhenItsClientGoesAway) {
         }
         const size_t before = read_file(server->log_path()).size();
         // Send the whole request, then leave without reading the answer.
-        const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_port = htons(static_cast<uint16_t>(server->port()));
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+        const int fd = connect_loopback(server->port());
+        ASSERT_GE(fd, 0);
         const std::string request = std::string("POST ") + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: " + type +
                                     "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
         for (size_t done = 0; done < request.size();) {
