@@ -38,6 +38,11 @@ Json llm_component(Context& ctx) {
     // Replies being generated now (together, in one batch), requests waiting, and how many may
     // decode together (llm.parallel): the embedded engine says; others do not.
     if (st.decoding >= 0) c["streams"] = {{"decoding", st.decoding}, {"queued", st.queued}, {"parallel", st.parallel}};
+    // The weights in 2 MiB pages (llm.huge_pages), and what the kernel allows.
+    if (st.weights_huge_page_bytes >= 0) {
+        c["huge_pages"] = {{"weights_mb", st.weights_huge_page_bytes >> 20},
+                           {"kernel", st.huge_pages_kernel.empty() ? Json(nullptr) : Json(st.huge_pages_kernel)}};
+    }
     Json devices = Json::array();
     for (const auto& d : rt.devices) {
         devices.push_back({{"name", d.name}, {"description", d.description}, {"type", d.type},

@@ -79,6 +79,9 @@ const std::vector<Spec>& schema() {
         {"llm.draft_adaptive", Type::Boolean, true},
         // Replies of different chats decoded together in one batch (embedded engine); 1 = in turn.
         {"llm.parallel", Type::Integer, 4, 1, 8},
+        // The model's weights in 2 MiB pages (embedded engine, on the CPU): decode a few per cent
+        // faster, loading reads the file; false: mapped from the file.
+        {"llm.huge_pages", Type::Boolean, true},
         {"llm.max_tokens", Type::Integer, 400, 1, 32768},
         {"llm.max_message_chars", Type::Integer, 16000, 1, 1000000},
         {"llm.temperature", Type::Number, 0.8, 0, 5},

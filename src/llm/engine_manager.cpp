@@ -39,7 +39,7 @@ Json engine_key(const Settings& s) {
     const Json& llm = s.json().at("llm");
     for (const char* k : {"backend", "model_path", "llama_cpp_url", "api_key", "remote_mode", "remote_model", "context_size", "threads",
                           "kv_cache_disk_mb", "kv_cache_type", "gpu_layers", "rpc_servers", "llama_server_path", "draft_model_path",
-                          "draft_max", "draft_min", "draft_p_min", "draft_adaptive", "parallel"}) {
+                          "draft_max", "draft_min", "draft_p_min", "draft_adaptive", "parallel", "huge_pages"}) {
         key[k] = llm.at(k);
     }
     return key;
@@ -136,6 +136,7 @@ void EngineManager::configure(const Settings& s) {
             o.draft_p_min = s.number("llm.draft_p_min");
             o.draft_adaptive = s.boolean("llm.draft_adaptive");
             o.parallel = static_cast<int>(s.integer("llm.parallel"));
+            o.huge_pages = s.boolean("llm.huge_pages");
             created = std::make_shared<LlamaEngine>(o);
             log::info("text engine: embedded llama.cpp, loading ", path);
         }

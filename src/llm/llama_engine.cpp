@@ -23,6 +23,7 @@
 #include "core/log.hpp"
 #include "core/text.hpp"
 #include "llm/draft_length.hpp"
+#include "llm/huge_pages.hpp"
 #include "llm/kv_files.hpp"
 #include "llm/thread_tuner.hpp"
 
@@ -214,9 +215,9 @@ static std::string template_of(const llama_model* model, const std::string& fall
 
 // Lock coverage: `mu` guards the queue, to_forget, running, quit, loaded, state, detail,
 // draft_detail, draft_paused, and the fields other threads read after loading (vocab, tmpl,
-// model_name, state_dir, draft_name: written once under mu, then only read). Everything else (ctx,
-// the draft model's context, the active chat, the hot cache) belongs to the
-// inference thread alone. The model is freed by the destructor, after the thread is joined and
+// model_name, state_dir, weights_huge_bytes, huge_pages_kernel, draft_name: written once under
+// mu, then only read). Everything else (ctx, the draft model's context, the active chat, the hot
+// cache) belongs to the inference thread alone. The model is freed by the destructor, after the thread is joined and
 // when no caller holds the engine any more, so the vocabulary stays valid for count_tokens().
 struct LlamaEngine::Impl {
     LlamaEngineOptions opt;
@@ -226,6 +227,8 @@ struct LlamaEngine::Impl {
     std::string tmpl;  // The model's template text, or a fallback name.
     std::string model_name;
     std::string state_dir;
+    size_t weights_huge_bytes = 0;  // Weight bytes in 2 MiB pages after the load (llm/huge_pages.hpp).
+    std::string huge_pages_kernel;  // The kernel's transparent_hugepage setting at the load.
 
     mutable std::mutex mu;
     mutable std::condition_variable cv;
@@ -403,8 +406,22 @@ struct LlamaEngine::Impl {
         const auto started = Clock::now();
         llama_model_params mp = llama_model_default_params();
         mp.n_gpu_layers = opt.gpu_layers < 0 ? 999 : opt.gpu_layers;
+        huge_pages::WeightPages pages;
+        const bool on_cpu = opt.gpu_layers == 0 || std::none_of(runtime_info().devices.begin(), runtime_info().devices.end(),
+                                                                [](const auto& d) { return d.type == "gpu" || d.type == "igpu"; });
+        if (opt.huge_pages && on_cpu) {
+            // Weights in memory of our own, in 2 MiB pages (llm/huge_pages.hpp): decode reads them
+            // all each step, and a mapped file's 4 KiB pages cost it page-table walks.
+            mp.load_mode = LLAMA_LOAD_MODE_NONE;
+            mp.progress_callback = [](float, void* p) {
+                static_cast<huge_pages::WeightPages*>(p)->on_progress();
+                return true;
+            };
+            mp.progress_callback_user_data = &pages;
+        }
         model = llama_model_load_from_file(opt.model_path.c_str(), mp);
         if (!model) return set_state("error", "cannot load " + opt.model_path + ": not a readable GGUF model (see the log)");
+        const size_t huge = huge_pages::huge_bytes(pages.advised());
         const llama_vocab* loaded_vocab = llama_model_get_vocab(model);
         llama_context_params cp = llama_context_default_params();
         cp.n_ctx = static_cast<uint32_t>(opt.context_size);
@@ -466,9 +483,11 @@ struct LlamaEngine::Impl {
             tmpl = std::move(model_tmpl);
             model_name = name;
             state_dir = states;
+            weights_huge_bytes = huge;
+            huge_pages_kernel = huge_pages::kernel_mode();
         }
         log::info("model loaded: ", model_name, " (", desc, "), context ", opt.context_size, " (", opt.kv_type, " KV cache), ", threads,
-                  " threads, in ", static_cast<int>(ms_since(started)), " ms");
+                  " threads, in ", static_cast<int>(ms_since(started)), " ms; weights in 2 MiB pages: ", huge >> 20, " MiB");
         load_draft(mp, cp, states);
         set_state("ready", "model " + model_name + " (" + desc + ") loaded");
     }
@@ -508,7 +527,10 @@ struct LlamaEngine::Impl {
             draft_name = name;
             draft_detail = why;
         };
-        draft_model = llama_model_load_from_file(opt.draft_model_path.c_str(), mp);
+        llama_model_params draft_mp = mp;
+        huge_pages::WeightPages pages;  // As the model's (load), when its load asks for them.
+        if (draft_mp.progress_callback_user_data) draft_mp.progress_callback_user_data = &pages;
+        draft_model = llama_model_load_from_file(opt.draft_model_path.c_str(), draft_mp);
         if (!draft_model) return refuse("cannot load the draft model " + opt.draft_model_path + ": not a readable GGUF model (see the log)");
         if (const std::string why = vocab_mismatch(vocab, llama_model_get_vocab(draft_model)); !why.empty()) {
             llama_model_free(draft_model);
@@ -1839,6 +1861,8 @@ EngineStatus LlamaEngine::status() const {
     st.decoding = (m_impl->running ? 1 : 0) + m_impl->n_sides.load();
     st.queued = static_cast<int>(m_impl->queue.size());
     st.parallel = m_impl->opt.parallel;
+    st.weights_huge_page_bytes = static_cast<int64_t>(m_impl->weights_huge_bytes);
+    st.huge_pages_kernel = m_impl->huge_pages_kernel;
     return st;
 }
 

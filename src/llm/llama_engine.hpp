@@ -53,6 +53,9 @@ struct LlamaEngineOptions {
     uint64_t disk_cache_bytes = uint64_t(4) << 30;
     std::string fallback_template = "llama3";  // When the model has no usable template.
     int gpu_layers = -1;  // Layers offloaded to a GPU (GPU builds); -1 = all, 0 = none.
+    // Weights read into memory of our own in 2 MiB pages (llm/huge_pages.hpp) where they stay on
+    // the CPU; false: mapped from the file (llama.cpp's default).
+    bool huge_pages = true;
     // Speculative decoding: a small model of the same vocabulary guesses up to draft_max tokens
     // (greedily, while its top token's probability is at least draft_p_min); the model checks them
     // in one batch and keeps those it would have sampled itself. Guesses shorter than draft_min are

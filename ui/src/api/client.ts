@@ -198,6 +198,8 @@ export interface Component {
   rpc_servers?: string;
   // llm only: speculative decoding's draft model, and why it is not used (state error).
   draft?: { model: string; state: 'ready' | 'paused' | 'error'; detail: string } | null;
+  // llm only (embedded engine): MB of the weights in 2 MiB pages (llm.huge_pages), and the kernel's setting.
+  huge_pages?: { weights_mb: number; kernel: string | null };
 }
 
 export interface Health {

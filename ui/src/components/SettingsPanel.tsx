@@ -146,6 +146,12 @@ export function SettingsPanel({ health, onClose, onSaved }: Props) {
                           {c.backend === 'rpc' && c.rpc_servers && ` · RPC ${c.rpc_servers}`}
                         </div>
                       )}
+                      {k === 'llm' && c.state === 'ready' && c.huge_pages && (
+                        <div className="mt-0.5 break-words text-xs text-zinc-500" data-testid="health-llm-huge-pages">
+                          {t.hugePagesNow}: {c.huge_pages.weights_mb} MB
+                          {c.huge_pages.weights_mb === 0 && c.huge_pages.kernel === 'never' && ` (${t.hugePagesKernelNever})`}
+                        </div>
+                      )}
                       {k === 'llm' && c.draft && (
                         <div className={`mt-0.5 break-words text-xs ${c.draft.state === 'error' ? 'text-amber-300' : 'text-zinc-500'}`} data-testid="health-llm-draft">
                           {t.draftModel}: {c.draft.model} — {c.draft.state === 'ready' ? t.draftOn : `${c.draft.state === 'paused' ? t.draftPaused : t.draftOff}: ${c.draft.detail}`}
@@ -211,6 +217,12 @@ export function SettingsPanel({ health, onClose, onSaved }: Props) {
                 )}
                 {input('llm.parallel', t.parallel, 'number')}
                 <p className="-mt-2 text-xs text-zinc-500">{t.parallelHint}</p>
+                <label className="flex items-center gap-2 text-sm">
+                  <input type="checkbox" checked={settings.llm?.huge_pages !== false} onChange={(e) => set('llm.huge_pages', e.target.checked)}
+                    data-testid="setting-llm.huge_pages" />
+                  {t.hugePages}
+                </label>
+                <p className="-mt-2 text-xs text-zinc-500">{t.hugePagesHint}</p>
               </>
             )}
             <div className="grid grid-cols-2 gap-3">
