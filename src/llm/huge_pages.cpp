@@ -1,11 +1,15 @@
 #include "llm/huge_pages.hpp"
 
+#include "core/log.hpp"
+
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 namespace mc::llm::huge_pages {
 namespace {
@@ -56,6 +60,32 @@ size_t advise(const std::vector<Range>& ranges) {
 #endif
 }
 
+void populate(const std::vector<Range>& ranges, int threads) {
+#ifndef MADV_POPULATE_WRITE
+    constexpr int MADV_POPULATE_WRITE = 23;  // Linux 5.14; older headers lack the name.
+#endif
+    // Whole 2 MiB pages, dealt out in equal runs.
+    std::vector<std::pair<uintptr_t, uintptr_t>> pages;
+    for (const auto& r : ranges) {
+        for (uintptr_t p = (r.begin + kHuge - 1) & ~(kHuge - 1); p + kHuge <= r.end; p += kHuge) pages.emplace_back(p, p + kHuge);
+    }
+    if (pages.empty()) return;
+    const size_t n = std::clamp<size_t>(static_cast<size_t>(std::max(threads, 1)), 1, pages.size());
+    auto fault = [&](size_t part) {
+        const size_t from = pages.size() * part / n, to = pages.size() * (part + 1) / n;
+        for (size_t i = from; i < to;) {
+            size_t j = i + 1;  // Adjacent pages in one call.
+            while (j < to && pages[j].first == pages[j - 1].second) ++j;
+            madvise(reinterpret_cast<void*>(pages[i].first), pages[j - 1].second - pages[i].first, MADV_POPULATE_WRITE);
+            i = j;
+        }
+    };
+    std::vector<std::thread> helpers;  // Joined below, before the loader reads into the pages.
+    for (size_t part = 1; part < n; ++part) helpers.emplace_back(fault, part);
+    fault(0);
+    for (auto& t : helpers) t.join();
+}
+
 size_t huge_bytes(const std::vector<Range>& ranges) {
     const std::string text = read_file("/proc/self/smaps");
     std::istringstream in(text);
@@ -82,16 +112,24 @@ std::string kernel_mode() {
     return open == std::string::npos || close == std::string::npos || close < open ? "" : text.substr(open + 1, close - open - 1);
 }
 
-WeightPages::WeightPages(size_t min_bytes) : m_min_bytes(min_bytes), m_before(anonymous_mappings(min_bytes)) {}
+WeightPages::WeightPages(int threads, size_t min_bytes) : m_threads(threads), m_min_bytes(min_bytes), m_before(anonymous_mappings(0)) {}
 
 void WeightPages::on_progress() {
     if (m_done) return;
     m_done = true;
     for (const auto& r : anonymous_mappings(m_min_bytes)) {
-        const bool old = std::any_of(m_before.begin(), m_before.end(), [&](const Range& b) { return b.begin == r.begin && b.end == r.end; });
+        // One that began there before only grew (a malloc arena's heap): not a weight buffer.
+        const bool old = std::any_of(m_before.begin(), m_before.end(), [&](const Range& b) { return b.begin == r.begin; });
         if (!old) m_advised.push_back(r);
     }
     m_advised_bytes = advise(m_advised);
+    if (m_advised_bytes == 0) return;
+    const auto started = std::chrono::steady_clock::now();
+    populate(m_advised, m_threads);
+    std::string sizes;
+    for (const auto& r : m_advised) sizes += (sizes.empty() ? "" : " + ") + std::to_string(r.size() >> 20);
+    log::debug("weights: ", m_advised_bytes >> 20, " MiB in buffers of ", sizes, " MiB asked for 2 MiB pages, faulted in on ", m_threads,
+               " thread(s) in ", std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count(), " ms");
 }
 
 }  // namespace mc::llm::huge_pages

@@ -406,7 +406,8 @@ struct LlamaEngine::Impl {
         const auto started = Clock::now();
         llama_model_params mp = llama_model_default_params();
         mp.n_gpu_layers = opt.gpu_layers < 0 ? 999 : opt.gpu_layers;
-        huge_pages::WeightPages pages;
+        const int threads = opt.threads > 0 ? opt.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+        huge_pages::WeightPages pages(threads);
         const bool on_cpu = opt.gpu_layers == 0 || std::none_of(runtime_info().devices.begin(), runtime_info().devices.end(),
                                                                 [](const auto& d) { return d.type == "gpu" || d.type == "igpu"; });
         if (opt.huge_pages && on_cpu) {
@@ -433,7 +434,6 @@ struct LlamaEngine::Impl {
         // The last one is scratch space for writing a state kept in memory to disk (save_hot).
         cp.n_seq_max = static_cast<uint32_t>(kFirstSide + opt.parallel);
         cp.kv_unified = true;
-        const int threads = opt.threads > 0 ? opt.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
         cp.n_threads = threads;
         cp.n_threads_batch = threads;
         cp.no_perf = true;
@@ -528,7 +528,7 @@ struct LlamaEngine::Impl {
             draft_detail = why;
         };
         llama_model_params draft_mp = mp;
-        huge_pages::WeightPages pages;  // As the model's (load), when its load asks for them.
+        huge_pages::WeightPages pages(cp.n_threads);  // As the model's (load), when its load asks for them.
         if (draft_mp.progress_callback_user_data) draft_mp.progress_callback_user_data = &pages;
         draft_model = llama_model_load_from_file(opt.draft_model_path.c_str(), draft_mp);
         if (!draft_model) return refuse("cannot load the draft model " + opt.draft_model_path + ": not a readable GGUF model (see the log)");

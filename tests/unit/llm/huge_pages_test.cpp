@@ -52,5 +52,19 @@ TEST(HugePages, ABufferAllocatedDuringTheLoadGetsHugePagesOnceWritten) {
     munmap(before, kSize);
 }
 
+// A malloc arena's heap grows in place (its writable part extended by mprotect): it began before
+// the load and is no weight buffer, however large it grew.
+TEST(HugePages, AMappingThatOnlyGrewDuringTheLoadIsNotAdvised) {
+    constexpr size_t kReserved = size_t(64) << 20;
+    char* heap = static_cast<char*>(mmap(nullptr, kReserved, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0));
+    ASSERT_NE(heap, MAP_FAILED);
+    ASSERT_EQ(mprotect(heap, size_t(1) << 20, PROT_READ | PROT_WRITE), 0);
+    WeightPages pages;
+    ASSERT_EQ(mprotect(heap, size_t(48) << 20, PROT_READ | PROT_WRITE), 0);
+    pages.on_progress();
+    EXPECT_TRUE(pages.advised().empty()) << pages.advised().size() << " advised, the first at " << pages.advised()[0].begin;
+    munmap(heap, kReserved);
+}
+
 }  // namespace
 }  // namespace mc::llm::huge_pages
