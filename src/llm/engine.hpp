@@ -107,8 +107,9 @@ struct EngineStatus {
     // Embedded engine: replies being decoded now (together, in one batch), requests waiting, and
     // how many may decode together (llm.parallel). -1: the engine does not say.
     int decoding = -1, queued = -1, parallel = -1;
-    // Embedded engine: bytes of the model's weights in 2 MiB pages (llm.huge_pages), and what the
-    // kernel allows ("madvise", "always", "never"; "" = no such kernel setting). -1: not said.
+    // Embedded engine with the weights on the CPU: bytes of them in 2 MiB pages (llm.huge_pages),
+    // and what the kernel allows ("madvise", "always", "never"; "" = no such kernel setting).
+    // -1: not said (other engines, weights on a GPU).
     int64_t weights_huge_page_bytes = -1;
     std::string huge_pages_kernel = "";
 };

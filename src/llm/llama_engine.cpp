@@ -217,8 +217,9 @@ static std::string template_of(const llama_model* model, const std::string& fall
 // draft_detail, draft_paused, and the fields other threads read after loading (vocab, tmpl,
 // model_name, state_dir, weights_huge_bytes, huge_pages_kernel, draft_name: written once under
 // mu, then only read). Everything else (ctx, the draft model's context, the active chat, the hot
-// cache) belongs to the inference thread alone. The model is freed by the destructor, after the thread is joined and
-// when no caller holds the engine any more, so the vocabulary stays valid for count_tokens().
+// cache) belongs to the inference thread alone. The model is freed by the destructor, after the
+// thread is joined and when no caller holds the engine any more, so the vocabulary stays valid
+// for count_tokens().
 struct LlamaEngine::Impl {
     LlamaEngineOptions opt;
     llama_model* model = nullptr;
@@ -227,7 +228,7 @@ struct LlamaEngine::Impl {
     std::string tmpl;  // The model's template text, or a fallback name.
     std::string model_name;
     std::string state_dir;
-    size_t weights_huge_bytes = 0;  // Weight bytes in 2 MiB pages after the load (llm/huge_pages.hpp).
+    int64_t weights_huge_bytes = -1;  // Weight bytes in 2 MiB pages after the load (llm/huge_pages.hpp); -1: on a GPU.
     std::string huge_pages_kernel;  // The kernel's transparent_hugepage setting at the load.
 
     mutable std::mutex mu;
@@ -410,7 +411,8 @@ struct LlamaEngine::Impl {
         huge_pages::WeightPages pages(threads);
         const bool on_cpu = opt.gpu_layers == 0 || std::none_of(runtime_info().devices.begin(), runtime_info().devices.end(),
                                                                 [](const auto& d) { return d.type == "gpu" || d.type == "igpu"; });
-        if (opt.huge_pages && on_cpu) {
+        const std::string thp = huge_pages::kernel_mode();
+        if (opt.huge_pages && on_cpu && (thp == "madvise" || thp == "always")) {
             // Weights in memory of our own, in 2 MiB pages (llm/huge_pages.hpp): decode reads them
             // all each step, and a mapped file's 4 KiB pages cost it page-table walks.
             mp.load_mode = LLAMA_LOAD_MODE_NONE;
@@ -483,8 +485,8 @@ struct LlamaEngine::Impl {
             tmpl = std::move(model_tmpl);
             model_name = name;
             state_dir = states;
-            weights_huge_bytes = huge;
-            huge_pages_kernel = huge_pages::kernel_mode();
+            weights_huge_bytes = on_cpu ? static_cast<int64_t>(huge) : -1;
+            huge_pages_kernel = thp;
         }
         log::info("model loaded: ", model_name, " (", desc, "), context ", opt.context_size, " (", opt.kv_type, " KV cache), ", threads,
                   " threads, in ", static_cast<int>(ms_since(started)), " ms; weights in 2 MiB pages: ", huge >> 20, " MiB");
@@ -1861,7 +1863,7 @@ EngineStatus LlamaEngine::status() const {
     st.decoding = (m_impl->running ? 1 : 0) + m_impl->n_sides.load();
     st.queued = static_cast<int>(m_impl->queue.size());
     st.parallel = m_impl->opt.parallel;
-    st.weights_huge_page_bytes = static_cast<int64_t>(m_impl->weights_huge_bytes);
+    st.weights_huge_page_bytes = m_impl->weights_huge_bytes;
     st.huge_pages_kernel = m_impl->huge_pages_kernel;
     return st;
 }
