@@ -716,12 +716,16 @@ await step('health is visible in the settings', async () => {
   assert((await (await fetch(`${base}/api/settings`)).json()).llm.parallel === 2, 'llm.parallel saved');
   // The model in 2 MB pages (llm.huge_pages): on by default, the box saves it, and the health says
   // how much of the model is in them (the tiny test model is too small to count: 0 MB).
+  // The form takes the last save's answer when it arrives (after the server stored it): a box
+  // ticked before that would be set back, so each change waits for the form's "saved".
+  await desktop.getByTestId('settings-saved').waitFor();
   const hugeBox = desktop.getByTestId('setting-llm.huge_pages');
   assert(await hugeBox.isChecked(), 'llm.huge_pages is on by default');
   assert((await desktop.getByTestId('health-llm-huge-pages').textContent()).includes('MB'), 'the health shows the model in 2 MB pages');
   for (const on of [false, true]) {
     await hugeBox.setChecked(on);
     await desktop.getByTestId('save-settings').click();
+    await desktop.getByTestId('settings-saved').waitFor();
     for (let i = 0; i < 100 && (await (await fetch(`${base}/api/settings`)).json()).llm.huge_pages !== on; i++) await new Promise((r) => setTimeout(r, 100));
     assert((await (await fetch(`${base}/api/settings`)).json()).llm.huge_pages === on, `llm.huge_pages saved as ${on}`);
   }
