@@ -103,9 +103,9 @@ TEST(Models, DownloadListLoadAndChat) {
     EXPECT_NE(llm["detail"].get<std::string>().find("M "), std::string::npos) << llm.dump();
     // Nothing generating or waiting; up to llm.parallel (4) replies decode together.
     EXPECT_EQ(llm["streams"], (Json{{"decoding", 0}, {"queued", 0}, {"parallel", 4}})) << llm.dump();
-    // The weights in 2 MiB pages (llm.huge_pages, on by default): this model's 4 MB are too few to
-    // count; the kernel's setting is said beside it.
-    EXPECT_EQ(llm["huge_pages"].value("weights_mb", -1), 0) << llm.dump();
+    // The weights in 2 MiB pages (llm.huge_pages, on by default; llm_tests check how many), and
+    // the kernel's setting beside them.
+    EXPECT_GE(llm["huge_pages"].value("weights_mb", -1), 0) << llm.dump();
     EXPECT_TRUE(llm["huge_pages"]["kernel"].is_string() || llm["huge_pages"]["kernel"].is_null()) << llm.dump();
     EXPECT_EQ(body_json(c.Get("/api/models"))["loaded"], "llm/Stheno-test.gguf");
     const std::string character = body_json(c.Post("/api/characters", R"({"name":"Mia"})", "application/json"))["id"];
