@@ -24,6 +24,7 @@
 #include "core/text.hpp"
 #include "llm/draft_length.hpp"
 #include "llm/huge_pages.hpp"
+#include "llm/weight_memory.hpp"
 #include "llm/kv_files.hpp"
 #include "llm/thread_tuner.hpp"
 
@@ -224,6 +225,9 @@ struct LlamaEngine::Impl {
     LlamaEngineOptions opt;
     llama_model* model = nullptr;
     llama_context* ctx = nullptr;
+    // The weights' memory of our own (llm/weight_memory.hpp) when llm.huge_pages is in force: the
+    // model's buffers point into it, so it goes after the model (the destructor frees the models).
+    std::unique_ptr<weight_memory::WeightMemory> weights, draft_weights;
     const llama_vocab* vocab = nullptr;
     std::string tmpl;  // The model's template text, or a fallback name.
     std::string model_name;
@@ -416,6 +420,9 @@ struct LlamaEngine::Impl {
             // Weights in memory of our own, in 2 MiB pages (llm/huge_pages.hpp): decode reads them
             // all each step, and a mapped file's 4 KiB pages cost it page-table walks.
             mp.load_mode = LLAMA_LOAD_MODE_NONE;
+            // At the offsets the file gives them, where llama.cpp would not repack them.
+            weights = std::make_unique<weight_memory::WeightMemory>(opt.model_path, threads);
+            mp.tensor_buft_overrides = weights->overrides();
             mp.progress_callback = [](float, void* p) {
                 static_cast<huge_pages::WeightPages*>(p)->on_progress();
                 return true;
@@ -423,6 +430,7 @@ struct LlamaEngine::Impl {
             mp.progress_callback_user_data = &pages;
         }
         model = llama_model_load_from_file(opt.model_path.c_str(), mp);
+        if (!model) weights.reset();
         if (!model) return set_state("error", "cannot load " + opt.model_path + ": not a readable GGUF model (see the log)");
         const size_t huge = huge_pages::huge_bytes(pages.advised());
         const llama_vocab* loaded_vocab = llama_model_get_vocab(model);
@@ -531,18 +539,24 @@ struct LlamaEngine::Impl {
         };
         llama_model_params draft_mp = mp;
         huge_pages::WeightPages pages(cp.n_threads);  // As the model's (load), when its load asks for them.
-        if (draft_mp.progress_callback_user_data) draft_mp.progress_callback_user_data = &pages;
+        if (draft_mp.progress_callback_user_data) {
+            draft_mp.progress_callback_user_data = &pages;
+            draft_weights = std::make_unique<weight_memory::WeightMemory>(opt.draft_model_path, cp.n_threads);
+            draft_mp.tensor_buft_overrides = draft_weights->overrides();
+        }
         draft_model = llama_model_load_from_file(opt.draft_model_path.c_str(), draft_mp);
         if (!draft_model) return refuse("cannot load the draft model " + opt.draft_model_path + ": not a readable GGUF model (see the log)");
         if (const std::string why = vocab_mismatch(vocab, llama_model_get_vocab(draft_model)); !why.empty()) {
             llama_model_free(draft_model);
             draft_model = nullptr;
+            draft_weights.reset();
             return refuse("the draft model " + name + " does not fit " + model_name + ": " + why + " (llm.draft_model_path)");
         }
         dctx = llama_init_from_model(draft_model, cp);  // Same context size, threads and cache type.
         if (!dctx) {
             llama_model_free(draft_model);
             draft_model = nullptr;
+            draft_weights.reset();
             return refuse("cannot create a context of " + std::to_string(opt.context_size) + " tokens for the draft model " + name +
                           " (out of memory?)");
         }
