@@ -432,7 +432,9 @@ struct LlamaEngine::Impl {
         model = llama_model_load_from_file(opt.model_path.c_str(), mp);
         if (!model) weights.reset();
         if (!model) return set_state("error", "cannot load " + opt.model_path + ": not a readable GGUF model (see the log)");
-        const size_t huge = huge_pages::huge_bytes(pages.advised());
+        std::vector<huge_pages::Range> weight_ranges = pages.advised();
+        if (weights) weight_ranges.insert(weight_ranges.end(), weights->buffers().begin(), weights->buffers().end());
+        const size_t huge = huge_pages::huge_bytes(weight_ranges);
         const llama_vocab* loaded_vocab = llama_model_get_vocab(model);
         llama_context_params cp = llama_context_default_params();
         cp.n_ctx = static_cast<uint32_t>(opt.context_size);
