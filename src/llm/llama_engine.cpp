@@ -547,6 +547,7 @@ struct LlamaEngine::Impl {
             draft_mp.tensor_buft_overrides = draft_weights->overrides();
         }
         draft_model = llama_model_load_from_file(opt.draft_model_path.c_str(), draft_mp);
+        if (!draft_model) draft_weights.reset();
         if (!draft_model) return refuse("cannot load the draft model " + opt.draft_model_path + ": not a readable GGUF model (see the log)");
         if (const std::string why = vocab_mismatch(vocab, llama_model_get_vocab(draft_model)); !why.empty()) {
             llama_model_free(draft_model);
