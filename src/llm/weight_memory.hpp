@@ -5,7 +5,7 @@
 // instead of mapping the file. llama.cpp allocates its CPU buffers with posix_memalign, which
 // places a large buffer 64 bytes into a page, so every tensor then starts at another offset
 // within its cache line than in the mapped file. That offset matters: llamafile's q8_0 kernel for
-// 2-8 columns (the replies of several chats decoded together) ran 20-25 % slower on this project's
+// 2-8 columns (the replies of several chats decoded together) ran 15-25 % slower on this project's
 // Zen 5 machine with the rows at 0 mod 64 than at 32 mod 64, where the benchmark's GGUF file puts
 // them; one column (a single reply) was not affected (bench/README.md, "sixth look"). So the
 // weights llama.cpp would keep in a plain CPU buffer go into a buffer type of ours (llama.cpp's
