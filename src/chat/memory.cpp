@@ -18,6 +18,36 @@ std::string lower(std::string s) {
 // Roughly this many tokens of old messages go into one summary step.
 constexpr size_t kSummaryChunkBytes = 6000;
 
+// `text` cut to at most `max_tokens` as the prompt will count it. A reply of `max_tokens` generated
+// tokens can read back as more (a tokenizer merges differently than the model sampled, and a remote
+// server counts with its own tokenizer, or ignores the limit), and the summary's budget is what its
+// note costs every turn. The cut ends at a sentence's end when one lies in the last half, else at a
+// word's end, else at a character's.
+std::string fit_tokens(const llm::Engine& engine, const std::string& text, int max_tokens) {
+    if (engine.count_tokens(text) <= max_tokens) return text;
+    size_t lo = 0, hi = text.size();  // The longest prefix that fits lies in [lo, hi).
+    while (hi - lo > 1) {
+        const size_t mid = lo + (hi - lo) / 2;
+        if (engine.count_tokens(utf8_prefix(text, mid)) <= max_tokens) lo = mid;
+        else hi = mid;
+    }
+    std::string cut = utf8_prefix(text, lo);
+    size_t sentence = std::string::npos;
+    for (size_t i = cut.size(); i-- > cut.size() / 2;) {
+        if ((cut[i] == '.' || cut[i] == '!' || cut[i] == '?') && (i + 1 == cut.size() || std::isspace(static_cast<unsigned char>(cut[i + 1])))) {
+            sentence = i + 1;
+            break;
+        }
+    }
+    if (sentence != std::string::npos) {
+        cut.resize(sentence);
+    } else if (lo < text.size() && !std::isspace(static_cast<unsigned char>(text[lo]))) {
+        const size_t space = cut.find_last_of(" \t\n");
+        if (space != std::string::npos && space > 0) cut.resize(space);
+    }
+    return trim(cut);
+}
+
 }  // namespace
 
 MemoryService::MemoryService(store::MemoryStore& memory, store::ChatStore& chats, store::CharacterStore& characters,
@@ -146,6 +176,8 @@ jobs::Outcome MemoryService::run_summary(const Job& job, jobs::JobContext& ctx) 
         if (preempted) return jobs::Outcome::retry();
         if (ctx.cancelled()) return jobs::Outcome::failed("cancelled");
         if (!text) return jobs::Outcome::failed("the summary could not be written: " + text.error().message);
+        if (text->empty()) return jobs::Outcome::failed("the model returned an empty summary; the old one stays");
+        *text = fit_tokens(*engine, *text, max_tokens);
         if (text->empty()) return jobs::Outcome::failed("the model returned an empty summary; the old one stays");
         auto stored = m_memory.add_summary(chat_id, append && !current.empty() ? current + "\n\n" + *text : *text, last, "auto");
         if (!stored) return jobs::Outcome::failed(stored.error().message);

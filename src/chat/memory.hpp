@@ -32,7 +32,8 @@ struct MemoryContext {
 // (at most {{words}} words) and appends it, so the note in the prompt changes only at its end and a
 // turn reads just the new chapter again. When the next chapter would take the summary past
 // `memory.summary_max_tokens`, the whole summary is rewritten to half of that instead (the rewrite
-// instruction, or `memory.summary_instruction`).
+// instruction, or `memory.summary_instruction`). A reply longer than asked for is cut to its size at a
+// sentence's end, so the summary stays within its budget whatever the model does.
 inline constexpr const char* kSummaryInstructionEn =
     "You keep the memory of a long roleplay chat between {{char}} and {{user}}. Rewrite the summary so far so that "
     "it also covers the new part of the story. Keep names, places, relationships, promises and feelings; drop "

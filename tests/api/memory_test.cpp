@@ -454,5 +454,65 @@ TEST(MemoryFacts, FactsTheModelProposesAboutTheUserAreStoredAndRetrieved) {
     }
 }
 
+// A model that writes more than it was asked for (a remote server that ignores max_tokens, or a
+// reply whose tokens read back as more) cannot take the summary past its budget: the note costs every
+// turn its tokens. The summary is the model's text cut at a sentence's end.
+TEST(MemorySummary, ASummaryLongerThanAskedIsCutToItsBudgetAtASentencesEnd) {
+    std::string essay;
+    for (int i = 0; i < 80; ++i) essay += "Mia and Jonas walked along harbour number " + std::to_string(i) + " and talked. ";
+    StandinLlm llm([&](const Json& body) -> std::string {
+        const std::string system = body["messages"][0]["content"];
+        if (system.find("memory of a long roleplay chat") != std::string::npos) return essay;
+        return "*lächelt* Erzähl weiter.";
+    });
+    constexpr int kBudget = 64;
+    ServerProcess server(Json{{"llm", {{"backend", "remote"}, {"llama_cpp_url", llm.url()}}},
+                              {"chat", {{"user_name", "Jonas"}}},
+                              {"memory", {{"summary_max_tokens", kBudget}, {"auto_facts", false}}}});
+    auto c = server.client();
+    const std::string character = body_json(c.Post("/api/characters", R"({"name":"Mia"})", "application/json"))["id"];
+    const std::string chat = body_json(c.Post("/api/chats", Json{{"character_id", character}}.dump(), "application/json"))["chat"]["id"];
+    auto prompt_memory_tokens = [&] {
+        return body_json(c.Get(("/api/chats/" + chat + "/prompt").c_str()))["tokens"]["memory"].get<int>();
+    };
+    const int empty_note = prompt_memory_tokens();
+    std::vector<std::string> seen;
+    for (int round = 0; round < 3; ++round) {
+        for (int i = 0; i < 3; ++i) {
+            ASSERT_NE(post_sse(server.port(), "/api/chats/" + chat + "/messages",
+                               Json{{"content", "Wir gehen zum Hafen " + std::to_string(round) + "." + std::to_string(i)}}.dump())
+                          .last("done"),
+                      nullptr);
+        }
+        auto r = c.Post(("/api/chats/" + chat + "/memory/summarize").c_str(), R"({"keep":1})", "application/json");
+        ASSERT_EQ(r->status, 202) << r->body;
+        Json m;
+        for (int k = 0; k < 1000; ++k) {
+            m = body_json(c.Get(("/api/chats/" + chat + "/memory").c_str()));
+            if (m["jobs"].empty()) break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        ASSERT_FALSE(m["summary"].is_null()) << m.dump();
+        const std::string text = m["summary"]["text"];
+        seen.push_back(text);
+        // Every paragraph is the start of what the model wrote, ending with a whole sentence.
+        size_t start = 0;
+        while (start < text.size()) {
+            size_t end = text.find("\n\n", start);
+            if (end == std::string::npos) end = text.size();
+            const std::string paragraph = text.substr(start, end - start);
+            EXPECT_EQ(essay.rfind(paragraph, 0), 0u) << paragraph;
+            EXPECT_EQ(paragraph.back(), '.') << paragraph;
+            start = end + 2;
+        }
+        EXPECT_LT(text.size(), essay.size() / 4);
+        // What the next turn pays for the note stays within the budget (and the note's own frame).
+        EXPECT_LE(prompt_memory_tokens() - empty_note, kBudget + 24) << text;
+    }
+    // Three versions, each within the budget: chapters were appended or the whole was rewritten.
+    EXPECT_NE(seen[0], seen[1]);
+    EXPECT_NE(seen[1], seen[2]);
+}
+
 }  // namespace
 }  // namespace mc::test
