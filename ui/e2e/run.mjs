@@ -716,8 +716,6 @@ await step('health is visible in the settings', async () => {
   assert((await (await fetch(`${base}/api/settings`)).json()).llm.parallel === 2, 'llm.parallel saved');
   // The model in 2 MB pages (llm.huge_pages): on by default, the box saves it, and the health says
   // how much of the model is in them (the tiny test model is too small to count: 0 MB).
-  // The form takes the last save's answer when it arrives (after the server stored it): a box
-  // ticked before that would be set back, so each change waits for the form's "saved".
   await desktop.getByTestId('settings-saved').waitFor();
   const hugeBox = desktop.getByTestId('setting-llm.huge_pages');
   assert(await hugeBox.isChecked(), 'llm.huge_pages is on by default');
@@ -752,6 +750,46 @@ await step('health is visible in the settings', async () => {
   await desktop.getByTestId('save-settings').click();
   await desktop.waitForFunction(() => !document.querySelector('[data-testid=health-llm-draft]'), null, { timeout: 30000 });
   await desktop.screenshot({ path: join(artifacts, 'desktop-settings.png') });
+});
+
+await step('a change typed while a save is on its way stays in the form', async () => {
+  // A slow answer (a busy machine): the answer is what the server stored, and it used to replace the
+  // whole form, setting back what was typed after the click.
+  let left, delivered;
+  const sent = new Promise((resolve) => { left = resolve; });
+  const late = new Promise((resolve) => { delivered = resolve; });
+  const pattern = /\/api\/settings$/;
+  await desktop.route(pattern, async (route) => {
+    if (route.request().method() !== 'PATCH') return route.continue();
+    left();
+    try {
+      const response = await route.fetch();
+      await new Promise((r) => setTimeout(r, 1500));
+      await route.fulfill({ response });
+    } catch {
+      // The page is gone: nothing to deliver.
+    } finally {
+      delivered();
+    }
+  });
+  const maxTokens = desktop.getByTestId('setting-llm.max_tokens');
+  const before = await maxTokens.inputValue();
+  await maxTokens.fill('150');
+  await desktop.getByTestId('save-settings').click();
+  await sent;
+  await maxTokens.fill('170');
+  await late;
+  await desktop.unroute(pattern);
+  await desktop.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+  assert((await maxTokens.inputValue()) === '170', `the form shows ${await maxTokens.inputValue()} after the answer`);
+  assert((await desktop.getByTestId('settings-saved').count()) === 0, 'the form says saved with a change not saved');
+  assert((await (await fetch(`${base}/api/settings`)).json()).llm.max_tokens === 150, 'the first save stored 150');
+  await desktop.getByTestId('save-settings').click();
+  await desktop.getByTestId('settings-saved').waitFor();
+  assert((await (await fetch(`${base}/api/settings`)).json()).llm.max_tokens === 170, 'the second save stored 170');
+  await maxTokens.fill(before);
+  await desktop.getByTestId('save-settings').click();
+  await desktop.getByTestId('settings-saved').waitFor();
 });
 
 await step('switch to German', async () => {
@@ -1379,12 +1417,27 @@ await step('a greeting with alternates swipes through them and stops at the last
   const greeting = desktop.getByTestId('message-assistant').first();
   await greeting.getByTestId('swipe-counter').getByText('1/3').waitFor();
   assert(await greeting.getByTestId('swipe-prev').isDisabled(), 'previous at the first version');
+  // The swipes reach the server late (a slow network): the message sent right after them must not
+  // overtake them (the server refuses a change while a reply is written, and the greeting went back).
+  // Each swipe is held until the server is writing a reply in the chat, or for 2 s at most.
+  const patches = /\/api\/messages\/\d+$/;
+  await desktop.route(patches, async (route) => {
+    if (route.request().method() === 'PATCH') {
+      const chat = desktop.url().match(/\/chat\/([^/?#]+)/)?.[1];
+      for (let i = 0; i < 40; i++) {
+        if ((await (await fetch(`${base}/api/chats/${chat}`)).json()).generating) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    await route.continue().catch(() => {});
+  });
   await greeting.getByTestId('swipe-next').click();
   await greeting.getByTestId('swipe-next').click();
   await greeting.getByTestId('swipe-counter').getByText('3/3').waitFor();
   assert((await greeting.getByTestId('message-text').textContent()).includes('Good evening!'), await greeting.textContent());
   await desktop.getByTestId('composer').fill('Hallo Ava');
   await desktop.getByTestId('composer').press('Enter');
+  await desktop.unroute(patches);
   await desktop.getByTestId('message-assistant').nth(1).waitFor();
   await desktop.getByTestId('streaming').waitFor({ state: 'detached' });
   await desktop.waitForFunction(() => !document.querySelector('[data-testid=stop]'));

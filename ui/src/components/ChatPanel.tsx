@@ -88,6 +88,16 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
     return () => window.removeEventListener('keydown', onKey);
   }, [menuOpen]);
   const scroller = useRef<HTMLDivElement>(null);
+  // Message changes on their way to the server (a swipe, an edit, a hide, a delete). A turn waits
+  // for them: the server refuses a change while a reply is written, so a swipe tapped just before
+  // Send would otherwise be refused and set back.
+  const changesInFlight = useRef(new Set<Promise<unknown>>());
+  const storing = <T,>(p: Promise<T>): Promise<T> => {
+    changesInFlight.current.add(p);
+    const done = () => changesInFlight.current.delete(p);
+    p.then(done, done);
+    return p;
+  };
   const stickToBottom = useRef(true);
   // Speech: the speaker toggle is per chat (remembered in this browser); without a choice the
   // settings' media.tts_enabled decides.
@@ -288,6 +298,7 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
     body = { ...(body as object), ...(speakChoice === null ? {} : { speak: speakNow }) };
     const retry = () => turn(kind === 'messages' ? 'regenerate' : kind, kind === 'messages' ? {} : body, target);
     try {
+      if (changesInFlight.current.size > 0) await Promise.allSettled([...changesInFlight.current]);
       await runTurn(chatId, kind, body, turnHandlers(retry));
     } catch (e) {
       setError({ message: errorText(t, e), retry });
@@ -476,7 +487,7 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
     // Shown at once (a quick second tap then steps on from here, not from the stored version), then stored.
     setMessages((ms) => ms.map((x) => (x.id === m.id ? { ...x, swipe_id: next, content: x.swipes[next] ?? x.content } : x)));
     try {
-      const updated = await api.editMessage(m.id, { swipe_id: next });
+      const updated = await storing(api.editMessage(m.id, { swipe_id: next }));
       setMessages((ms) => ms.map((x) => (x.id === m.id && x.swipe_id === next ? updated : x)));
     } catch (e) {
       setError({ message: errorText(t, e) });
@@ -701,9 +712,13 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
                           className="rounded bg-pink-700 text-white px-2 py-0.5"
                           data-testid="edit-save"
                           onClick={async () => {
-                            const updated = await api.editMessage(m.id, { content: editText });
-                            setMessages((ms) => ms.map((x) => (x.id === m.id ? updated : x)));
-                            setEditingId(null);
+                            try {
+                              const updated = await storing(api.editMessage(m.id, { content: editText }));
+                              setMessages((ms) => ms.map((x) => (x.id === m.id ? updated : x)));
+                              setEditingId(null);
+                            } catch (e) {
+                              setError({ message: errorText(t, e) });  // The editor stays open with the text.
+                            }
                           }}
                         >
                           {t.save}
@@ -739,8 +754,12 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
                       title={m.hidden ? t.unhideMessage : t.hideMessage}
                       data-testid="toggle-hidden"
                       onClick={async () => {
-                        const updated = await api.editMessage(m.id, { hidden: !m.hidden });
-                        setMessages((ms) => ms.map((x) => (x.id === m.id ? updated : x)));
+                        try {
+                          const updated = await storing(api.editMessage(m.id, { hidden: !m.hidden }));
+                          setMessages((ms) => ms.map((x) => (x.id === m.id ? updated : x)));
+                        } catch (e) {
+                          setError({ message: errorText(t, e) });
+                        }
                       }}
                     >
                       {m.hidden ? t.unhideMessage : t.hideMessage}
@@ -811,8 +830,12 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
                         data-testid="delete-message"
                         onClick={async () => {
                           if (!(await ask(t.confirmDeleteMessage))) return;
-                          await api.deleteMessage(m.id);
-                          setMessages((ms) => ms.filter((x) => x.id !== m.id));
+                          try {
+                            await storing(api.deleteMessage(m.id));
+                            setMessages((ms) => ms.filter((x) => x.id !== m.id));
+                          } catch (e) {
+                            setError({ message: errorText(t, e) });
+                          }
                         }}
                       >
                         ✕

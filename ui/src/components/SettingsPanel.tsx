@@ -1,6 +1,6 @@
 // Settings: model file or remote URL, samplers, context size, language; the health of each
 // component with the fix it names (the prototype's "Kein Audio" / "Kein Bild" become visible states).
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { ApiError, api, type Health, type Settings } from '../api/client';
 import { useT } from '../i18n';
 import { Drawer } from './Drawer';
@@ -29,6 +29,10 @@ export function SettingsPanel({ health, onClose, onSaved }: Props) {
   const [errors, setErrors] = useState<Record<string, string>>({});
   useRevealFirstError(errors);
   const [saved, setSaved] = useState(false);
+  // Edits made while a save is on its way (path → value), and which save that is: its answer is the
+  // stored settings, and these go over it so a change made meanwhile is not set back.
+  const editsDuringSave = useRef<Map<string, unknown> | null>(null);
+  const saveSeq = useRef(0);
 
   const [workflows, setWorkflows] = useState<string[]>(['default']);
   const [workflowNote, setWorkflowNote] = useState<string | null>(null);
@@ -60,7 +64,9 @@ export function SettingsPanel({ health, onClose, onSaved }: Props) {
   };
   const set = (path: string, value: unknown) => {
     const [a, b] = path.split('.');
-    setSettings({ ...settings, [a]: { ...settings[a], [b]: value } });
+    // From the newest state: a call after an await (a workflow upload) must not undo edits since.
+    setSettings((cur) => (cur ? { ...cur, [a]: { ...cur[a], [b]: value } } : cur));
+    editsDuringSave.current?.set(path, value);
     setSaved(false);
   };
   const input = (path: string, label: string, type: 'text' | 'number' = 'text', step?: string) => (
@@ -79,6 +85,9 @@ export function SettingsPanel({ health, onClose, onSaved }: Props) {
 
   const save = async () => {
     setErrors({});
+    const seq = ++saveSeq.current;
+    const edits = new Map<string, unknown>();
+    editsDuringSave.current = edits;
     try {
       // Only the speech keys this panel edits (the API key stays as it is: the server never sends it).
       const media: Record<string, unknown> = {};
@@ -93,10 +102,20 @@ export function SettingsPanel({ health, onClose, onSaved }: Props) {
       // Voice calls: when what you say has ended, and how long speech must last to count.
       const call = { silence_ms: settings.call?.silence_ms, min_speech_ms: settings.call?.min_speech_ms };
       const next = await api.patchSettings({ llm: settings.llm, chat: settings.chat, ui: settings.ui, media, stt, call });
-      setSettings(next);
-      setSaved(true);
       onSaved(next);
+      if (seq !== saveSeq.current) return;  // A newer save is on its way; its answer counts.
+      editsDuringSave.current = null;
+      // The stored settings, with what was changed in the form meanwhile still there (and unsaved).
+      let shown: Settings = next;
+      for (const [path, value] of edits) {
+        const [a, b] = path.split('.');
+        shown = { ...shown, [a]: { ...shown[a], [b]: value } };
+      }
+      setSettings(shown);
+      setSaved(edits.size === 0);
     } catch (e) {
+      if (seq !== saveSeq.current) return;
+      editsDuringSave.current = null;
       // Every bad setting at once, beside its field when this panel shows it.
       setErrors(fieldErrors(t, e, (f) => document.querySelector(`[data-testid="setting-${CSS.escape(f)}"]`) !== null));
     }
