@@ -100,8 +100,27 @@ void serve_call(Context& ctx, call::Call& call, http::WsConnection& ws, int64_t 
             const std::string type = j ? json_string_or(*j, "type", "") : "";
             if (type == "hangup") {
                 call.hangup("hangup");
+            } else if (type == "heard") {
+                // Playback was stopped by the person speaking: how much of the latest reply they heard.
+                Fields f(*j);
+                f.only({"type", "message_id", "sentences"});
+                const std::string id_text = f.string("message_id", 24);
+                const int64_t sentences = f.integer("sentences", 0, 100000);
+                Result<void> r = f.error() ? Result<void>(std::unexpected(*f.error())) : Result<void>{};
+                if (r) {
+                    auto id = parse_id(id_text, "message", "message_id");
+                    r = id ? call.heard(*id, static_cast<size_t>(sentences)) : Result<void>(std::unexpected(id.error()));
+                }
+                if (!r) {
+                    Error e = r.error();
+                    const bool busy = e.code == ErrorCode::Conflict;  // A turn runs: not the client's fault.
+                    if (e.reason.empty()) e.because(busy ? "turn_running" : "bad_heard");
+                    call.reject(e);
+                    if (!busy) ok = ++bad <= kMaxBadMessages;
+                }
             } else {
-                ok = reject(j ? "unknown message type '" + type.substr(0, 40) + "' (the client sends audio and {\"type\":\"hangup\"})"
+                ok = reject(j ? "unknown message type '" + type.substr(0, 40) +
+                                    "' (the client sends audio, {\"type\":\"heard\",...} and {\"type\":\"hangup\"})"
                               : j.error().message,
                             "bad_message");
             }

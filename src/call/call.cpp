@@ -142,6 +142,24 @@ void Call::reject(const Error& problem) {
     emit(type, std::move(data));
 }
 
+Result<void> Call::heard(int64_t message_id, size_t sentences) {
+    {
+        std::lock_guard lock(m_mu);
+        if (message_id <= 0 || message_id != m_last_reply) {
+            Error e{ErrorCode::InvalidInput,
+                    "'message_id' " + std::to_string(message_id) + " is not the latest reply of this call" +
+                        (m_last_reply ? " (" + std::to_string(m_last_reply) + ")" : " (none yet)"),
+                    "message_id"};
+            return std::unexpected(e.because("bad_heard"));
+        }
+    }
+    auto cut = m_chat->cut_to_heard(message_id, sentences);
+    if (!cut) return std::unexpected(cut.error());
+    auto [type, data] = m_words(chat::DoneEvent{*cut, llm::FinishReason::Stop, {}});
+    emit("heard", {{"message", data["message"]}, {"sentences", sentences}});
+    return {};
+}
+
 void Call::hangup(const std::string& reason) {
     {
         std::lock_guard lock(m_mu);
@@ -273,6 +291,7 @@ void Call::answer(const std::string& text, const Utterance& last) {
             // first audio (end of speech found → audio queued, and its parts), or how long the
             // reply took to stop after the person began to speak.
             std::lock_guard lock(m_mu);
+            m_last_reply = std::get<chat::DoneEvent>(*e).message.id;
             data["interrupted"] = m_interrupted;
             if (m_interrupted) data["stop_ms"] = std::round(ms_between(m_interrupted_at, Clock::now()) * 10) / 10;
             if (m_timings && first_audio) {
@@ -348,6 +367,7 @@ Result<std::shared_ptr<Call>> CallService::start(const std::string& chat_id) {
     call->m_blobs = &m_blobs;
     call->m_start_turn = m_start_turn;
     call->m_words = m_words;
+    call->m_chat = &m_chat;
     call->m_vad = std::move(*vad);
     stt::SegmenterOptions o;
     o.threshold = static_cast<float>(s->number("stt.vad_threshold"));

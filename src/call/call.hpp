@@ -84,6 +84,12 @@ public:
     std::pair<double, float> heard();
     // Tells the connection about a problem with what it sent (an `error` event; the call goes on).
     void reject(const Error& problem);
+    // The client stopped playback when the person spoke (speech_start) and says how much of the
+    // call's latest reply they heard: its first `sentences` sentences. The reply is cut to that
+    // (chat::ChatService::cut_to_heard) and a `heard` event carries it. Errors (answered with an
+    // `error` event by the caller): InvalidInput reason "bad_heard" when `message_id` is not the
+    // latest reply of this call; Conflict while a turn runs.
+    Result<void> heard(int64_t message_id, size_t sentences);
     // Ends the call: the reply being written stops (stored as partial), an `ended` event goes out.
     void hangup(const std::string& reason);
     bool ended() const { return m_ended.load(); }
@@ -113,6 +119,7 @@ private:
     store::BlobStore* m_blobs = nullptr;
     CallTurnStarter m_start_turn;
     CallEventWords m_words;
+    chat::ChatService* m_chat = nullptr;
     std::unique_ptr<stt::VadModel> m_vad;
     std::optional<stt::UtteranceSegmenter> m_segmenter;
     int m_reconnect_s = 20;
@@ -140,6 +147,7 @@ private:
     std::deque<Utterance> m_utterances;  // Found, not yet transcribed.
     std::shared_ptr<chat::Turn> m_turn;  // The reply being written, if any.
     bool m_interrupted = false;          // m_turn was stopped by the person speaking.
+    int64_t m_last_reply = 0;            // The id of the newest reply this call stored (0: none yet).
     std::chrono::steady_clock::time_point m_interrupted_at{};
     std::optional<CallTimings> m_timings;
     std::thread m_worker;

@@ -108,6 +108,38 @@ Result<void> ChatService::while_idle(const std::string& chat_id, const std::func
     return r;
 }
 
+Result<Message> ChatService::cut_to_heard(int64_t message_id, size_t sentences) {
+    auto m = m_chats.get_message(message_id);
+    if (!m) return std::unexpected(m.error());
+    Result<Message> saved = fail(ErrorCode::Internal, "not saved");
+    auto changed = while_idle(m->chat_id, [&]() -> Result<void> {
+        auto current = m_chats.get_message(message_id);
+        if (!current) return std::unexpected(current.error());
+        if (current->role != "assistant") return fail(ErrorCode::InvalidInput, "only a reply can be cut to what was heard", "message_id");
+        const size_t swipe = static_cast<size_t>(current->swipe_id);
+        if (!current->gen.is_array()) current->gen = Json::array();
+        while (current->gen.size() <= swipe) current->gen.push_back(nullptr);
+        Json& g = current->gen[swipe];
+        if (!g.is_object()) g = Json::object();
+        const std::string& text = current->swipes[swipe];
+        const size_t end = spoken_prefix_end(text, sentences);
+        const std::string kept = trim(std::string_view(text).substr(0, end));
+        if (!kept.empty() && end < text.size()) {
+            // Heard before: the earlier rest follows this one (a second cut of the same reply).
+            g["unheard"] = std::string(text.substr(end)) + g.value("unheard", std::string());
+            current->swipes[swipe] = kept;
+            current->status = "partial";
+        }
+        g["interrupted"] = true;
+        g["heard_sentences"] = sentences;
+        saved = m_chats.update_message(*current);
+        if (!saved) return std::unexpected(saved.error());
+        return {};
+    });
+    if (!changed) return std::unexpected(changed.error());
+    return saved;
+}
+
 llm::Sampling ChatService::default_sampling() const {
     const auto s = m_settings.current();
     llm::Sampling out;

@@ -151,6 +151,13 @@ public:
     // turn runs. Changes to the same chat may run together; a turn starting meanwhile is refused.
     // Makes "check no turn runs, then write" atomic.
     Result<void> while_idle(const std::string& chat_id, const std::function<Result<void>()>& change);
+    // A spoken reply the person talked over (a voice call's barge-in, also after the reply was
+    // complete): they heard its first `sentences` spoken sentences (the one playing counts). The
+    // reply keeps that much, so the next prompt holds what was heard; the rest goes into its gen
+    // entry as "unheard" (never lost), marked "interrupted" with "heard_sentences". Nothing is cut
+    // when nothing or everything was heard. Errors: NotFound, InvalidInput (not an assistant
+    // message), Conflict (a turn runs in the chat).
+    Result<Message> cut_to_heard(int64_t message_id, size_t sentences);
     // Cancels every turn and waits until all have stored what they had (shutdown).
     void cancel_all();
     // The samplers from the settings.

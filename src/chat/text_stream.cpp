@@ -273,9 +273,13 @@ void SpeechSplitter::consume(bool final) {
         if (terminator) {
             // Take the whole run ("?!", "...", "…") plus closing quotes/brackets.
             size_t j = i;
+            bool cut_char = false;  // The run reaches a character whose bytes have not all arrived.
             while (j < r.size()) {
                 const size_t m = utf8_seq_len(static_cast<unsigned char>(r[j]));
-                if (j + m > r.size()) break;
+                if (j + m > r.size()) {
+                    cut_char = true;
+                    break;
+                }
                 const uint32_t d = decode_utf8(r.substr(j, m));
                 if (d == '.' || d == '!' || d == '?' || d == 0x2026 || d == 0x3002 || d == '"' || d == '\'' ||
                     d == ')' || d == 0x201C || d == 0x201D || d == 0x201E || d == 0x00BB || d == 0x00AB) {
@@ -284,7 +288,7 @@ void SpeechSplitter::consume(bool final) {
                     break;
                 }
             }
-            if (j >= r.size() && !final) break;  // Need the next character to decide.
+            if ((j >= r.size() || cut_char) && !final) break;  // Need the next character to decide.
             const bool ends = j >= r.size() || std::isspace(static_cast<unsigned char>(r[j])) || r[j] == '*';
             append(r.substr(i, j - i));
             i = j;
@@ -310,6 +314,48 @@ std::string speakable(std::string_view display_text) {
     for (auto& part : s.push(display_text)) out += (out.empty() ? "" : " ") + part;
     for (auto& part : s.finish()) out += (out.empty() ? "" : " ") + part;
     return out;
+}
+
+size_t spoken_prefix_end(std::string_view display_text, size_t sentences) {
+    if (sentences == 0) return 0;
+    SpeechSplitter s;
+    size_t emitted = 0;
+    size_t end = display_text.size();
+    // Fed a byte at a time, the splitter gives a sentence out as soon as it is sure of its end,
+    // which is at most a few bytes past it (the space after the mark, or a '*' it had to look past).
+    for (size_t i = 0; i < display_text.size(); ++i) {
+        emitted += s.push(display_text.substr(i, 1)).size();
+        if (emitted >= sentences) {
+            end = i + 1;
+            break;
+        }
+    }
+    if (end == display_text.size()) return end;
+    // Back to the end of the sentence itself: drop the look-ahead (spaces, the start of what
+    // follows), keep the mark and what closes it (quotes, brackets, a closing '*').
+    while (end > 0 && std::isspace(static_cast<unsigned char>(display_text[end - 1]))) --end;
+    auto closer = [&](size_t at) -> size_t {  // Bytes of a closing character at `at`, 0 if none.
+        static constexpr std::string_view kWide[] = {"\u201D", "\u201C", "\u2019", "\u00BB", "\u00AB", "\u2026"};
+        const char c = display_text[at];
+        if (c == '"' || c == '\'' || c == ')' || c == ']' || c == '*' || c == '.' || c == '!' || c == '?') return 1;
+        for (auto w : kWide) {
+            if (display_text.substr(at).starts_with(w)) return w.size();
+        }
+        return 0;
+    };
+    for (size_t back = end; back > 0 && end - back < 8; --back) {
+        const char c = display_text[back - 1];
+        const bool mark = c == '.' || c == '!' || c == '?' || (back >= 3 && display_text.substr(back - 3, 3) == "\u2026");
+        if (!mark) continue;
+        size_t after = back;
+        while (after < display_text.size()) {
+            const size_t n = closer(after);
+            if (n == 0) break;
+            after += n;
+        }
+        return after;
+    }
+    return end;
 }
 
 }  // namespace mc::chat

@@ -60,4 +60,10 @@ private:
 // Removes emotes, markup, tags and emoji from a whole text (what SpeechSplitter speaks, in one go).
 std::string speakable(std::string_view display_text);
 
+// Where, in a reply's display text, its first `sentences` spoken sentences end (as a default
+// SpeechSplitter cut them while the reply was spoken): the byte offset after the last of them, at
+// the end of its sentence mark and closing quotes, before the space that follows. The text's size
+// when it has no more sentences than that.
+size_t spoken_prefix_end(std::string_view display_text, size_t sentences);
+
 }  // namespace mc::chat

@@ -258,6 +258,55 @@ TEST_F(CallApi, SpeakingDuringTheReplyStopsItAsInterruptedAndIsAnsweredNext) {
     call->ws->close(1000);
 }
 
+// Talking over a reply that was already complete (its text written, its sentences still playing):
+// the client stops playback and says how many sentences the person heard; the reply keeps those, so
+// the next prompt holds what was heard, and the rest stays in its gen entry.
+TEST_F(CallApi, TalkingOverAFinishedReplyCutsItToWhatWasHeard) {
+    start(call_settings(300));
+    auto call = CallClient::open(server->port(), chat_id);
+    ASSERT_TRUE(call);
+    call->stream(speech("Tell me about your day please.", 0.4, 0.9));
+    const Json done = call->wait_type("done", 120000);
+    ASSERT_FALSE(done.is_null()) << Json(call->types()).dump();
+    const auto types = call->types();
+    ASSERT_GE(std::count(types.begin(), types.end(), "audio"), 2) << "the reply needs two spoken sentences";
+    const std::string whole = done["message"]["content"];
+    const std::string id = done["message"]["id"];
+    const std::string user_id = call->events[call->index_of("user")]["message"]["id"];
+
+    // What is not this call's latest reply, or no count, is refused by name; the call goes on.
+    call->ws->send(WsOpcode::Text, Json{{"type", "heard"}, {"message_id", user_id}, {"sentences", 1}}.dump());
+    Json refused = call->wait_type("error", 5000);
+    ASSERT_FALSE(refused.is_null());
+    EXPECT_EQ(refused["error"]["reason"], "bad_heard") << refused;
+    EXPECT_EQ(refused["error"]["field"], "message_id") << refused;
+    call->ws->send(WsOpcode::Text, Json{{"type", "heard"}, {"message_id", id}, {"sentences", -1}}.dump());
+    refused = call->wait_type("error", 5000);
+    ASSERT_FALSE(refused.is_null());
+    EXPECT_EQ(refused["error"]["field"], "sentences") << refused;
+
+    call->ws->send(WsOpcode::Text, Json{{"type", "heard"}, {"message_id", id}, {"sentences", 1}}.dump());
+    const Json heard = call->wait_type("heard", 5000);
+    ASSERT_FALSE(heard.is_null()) << Json(call->types()).dump();
+    const Json& cut = heard["message"];
+    EXPECT_EQ(cut["id"], id);
+    const std::string kept = cut["content"];
+    ASSERT_FALSE(kept.empty());
+    EXPECT_LT(kept.size(), whole.size());
+    EXPECT_EQ(cut["status"], "partial");
+    const Json& g = cut["gen"][cut["swipe_id"].get<size_t>()];
+    EXPECT_EQ(g.value("interrupted", false), true) << g;
+    EXPECT_EQ(g.value("heard_sentences", 0), 1) << g;
+    EXPECT_EQ(kept + g.value("unheard", std::string()), whole) << "nothing of the reply is lost";
+    // Stored so, and the next turn's prompt holds only what was heard.
+    const Json m = messages();
+    EXPECT_EQ(m.back()["content"], kept);
+    const std::string prompt = body_json(server->client().Get(("/api/chats/" + chat_id + "/prompt").c_str()))["text"];
+    EXPECT_NE(prompt.find(kept), std::string::npos);
+    EXPECT_EQ(prompt.find(whole), std::string::npos);
+    call->ws->close(1000);
+}
+
 TEST_F(CallApi, ADroppedConnectionResumesWithNothingLost) {
     start();
     auto call = CallClient::open(server->port(), chat_id);

@@ -157,3 +157,36 @@ TEST(Speech, RunOnSentencesAreCutAtAClauseSoSpeechStartsEarly) {
 
 }  // namespace
 }  // namespace mc::chat
+
+namespace mc::chat {
+namespace {
+
+// A voice call's barge-in: the reply is cut after the sentences the person heard, at the end of the
+// last of them as it stands in the chat (emotes and quotes included), whatever the splitter merged.
+TEST(Speech, TheEndOfTheHeardSentencesInTheDisplayedText) {
+    const std::string reply =
+        "*smiles softly* Hello Jonas, it is so good to hear your voice again. \"Did you sleep well last night?\" "
+        "I kept thinking about our walk by the harbour! *laughs* Tell me everything, please.";
+    std::vector<std::string> spoken = speech(reply, 1);
+    ASSERT_EQ(spoken.size(), 4u) << spoken.size();
+    EXPECT_EQ(spoken_prefix_end(reply, 0), 0u);
+    EXPECT_EQ(reply.substr(0, spoken_prefix_end(reply, 1)), "*smiles softly* Hello Jonas, it is so good to hear your voice again.");
+    EXPECT_EQ(reply.substr(0, spoken_prefix_end(reply, 2)),
+              "*smiles softly* Hello Jonas, it is so good to hear your voice again. \"Did you sleep well last night?\"");
+    EXPECT_EQ(reply.substr(0, spoken_prefix_end(reply, 3)),
+              "*smiles softly* Hello Jonas, it is so good to hear your voice again. \"Did you sleep well last night?\" "
+              "I kept thinking about our walk by the harbour!");
+    EXPECT_EQ(spoken_prefix_end(reply, 4), reply.size());
+    EXPECT_EQ(spoken_prefix_end(reply, 99), reply.size());
+    // Short sentences are spoken together: "Hi. Yes." is one, so one heard sentence covers both.
+    const std::string merged = "Hi. Yes. Now a sentence that is long enough to stand alone. And the last one here.";
+    ASSERT_EQ(speech(merged, 1).size(), 2u);
+    EXPECT_EQ(merged.substr(0, spoken_prefix_end(merged, 1)), "Hi. Yes. Now a sentence that is long enough to stand alone.");
+    // German quotes and an ellipsis close a sentence as they stand.
+    const std::string de = "Sie flüsterte: „Ich habe dich vermisst …“ Dann schwieg sie lange und sah aufs Meer.";
+    ASSERT_EQ(speech(de, 1).size(), 2u);
+    EXPECT_EQ(de.substr(0, spoken_prefix_end(de, 1)), "Sie flüsterte: „Ich habe dich vermisst …“");
+}
+
+}  // namespace
+}  // namespace mc::chat
