@@ -1448,6 +1448,30 @@ await step('a greeting with alternates swipes through them and stops at the last
   assert(stored.length === 3 && stored[0].swipe_id === 2 && stored[2].swipes.length === 1, JSON.stringify(stored.map((m) => [m.swipe_id, m.swipes.length])));
 });
 
+await step('a reply talked over in a call shows what was not heard, dimmed and marked (de)', async () => {
+  // The server's answer for such a reply (tests/api/call_test.cpp makes one): cut to the heard
+  // sentences, the rest in its gen entry. Shown here on the newest reply of the open chat.
+  const pattern = /\/api\/chats\/[^/]+\/messages(\?.*)?$/;
+  await desktop.route(pattern, async (route) => {
+    if (route.request().method() !== 'GET') return route.continue();
+    const response = await route.fetch();
+    const body = await response.json();
+    const last = body.messages.findLast((m) => m.role === 'assistant');
+    last.status = 'partial';
+    last.gen[last.swipe_id] = { ...(last.gen[last.swipe_id] ?? {}), interrupted: true, heard_sentences: 1, unheard: ' Und dann erzählte sie von Hamburg.' };
+    await route.fulfill({ response, json: body });
+  });
+  await desktop.reload();
+  const unheard = desktop.getByTestId('message-unheard').last();
+  await unheard.waitFor();
+  assert((await unheard.textContent()).trim() === 'Und dann erzählte sie von Hamburg.', await unheard.textContent());
+  const note = await desktop.getByTestId('message-interrupted').last().textContent();
+  assert(note.includes('unterbrochen') && note.includes('nicht gehört'), note);
+  await desktop.screenshot({ path: join(artifacts, 'desktop-unheard.png') });
+  await desktop.unroute(pattern);
+  await desktop.reload();
+});
+
 // Accessibility (issue 17): axe-core audits the main screens — the character list with a chat open,
 // the character editor, the settings — at 1440x900 and 390x844, in the dark and in the light theme
 // (which follows the system). No violation of impact serious or critical may remain. The chat audited

@@ -146,6 +146,8 @@ export interface GenStats {
   prompt_ms: number;
   predicted_ms: number;
   interrupted?: boolean;  // A call's reply the person spoke over (stored as partial).
+  heard_sentences?: number;  // How many of its spoken sentences the person heard then.
+  unheard?: string;  // The text after those, cut from the reply (the model does not see it).
 }
 
 // A file that belongs to a message: the audio of sentence `index` of swipe `swipe`, or a picture

@@ -357,6 +357,13 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
       if (e.interrupted && e.message?.id) setInterrupted((x) => new Set(x).add(e.message.id));
       setStreaming(null);
       if (chatId) refreshUsage(chatId);
+    } else if (e.type === 'heard') {
+      // Talked over: the reply is cut to what was heard (the rest is in its gen entry).
+      const m = e.message as Message | undefined;
+      if (m?.id) {
+        setMessages((ms) => ms.map((x) => (x.id === m.id ? m : x)));
+        setInterrupted((x) => new Set(x).add(m.id));
+      }
     } else if (e.type === 'image') h.onImage?.(e.job, e.prompt);
     else if (e.type === 'audio_error') h.onAudioError?.(e.error);
     else if (e.type === 'error') h.onError?.(e.error);
@@ -735,11 +742,21 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
                   {streaming?.targetId === m.id &&
                     streaming.images.map((x) => <MessageImage key={x.job} entry={x} onChanged={() => {}} />)}
                   {m.status === 'partial' && streaming?.targetId !== m.id && (() => {
-                    const cut = interrupted.has(m.id) || !!m.gen?.[m.swipe_id]?.interrupted;
+                    const gen = m.gen?.[m.swipe_id];
+                    const cut = interrupted.has(m.id) || !!gen?.interrupted;
+                    // Talked over in a call: what was not heard stays readable, dimmed; the model sees only what was heard.
+                    const unheard = typeof gen?.unheard === 'string' ? gen.unheard.trim() : '';
                     return (
-                      <div className="mt-1 text-xs text-zinc-500" data-testid={cut ? 'message-interrupted' : undefined}>
-                        ({cut ? t.callInterrupted : t.stopped})
-                      </div>
+                      <>
+                        {unheard && (
+                          <div className="mt-1 whitespace-pre-wrap text-sm italic text-zinc-500 line-through decoration-zinc-600/60" title={t.notHeard} data-testid="message-unheard">
+                            {fillMacros(unheard, character.name, userName)}
+                          </div>
+                        )}
+                        <div className="mt-1 text-xs text-zinc-500" data-testid={cut ? 'message-interrupted' : undefined}>
+                          ({cut ? t.callInterrupted : t.stopped}{unheard ? ` · ${t.notHeard}` : ''})
+                        </div>
+                      </>
                     );
                   })()}
                 </div>

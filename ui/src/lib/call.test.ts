@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Downsampler, Player, callReducer, callState, callUrl, downsample, idleCall, level, pcm16le, reconnectDelay, type CallEvent, type CallModel } from './call';
+import { Downsampler, HeardTracker, Player, callReducer, callState, callUrl, downsample, idleCall, level, pcm16le, reconnectDelay, type CallEvent, type CallModel } from './call';
 
 const run = (events: CallEvent[], from: CallModel = idleCall) => events.reduce(callReducer, from);
 
@@ -183,5 +183,52 @@ describe('the call player', () => {
     p.enqueue(wav(2));
     await settle();
     expect(ctx.started[1].at).toBeCloseTo(0.51);
+  });
+});
+
+describe('talking over a reply', () => {
+  it('stop says how many sentences of the reply had begun (the one cut off included), counted from its mark', async () => {
+    const ctx = new FakeContext();
+    const p = new Player(ctx as unknown as AudioContext, () => {});
+    p.enqueue(wav(1));  // An earlier reply, heard to its end.
+    await settle();
+    ctx.started[0].node.onended?.();
+    p.mark();  // The next reply.
+    p.enqueue(wav(2));
+    p.enqueue(wav(2));
+    p.enqueue(wav(2));
+    await settle();
+    const [a, b] = ctx.started.slice(1);
+    a.node.onended?.();  // The first sentence played to its end …
+    ctx.currentTime = b.at + 0.5;  // … the second is half through, the third waits.
+    expect(p.stop()).toEqual({ cut: true, heard: 2 });
+    // Nothing playing or queued: nothing was cut.
+    expect(p.stop()).toEqual({ cut: false, heard: 1 });
+  });
+
+  it('a sentence still decoding counts as cut, not heard', async () => {
+    const ctx = new FakeContext();
+    const p = new Player(ctx as unknown as AudioContext, () => {});
+    p.mark();
+    p.enqueue(wav(1));
+    expect(p.stop()).toEqual({ cut: true, heard: 0 });
+  });
+
+  it('a complete reply talked over is reported at once; one still being written when its done comes', () => {
+    const t = new HeardTracker();
+    t.newReply();
+    expect(t.done('7')).toBeNull();
+    expect(t.talkedOver({ cut: true, heard: 2 }, false)).toEqual({ type: 'heard', message_id: '7', sentences: 2 });
+    // Speaking again after playback ended: the whole reply was heard, nothing to say.
+    expect(t.talkedOver({ cut: false, heard: 3 }, false)).toBeNull();
+    // The next reply is talked over while it is still written: the count waits for its id.
+    t.newReply();
+    expect(t.talkedOver({ cut: true, heard: 1 }, true)).toBeNull();
+    expect(t.done('9')).toEqual({ type: 'heard', message_id: '9', sentences: 1 });
+    expect(t.done('9')).toBeNull();
+    // A reply heard to its end says nothing.
+    t.newReply();
+    expect(t.done('11')).toBeNull();
+    expect(t.talkedOver({ cut: false, heard: 4 }, false)).toBeNull();
   });
 });

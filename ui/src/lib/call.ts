@@ -146,6 +146,41 @@ export function storedCall(chatId: string): { callId: string; seq: number } | nu
   }
 }
 
+export interface HeardMessage {
+  type: 'heard';
+  message_id: string;
+  sentences: number;
+}
+
+// When the person talks over a reply (speech_start), what the server is told: how many of the
+// reply's sentences they heard, so it keeps that much. A reply still being written is stopped by the
+// server; its message id comes with its done event, and the count is sent then.
+export class HeardTracker {
+  private replyId: string | null = null;   // The latest reply whose done event came.
+  private pending: number | null = null;   // Heard of a reply talked over before its done came.
+
+  // A new turn began (its user event): what follows is a new reply.
+  newReply(): void {
+    this.replyId = null;
+    this.pending = null;
+  }
+
+  // Playback stopped (Player.stop()'s answer) while the reply was or was not still being written.
+  talkedOver(stopped: { cut: boolean; heard: number }, writing: boolean): HeardMessage | null {
+    if (!stopped.cut && !writing) return null;  // Nothing was playing: the whole reply was heard.
+    if (this.replyId && !writing) return { type: 'heard', message_id: this.replyId, sentences: stopped.heard };
+    this.pending = stopped.heard;
+    return null;
+  }
+
+  done(messageId: string | null): HeardMessage | null {
+    this.replyId = messageId;
+    const pending = this.pending;
+    this.pending = null;
+    return messageId && pending !== null ? { type: 'heard', message_id: messageId, sentences: pending } : null;
+  }
+}
+
 // Plays WAVs through Web Audio one after another, each scheduled at the previous one's end (no gap);
 // stop() silences it at once and drops what is queued, decodes still running included.
 export class Player {
@@ -153,6 +188,9 @@ export class Player {
   private gen = 0;
   private next = 0;
   private sources = new Set<AudioBufferSourceNode>();
+  private startsAt = new Map<AudioBufferSourceNode, number>();
+  private decoding = 0;  // WAVs queued and not yet scheduled.
+  private marked = 0;    // `played` when the current reply began.
   played = 0;
 
   constructor(private ctx: AudioContext, private onChange: () => void) {}
@@ -161,12 +199,20 @@ export class Player {
     return this.sources.size > 0;
   }
 
+  // A new reply begins: stop() counts its sentences from here.
+  mark(): void {
+    this.marked = this.played;
+  }
+
   enqueue(wav: ArrayBuffer): void {
     const gen = this.gen;
+    this.decoding++;
     const decoding = this.ctx.decodeAudioData(wav).catch(() => null);  // Decodes while the one before plays.
     this.chain = this.chain.then(async () => {
       const buf = await decoding;
-      if (!buf || gen !== this.gen) return;
+      if (gen !== this.gen) return;
+      this.decoding--;
+      if (!buf) return;
       const src = this.ctx.createBufferSource();
       src.buffer = buf;
       src.connect(this.ctx.destination);
@@ -174,7 +220,9 @@ export class Player {
       src.start(at);
       this.next = at + buf.duration;
       this.sources.add(src);
+      this.startsAt.set(src, at);
       src.onended = () => {
+        this.startsAt.delete(src);
         if (!this.sources.delete(src)) return;
         this.played++;
         this.onChange();
@@ -183,8 +231,15 @@ export class Player {
     });
   }
 
-  // Now, and forget what was queued.
-  stop(): void {
+  // Now, and forget what was queued. Says whether anything was playing or waiting to (`cut`), and
+  // how many sentences of the current reply had begun to play (`heard`, the one cut off included).
+  stop(): { cut: boolean; heard: number } {
+    const now = this.ctx.currentTime;
+    let begun = 0;
+    for (const s of this.sources) begun += (this.startsAt.get(s) ?? Infinity) <= now ? 1 : 0;
+    const result = { cut: this.sources.size > 0 || this.decoding > 0, heard: this.played - this.marked + begun };
+    this.decoding = 0;
+    this.startsAt.clear();
     this.gen++;
     for (const s of this.sources) {
       s.onended = null;
@@ -197,6 +252,7 @@ export class Player {
     this.sources.clear();
     this.next = 0;
     this.onChange();
+    return result;
   }
 }
 
@@ -239,6 +295,7 @@ export class CallClient {
   private attempt = 0;
   private timer: number | null = null;
   private audioSeq: number | null = null;  // An audio event whose WAV frame comes next.
+  private heard = new HeardTracker();
   private resumeOnly = false;
 
   constructor(private chatId: string, private cb: CallCallbacks) {}
@@ -332,6 +389,10 @@ export class CallClient {
     if (this.model.callId && this.model.seq !== before.seq) this.save();
   }
 
+  private sendHeard(m: HeardMessage | null): void {
+    if (m && this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(m));
+  }
+
   private save(): void {
     try {
       sessionStorage.setItem(storeKey(this.chatId), JSON.stringify({ callId: this.model.callId, seq: this.model.seq }));
@@ -368,7 +429,13 @@ export class CallClient {
         this.attempt = 0;
         this.resumeOnly = false;
       } else if (e.type === 'speech_start') {
-        this.player!.stop();
+        // Talked over: the server learns how much of the reply was heard, and keeps that much.
+        this.sendHeard(this.heard.talkedOver(this.player!.stop(), this.model.writing));
+      } else if (e.type === 'user') {
+        this.player!.mark();
+        this.heard.newReply();
+      } else if (e.type === 'done') {
+        this.sendHeard(this.heard.done(e.message?.id ?? null));
       } else if (e.type === 'audio') {
         this.audioSeq = e.seq ?? null;
       }
