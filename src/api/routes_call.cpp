@@ -1,6 +1,7 @@
 // api/routes_call: GET /api/chats/{id}/call, the voice call's WebSocket (call/call does the
 // listening and answering; this carries it). Microphone audio comes in as binary messages (16-bit
-// PCM, 16 kHz mono), {"type":"hangup"} as text; events go out as JSON text, each sentence's WAV as a
+// PCM, 16 kHz mono), {"type":"heard",...} (how much of a reply talked over was heard) and
+// {"type":"hangup"} as text; events go out as JSON text, each sentence's WAV as a
 // binary message after its `audio` event. The protocol is in docs/api.md ("Voice calls").
 #include <cstring>
 
@@ -104,12 +105,17 @@ void serve_call(Context& ctx, call::Call& call, http::WsConnection& ws, int64_t 
                 // Playback was stopped by the person speaking: how much of the latest reply they heard.
                 Fields f(*j);
                 f.only({"type", "message_id", "sentences"});
-                const std::string id_text = f.string("message_id", 24);
+                const auto id_text = f.opt_string("message_id", 24);
                 const int64_t sentences = f.integer("sentences", 0, 100000);
                 Result<void> r = f.error() ? Result<void>(std::unexpected(*f.error())) : Result<void>{};
                 if (r) {
-                    auto id = parse_id(id_text, "message", "message_id");
-                    r = id ? call.heard(*id, static_cast<size_t>(sentences)) : Result<void>(std::unexpected(id.error()));
+                    std::optional<int64_t> id;
+                    if (id_text) {
+                        auto parsed = parse_id(*id_text, "message", "message_id");
+                        if (parsed) id = *parsed;
+                        else r = std::unexpected(parsed.error());
+                    }
+                    if (r) r = call.heard(id, static_cast<size_t>(sentences));
                 }
                 if (!r) {
                     Error e = r.error();

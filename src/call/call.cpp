@@ -1,6 +1,7 @@
 #include "call/call.hpp"
 
 #include <cmath>
+#include <utility>
 
 #include "core/log.hpp"
 #include "core/text.hpp"
@@ -142,17 +143,27 @@ void Call::reject(const Error& problem) {
     emit(type, std::move(data));
 }
 
-Result<void> Call::heard(int64_t message_id, size_t sentences) {
+Result<void> Call::heard(std::optional<int64_t> message_id, size_t sentences) {
+    int64_t target = 0;
     {
         std::lock_guard lock(m_mu);
-        if (message_id <= 0 || message_id != m_last_reply) {
+        if (!message_id && m_turn) {
+            m_heard = sentences;  // answer() cuts the reply once it is stored.
+            return {};
+        }
+        target = message_id.value_or(m_last_reply);
+        if (target <= 0 || target != m_last_reply) {
             Error e{ErrorCode::InvalidInput,
-                    "'message_id' " + std::to_string(message_id) + " is not the latest reply of this call" +
+                    "'message_id' " + std::to_string(target) + " is not the latest reply of this call" +
                         (m_last_reply ? " (" + std::to_string(m_last_reply) + ")" : " (none yet)"),
                     "message_id"};
             return std::unexpected(e.because("bad_heard"));
         }
     }
+    return cut_to_heard(target, sentences);
+}
+
+Result<void> Call::cut_to_heard(int64_t message_id, size_t sentences) {
     auto cut = m_chat->cut_to_heard(message_id, sentences);
     if (!cut) return std::unexpected(cut.error());
     auto [type, data] = m_words(chat::DoneEvent{*cut, llm::FinishReason::Stop, {}});
@@ -253,10 +264,12 @@ void Call::answer(const std::string& text, const Utterance& last) {
         std::lock_guard lock(m_mu);
         m_turn = turn;
         m_interrupted = false;
+        m_heard.reset();
         if (m_ended.load()) turn->cancel();
     }
     const auto turn_started = Clock::now();
     std::optional<Clock::time_point> first_sentence, first_audio;
+    int64_t stored_reply = 0;  // The reply's id once its done event came.
     bool ended = false;
     while (true) {
         auto e = turn->next(std::chrono::milliseconds(100), ended);
@@ -291,7 +304,7 @@ void Call::answer(const std::string& text, const Utterance& last) {
             // first audio (end of speech found → audio queued, and its parts), or how long the
             // reply took to stop after the person began to speak.
             std::lock_guard lock(m_mu);
-            m_last_reply = std::get<chat::DoneEvent>(*e).message.id;
+            m_last_reply = stored_reply = std::get<chat::DoneEvent>(*e).message.id;
             data["interrupted"] = m_interrupted;
             if (m_interrupted) data["stop_ms"] = std::round(ms_between(m_interrupted_at, Clock::now()) * 10) / 10;
             if (m_timings && first_audio) {
@@ -304,8 +317,16 @@ void Call::answer(const std::string& text, const Utterance& last) {
         }
         emit(type, std::move(data), std::move(wav));
     }
-    std::lock_guard lock(m_mu);
-    m_turn.reset();
+    std::optional<size_t> heard;
+    {
+        std::lock_guard lock(m_mu);
+        m_turn.reset();
+        heard = std::exchange(m_heard, std::nullopt);
+    }
+    // Talked over while it was written: cut to what was heard before the next turn can start.
+    if (heard && stored_reply > 0) {
+        if (auto r = cut_to_heard(stored_reply, *heard); !r) reject(r.error());
+    }
 }
 
 CallService::CallService(SettingsStore& settings, stt::SttService& stt, voice::TtsService& tts, chat::ChatService& chat,

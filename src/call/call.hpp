@@ -85,11 +85,13 @@ public:
     // Tells the connection about a problem with what it sent (an `error` event; the call goes on).
     void reject(const Error& problem);
     // The client stopped playback when the person spoke (speech_start) and says how much of the
-    // call's latest reply they heard: its first `sentences` sentences. The reply is cut to that
-    // (chat::ChatService::cut_to_heard) and a `heard` event carries it. Errors (answered with an
-    // `error` event by the caller): InvalidInput reason "bad_heard" when `message_id` is not the
-    // latest reply of this call; Conflict while a turn runs.
-    Result<void> heard(int64_t message_id, size_t sentences);
+    // reply they heard: its first `sentences` sentences. The reply is cut to that
+    // (chat::ChatService::cut_to_heard) and a `heard` event carries it. Without `message_id` it is
+    // the reply being written (cut once it is stored, before the next turn can start), else the
+    // latest one. Errors (answered with an `error` event by the caller): InvalidInput reason
+    // "bad_heard" when `message_id` is not the latest reply of this call or there is none;
+    // Conflict while a turn runs.
+    Result<void> heard(std::optional<int64_t> message_id, size_t sentences);
     // Ends the call: the reply being written stops (stored as partial), an `ended` event goes out.
     void hangup(const std::string& reason);
     bool ended() const { return m_ended.load(); }
@@ -111,6 +113,7 @@ private:
     void work();
     void answer(const std::string& text, const Utterance& last);
     void end_locked(const std::string& reason);
+    Result<void> cut_to_heard(int64_t message_id, size_t sentences);
 
     const std::string m_id;
     const std::string m_chat_id;
@@ -148,6 +151,7 @@ private:
     std::shared_ptr<chat::Turn> m_turn;  // The reply being written, if any.
     bool m_interrupted = false;          // m_turn was stopped by the person speaking.
     int64_t m_last_reply = 0;            // The id of the newest reply this call stored (0: none yet).
+    std::optional<size_t> m_heard;       // Sentences heard of m_turn's reply, to cut it to once stored.
     std::chrono::steady_clock::time_point m_interrupted_at{};
     std::optional<CallTimings> m_timings;
     std::thread m_worker;

@@ -126,13 +126,15 @@ Result<Message> ChatService::cut_to_heard(int64_t message_id, size_t sentences) 
         const std::string kept = trim(std::string_view(text).substr(0, end));
         if (!kept.empty() && end < text.size()) {
             // Heard before: the earlier rest follows this one (a second cut of the same reply).
-            g["unheard"] = std::string(text.substr(end)) + g.value("unheard", std::string());
+            const Json& before = g.contains("unheard") ? g["unheard"] : Json();
+            g["unheard"] = std::string(text.substr(end)) + (before.is_string() ? before.get<std::string>() : std::string());
             current->swipes[swipe] = kept;
             current->status = "partial";
         }
         g["interrupted"] = true;
         g["heard_sentences"] = sentences;
-        saved = m_chats.update_message(*current);
+        // The media as stored now: a picture job finishing meanwhile keeps its entry.
+        saved = m_chats.update_message(*current, [](const Json& stored_media) { return stored_media; });
         if (!saved) return std::unexpected(saved.error());
         return {};
     });
@@ -370,11 +372,14 @@ void ChatService::run(std::shared_ptr<Turn> turn, std::string chat_id, TurnReque
         if (!m.gen.is_array()) m.gen = Json::array();
         while (m.gen.size() < m.swipes.size()) m.gen.push_back(nullptr);
         if (result && m.swipe_id >= 0 && static_cast<size_t>(m.swipe_id) < m.gen.size()) {
-            m.gen[static_cast<size_t>(m.swipe_id)] = {{"prompt_tokens", result->prompt_tokens}, {"cached_tokens", result->cached_tokens},
-                                                      {"predicted_tokens", result->predicted_tokens},
-                                                      {"prompt_ms", std::round(result->prompt_ms)},
-                                                      {"predicted_ms", std::round(result->predicted_ms)}};
-            if (turn->interrupted()) m.gen[static_cast<size_t>(m.swipe_id)]["interrupted"] = true;
+            Json& g = m.gen[static_cast<size_t>(m.swipe_id)];
+            // A continued reply that was cut to what was heard in a call keeps its unheard rest.
+            const Json unheard = g.is_object() && g.contains("unheard") ? g["unheard"] : Json();
+            g = {{"prompt_tokens", result->prompt_tokens}, {"cached_tokens", result->cached_tokens},
+                 {"predicted_tokens", result->predicted_tokens}, {"prompt_ms", std::round(result->prompt_ms)},
+                 {"predicted_ms", std::round(result->predicted_ms)}};
+            if (turn->interrupted()) g["interrupted"] = true;
+            if (!unheard.is_null()) g["unheard"] = unheard;
         }
     };
     if (target && request.kind == TurnKind::Continue) {

@@ -34,14 +34,26 @@ std::string fit_tokens(const llm::Engine& engine, const std::string& text, int m
     std::string cut = utf8_prefix(text, lo);
     size_t sentence = std::string::npos;
     for (size_t i = cut.size(); i-- > cut.size() / 2;) {
-        if ((cut[i] == '.' || cut[i] == '!' || cut[i] == '?') && (i + 1 == cut.size() || std::isspace(static_cast<unsigned char>(cut[i + 1])))) {
-            sentence = i + 1;
+        if (cut[i] != '.' && cut[i] != '!' && cut[i] != '?') continue;
+        size_t j = i + 1;  // Past the quotes and brackets that close the sentence.
+        for (bool more = true; more && j < cut.size();) {
+            more = false;
+            for (std::string_view c : {"\"", "'", ")", "*", "\u201C", "\u201D", "\u2019", "\u00BB", "\u00AB"}) {
+                if (std::string_view(cut).substr(j).starts_with(c)) {
+                    j += c.size();
+                    more = true;
+                    break;
+                }
+            }
+        }
+        if (j == cut.size() || std::isspace(static_cast<unsigned char>(cut[j]))) {
+            sentence = j;
             break;
         }
     }
     if (sentence != std::string::npos) {
         cut.resize(sentence);
-    } else if (lo < text.size() && !std::isspace(static_cast<unsigned char>(text[lo]))) {
+    } else if (cut.size() < text.size() && !std::isspace(static_cast<unsigned char>(text[cut.size()]))) {
         const size_t space = cut.find_last_of(" \t\n");
         if (space != std::string::npos && space > 0) cut.resize(space);
     }

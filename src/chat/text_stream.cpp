@@ -248,6 +248,9 @@ void SpeechSplitter::consume(bool final) {
             continue;
         }
         if (m_line_start) {
+            // (A '-' or '+' waits for the next character: the same text must split the same way
+            // however it arrives, since spoken_prefix_end replays it a byte at a time.)
+            if ((c == '-' || c == '+') && left < 2 && !final) break;
             if (c == '#' || c == '>' || ((c == '-' || c == '+') && left >= 2 && r[i + 1] == ' ')) {
                 ++i;
                 continue;
@@ -295,12 +298,13 @@ void SpeechSplitter::consume(bool final) {
             if (ends) end_sentence(m_ready, false);
             continue;
         }
+        // A run-on sentence is cut at a clause (or, much longer, before a space: at a word's end)
+        // so its speech starts without waiting for the whole of it: synthesis time grows with the
+        // length. Decided on the character itself, so it does not depend on how the text arrives.
+        if (m_max_chars > 0 && c == ' ' && m_sentence.size() >= m_max_chars * 3 / 2) end_sentence(m_ready, false);
         append(r.substr(i, n));
         i += n;
-        // A run-on sentence is cut at a clause (or, much longer, at a word) so its speech starts
-        // without waiting for the whole of it: synthesis time grows with the length.
-        if (m_max_chars > 0 && m_sentence.size() >= m_max_chars &&
-            (c == ',' || c == ';' || c == ':' || (m_sentence.size() >= m_max_chars * 3 / 2 && i < r.size() && r[i] == ' '))) {
+        if (m_max_chars > 0 && m_sentence.size() >= m_max_chars && (c == ',' || c == ';' || c == ':')) {
             end_sentence(m_ready, false);
         }
     }
@@ -331,29 +335,26 @@ size_t spoken_prefix_end(std::string_view display_text, size_t sentences) {
         }
     }
     if (end == display_text.size()) return end;
-    // Back to the end of the sentence itself: drop the look-ahead (spaces, the start of what
-    // follows), keep the mark and what closes it (quotes, brackets, a closing '*').
-    while (end > 0 && std::isspace(static_cast<unsigned char>(display_text[end - 1]))) --end;
-    auto closer = [&](size_t at) -> size_t {  // Bytes of a closing character at `at`, 0 if none.
-        static constexpr std::string_view kWide[] = {"\u201D", "\u201C", "\u2019", "\u00BB", "\u00AB", "\u2026"};
-        const char c = display_text[at];
-        if (c == '"' || c == '\'' || c == ')' || c == ']' || c == '*' || c == '.' || c == '!' || c == '?') return 1;
-        for (auto w : kWide) {
-            if (display_text.substr(at).starts_with(w)) return w.size();
-        }
-        return 0;
+    // Back to the end of the sentence itself: the splitter gives a sentence out on the space after
+    // it, or on a '*' that opens the next emote (which is not part of it).
+    auto trim_spaces = [&] {
+        while (end > 0 && std::isspace(static_cast<unsigned char>(display_text[end - 1]))) --end;
     };
-    for (size_t back = end; back > 0 && end - back < 8; --back) {
-        const char c = display_text[back - 1];
-        const bool mark = c == '.' || c == '!' || c == '?' || (back >= 3 && display_text.substr(back - 3, 3) == "\u2026");
-        if (!mark) continue;
-        size_t after = back;
-        while (after < display_text.size()) {
-            const size_t n = closer(after);
-            if (n == 0) break;
-            after += n;
+    trim_spaces();
+    if (end > 0 && display_text[end - 1] == '*') {
+        size_t stars = 0;  // Emote marks before this one ("**" is bold, not an emote).
+        for (size_t k = 0; k + 1 < end; ++k) {
+            if (display_text[k] != '*') continue;
+            if (k + 1 < end - 1 && display_text[k + 1] == '*') {
+                ++k;
+                continue;
+            }
+            ++stars;
         }
-        return after;
+        if (stars % 2 == 0) {  // It opens an emote: the sentence ended before it.
+            --end;
+            trim_spaces();
+        }
     }
     return end;
 }

@@ -63,6 +63,7 @@ public:
         Json j = Json::parse((*m)->payload, nullptr, false);
         events.push_back(j);
         times.push_back(Clock::now());
+        if (on_event) on_event(j);
         return j;
     }
     // The first event after the last one a wait returned that satisfies `want` (already received,
@@ -112,6 +113,7 @@ public:
     std::vector<Clock::time_point> times;
     bool closed = false;
     size_t cursor = 0;  // Events before this were looked at by a wait.
+    std::function<void(const Json&)> on_event;  // Sees each event as it arrives (a client's reaction).
 
 private:
     explicit CallClient(std::unique_ptr<http::WebSocketClient> w) : ws(std::move(w)) {}
@@ -228,7 +230,13 @@ TEST_F(CallApi, SpeakingDuringTheReplyStopsItAsInterruptedAndIsAnsweredNext) {
     ASSERT_TRUE(call);
     call->stream(speech("Tell me a long story please.", 0.4, 0.9));
     ASSERT_FALSE(call->wait_type("audio").is_null()) << Json(call->types()).dump();
-    // The person talks over the character.
+    // The person talks over the character; the client stops playback and says it had heard the
+    // first sentence (no message id: the reply is still being written).
+    call->on_event = [&](const Json& e) {
+        if (e.value("type", "") == "speech_start" && e.value("interrupted", false)) {
+            call->ws->send(WsOpcode::Text, Json{{"type", "heard"}, {"sentences", 1}}.dump());
+        }
+    };
     call->stream(speech("Wait, stop, I have a question.", 0.0, 1.0));
     const size_t barge = call->index_of("speech_start", call->index_of("audio"));
     ASSERT_NE(barge, SIZE_MAX) << Json(call->types()).dump();
@@ -246,6 +254,16 @@ TEST_F(CallApi, SpeakingDuringTheReplyStopsItAsInterruptedAndIsAnsweredNext) {
     // The new utterance is handled: heard, stored, answered.
     const Json second = call->wait_for([&](const Json& e) { return e.value("type", "") == "done" && !e.value("interrupted", true); }, 120000);
     ASSERT_FALSE(second.is_null()) << Json(call->types()).dump();
+    // The stopped reply was cut to its first sentence once stored, before the next turn began.
+    const size_t cut = call->index_of("heard", stopped);
+    ASSERT_NE(cut, SIZE_MAX) << Json(call->types()).dump();
+    EXPECT_LT(cut, call->index_of("user", stopped));
+    const Json& kept = call->events[cut]["message"];
+    EXPECT_EQ(kept["id"], call->events[stopped]["message"]["id"]);
+    const std::string partial = call->events[stopped]["message"]["content"];
+    const Json& g = kept["gen"][kept["swipe_id"].get<size_t>()];
+    EXPECT_EQ(kept["content"].get<std::string>() + g.value("unheard", std::string()), partial);
+    EXPECT_EQ(g.value("heard_sentences", 0), 1);
 
     const Json m = messages();
     bool marked = false;

@@ -186,6 +186,26 @@ TEST(Speech, TheEndOfTheHeardSentencesInTheDisplayedText) {
     const std::string de = "Sie flüsterte: „Ich habe dich vermisst …“ Dann schwieg sie lange und sah aufs Meer.";
     ASSERT_EQ(speech(de, 1).size(), 2u);
     EXPECT_EQ(de.substr(0, spoken_prefix_end(de, 1)), "Sie flüsterte: „Ich habe dich vermisst …“");
+    // A '*' that opens the next emote right after the mark is not part of the sentence.
+    const std::string starred = "I am so glad that you called me tonight!*waves happily* Tell me about your day.";
+    EXPECT_EQ(starred.substr(0, spoken_prefix_end(starred, 1)), "I am so glad that you called me tonight!");
+    // A sentence ended by a line break keeps all its words, a mark inside it notwithstanding.
+    const std::string lines = "The ticket to Hamburg costs 3.50\nAnd this is the second line of the reply.";
+    ASSERT_EQ(speech(lines, 1).size(), 2u);
+    EXPECT_EQ(lines.substr(0, spoken_prefix_end(lines, 1)), "The ticket to Hamburg costs 3.50");
+}
+
+// The replay a byte at a time must count the sentences the live reply spoke, whatever pieces the
+// text came in: run-on sentences cut at a word, list items, marks at a piece's end.
+TEST(Speech, SentencesDoNotDependOnHowTheTextArrives) {
+    std::string run_on;
+    for (int i = 0; i < 30; ++i) run_on += "Hamburg and Bremen ";
+    const std::string texts[] = {run_on + "end.", "- first item of the list here\n- second item of the list here\n+ third one",
+                                 "Hi. Yes. No. Well, that was a long and winding answer, wasn't it? \"Sure!\" *nods*"};
+    for (const auto& text : texts) {
+        const auto whole = speech(text, 100000);
+        for (size_t step : {1, 2, 3, 5, 7, 16}) EXPECT_EQ(speech(text, step), whole) << step << ": " << text;
+    }
 }
 
 }  // namespace

@@ -88,11 +88,15 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
     return () => window.removeEventListener('keydown', onKey);
   }, [menuOpen]);
   const scroller = useRef<HTMLDivElement>(null);
-  // Message changes on their way to the server (a swipe, an edit, a hide, a delete). A turn waits
-  // for them: the server refuses a change while a reply is written, so a swipe tapped just before
-  // Send would otherwise be refused and set back.
+  // Message changes on their way to the server (a swipe, an edit, a hide, a delete), sent one after
+  // another in the order they were made (two quick swipes sent at once could arrive swapped and
+  // store the first). A turn waits for them: the server refuses a change while a reply is written,
+  // so a swipe tapped just before Send would otherwise be refused and set back.
   const changesInFlight = useRef(new Set<Promise<unknown>>());
-  const storing = <T,>(p: Promise<T>): Promise<T> => {
+  const lastChange = useRef<Promise<unknown>>(Promise.resolve());
+  const storing = <T,>(send: () => Promise<T>): Promise<T> => {
+    const p = lastChange.current.then(send, send);
+    lastChange.current = p.catch(() => {});
     changesInFlight.current.add(p);
     const done = () => changesInFlight.current.delete(p);
     p.then(done, done);
@@ -494,7 +498,7 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
     // Shown at once (a quick second tap then steps on from here, not from the stored version), then stored.
     setMessages((ms) => ms.map((x) => (x.id === m.id ? { ...x, swipe_id: next, content: x.swipes[next] ?? x.content } : x)));
     try {
-      const updated = await storing(api.editMessage(m.id, { swipe_id: next }));
+      const updated = await storing(() => api.editMessage(m.id, { swipe_id: next }));
       setMessages((ms) => ms.map((x) => (x.id === m.id && x.swipe_id === next ? updated : x)));
     } catch (e) {
       setError({ message: errorText(t, e) });
@@ -720,7 +724,7 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
                           data-testid="edit-save"
                           onClick={async () => {
                             try {
-                              const updated = await storing(api.editMessage(m.id, { content: editText }));
+                              const updated = await storing(() => api.editMessage(m.id, { content: editText }));
                               setMessages((ms) => ms.map((x) => (x.id === m.id ? updated : x)));
                               setEditingId(null);
                             } catch (e) {
@@ -772,7 +776,7 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
                       data-testid="toggle-hidden"
                       onClick={async () => {
                         try {
-                          const updated = await storing(api.editMessage(m.id, { hidden: !m.hidden }));
+                          const updated = await storing(() => api.editMessage(m.id, { hidden: !m.hidden }));
                           setMessages((ms) => ms.map((x) => (x.id === m.id ? updated : x)));
                         } catch (e) {
                           setError({ message: errorText(t, e) });
@@ -848,7 +852,7 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
                         onClick={async () => {
                           if (!(await ask(t.confirmDeleteMessage))) return;
                           try {
-                            await storing(api.deleteMessage(m.id));
+                            await storing(() => api.deleteMessage(m.id));
                             setMessages((ms) => ms.filter((x) => x.id !== m.id));
                           } catch (e) {
                             setError({ message: errorText(t, e) });

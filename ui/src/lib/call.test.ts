@@ -187,23 +187,23 @@ describe('the call player', () => {
 });
 
 describe('talking over a reply', () => {
-  it('stop says how many sentences of the reply had begun (the one cut off included), counted from its mark', async () => {
+  it('stop says up to which sentence of the reply played (the one cut off included), by the sentences\' numbers', async () => {
     const ctx = new FakeContext();
     const p = new Player(ctx as unknown as AudioContext, () => {});
     p.enqueue(wav(1));  // An earlier reply, heard to its end.
     await settle();
     ctx.started[0].node.onended?.();
-    p.mark();  // The next reply.
-    p.enqueue(wav(2));
-    p.enqueue(wav(2));
-    p.enqueue(wav(2));
+    p.mark();  // The next reply: sentences 0, 2, 3 (1 could not be spoken).
+    p.enqueue(wav(2), 0);
+    p.enqueue(wav(2), 2);
+    p.enqueue(wav(2), 3);
     await settle();
     const [a, b] = ctx.started.slice(1);
     a.node.onended?.();  // The first sentence played to its end …
-    ctx.currentTime = b.at + 0.5;  // … the second is half through, the third waits.
-    expect(p.stop()).toEqual({ cut: true, heard: 2 });
-    // Nothing playing or queued: nothing was cut.
-    expect(p.stop()).toEqual({ cut: false, heard: 1 });
+    ctx.currentTime = b.at + 0.5;  // … sentence 2 is half through, sentence 3 waits.
+    expect(p.stop()).toEqual({ cut: true, heard: 3 });
+    // Nothing playing or queued any more: nothing cut, and the count stays.
+    expect(p.stop()).toEqual({ cut: false, heard: 3 });
   });
 
   it('a sentence still decoding counts as cut, not heard', async () => {
@@ -214,21 +214,28 @@ describe('talking over a reply', () => {
     expect(p.stop()).toEqual({ cut: true, heard: 0 });
   });
 
-  it('a complete reply talked over is reported at once; one still being written when its done comes', () => {
+  it('the server is told once per reply: with its id when complete, without while it is written', () => {
     const t = new HeardTracker();
     t.newReply();
-    expect(t.done('7')).toBeNull();
+    t.done('7');
     expect(t.talkedOver({ cut: true, heard: 2 }, false)).toEqual({ type: 'heard', message_id: '7', sentences: 2 });
-    // Speaking again after playback ended: the whole reply was heard, nothing to say.
-    expect(t.talkedOver({ cut: false, heard: 3 }, false)).toBeNull();
-    // The next reply is talked over while it is still written: the count waits for its id.
+    // Speaking again after playback stopped: nothing more to say.
+    expect(t.talkedOver({ cut: false, heard: 2 }, false)).toBeNull();
+    // The next reply is talked over while it is written: no id yet (the server cuts it once stored);
+    // a second speech_start before its done says nothing more.
     t.newReply();
-    expect(t.talkedOver({ cut: true, heard: 1 }, true)).toBeNull();
-    expect(t.done('9')).toEqual({ type: 'heard', message_id: '9', sentences: 1 });
-    expect(t.done('9')).toBeNull();
-    // A reply heard to its end says nothing.
+    expect(t.talkedOver({ cut: true, heard: 1 }, true)).toEqual({ type: 'heard', sentences: 1 });
+    expect(t.talkedOver({ cut: false, heard: 1 }, true)).toBeNull();
+    t.done('9');
+    // Talked over before anything played while written: still told (0 heard).
     t.newReply();
-    expect(t.done('11')).toBeNull();
+    expect(t.talkedOver({ cut: false, heard: 0 }, true)).toEqual({ type: 'heard', sentences: 0 });
+    // A reply heard to its end, and a turn that failed (no reply), say nothing.
+    t.newReply();
+    t.done('11');
     expect(t.talkedOver({ cut: false, heard: 4 }, false)).toBeNull();
+    t.newReply();
+    t.done(null);
+    expect(t.talkedOver({ cut: true, heard: 1 }, false)).toBeNull();
   });
 });

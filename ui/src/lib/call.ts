@@ -148,36 +148,33 @@ export function storedCall(chatId: string): { callId: string; seq: number } | nu
 
 export interface HeardMessage {
   type: 'heard';
-  message_id: string;
+  message_id?: string;  // Absent: the reply being written (the server cuts it once it is stored).
   sentences: number;
 }
 
 // When the person talks over a reply (speech_start), what the server is told: how many of the
-// reply's sentences they heard, so it keeps that much. A reply still being written is stopped by the
-// server; its message id comes with its done event, and the count is sent then.
+// reply's sentences they heard, so it keeps that much. Once per reply, unless more of it played
+// since (a later count is never smaller: the player counts per reply).
 export class HeardTracker {
-  private replyId: string | null = null;   // The latest reply whose done event came.
-  private pending: number | null = null;   // Heard of a reply talked over before its done came.
+  private replyId: string | null = null;  // The latest reply whose done event came.
+  private told = false;                   // The server was told about the current reply.
 
   // A new turn began (its user event): what follows is a new reply.
   newReply(): void {
     this.replyId = null;
-    this.pending = null;
+    this.told = false;
+  }
+
+  done(messageId: string | null): void {
+    this.replyId = messageId;
   }
 
   // Playback stopped (Player.stop()'s answer) while the reply was or was not still being written.
   talkedOver(stopped: { cut: boolean; heard: number }, writing: boolean): HeardMessage | null {
-    if (!stopped.cut && !writing) return null;  // Nothing was playing: the whole reply was heard.
-    if (this.replyId && !writing) return { type: 'heard', message_id: this.replyId, sentences: stopped.heard };
-    this.pending = stopped.heard;
-    return null;
-  }
-
-  done(messageId: string | null): HeardMessage | null {
-    this.replyId = messageId;
-    const pending = this.pending;
-    this.pending = null;
-    return messageId && pending !== null ? { type: 'heard', message_id: messageId, sentences: pending } : null;
+    if (!stopped.cut && (!writing || this.told)) return null;  // Nothing cut (heard to its end, or told already).
+    if (!writing && !this.replyId) return null;  // No reply (the turn failed): nothing to cut.
+    this.told = true;
+    return writing ? { type: 'heard', sentences: stopped.heard } : { type: 'heard', message_id: this.replyId!, sentences: stopped.heard };
   }
 }
 
@@ -188,9 +185,10 @@ export class Player {
   private gen = 0;
   private next = 0;
   private sources = new Set<AudioBufferSourceNode>();
-  private startsAt = new Map<AudioBufferSourceNode, number>();
+  private startsAt = new Map<AudioBufferSourceNode, { at: number; index: number }>();
   private decoding = 0;  // WAVs queued and not yet scheduled.
-  private marked = 0;    // `played` when the current reply began.
+  private queued = 0;    // WAVs of the current reply so far (the index of one enqueued without its own).
+  private heardUpTo = 0;  // Sentences of the current reply heard: the highest index that began to play, + 1.
   played = 0;
 
   constructor(private ctx: AudioContext, private onChange: () => void) {}
@@ -201,10 +199,14 @@ export class Player {
 
   // A new reply begins: stop() counts its sentences from here.
   mark(): void {
-    this.marked = this.played;
+    this.queued = 0;
+    this.heardUpTo = 0;
   }
 
-  enqueue(wav: ArrayBuffer): void {
+  // `index`: the sentence's number in its reply (the audio event's), so a sentence the server could
+  // not speak does not shift the count.
+  enqueue(wav: ArrayBuffer, index = this.queued): void {
+    this.queued = Math.max(this.queued, index + 1);
     const gen = this.gen;
     this.decoding++;
     const decoding = this.ctx.decodeAudioData(wav).catch(() => null);  // Decodes while the one before plays.
@@ -220,8 +222,9 @@ export class Player {
       src.start(at);
       this.next = at + buf.duration;
       this.sources.add(src);
-      this.startsAt.set(src, at);
+      this.startsAt.set(src, { at, index });
       src.onended = () => {
+        this.heardUpTo = Math.max(this.heardUpTo, index + 1);
         this.startsAt.delete(src);
         if (!this.sources.delete(src)) return;
         this.played++;
@@ -235,9 +238,11 @@ export class Player {
   // how many sentences of the current reply had begun to play (`heard`, the one cut off included).
   stop(): { cut: boolean; heard: number } {
     const now = this.ctx.currentTime;
-    let begun = 0;
-    for (const s of this.sources) begun += (this.startsAt.get(s) ?? Infinity) <= now ? 1 : 0;
-    const result = { cut: this.sources.size > 0 || this.decoding > 0, heard: this.played - this.marked + begun };
+    for (const s of this.sources) {
+      const started = this.startsAt.get(s);
+      if (started && started.at <= now) this.heardUpTo = Math.max(this.heardUpTo, started.index + 1);
+    }
+    const result = { cut: this.sources.size > 0 || this.decoding > 0, heard: this.heardUpTo };
     this.decoding = 0;
     this.startsAt.clear();
     this.gen++;
@@ -296,6 +301,8 @@ export class CallClient {
   private timer: number | null = null;
   private audioSeq: number | null = null;  // An audio event whose WAV frame comes next.
   private heard = new HeardTracker();
+  private talkedOver = false;  // The person spoke over the current reply: the rest of its audio is not played.
+  private audioIndex: number | undefined;  // The sentence number of the WAV frame that comes next.
   private resumeOnly = false;
 
   constructor(private chatId: string, private cb: CallCallbacks) {}
@@ -411,7 +418,7 @@ export class CallClient {
       if (this.ws !== ws || this.over) return;
       if (typeof m.data !== 'string') {
         if (this.audioSeq === null) return;
-        this.player!.enqueue(m.data as ArrayBuffer);
+        if (!this.talkedOver) this.player!.enqueue(m.data as ArrayBuffer, this.audioIndex);
         this.dispatch({ type: 'audio_data', seq: this.audioSeq });
         this.audioSeq = null;
         return;
@@ -429,14 +436,19 @@ export class CallClient {
         this.attempt = 0;
         this.resumeOnly = false;
       } else if (e.type === 'speech_start') {
-        // Talked over: the server learns how much of the reply was heard, and keeps that much.
-        this.sendHeard(this.heard.talkedOver(this.player!.stop(), this.model.writing));
+        // Talked over: the server learns how much of the reply was heard, and keeps that much; what
+        // of it still arrives is not played.
+        const stopped = this.player!.stop();
+        if (stopped.cut || this.model.writing) this.talkedOver = true;
+        this.sendHeard(this.heard.talkedOver(stopped, this.model.writing));
       } else if (e.type === 'user') {
         this.player!.mark();
         this.heard.newReply();
+        this.talkedOver = false;
       } else if (e.type === 'done') {
-        this.sendHeard(this.heard.done(e.message?.id ?? null));
+        this.heard.done(e.message?.id ?? null);
       } else if (e.type === 'audio') {
+        this.audioIndex = typeof e.index === 'number' ? e.index : undefined;
         this.audioSeq = e.seq ?? null;
       }
       this.dispatch(e);
