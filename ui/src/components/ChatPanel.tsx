@@ -8,7 +8,7 @@ import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react
 import { ApiError, api, attachTurn, runTurn, type TurnHandlers, type Character, type Chat, type Health, type MediaEntry, type Message, type PromptPreview } from '../api/client';
 import { format, formatDate, formatTime, useT } from '../i18n';
 import { errorText } from '../lib/errors';
-import { audioQueue, type QueueState } from '../lib/audioQueue';
+import { audioQueue, replyAudio, type QueueState } from '../lib/audioQueue';
 import { Markdown } from '../lib/markdown';
 import { fillMacros } from '../lib/macros';
 import { sttPrompt } from '../api/stt';
@@ -158,13 +158,10 @@ export function ChatPanel({ character, userName = 'User', onEdit, onActivity, ro
       return;
     }
     setVoiceNote(null);
-    const stored = (m.media ?? [])
-      // Only our own files: an imported chat may carry anything in `media`.
-      .filter((x) => x && x.kind === 'audio' && (x.swipe ?? 0) === m.swipe_id && typeof x.url === 'string' && x.url.startsWith('/api/media/'))
-      .sort((a, b) => (a.index ?? 0) - (b.index ?? 0));
+    const stored = replyAudio(m);
     setPlayingId(m.id);
     if (stored.length > 0) {
-      for (const x of stored) queue.enqueue(x.url!);
+      for (const url of stored) queue.enqueue(url);
       return;
     }
     try {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AudioQueue, type Player } from './audioQueue';
+import { AudioQueue, replyAudio, type Player } from './audioQueue';
 
 // A fake audio element that records what it was asked to play.
 class FakePlayer implements Player {
@@ -85,5 +85,22 @@ describe('AudioQueue', () => {
     q.enqueue('/a/1.wav');
     player.onerror?.();
     expect(q.state().playing).toBe('/a/1.wav');
+  });
+});
+
+describe('a reply\'s play button', () => {
+  const a = (swipe: number, index: number, url = `/api/media/audio/${swipe}-${index}.wav`) => ({ kind: 'audio', swipe, index, url });
+  const media = [a(0, 1), a(0, 0), a(1, 0), a(0, 2), { kind: 'image', url: '/api/media/images/x.png' }, a(0, 3, 'https://elsewhere/x.wav')];
+
+  it('plays the shown swipe\'s own sentence files in order', () => {
+    expect(replyAudio({ media, swipe_id: 0 })).toEqual(['/api/media/audio/0-0.wav', '/api/media/audio/0-1.wav', '/api/media/audio/0-2.wav']);
+    expect(replyAudio({ media, swipe_id: 1 })).toEqual(['/api/media/audio/1-0.wav']);
+  });
+
+  it('of a reply talked over in a call, only the sentences that were heard', () => {
+    const cut = { media, swipe_id: 0, status: 'partial', gen: [{ unheard: ' And more.', heard_sentences: 2 }] };
+    expect(replyAudio(cut)).toEqual(['/api/media/audio/0-0.wav', '/api/media/audio/0-1.wav']);
+    // Continued afterwards (complete again): all of it.
+    expect(replyAudio({ ...cut, status: 'complete' })).toHaveLength(3);
   });
 });

@@ -102,3 +102,22 @@ export function audioQueue(): AudioQueue {
   if (!shared) shared = new AudioQueue();
   return shared;
 }
+
+// The stored sentence audio a reply's play button plays, in order: only our own files of the
+// swipe shown, and of a reply talked over in a call only the sentences that were heard (what the
+// chat still shows as its text).
+export function replyAudio(m: {
+  media?: { kind?: string; swipe?: number; index?: number; url?: string }[] | null;
+  swipe_id: number;
+  status?: string;
+  gen?: ({ unheard?: string; heard_sentences?: number } | null)[] | null;
+}): string[] {
+  const g = m.gen?.[m.swipe_id];
+  const heard = m.status === 'partial' && typeof g?.unheard === 'string' && typeof g?.heard_sentences === 'number' ? g.heard_sentences : Infinity;
+  return (m.media ?? [])
+    // Only our own files: an imported chat may carry anything in `media`.
+    .filter((x) => x && x.kind === 'audio' && (x.swipe ?? 0) === m.swipe_id && typeof x.url === 'string' && x.url.startsWith('/api/media/'))
+    .filter((x) => (x.index ?? 0) < heard)
+    .sort((a, b) => (a.index ?? 0) - (b.index ?? 0))
+    .map((x) => x.url!);
+}
