@@ -1437,10 +1437,11 @@ await step('a greeting with alternates swipes through them and stops at the last
   assert((await greeting.getByTestId('message-text').textContent()).includes('Good evening!'), await greeting.textContent());
   await desktop.getByTestId('composer').fill('Hallo Ava');
   await desktop.getByTestId('composer').press('Enter');
-  await desktop.unroute(patches);
   await desktop.getByTestId('message-assistant').nth(1).waitFor();
   await desktop.getByTestId('streaming').waitFor({ state: 'detached' });
   await desktop.waitForFunction(() => !document.querySelector('[data-testid=stop]'));
+  // Only now: removing the page's last route lets every request it holds go at once.
+  await desktop.unroute(patches);
   // Further up now: › stops at the last version (it does not regenerate the newest reply).
   assert(await greeting.getByTestId('swipe-next').isDisabled(), 'next on an older greeting');
   const chat = desktop.url().match(/\/chat\/([^/?#]+)/)?.[1];
