@@ -56,6 +56,12 @@ protected:
         EXPECT_EQ(r->body.find("json.exception"), std::string::npos) << r->body;
         EXPECT_EQ(r->body.find("type_error"), std::string::npos) << r->body;
     }
+    void TearDown() override {
+        if (HasFailure() && server) {  // The server's side of a failure.
+            const std::string log = read_file(server->log_path());
+            std::fprintf(stderr, "--- server log (end) ---\n%s\n", log.substr(log.size() > 8000 ? log.size() - 8000 : 0).c_str());
+        }
+    }
     std::unique_ptr<ServerProcess> server;
 };
 
@@ -282,7 +288,7 @@ TEST_F(Hardening, ChangingTheModelSettingsWhilePreviewsAndTurnsRunIsSafe) {
     for (int i = 0; i < 12 && !died; ++i) {
         auto r = c().Patch("/api/settings", Json{{"llm", {{"context_size", i % 2 ? 2048 : 1024}}}}.dump(), "application/json");
         died = !r;
-        EXPECT_TRUE(r) << "the server died during change " << i;
+        EXPECT_TRUE(r) << "no answer to change " << i << ": " << httplib::to_string(r.error());
         if (r) {
             EXPECT_EQ(r->status, 200) << r->body;
         }
